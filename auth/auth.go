@@ -1,0 +1,165 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"time"
+)
+
+// Principal is what a valid token says about its bearer.
+//
+// A Principal returned by a Validator may be shared between requests and
+// goroutines (caches hand out the same pointer): treat it as read-only.
+type Principal struct {
+	Subject   string    // sub
+	ClientID  string    // cid (Okta) or client_id (RFC 9068 / RFC 7662)
+	Issuer    string    // iss
+	Audience  []string  // aud
+	Scopes    []string  // scp (array or string) or scope (space-separated)
+	TokenID   string    // jti
+	IssuedAt  time.Time // iat; zero when absent
+	ExpiresAt time.Time // exp; zero only for remote results that carry none
+}
+
+// HasScope reports whether the principal was granted scope. It does not
+// allocate.
+func (p *Principal) HasScope(scope string) bool {
+	return slices.Contains(p.Scopes, scope)
+}
+
+// Validator checks a bearer access token.
+//
+// Validate returns the token's Principal when the token is good. It does
+// not check route-level scopes; callers do that with Principal.HasScope.
+// Otherwise the error says which of two different things happened:
+//
+//   - the token is bad: the error matches ErrInvalidToken (errors.Is) and
+//     is, or wraps, a *TokenError whose Reason is safe to show the client;
+//   - the token could not be checked (keys not loaded, authorization server
+//     unreachable or failing): the error matches ErrUnavailable and is, or
+//     wraps, an *UnavailableError. Such a token may well be good: never
+//     answer it with 401.
+//
+// token is only valid during the call: the caller may reuse its bytes after
+// Validate returns, so an implementation copies whatever it keeps. ctx bounds
+// the caller's wait; implementations also bound every outbound call with
+// their own timeout. Implementations are safe for concurrent use.
+type Validator interface {
+	Validate(ctx context.Context, token []byte) (*Principal, error)
+}
+
+// Sentinel errors; test for them with errors.Is.
+var (
+	// ErrNoToken means the request carried no bearer token at all (no
+	// Authorization header, or one with another scheme). RFC 6750 answers
+	// it with a bare challenge and no error code.
+	ErrNoToken = errors.New("auth: no bearer token")
+
+	// ErrInvalidToken means the token was checked and is not acceptable.
+	ErrInvalidToken = errors.New("auth: invalid token")
+
+	// ErrUnavailable means the token could not be checked right now.
+	ErrUnavailable = errors.New("auth: token cannot be validated now")
+)
+
+// TokenError says why a token was rejected. Reason is a short, fixed
+// description that is safe to send to the client (RFC 6750
+// error_description): it never contains token bytes or claim values chosen
+// by the client.
+type TokenError struct {
+	Reason string // e.g. "token expired", "signature invalid"
+	Err    error  // optional underlying cause, for logs
+}
+
+func (e *TokenError) Error() string {
+	if e.Err != nil {
+		return "auth: invalid token: " + e.Reason + ": " + e.Err.Error()
+	}
+	return "auth: invalid token: " + e.Reason
+}
+
+// Unwrap returns the underlying cause.
+func (e *TokenError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrInvalidToken) true for every *TokenError.
+func (e *TokenError) Is(target error) bool { return target == ErrInvalidToken }
+
+// Invalid returns a *TokenError with the given client-safe reason.
+func Invalid(reason string) error { return &TokenError{Reason: reason} }
+
+// UnavailableError says why a token could not be checked.
+type UnavailableError struct {
+	Reason     string        // short, for logs and the 503 detail, e.g. "introspection endpoint returned 500"
+	RetryAfter time.Duration // how long the client should wait; 0 when unknown
+	Err        error         // underlying cause
+}
+
+func (e *UnavailableError) Error() string {
+	if e.Err != nil {
+		return "auth: token cannot be validated now: " + e.Reason + ": " + e.Err.Error()
+	}
+	return "auth: token cannot be validated now: " + e.Reason
+}
+
+// Unwrap returns the underlying cause.
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrUnavailable) true for every *UnavailableError.
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+// ParseBearer extracts the token from an Authorization header value
+// without copying: the result aliases header.
+//
+// The scheme is matched case-insensitively (RFC 7235). An empty header, or
+// one with another scheme, yields ErrNoToken; "Bearer" followed by nothing
+// (or only spaces) yields a *TokenError. Surrounding spaces are trimmed.
+// ParseBearer does not allocate.
+func ParseBearer(header []byte) ([]byte, error) {
+	const scheme = "bearer"
+	h := bytes.TrimLeft(header, " \t")
+	if len(h) == 0 {
+		return nil, ErrNoToken
+	}
+	if len(h) < len(scheme) || !asciiEqualFold(h[:len(scheme)], scheme) {
+		return nil, ErrNoToken
+	}
+	rest := h[len(scheme):]
+	if len(rest) == 0 {
+		return nil, errEmptyBearer
+	}
+	if rest[0] != ' ' && rest[0] != '\t' {
+		// "Bearerx..." is another scheme.
+		return nil, ErrNoToken
+	}
+	tok := bytes.Trim(rest, " \t")
+	if len(tok) == 0 {
+		return nil, errEmptyBearer
+	}
+	return tok, nil
+}
+
+var errEmptyBearer = &TokenError{Reason: "empty bearer token"}
+
+func asciiEqualFold(b []byte, lower string) bool {
+	for i := 0; i < len(lower); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Fingerprint returns the first 8 hex characters of the token's SHA-256:
+// the only form in which a token may appear in a log.
+func Fingerprint(token []byte) string {
+	sum := sha256.Sum256(token)
+	return hex.EncodeToString(sum[:4])
+}

@@ -1,0 +1,61 @@
+package auth
+
+import (
+	"errors"
+	"strings"
+
+	josejson "github.com/go-jose/go-jose/v4/json"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// accessTokenClaims is the claim set of a JWT access token that tokengate
+// reads: the registered claims plus Okta's (cid, scp) and RFC 9068's
+// (client_id, scope). It is decoded once, through go-jose's JSON package
+// (case-sensitive names, duplicate names rejected).
+type accessTokenClaims struct {
+	jwt.Claims
+	Scp      scpClaim `json:"scp,omitempty"`
+	Scope    *string  `json:"scope,omitempty"`
+	Cid      string   `json:"cid,omitempty"`
+	ClientID string   `json:"client_id,omitempty"`
+}
+
+// scopes returns the granted scopes: scp when present, else scope split
+// on spaces.
+func (c *accessTokenClaims) scopes() []string {
+	if c.Scp != nil {
+		return []string(c.Scp)
+	}
+	if c.Scope != nil {
+		return strings.Fields(*c.Scope)
+	}
+	return nil
+}
+
+// scpClaim is Okta's "scp": a JSON array of strings, or one
+// space-separated string.
+type scpClaim []string
+
+// UnmarshalJSON accepts an array of strings or a space-separated string.
+func (s *scpClaim) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var v string
+		if err := josejson.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*s = strings.Fields(v)
+		if *s == nil {
+			*s = scpClaim{}
+		}
+		return nil
+	}
+	var v []string
+	if err := josejson.Unmarshal(b, &v); err != nil {
+		return errors.New("scp is neither a string nor an array of strings")
+	}
+	if v == nil {
+		v = []string{}
+	}
+	*s = v
+	return nil
+}

@@ -1,0 +1,522 @@
+package auth
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// This file also holds the test fixtures shared by the package's local
+// validation tests: a manual clock, signing keys, and a fake authorization
+// server on a loopback port that serves discovery and a JWKS.
+
+// t0 is the fixed "now" of the tests: whole seconds, so NumericDates
+// round-trip exactly.
+var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// stepClock is a clock that moves only when told to.
+type stepClock struct {
+	mu  sync.Mutex // guards now
+	now time.Time
+}
+
+func newStepClock(t time.Time) *stepClock { return &stepClock{now: t} }
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *stepClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// signingKey is a private key with the kid and alg it signs with.
+type signingKey struct {
+	kid  string
+	alg  jose.SignatureAlgorithm
+	priv crypto.Signer
+}
+
+// public returns the key as the issuer publishes it.
+func (k signingKey) public() jose.JSONWebKey {
+	return jose.JSONWebKey{Key: k.priv.Public(), KeyID: k.kid, Algorithm: string(k.alg), Use: "sig"}
+}
+
+// testKeys are generated once per test binary: RSA 2048 is slow under -race.
+type testKeys struct {
+	rsa, rsa2, ec, ed signingKey // published by the fake issuer (rsa2 only after rotation)
+	attacker          signingKey // never published
+	attackerEd        signingKey // never published
+}
+
+var sharedTestKeys = sync.OnceValue(func() *testKeys {
+	mustRSA := func() *rsa.PrivateKey {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		return k
+	}
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	_, ed, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	_, edAtt, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return &testKeys{
+		rsa:        signingKey{"rsa-1", jose.RS256, mustRSA()},
+		rsa2:       signingKey{"rsa-2", jose.RS256, mustRSA()},
+		ec:         signingKey{"ec-1", jose.ES256, ec},
+		ed:         signingKey{"ed-1", jose.EdDSA, ed},
+		attacker:   signingKey{"attacker", jose.RS256, mustRSA()},
+		attackerEd: signingKey{"attacker-ed", jose.EdDSA, edAtt},
+	}
+})
+
+// jwksMode is how the fake issuer answers JWKS requests.
+type jwksMode int
+
+const (
+	jwksOK       jwksMode = iota
+	jwks500               // 500 with a JSON error body
+	jwksHTML              // 200 text/html login page
+	jwksEmpty             // 200, empty body
+	jwksNoKeys            // 200 {"keys":[]}
+	jwksBadJSON           // 200 truncated JSON
+	jwksHuge              // 200, a JSON body of hugeJWKSSize bytes
+	jwksOnlyJunk          // 200, keys none of which is usable
+)
+
+const hugeJWKSSize = 256 << 10
+
+// fakeIssuer is a test-only authorization server: discovery documents
+// and a JWKS, with request counters and switchable failures.
+type fakeIssuer struct {
+	srv    *httptest.Server
+	issuer string // srv.URL + "/oauth2/default"
+
+	mu            sync.Mutex // guards the fields below
+	keys          []jose.JSONWebKey
+	mode          jwksMode
+	oauthStatus   int           // non-zero: the RFC 8414 document answers with this status
+	oidcStatus    int           // likewise for openid-configuration
+	metaIssuer    string        // non-empty: the issuer the documents claim
+	cacheControl  string        // Cache-Control of JWKS responses
+	discoveryGate chan struct{} // non-nil: metadata responses wait for it to close
+	jwksGate      chan struct{} // non-nil: JWKS responses wait for it to close
+
+	// jwksArrived receives a value (if it has room) when a JWKS request
+	// starts waiting on jwksGate.
+	jwksArrived chan struct{}
+
+	oauthHits, oidcHits, jwksHits atomic.Int64
+}
+
+func newFakeIssuer(tb testing.TB, published ...signingKey) *fakeIssuer {
+	tb.Helper()
+	f := &fakeIssuer{jwksArrived: make(chan struct{}, 1)}
+	for _, k := range published {
+		f.keys = append(f.keys, k.public())
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/oauth2/default/.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
+		f.oauthHits.Add(1)
+		f.serveMetadata(w, func() int { return f.oauthStatus })
+	})
+	mux.HandleFunc("/oauth2/default/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		f.oidcHits.Add(1)
+		f.serveMetadata(w, func() int { return f.oidcStatus })
+	})
+	mux.HandleFunc("/oauth2/default/v1/keys", func(w http.ResponseWriter, r *http.Request) {
+		f.jwksHits.Add(1)
+		f.serveJWKS(w)
+	})
+	f.srv = httptest.NewServer(mux) // 127.0.0.1
+	f.issuer = f.srv.URL + "/oauth2/default"
+	tb.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeIssuer) serveMetadata(w http.ResponseWriter, status func() int) {
+	f.mu.Lock()
+	gate := f.discoveryGate
+	sc := status()
+	iss := f.issuer
+	if f.metaIssuer != "" {
+		iss = f.metaIssuer
+	}
+	f.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	if sc != 0 {
+		http.Error(w, `{"error":"nope"}`, sc)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(Metadata{
+		Issuer:                iss,
+		JWKSURI:               f.issuer + "/v1/keys",
+		TokenEndpoint:         f.issuer + "/v1/token",
+		IntrospectionEndpoint: f.issuer + "/v1/introspect",
+		RevocationEndpoint:    f.issuer + "/v1/revoke",
+	})
+}
+
+func (f *fakeIssuer) serveJWKS(w http.ResponseWriter) {
+	f.mu.Lock()
+	gate := f.jwksGate
+	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case f.jwksArrived <- struct{}{}:
+		default:
+		}
+		<-gate
+	}
+	f.mu.Lock()
+	mode, keys, cc := f.mode, f.keys, f.cacheControl
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if cc != "" {
+		w.Header().Set("Cache-Control", cc)
+	}
+	switch mode {
+	case jwksOK:
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: keys})
+	case jwks500:
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"errorCode":"E0000009"}`))
+	case jwksHTML:
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte("<!DOCTYPE html><html><body>Sign in</body></html>"))
+	case jwksEmpty:
+	case jwksNoKeys:
+		_, _ = w.Write([]byte(`{"keys":[]}`))
+	case jwksBadJSON:
+		_, _ = w.Write([]byte(`{"keys":[{"kty":"RSA",`))
+	case jwksHuge:
+		pad := strings.Repeat(" ", hugeJWKSSize)
+		b, _ := json.Marshal(jose.JSONWebKeySet{Keys: keys})
+		_, _ = w.Write([]byte(`{"padding":"` + pad + `",` + string(b[1:])))
+	case jwksOnlyJunk:
+		_, _ = w.Write([]byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0","kid":"hmac"},{"kty":"XYZ","kid":"odd"}]}`))
+	}
+}
+
+func (f *fakeIssuer) setKeys(keys ...signingKey) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.keys = f.keys[:0:0]
+	for _, k := range keys {
+		f.keys = append(f.keys, k.public())
+	}
+}
+
+// configure changes the fake's behaviour under its lock.
+func (f *fakeIssuer) configure(fn func(f *fakeIssuer)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+func (f *fakeIssuer) setMode(m jwksMode) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.mode = m
+}
+
+// deadIssuerURL returns an issuer URL on a loopback port nobody listens on.
+func deadIssuerURL(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return "http://" + addr + "/oauth2/default"
+}
+
+func newTestDiscovery(tb testing.TB, cfg DiscoveryConfig) *Discovery {
+	tb.Helper()
+	d, err := NewDiscovery(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(d.Close)
+	return d
+}
+
+func TestNewDiscoveryConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name, issuer, want string
+	}{
+		{"no issuer", "", "issuer is required"},
+		{"not a URL", "okta.example.com/oauth2/default", "not an http(s) URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewDiscovery(DiscoveryConfig{Issuer: tc.issuer})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "auth: ") {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDiscoveryMetadata(t *testing.T) {
+	f := newFakeIssuer(t)
+	d := newTestDiscovery(t, DiscoveryConfig{Issuer: f.issuer})
+	if d.Issuer() != f.issuer {
+		t.Fatalf("Issuer() = %q", d.Issuer())
+	}
+	for range 3 {
+		md, err := d.Metadata(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if md.Issuer != f.issuer || md.JWKSURI != f.issuer+"/v1/keys" || md.IntrospectionEndpoint != f.issuer+"/v1/introspect" {
+			t.Fatalf("metadata = %+v", md)
+		}
+	}
+	if got := f.oauthHits.Load(); got != 1 {
+		t.Fatalf("oauth-authorization-server fetched %d times, want 1 (success is kept)", got)
+	}
+	if got := f.oidcHits.Load(); got != 0 {
+		t.Fatalf("openid-configuration fetched %d times, want 0", got)
+	}
+
+	// Closing keeps what was found; a closed Discovery fetches no more.
+	d.Close()
+	if _, err := d.Metadata(t.Context()); err != nil {
+		t.Fatalf("after Close: %v", err)
+	}
+	closed := newTestDiscovery(t, DiscoveryConfig{Issuer: f.issuer})
+	closed.Close()
+	if _, err := closed.Metadata(t.Context()); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("closed before any fetch: err = %v", err)
+	}
+	if got := f.oauthHits.Load(); got != 1 {
+		t.Fatalf("%d fetches, want still 1", got)
+	}
+}
+
+func TestDiscoveryFallsBackToOpenIDConfiguration(t *testing.T) {
+	f := newFakeIssuer(t)
+	f.configure(func(f *fakeIssuer) { f.oauthStatus = http.StatusNotFound })
+	d := newTestDiscovery(t, DiscoveryConfig{Issuer: f.issuer})
+	uri, err := d.Endpoint(t.Context(), func(m Metadata) string { return m.JWKSURI })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uri != f.issuer+"/v1/keys" {
+		t.Fatalf("jwks_uri = %q", uri)
+	}
+	if f.oauthHits.Load() != 1 || f.oidcHits.Load() != 1 {
+		t.Fatalf("hits: oauth %d, oidc %d; want 1 and 1", f.oauthHits.Load(), f.oidcHits.Load())
+	}
+}
+
+func TestDiscoveryFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(f *fakeIssuer)
+		want  string
+	}{
+		{"issuer mismatch", func(f *fakeIssuer) { f.metaIssuer = "https://evil.example.com/oauth2/default" }, "does not match configured issuer"},
+		{"both documents 500", func(f *fakeIssuer) { f.oauthStatus, f.oidcStatus = 500, 500 }, "status 500"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeIssuer(t)
+			f.configure(tc.setup)
+			d := newTestDiscovery(t, DiscoveryConfig{Issuer: f.issuer})
+			_, err := d.Metadata(t.Context())
+			var ue *UnavailableError
+			if !errors.As(err, &ue) || !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("err = %v, want *UnavailableError", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDiscoveryIssuerDown(t *testing.T) {
+	d := newTestDiscovery(t, DiscoveryConfig{Issuer: deadIssuerURL(t)})
+	_, err := d.Metadata(t.Context())
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("err = %v, want unavailable: connection refused", err)
+	}
+}
+
+func TestDiscoveryRetryIsRateLimited(t *testing.T) {
+	f := newFakeIssuer(t)
+	f.configure(func(f *fakeIssuer) { f.oauthStatus, f.oidcStatus = 503, 503 })
+	clock := newStepClock(t0)
+	d := newTestDiscovery(t, DiscoveryConfig{Issuer: f.issuer, RetryInterval: 10 * time.Second, Now: clock.Now})
+
+	for range 5 {
+		if _, err := d.Metadata(t.Context()); err == nil {
+			t.Fatal("want an error")
+		}
+	}
+	if got := f.oauthHits.Load(); got != 1 {
+		t.Fatalf("%d fetches within RetryInterval, want 1", got)
+	}
+
+	f.configure(func(f *fakeIssuer) { f.oauthStatus, f.oidcStatus = 0, 0 })
+	clock.Advance(9 * time.Second)
+	if _, err := d.Metadata(t.Context()); err == nil {
+		t.Fatal("want the remembered error within RetryInterval")
+	}
+	clock.Advance(time.Second)
+	if _, err := d.Metadata(t.Context()); err != nil {
+		t.Fatalf("after RetryInterval: %v", err)
+	}
+	if got := f.oauthHits.Load(); got != 2 {
+		t.Fatalf("%d fetches, want 2", got)
+	}
+}
+
+func TestDiscoveryOverride(t *testing.T) {
+	f := newFakeIssuer(t)
+	all := Metadata{
+		JWKSURI:               "https://keys.example.com/jwks",
+		TokenEndpoint:         "https://as.example.com/token",
+		IntrospectionEndpoint: "https://as.example.com/introspect",
+		RevocationEndpoint:    "https://as.example.com/revoke",
+	}
+
+	t.Run("every field overridden", func(t *testing.T) {
+		d := newTestDiscovery(t, DiscoveryConfig{Issuer: f.issuer, Override: all})
+		md, err := d.Metadata(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := all
+		want.Issuer = f.issuer
+		if md != want {
+			t.Fatalf("metadata = %+v, want %+v", md, want)
+		}
+	})
+	t.Run("one field overridden", func(t *testing.T) {
+		d := newTestDiscovery(t, DiscoveryConfig{Issuer: f.issuer, Override: Metadata{JWKSURI: all.JWKSURI}})
+		uri, err := d.Endpoint(t.Context(), func(m Metadata) string { return m.JWKSURI })
+		if err != nil || uri != all.JWKSURI {
+			t.Fatalf("Endpoint = %q, %v", uri, err)
+		}
+		if f.oauthHits.Load() != 0 {
+			t.Fatal("an overridden endpoint caused a discovery request")
+		}
+		md, err := d.Metadata(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if md.JWKSURI != all.JWKSURI || md.TokenEndpoint != f.issuer+"/v1/token" {
+			t.Fatalf("merged metadata = %+v", md)
+		}
+		if f.oauthHits.Load() != 1 {
+			t.Fatalf("%d discovery requests, want 1", f.oauthHits.Load())
+		}
+	})
+}
+
+func TestDiscoveryEndpointNotAdvertised(t *testing.T) {
+	f := newFakeIssuer(t)
+	d := newTestDiscovery(t, DiscoveryConfig{Issuer: f.issuer})
+	_, err := d.Endpoint(t.Context(), func(Metadata) string { return "" })
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "not advertised") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestDiscoveryConcurrentCallersShareOneFetch holds the metadata response
+// until every caller waits, and shows that a caller whose context ends
+// leaves without waiting for the shared fetch.
+func TestDiscoveryConcurrentCallersShareOneFetch(t *testing.T) {
+	f := newFakeIssuer(t)
+	gate := make(chan struct{})
+	f.configure(func(f *fakeIssuer) { f.discoveryGate = gate })
+	d := newTestDiscovery(t, DiscoveryConfig{Issuer: f.issuer})
+	release := sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(release) // runs before d.Close and the server's Close
+
+	const n = 50
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := d.Metadata(t.Context())
+			errs <- err
+		}()
+	}
+
+	// A caller with its own, already-ended context leaves at once even
+	// though the fetch is stuck. The fetch has started: the first Metadata
+	// call above may not have run yet, so start one here too (it joins or
+	// starts the single fetch).
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := d.Metadata(ctx); !errors.Is(err, context.Canceled) || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("cancelled caller: err = %v", err)
+	}
+
+	release()
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.oauthHits.Load(); got != 1 {
+		t.Fatalf("%d concurrent fetches, want 1", got)
+	}
+}
+
+func TestParseMaxAge(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+	}{
+		{"", -1},
+		{"public, max-age=300", 300 * time.Second},
+		{"max-age=\"60\", must-revalidate", time.Minute},
+		{"MAX-AGE=5", 5 * time.Second},
+		{"max-age=-3", -1},
+		{"max-age=banana", -1},
+		{"no-store", 0},
+		{"max-age=600, no-cache", 0},
+		{"max-age=99999999999999", -1},
+	} {
+		if got := parseMaxAge([]byte(tc.in)); got != tc.want {
+			t.Errorf("parseMaxAge(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

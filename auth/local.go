@@ -1,0 +1,330 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	josejson "github.com/go-jose/go-jose/v4/json"
+	"go.uber.org/zap"
+)
+
+// DefaultAlgorithms is the default signature-algorithm allow-list of a
+// Local validator: every asymmetric JWS algorithm go-jose verifies.
+func DefaultAlgorithms() []string {
+	return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+}
+
+// LocalConfig configures a Local validator. Zero fields take the defaults
+// in parentheses.
+type LocalConfig struct {
+	// Issuer is compared byte for byte with the token's "iss". Required.
+	Issuer string
+	// Audience must be one of the token's "aud" values. Required.
+	Audience string
+	// Keys supplies the issuer's signing keys. Required.
+	Keys *KeySet
+
+	// Algorithms is the allow-list of JWS "alg" values
+	// (DefaultAlgorithms()). Only asymmetric algorithms may be listed:
+	// NewLocal refuses "none", every HS* and any name it does not know.
+	Algorithms []string
+
+	// Leeway is the clock skew allowed when checking exp, nbf and iat
+	// (60s). A negative Leeway means none at all.
+	Leeway time.Duration
+
+	// MaxTokenSize is the longest token accepted, in bytes (8192). Longer
+	// tokens are rejected before any parsing.
+	MaxTokenSize int
+
+	// AllowedClients, when not empty, is the list of client ids ("cid" or
+	// "client_id") whose tokens are accepted. Empty means any client.
+	AllowedClients []string
+
+	// RequireATJWT demands the RFC 9068 header "typ": "at+jwt" (or
+	// "application/at+jwt", any case). Okta does not set it; Keycloak,
+	// Hydra and other RFC 9068 servers do.
+	RequireATJWT bool
+
+	// Now is the clock for exp, nbf and iat (time.Now).
+	Now func() time.Time
+
+	// Logger receives rejected tokens at debug level, identified by
+	// Fingerprint only (zap.NewNop()).
+	Logger *zap.Logger
+}
+
+// Local validates JWT access tokens by their signature, against the
+// issuer's JWKS, without calling the authorization server per token.
+//
+// It rejects, before looking up any key: tokens over MaxTokenSize, tokens
+// that are not exactly three base64url segments (JWE is refused), algorithms
+// outside the allow-list ("none" and HS* never pass), and tokens whose
+// header carries "jwk", "jku", "x5u", "crit" or "b64" — key material and key URLs
+// in a token are never used, and no request is made to them. The key comes
+// from the KeySet by "kid" (a token without "kid" only against a set with
+// a single key of its type). After the signature, the claims are decoded
+// once and checked: iss exact, aud, exp (required), nbf and iat with
+// Leeway, the client allow-list and typ. Local is safe for concurrent use.
+type Local struct {
+	issuer       string
+	audience     string
+	keys         *KeySet
+	algs         []jose.SignatureAlgorithm
+	leeway       time.Duration
+	maxSize      int
+	clients      []string
+	requireATJWT bool
+	now          func() time.Time
+	log          *zap.Logger
+}
+
+var _ Validator = (*Local)(nil)
+
+// NewLocal checks cfg and returns a Local validator.
+func NewLocal(cfg LocalConfig) (*Local, error) {
+	if cfg.Issuer == "" {
+		return nil, errors.New("auth: local validator: Issuer is required")
+	}
+	if cfg.Audience == "" {
+		return nil, errors.New("auth: local validator: Audience is required")
+	}
+	if cfg.Keys == nil {
+		return nil, errors.New("auth: local validator: Keys is required")
+	}
+	names := cfg.Algorithms
+	if len(names) == 0 {
+		names = DefaultAlgorithms()
+	}
+	algs := make([]jose.SignatureAlgorithm, 0, len(names))
+	for _, n := range names {
+		if !slices.Contains(DefaultAlgorithms(), n) {
+			return nil, fmt.Errorf("auth: local validator: algorithm %q is not allowed: use asymmetric algorithms only (%s)",
+				n, strings.Join(DefaultAlgorithms(), ", "))
+		}
+		if !slices.Contains(algs, jose.SignatureAlgorithm(n)) {
+			algs = append(algs, jose.SignatureAlgorithm(n))
+		}
+	}
+	switch {
+	case cfg.Leeway == 0:
+		cfg.Leeway = 60 * time.Second
+	case cfg.Leeway < 0:
+		cfg.Leeway = 0
+	}
+	if cfg.MaxTokenSize <= 0 {
+		cfg.MaxTokenSize = 8192
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Local{
+		issuer:       cfg.Issuer,
+		audience:     cfg.Audience,
+		keys:         cfg.Keys,
+		algs:         algs,
+		leeway:       cfg.Leeway,
+		maxSize:      cfg.MaxTokenSize,
+		clients:      slices.Clone(cfg.AllowedClients),
+		requireATJWT: cfg.RequireATJWT,
+		now:          cfg.Now,
+		log:          cfg.Logger,
+	}, nil
+}
+
+// Validate checks token and returns its Principal. See Validator for the
+// meaning of its errors; a bad token yields a *TokenError with one of a
+// fixed set of reasons, and missing keys an *UnavailableError. The
+// Principal shares no memory with token.
+func (l *Local) Validate(ctx context.Context, token []byte) (*Principal, error) {
+	p, err := l.validate(ctx, token)
+	if err != nil {
+		if ce := l.log.Check(zap.DebugLevel, "auth: token rejected"); ce != nil {
+			ce.Write(zap.String("token", Fingerprint(token)), zap.Error(err))
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+// Reasons for rejecting a token. They are fixed strings, safe to send to
+// the client.
+const (
+	reasonEmpty        = "empty bearer token"
+	reasonTooLarge     = "token too large"
+	reasonEncrypted    = "encrypted tokens are not accepted"
+	reasonMalformed    = "malformed token"
+	reasonAlgorithm    = "signing algorithm not allowed"
+	reasonEmbeddedKey  = "embedded keys are not accepted"
+	reasonKeyURL       = "key URLs are not accepted"
+	reasonCrit         = "critical header not supported"
+	reasonType         = "token type is not at+jwt"
+	reasonSignature    = "signature invalid"
+	reasonClaims       = "malformed claims"
+	reasonIssuer       = "issuer mismatch"
+	reasonAudience     = "audience mismatch"
+	reasonNoExpiry     = "expiry missing"
+	reasonExpired      = "token expired"
+	reasonNotYetValid  = "token not yet valid"
+	reasonIssuedFuture = "token issued in the future"
+	reasonClientDenied = "client not allowed"
+	reasonClientClaims = "conflicting client claims"
+	reasonUnknownKey   = "unknown signing key"
+	reasonKeyAlg       = "algorithm does not match signing key"
+	reasonNoKID        = "token has no key id"
+)
+
+func (l *Local) validate(ctx context.Context, token []byte) (*Principal, error) {
+	if len(token) == 0 {
+		return nil, Invalid(reasonEmpty)
+	}
+	if len(token) > l.maxSize {
+		return nil, Invalid(reasonTooLarge)
+	}
+	if reason := checkCompactShape(token); reason != "" {
+		return nil, Invalid(reason)
+	}
+
+	// Parse once. string(token) copies: nothing below aliases the caller's
+	// bytes.
+	jws, err := jose.ParseSignedCompact(string(token), l.algs)
+	if err != nil {
+		var ua *jose.ErrUnexpectedSignatureAlgorithm
+		if errors.As(err, &ua) {
+			return nil, &TokenError{Reason: reasonAlgorithm}
+		}
+		return nil, &TokenError{Reason: reasonMalformed, Err: err}
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, Invalid(reasonMalformed)
+	}
+	h := jws.Signatures[0].Header
+	if reason := checkHeader(h, l.requireATJWT); reason != "" {
+		return nil, Invalid(reason)
+	}
+
+	key, err := l.keys.verificationKey(ctx, h.KeyID, h.Algorithm)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := jws.Verify(key.key)
+	if err != nil {
+		return nil, &TokenError{Reason: reasonSignature, Err: err}
+	}
+
+	var c accessTokenClaims
+	if err := josejson.Unmarshal(payload, &c); err != nil {
+		return nil, &TokenError{Reason: reasonClaims, Err: err}
+	}
+	return l.checkClaims(&c)
+}
+
+// checkCompactShape rejects, without decoding, anything that is not three
+// base64url segments of which the first two are not empty. (An empty
+// signature is left to the algorithm and signature checks, so that
+// "alg":"none" tokens are reported as such.)
+func checkCompactShape(token []byte) string {
+	switch bytes.Count(token, []byte{'.'}) {
+	case 2:
+	case 4:
+		return reasonEncrypted
+	default:
+		return reasonMalformed
+	}
+	if token[0] == '.' || bytes.Contains(token, []byte("..")) {
+		return reasonMalformed
+	}
+	for _, c := range token {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return reasonMalformed
+		}
+	}
+	return ""
+}
+
+// checkHeader applies the header rules that need no key.
+func checkHeader(h jose.Header, requireATJWT bool) string {
+	if h.JSONWebKey != nil {
+		return reasonEmbeddedKey
+	}
+	for name := range h.ExtraHeaders {
+		switch name {
+		case "jwk":
+			return reasonEmbeddedKey
+		case "jku", "x5u":
+			return reasonKeyURL
+		case "crit":
+			// We implement no JWS extension, so any critical one is unknown.
+			return reasonCrit
+		case "b64":
+			// RFC 7797 unencoded payloads are not JWTs (and need crit).
+			return reasonMalformed
+		}
+	}
+	if requireATJWT {
+		typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
+		if !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
+			return reasonType
+		}
+	}
+	return ""
+}
+
+// checkClaims applies the claim rules and builds the Principal.
+func (l *Local) checkClaims(c *accessTokenClaims) (*Principal, error) {
+	if c.Issuer != l.issuer {
+		return nil, Invalid(reasonIssuer)
+	}
+	if !slices.Contains([]string(c.Audience), l.audience) {
+		return nil, Invalid(reasonAudience)
+	}
+	if c.Expiry == nil {
+		return nil, Invalid(reasonNoExpiry)
+	}
+	now := l.now()
+	exp := c.Expiry.Time()
+	if !now.Before(exp.Add(l.leeway)) {
+		return nil, Invalid(reasonExpired)
+	}
+	if c.NotBefore != nil && now.Add(l.leeway).Before(c.NotBefore.Time()) {
+		return nil, Invalid(reasonNotYetValid)
+	}
+	var iat time.Time
+	if c.IssuedAt != nil {
+		iat = c.IssuedAt.Time()
+		if now.Add(l.leeway).Before(iat) {
+			return nil, Invalid(reasonIssuedFuture)
+		}
+	}
+	client := c.Cid
+	if c.ClientID != "" {
+		if client != "" && client != c.ClientID {
+			return nil, Invalid(reasonClientClaims)
+		}
+		client = c.ClientID
+	}
+	if len(l.clients) > 0 && !slices.Contains(l.clients, client) {
+		return nil, Invalid(reasonClientDenied)
+	}
+	return &Principal{
+		Subject:   c.Subject,
+		ClientID:  client,
+		Issuer:    c.Issuer,
+		Audience:  []string(c.Audience),
+		Scopes:    c.scopes(),
+		TokenID:   c.ID,
+		IssuedAt:  iat,
+		ExpiresAt: exp,
+	}, nil
+}

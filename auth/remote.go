@@ -1,0 +1,810 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+)
+
+// Client authentication methods for RemoteConfig.AuthMethod (RFC 6749
+// §2.3.1, names from the RFC 8414 registry).
+const (
+	// AuthMethodClientSecretBasic sends the client credentials in an
+	// Authorization: Basic header, each form-urlencoded before base64 as
+	// RFC 6749 §2.3.1 requires. It is the default.
+	AuthMethodClientSecretBasic = "client_secret_basic"
+	// AuthMethodClientSecretPost sends client_id and client_secret as form
+	// fields in the request body.
+	AuthMethodClientSecretPost = "client_secret_post"
+)
+
+// Defaults and bounds used by Remote when the authorization server gives
+// no better answer.
+const (
+	// RemoteDefaultRetryAfter is the RetryAfter of an *UnavailableError
+	// from Remote when the server sent neither Retry-After nor
+	// X-Rate-Limit-Reset, or failed without answering.
+	RemoteDefaultRetryAfter = 2 * time.Second
+	// RemoteOverloadRetryAfter is the RetryAfter when a validation is
+	// refused because MaxConcurrent introspections are already in flight.
+	RemoteOverloadRetryAfter = 1 * time.Second
+	// RemoteMaxRetryAfter caps any RetryAfter taken from the server, so a
+	// confused or hostile server cannot park clients for days.
+	RemoteMaxRetryAfter = time.Hour
+)
+
+// RemoteConfig configures a Remote validator. Zero (or negative) fields
+// take the defaults in parentheses; NewRemote copies the struct, so the
+// caller may reuse it.
+type RemoteConfig struct {
+	// Issuer is the authorization server's issuer identifier (required).
+	// When an introspection response carries iss, it must equal Issuer
+	// exactly; when it carries none, the Principal's Issuer is Issuer.
+	Issuer string
+	// Audience is this resource server's audience (required). When an
+	// introspection response carries aud (a string or an array), it must
+	// contain Audience. A response without aud is accepted: the
+	// authorization server has vouched for the token.
+	Audience string
+
+	// Discovery supplies introspection_endpoint (its Override first, else
+	// the discovered metadata, looked up on first use and then kept) when
+	// Endpoint is empty. One of Discovery and Endpoint is required; a
+	// discovery failure, or metadata without introspection_endpoint, is an
+	// *UnavailableError at Validate time.
+	Discovery *Discovery
+	// Endpoint is the introspection URL (http or https, no user info in
+	// the URL). It wins over Discovery; ORY Hydra, for instance, serves
+	// introspection on an admin port and does not advertise it.
+	Endpoint string
+
+	// ClientID and ClientSecret authenticate this resource server to the
+	// introspection endpoint (both required). They are never logged.
+	ClientID, ClientSecret string
+	// AuthMethod is AuthMethodClientSecretBasic ("", the default) or
+	// AuthMethodClientSecretPost.
+	AuthMethod string
+
+	// Client performs the calls (nil: NewHTTPClient with
+	// MaxResponseBodySize = MaxResponseSize). Build it with NewHTTPClient
+	// so that connect and read timeouts and a body limit apply.
+	Client HTTPClient
+	// Timeout bounds one introspection in total: connect, send, wait and
+	// read (5s). A deadline on the ctx passed to Validate shortens it. The
+	// deadline is measured on the wall clock, not on Now.
+	Timeout time.Duration
+	// MaxConcurrent bounds introspections in flight at once (64). A
+	// validation that would exceed it fails at once with an
+	// *UnavailableError ("too many concurrent introspections") instead of
+	// queueing: under a flood of unknown tokens the authorization server
+	// sees at most MaxConcurrent requests and nothing grows without bound.
+	MaxConcurrent int
+	// MaxTokenSize rejects larger tokens before any call is made (8192
+	// bytes).
+	MaxTokenSize int
+	// MaxResponseSize bounds the introspection response body (1 MiB). A
+	// larger body is an *UnavailableError, never a verdict.
+	MaxResponseSize int
+	// AllowedClients, when non-empty, lists the only client IDs (from
+	// client_id, else cid) whose tokens are accepted; a token whose
+	// response names no client is then rejected. Empty accepts any client.
+	AllowedClients []string
+
+	// Now is the clock for exp checks and for turning Retry-After dates
+	// and X-Rate-Limit-Reset into durations (nil: time.Now).
+	Now func() time.Time
+	// Logger receives one line per failed introspection, naming the
+	// failure and the token's Fingerprint (nil: no logging).
+	Logger *zap.Logger
+}
+
+// Remote validates tokens by asking the authorization server (RFC 7662
+// token introspection). It knows about revocation, at the price of one
+// round trip per call: put it behind a cache.
+//
+// Strictness: the response must be a single JSON object with no duplicate
+// members among those Remote reads (active, exp, iat, iss, aud, scope,
+// scp, client_id, cid, sub, jti, token_type) and nothing after it;
+// member names match case-sensitively. Anything else is an
+// *UnavailableError (the server failed), never a verdict. In a well-formed
+// response the token is active only if active is the JSON literal true
+// ("true", 1, null or a missing member mean inactive). For an active token,
+// exp (if present) must be after Now, with no leeway; iss (if present)
+// must equal Issuer; aud (if present) must contain Audience; token_type is
+// accepted unless it names a refresh token, an ID token or a DPoP-bound
+// token (Remote checks no DPoP proof). nbf is not checked: the server has
+// already judged the token active. A present member of the wrong type
+// (exp as a string, say) makes the response malformed: *UnavailableError.
+//
+// Failures of the server itself (refused connection, timeout, 5xx, 429,
+// 401/403 for our own credentials, any other non-200 status, a body that is
+// not JSON or is too large) are *UnavailableError with a Reason naming the
+// failure and a RetryAfter taken from Retry-After (delta-seconds or an
+// HTTP date) or Okta's X-Rate-Limit-Reset (Unix seconds), rounded up to a
+// whole second, at least 1s and at most RemoteMaxRetryAfter;
+// RemoteDefaultRetryAfter when the server gives neither.
+//
+// A Remote is safe for concurrent use.
+type Remote struct {
+	issuer, audience string
+	discovery        *Discovery
+	endpoint         *remoteEndpoint // explicit endpoint; nil when discovered
+	discovered       atomic.Pointer[remoteEndpoint]
+	basicAuth        string // "Basic ..." header value; empty for client_secret_post
+	formSuffix       string // "&token_type_hint=access_token[&client_id=..&client_secret=..]"
+	client           HTTPClient
+	timeout          time.Duration
+	sem              chan struct{} // one slot per introspection in flight
+	maxTokenSize     int
+	maxResponseSize  int
+	allowedClients   []string
+	now              func() time.Time
+	log              *zap.Logger
+}
+
+var _ Validator = (*Remote)(nil)
+
+// remoteEndpoint is a checked introspection URL.
+type remoteEndpoint struct {
+	url  string
+	host string // for logs: the URL's query might carry secrets
+}
+
+// NewRemote checks cfg and returns a Remote. It makes no network call:
+// a discovered endpoint is looked up on first use.
+func NewRemote(cfg RemoteConfig) (*Remote, error) {
+	if cfg.Issuer == "" {
+		return nil, errors.New("auth: NewRemote: Issuer is required")
+	}
+	if cfg.Audience == "" {
+		return nil, errors.New("auth: NewRemote: Audience is required")
+	}
+	if cfg.ClientID == "" || cfg.ClientSecret == "" {
+		return nil, errors.New("auth: NewRemote: ClientID and ClientSecret are required for introspection")
+	}
+	if cfg.Endpoint == "" && cfg.Discovery == nil {
+		return nil, errors.New("auth: NewRemote: no introspection endpoint: set Endpoint or Discovery")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 64
+	}
+	if cfg.MaxTokenSize <= 0 {
+		cfg.MaxTokenSize = 8192
+	}
+	if cfg.MaxResponseSize <= 0 {
+		cfg.MaxResponseSize = 1 << 20
+	}
+	if cfg.Client == nil {
+		cfg.Client = NewHTTPClient(HTTPClientConfig{MaxResponseBodySize: cfg.MaxResponseSize})
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+
+	r := &Remote{
+		issuer:          cfg.Issuer,
+		audience:        cfg.Audience,
+		discovery:       cfg.Discovery,
+		client:          cfg.Client,
+		timeout:         cfg.Timeout,
+		sem:             make(chan struct{}, cfg.MaxConcurrent),
+		maxTokenSize:    cfg.MaxTokenSize,
+		maxResponseSize: cfg.MaxResponseSize,
+		allowedClients:  slices.Clone(cfg.AllowedClients),
+		now:             cfg.Now,
+		log:             cfg.Logger,
+	}
+
+	suffix := "&token_type_hint=access_token"
+	switch cfg.AuthMethod {
+	case "", AuthMethodClientSecretBasic:
+		// RFC 6749 §2.3.1: form-urlencode each part, then base64.
+		pair := url.QueryEscape(cfg.ClientID) + ":" + url.QueryEscape(cfg.ClientSecret)
+		r.basicAuth = "Basic " + base64.StdEncoding.EncodeToString([]byte(pair))
+	case AuthMethodClientSecretPost:
+		suffix += "&client_id=" + url.QueryEscape(cfg.ClientID) +
+			"&client_secret=" + url.QueryEscape(cfg.ClientSecret)
+	default:
+		return nil, fmt.Errorf("auth: NewRemote: AuthMethod %q is not %q or %q",
+			cfg.AuthMethod, AuthMethodClientSecretBasic, AuthMethodClientSecretPost)
+	}
+	r.formSuffix = suffix
+
+	if cfg.Endpoint != "" {
+		ep, err := introspectCheckEndpoint(cfg.Endpoint)
+		if err != nil {
+			return nil, fmt.Errorf("auth: NewRemote: Endpoint: %w", err)
+		}
+		r.endpoint = ep
+		r.warnPlainHTTP(ep)
+	}
+	return r, nil
+}
+
+// introspectCheckEndpoint accepts an absolute http or https URL with a
+// host and without user info.
+func introspectCheckEndpoint(raw string) (*remoteEndpoint, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("introspection endpoint is not a URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("introspection endpoint scheme %q is not http or https", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, errors.New("introspection endpoint has no host")
+	}
+	if u.User != nil {
+		return nil, errors.New("introspection endpoint must not carry credentials; use ClientID and ClientSecret")
+	}
+	return &remoteEndpoint{url: raw, host: u.Host}, nil
+}
+
+// warnPlainHTTP logs once per endpoint when client credentials would cross
+// a network unencrypted.
+func (r *Remote) warnPlainHTTP(ep *remoteEndpoint) {
+	if !strings.HasPrefix(ep.url, "http://") {
+		return
+	}
+	host := ep.host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return
+	}
+	r.log.Warn("auth: introspection endpoint uses plain http: the client secret and tokens travel unencrypted",
+		zap.String("endpoint_host", ep.host))
+}
+
+// Validate introspects token and returns its Principal when the
+// authorization server says it is active and the response passes the
+// checks described on Remote.
+//
+// Before any call, a token that is empty, larger than MaxTokenSize, or
+// contains bytes outside printable ASCII (0x21-0x7E) is a *TokenError.
+// ctx cancellation is honoured before the call starts; once started, the
+// call ends by its deadline (Timeout, or ctx's deadline if earlier).
+func (r *Remote) Validate(ctx context.Context, token []byte) (*Principal, error) {
+	if err := introspectCheckToken(token, r.maxTokenSize); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, r.unavailable(token, nil, &UnavailableError{
+			Reason: "request cancelled before introspection", RetryAfter: RemoteDefaultRetryAfter, Err: err,
+		}, 0)
+	}
+	ep, err := r.introspectionEndpoint(ctx)
+	if err != nil {
+		return nil, r.unavailable(token, nil, err, 0)
+	}
+
+	select {
+	case r.sem <- struct{}{}:
+	default:
+		return nil, r.unavailable(token, ep, &UnavailableError{
+			Reason: "too many concurrent introspections", RetryAfter: RemoteOverloadRetryAfter,
+		}, 0)
+	}
+	defer func() { <-r.sem }()
+
+	return r.introspect(ctx, ep, token)
+}
+
+// introspectCheckToken rejects tokens that must never be sent anywhere.
+func introspectCheckToken(token []byte, maxSize int) error {
+	if len(token) == 0 {
+		return Invalid("empty token")
+	}
+	if len(token) > maxSize {
+		return Invalid("token too large")
+	}
+	for _, c := range token {
+		if c < 0x21 || c > 0x7e {
+			return Invalid("token contains invalid characters")
+		}
+	}
+	return nil
+}
+
+// introspectionEndpoint returns the explicit endpoint, else the one
+// discovered (remembered after the first success).
+func (r *Remote) introspectionEndpoint(ctx context.Context) (*remoteEndpoint, error) {
+	if r.endpoint != nil {
+		return r.endpoint, nil
+	}
+	if ep := r.discovered.Load(); ep != nil {
+		return ep, nil
+	}
+	raw, err := r.discovery.Endpoint(ctx, introspectEndpointField)
+	if err != nil {
+		retry := RemoteDefaultRetryAfter
+		var ue *UnavailableError
+		if errors.As(err, &ue) && ue.RetryAfter > 0 {
+			retry = ue.RetryAfter
+		}
+		return nil, &UnavailableError{
+			Reason: "cannot find the introspection endpoint", RetryAfter: retry, Err: err,
+		}
+	}
+	ep, err := introspectCheckEndpoint(raw)
+	if err != nil {
+		return nil, &UnavailableError{
+			Reason: "discovered introspection_endpoint is unusable", RetryAfter: RemoteDefaultRetryAfter, Err: err,
+		}
+	}
+	if r.discovered.CompareAndSwap(nil, ep) {
+		r.warnPlainHTTP(ep)
+	}
+	return ep, nil
+}
+
+// introspect makes the call and turns the answer into a result.
+func (r *Remote) introspect(ctx context.Context, ep *remoteEndpoint, token []byte) (*Principal, error) {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+
+	req.SetRequestURI(ep.url)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType("application/x-www-form-urlencoded")
+	req.Header.Set(fasthttp.HeaderAccept, "application/json")
+	if r.basicAuth != "" {
+		req.Header.Set(fasthttp.HeaderAuthorization, r.basicAuth)
+	}
+	body := make([]byte, 0, len("token=")+len(token)+len(r.formSuffix)+16)
+	body = append(body, "token="...)
+	body = fasthttp.AppendQuotedArg(body, token)
+	body = append(body, r.formSuffix...)
+	req.SetBodyRaw(body)
+
+	deadline := time.Now().Add(r.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := r.client.DoDeadline(req, resp, deadline); err != nil {
+		return nil, r.unavailable(token, ep, &UnavailableError{
+			Reason: introspectTransportReason(err), RetryAfter: RemoteDefaultRetryAfter, Err: err,
+		}, 0)
+	}
+
+	status := resp.StatusCode()
+	if status != fasthttp.StatusOK {
+		return nil, r.unavailable(token, ep, &UnavailableError{
+			Reason:     introspectStatusReason(status),
+			RetryAfter: introspectRetryAfter(&resp.Header, r.now()),
+		}, status)
+	}
+	respBody := resp.Body()
+	if len(respBody) > r.maxResponseSize {
+		return nil, r.unavailable(token, ep, &UnavailableError{
+			Reason: "introspection response too large", RetryAfter: RemoteDefaultRetryAfter,
+		}, status)
+	}
+
+	p, err := r.introspectVerdict(respBody, r.now())
+	if err != nil {
+		var ue *UnavailableError
+		if errors.As(err, &ue) {
+			return nil, r.unavailable(token, ep, err, status)
+		}
+		if ce := r.log.Check(zap.DebugLevel, "auth: token rejected by introspection"); ce != nil {
+			ce.Write(zap.String("token_fp", Fingerprint(token)), zap.Error(err))
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+// unavailable logs err (an *UnavailableError) and returns it.
+func (r *Remote) unavailable(token []byte, ep *remoteEndpoint, err error, status int) error {
+	level := zap.WarnLevel
+	if status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden {
+		// Our own credentials were refused: a configuration problem.
+		level = zap.ErrorLevel
+	}
+	if ce := r.log.Check(level, "auth: introspection failed"); ce != nil {
+		fields := []zap.Field{zap.String("token_fp", Fingerprint(token))}
+		var ue *UnavailableError
+		if errors.As(err, &ue) {
+			fields = append(fields, zap.String("reason", ue.Reason), zap.Duration("retry_after", ue.RetryAfter))
+		}
+		if ep != nil {
+			fields = append(fields, zap.String("endpoint_host", ep.host))
+		}
+		if status != 0 {
+			fields = append(fields, zap.Int("status", status))
+		}
+		ce.Write(append(fields, zap.Error(err))...)
+	}
+	return err
+}
+
+// introspectEndpointField selects introspection_endpoint from Metadata.
+func introspectEndpointField(m Metadata) string { return m.IntrospectionEndpoint }
+
+// introspectTransportReason names a failed call.
+func introspectTransportReason(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrDialTimeout):
+		return "connecting to the introspection endpoint timed out"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "introspection endpoint refused the connection"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return "introspection response too large"
+	case errors.Is(err, fasthttp.ErrTimeout), errors.As(err, &ne) && ne.Timeout():
+		return "introspection timed out"
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		return "no free connection to the introspection endpoint"
+	case errors.Is(err, fasthttp.ErrConnectionClosed):
+		return "introspection endpoint closed the connection"
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return "cannot connect to the introspection endpoint"
+	}
+	return "introspection request failed"
+}
+
+// introspectStatusReason names a non-200 answer.
+func introspectStatusReason(status int) string {
+	s := strconv.Itoa(status)
+	switch {
+	case status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden:
+		return "introspection endpoint rejected our client credentials (" + s + ")"
+	case status == fasthttp.StatusTooManyRequests:
+		return "introspection endpoint is rate limiting us (429)"
+	case status >= 500:
+		return "introspection endpoint returned " + s
+	}
+	return "introspection endpoint returned unexpected status " + s
+}
+
+// introspectRetryAfter reads Retry-After (delta-seconds or HTTP date), then
+// X-Rate-Limit-Reset (Unix seconds, Okta), and clamps the result.
+func introspectRetryAfter(h *fasthttp.ResponseHeader, now time.Time) time.Duration {
+	if v := strings.TrimSpace(string(h.Peek("Retry-After"))); v != "" {
+		if secs, ok := introspectDigits(v); ok {
+			return introspectClampRetry(secs, 0)
+		}
+		if t, err := http.ParseTime(v); err == nil {
+			return introspectClampRetry(0, t.Sub(now))
+		}
+	}
+	if v := strings.TrimSpace(string(h.Peek("X-Rate-Limit-Reset"))); v != "" {
+		if secs, ok := introspectDigits(v); ok {
+			return introspectClampRetry(0, time.Unix(secs, 0).Sub(now))
+		}
+	}
+	return RemoteDefaultRetryAfter
+}
+
+// introspectDigits parses a non-negative decimal integer, saturating
+// instead of overflowing.
+func introspectDigits(s string) (int64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if n < math.MaxInt64/100 {
+			n = n*10 + int64(c-'0')
+		}
+	}
+	return n, true
+}
+
+// introspectClampRetry turns seconds, or else d, into a RetryAfter of
+// whole seconds within [1s, RemoteMaxRetryAfter].
+func introspectClampRetry(secs int64, d time.Duration) time.Duration {
+	maxSecs := int64(RemoteMaxRetryAfter / time.Second)
+	if secs == 0 && d > 0 {
+		secs = int64(d / time.Second) // round up without overflowing
+		if d%time.Second != 0 {
+			secs++
+		}
+	}
+	switch {
+	case secs < 1:
+		secs = 1
+	case secs > maxSecs:
+		secs = maxSecs
+	}
+	return time.Duration(secs) * time.Second
+}
+
+// introspectFields holds the raw members of an introspection response
+// that Remote reads; nil means absent.
+type introspectFields struct {
+	active, exp, iat, iss, aud, scope, scp, clientID, cid, sub, jti, tokenType json.RawMessage
+}
+
+// slot returns where member name goes, or nil for members Remote ignores.
+// Names match exactly (encoding/json alone would fold case).
+func (f *introspectFields) slot(name string) *json.RawMessage {
+	switch name {
+	case "active":
+		return &f.active
+	case "exp":
+		return &f.exp
+	case "iat":
+		return &f.iat
+	case "iss":
+		return &f.iss
+	case "aud":
+		return &f.aud
+	case "scope":
+		return &f.scope
+	case "scp":
+		return &f.scp
+	case "client_id":
+		return &f.clientID
+	case "cid":
+		return &f.cid
+	case "sub":
+		return &f.sub
+	case "jti":
+		return &f.jti
+	case "token_type":
+		return &f.tokenType
+	}
+	return nil
+}
+
+// introspectDecode reads body in one pass: exactly one JSON object,
+// nothing after it, no member Remote reads given twice.
+func introspectDecode(body []byte) (introspectFields, error) {
+	var f introspectFields
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil {
+		return f, err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return f, errors.New("introspection response is not a JSON object")
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return f, err
+		}
+		name, ok := tok.(string)
+		if !ok {
+			return f, errors.New("introspection response has a non-string member name")
+		}
+		dst := f.slot(name)
+		if dst == nil {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return f, err
+			}
+			continue
+		}
+		if *dst != nil {
+			return f, fmt.Errorf("introspection response has member %q twice", name)
+		}
+		if err := dec.Decode(dst); err != nil {
+			return f, err
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing '}'
+		return f, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return f, errors.New("introspection response has data after the JSON object")
+	}
+	return f, nil
+}
+
+// introspectVerdict turns a 200 body into a Principal, a *TokenError
+// (inactive or unacceptable) or an *UnavailableError (malformed).
+func (r *Remote) introspectVerdict(body []byte, now time.Time) (*Principal, error) {
+	f, err := introspectDecode(body)
+	if err != nil {
+		return nil, &UnavailableError{
+			Reason: "introspection response is not valid JSON", RetryAfter: RemoteDefaultRetryAfter, Err: err,
+		}
+	}
+	if !bytes.Equal(bytes.TrimSpace(f.active), []byte("true")) {
+		return nil, Invalid("token is not active")
+	}
+	p, reason, err := r.introspectPrincipal(&f, now)
+	if err != nil {
+		return nil, &UnavailableError{
+			Reason: "malformed introspection response", RetryAfter: RemoteDefaultRetryAfter, Err: err,
+		}
+	}
+	if reason != "" {
+		return nil, Invalid(reason)
+	}
+	return p, nil
+}
+
+// introspectPrincipal checks the members of an active token's response.
+// It returns a Principal, or a client-safe reason the token is rejected,
+// or an error when a member has the wrong type.
+func (r *Remote) introspectPrincipal(f *introspectFields, now time.Time) (*Principal, string, error) {
+	p := &Principal{Issuer: r.issuer}
+
+	if introspectPresent(f.exp) {
+		t, err := introspectNumericDate(f.exp)
+		if err != nil {
+			return nil, "", fmt.Errorf("exp: %w", err)
+		}
+		if !t.After(now) {
+			return nil, "token expired", nil
+		}
+		p.ExpiresAt = t
+	}
+	if introspectPresent(f.iat) {
+		t, err := introspectNumericDate(f.iat)
+		if err != nil {
+			return nil, "", fmt.Errorf("iat: %w", err)
+		}
+		p.IssuedAt = t
+	}
+	if introspectPresent(f.iss) {
+		iss, err := introspectString(f.iss)
+		if err != nil {
+			return nil, "", fmt.Errorf("iss: %w", err)
+		}
+		if iss != r.issuer {
+			return nil, "wrong issuer", nil
+		}
+	}
+	if introspectPresent(f.aud) {
+		aud, err := introspectStrings(f.aud, false)
+		if err != nil {
+			return nil, "", fmt.Errorf("aud: %w", err)
+		}
+		if !slices.Contains(aud, r.audience) {
+			return nil, "wrong audience", nil
+		}
+		p.Audience = aud
+	}
+	if introspectPresent(f.tokenType) {
+		tt, err := introspectString(f.tokenType)
+		if err != nil {
+			return nil, "", fmt.Errorf("token_type: %w", err)
+		}
+		switch strings.ToLower(tt) {
+		case "refresh_token", "id_token", "dpop",
+			"urn:ietf:params:oauth:token-type:refresh_token",
+			"urn:ietf:params:oauth:token-type:id_token":
+			return nil, "token type not accepted", nil
+		}
+	}
+
+	var err error
+	switch {
+	case introspectPresent(f.scope):
+		p.Scopes, err = introspectStrings(f.scope, true)
+	case introspectPresent(f.scp):
+		p.Scopes, err = introspectStrings(f.scp, true)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("scope: %w", err)
+	}
+
+	for _, m := range []struct {
+		name string
+		raw  json.RawMessage
+		dst  *string
+	}{
+		{"client_id", f.clientID, &p.ClientID},
+		{"cid", f.cid, nil},
+		{"sub", f.sub, &p.Subject},
+		{"jti", f.jti, &p.TokenID},
+	} {
+		if !introspectPresent(m.raw) {
+			continue
+		}
+		s, err := introspectString(m.raw)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", m.name, err)
+		}
+		switch {
+		case m.dst != nil:
+			*m.dst = s
+		case p.ClientID == "": // cid only when client_id is absent
+			p.ClientID = s
+		}
+	}
+	if len(r.allowedClients) > 0 && !slices.Contains(r.allowedClients, p.ClientID) {
+		return nil, "client not allowed", nil
+	}
+	return p, "", nil
+}
+
+// introspectPresent reports whether a member is there and not null.
+func introspectPresent(raw json.RawMessage) bool {
+	return raw != nil && !bytes.Equal(raw, []byte("null"))
+}
+
+// introspectString decodes a JSON string (and nothing else).
+func introspectString(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", errors.New("not a string")
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
+}
+
+// introspectStrings decodes a string or an array of strings. With split,
+// a string is a space-separated list (RFC 6749 scope); otherwise it is one
+// value (aud).
+func introspectStrings(raw json.RawMessage, split bool) ([]string, error) {
+	if len(raw) > 0 && raw[0] == '[' {
+		var ss []string
+		if err := json.Unmarshal(raw, &ss); err != nil {
+			return nil, errors.New("not a string or an array of strings")
+		}
+		return ss, nil
+	}
+	s, err := introspectString(raw)
+	if err != nil {
+		return nil, errors.New("not a string or an array of strings")
+	}
+	if split {
+		return strings.Fields(s), nil
+	}
+	return []string{s}, nil
+}
+
+// introspectNumericDate decodes a JSON number of seconds since the epoch
+// (RFC 7519 NumericDate, fractions allowed). Strings are refused.
+func introspectNumericDate(raw json.RawMessage) (time.Time, error) {
+	s := string(raw)
+	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
+		return time.Time{}, errors.New("not a number")
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n > introspectMaxSeconds || n < -introspectMaxSeconds {
+			return time.Time{}, errors.New("out of range")
+		}
+		return time.Unix(n, 0), nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || v > introspectMaxSeconds || v < -introspectMaxSeconds {
+		return time.Time{}, errors.New("not a number in range")
+	}
+	sec, frac := math.Modf(v)
+	return time.Unix(int64(sec), int64(frac*1e9)), nil
+}
+
+// introspectMaxSeconds bounds NumericDates (year 9999 is 253402300799):
+// far enough for any token, small enough that no conversion overflows.
+const introspectMaxSeconds = 1 << 40

@@ -1,0 +1,446 @@
+package authcache
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/tokengate/tokengate/auth"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultMaxCost          = 64 << 20 // bytes
+	DefaultMaxTTL           = 5 * time.Minute
+	DefaultNegativeTTL      = 5 * time.Second
+	DefaultRevalidateAfter  = 30 * time.Second
+	DefaultMaxRevalidations = 16
+)
+
+// Config configures a Cache. The zero value is usable: every zero field takes
+// the default named in its comment. New copies the struct; later changes to
+// the caller's copy have no effect.
+type Config struct {
+	// MaxCost bounds the memory the cache holds, in bytes (an estimate per
+	// entry: the entry, its principal's strings and slices, the kept token,
+	// plus ristretto's per-item overhead). A flood of unique tokens evicts
+	// or is refused admission; it never grows memory past this. 0 means
+	// DefaultMaxCost (64 MiB); negative is an error. An average entry costs
+	// about 500 bytes, so 64 MiB holds some 130,000 tokens. ristretto's
+	// admission counters (ten per expected entry) add a fixed ~6% on top.
+	MaxCost int64
+
+	// MaxTTL caps how long a valid token's answer is served: an entry lives
+	// min(exp − now, MaxTTL), and MaxTTL for a principal without an expiry.
+	// For remote (introspection) validation set it to the introspection
+	// cache TTL. 0 means DefaultMaxTTL (5m); negative is an error.
+	MaxTTL time.Duration
+
+	// NoPositiveCaching disables caching of valid answers: every request
+	// with a good token goes to the validator (remote mode with
+	// INTROSPECTION_CACHE_TTL=0, for those who need every request checked).
+	// Negative entries still follow NegativeTTL.
+	NoPositiveCaching bool
+
+	// NegativeTTL is how long an ErrInvalidToken answer is served from the
+	// cache, so that a repeated bad token costs one lookup. 0 means
+	// DefaultNegativeTTL (5s); negative disables negative caching.
+	// ErrUnavailable and all other errors are never cached.
+	NegativeTTL time.Duration
+
+	// Revalidator, when set, turns on the hybrid mode's background
+	// revalidation: a hit on a valid entry last validated RevalidateAfter or
+	// more ago is served at once while one background call to Revalidator
+	// (usually the introspection validator, the wrapped one being the
+	// hybrid validator) re-checks the token. If it answers the token is
+	// good, the entry counts as validated now (it keeps its principal and
+	// its deadline). If it answers ErrInvalidToken, the entry is never
+	// served as valid again and is replaced by a negative entry living
+	// NegativeTTL (deleted when negative caching is off). If it cannot
+	// answer, the entry is kept and a later hit retries. nil (the default)
+	// disables revalidation.
+	//
+	// With a Revalidator, every positive entry keeps a copy of its token in
+	// memory (the re-check needs it); the copy is counted in the entry's
+	// cost and is never logged.
+	Revalidator auth.Validator
+
+	// RevalidateAfter is the age after which a hit starts a background
+	// re-check (hybrid mode's REVALIDATE_AFTER). 0 means
+	// DefaultRevalidateAfter (30s); negative is an error.
+	RevalidateAfter time.Duration
+
+	// MaxRevalidations bounds the background re-checks running at once.
+	// When all slots are busy a due entry is not re-checked now; a later hit
+	// retries. 0 means DefaultMaxRevalidations (16); negative is an error.
+	MaxRevalidations int
+
+	// Now is the clock for entry deadlines and revalidation ages; nil means
+	// time.Now. (ristretto's own sweep of expired items uses the wall
+	// clock; the entry's deadline on this clock is what decides a hit.)
+	Now func() time.Time
+
+	// Logger receives revalidation outcomes (tokens appear only as
+	// auth.Fingerprint). nil means zap.NewNop().
+	Logger *zap.Logger
+}
+
+// Stats is a snapshot of a Cache's counters, for metrics. Counters only grow.
+type Stats struct {
+	Hits          uint64 // Validate answered from a positive entry
+	NegativeHits  uint64 // Validate answered from a negative (or revoked) entry
+	Misses        uint64 // Validate calls that joined or started a validation
+	Validations   uint64 // calls to the wrapped validator
+	Revalidations uint64 // calls to Config.Revalidator (background re-checks)
+	Revoked       uint64 // positive entries turned negative by a re-check
+	Evictions     uint64 // entries removed by the cost bound or ristretto's TTL sweep
+	Rejections    uint64 // entries refused by ristretto's admission policy
+	Cost          int64  // bytes currently accounted in the cache (0 after Close)
+	MaxCost       int64  // the configured bound, in bytes
+}
+
+// lockShards is the number of shards of the close guard and hit counters; a
+// power of two.
+const lockShards = 64
+
+// shard guards ristretto against Close for the hits whose digest falls in it
+// and counts them. Sharding keeps unrelated tokens' hits off one cache line;
+// the padding keeps shards off each other's.
+type shard struct {
+	mu      sync.RWMutex // read-held around every ristretto call on the hit path; Close write-locks all shards
+	hits    atomic.Uint64
+	negHits atomic.Uint64
+	_       [128 - (unsafe.Sizeof(sync.RWMutex{})+16)%128]byte
+}
+
+// Cache is a caching auth.Validator. It is safe for concurrent use. Create it
+// with New and stop it with Close.
+type Cache struct {
+	next  auth.Validator
+	cfg   Config // defaults filled
+	now   func() time.Time
+	log   *zap.Logger
+	rc    *ristretto.Cache[[]byte, *entry]
+	sf    singleflight.Group
+	slots chan struct{} // one token per running revalidation
+
+	// ctx is the context of every validation the cache runs on its own
+	// (shared misses, revalidations); Close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// digests recycles the *[32]byte scratch buffers of the hit path: a
+	// digest on the stack would escape (ristretto passes the key to a func
+	// value) and cost an allocation per hit.
+	digests sync.Pool
+
+	mu      sync.Mutex  // guards pending and the closed transition
+	idle    sync.Cond   // signalled (with mu) when pending drops to 0
+	pending int         // goroutine-held work items: shared validations and revalidations
+	closed  atomic.Bool // set once, under mu, by Close
+
+	closeOnce sync.Once
+
+	_             [128]byte // keeps the shards off the cache lines of the fields above
+	shards        [lockShards]shard
+	misses        atomic.Uint64
+	validations   atomic.Uint64
+	revalidations atomic.Uint64
+	revoked       atomic.Uint64
+	evictions     atomic.Uint64
+	rejections    atomic.Uint64
+}
+
+var _ auth.Validator = (*Cache)(nil)
+
+// errClosed tells a waiter that the shared validation did not run because
+// the cache was closed; the waiter then validates uncached.
+var errClosed = errors.New("authcache: closed")
+
+// New returns a Cache in front of next. It starts ristretto's goroutines;
+// call Close to stop them.
+func New(next auth.Validator, cfg Config) (*Cache, error) {
+	if next == nil {
+		return nil, errors.New("authcache: a validator to wrap is required")
+	}
+	switch {
+	case cfg.MaxCost < 0:
+		return nil, fmt.Errorf("authcache: MaxCost %d is negative", cfg.MaxCost)
+	case cfg.MaxTTL < 0:
+		return nil, fmt.Errorf("authcache: MaxTTL %v is negative", cfg.MaxTTL)
+	case cfg.RevalidateAfter < 0:
+		return nil, fmt.Errorf("authcache: RevalidateAfter %v is negative", cfg.RevalidateAfter)
+	case cfg.MaxRevalidations < 0:
+		return nil, fmt.Errorf("authcache: MaxRevalidations %d is negative", cfg.MaxRevalidations)
+	}
+	if cfg.MaxCost == 0 {
+		cfg.MaxCost = DefaultMaxCost
+	}
+	if cfg.MaxTTL == 0 {
+		cfg.MaxTTL = DefaultMaxTTL
+	}
+	if cfg.NegativeTTL == 0 {
+		cfg.NegativeTTL = DefaultNegativeTTL
+	}
+	if cfg.RevalidateAfter == 0 {
+		cfg.RevalidateAfter = DefaultRevalidateAfter
+	}
+	if cfg.MaxRevalidations == 0 {
+		cfg.MaxRevalidations = DefaultMaxRevalidations
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+
+	c := &Cache{
+		next:  next,
+		cfg:   cfg,
+		now:   cfg.Now,
+		log:   cfg.Logger,
+		slots: make(chan struct{}, cfg.MaxRevalidations),
+	}
+	c.idle.L = &c.mu
+	c.digests.New = func() any { return new([sha256.Size]byte) }
+	rc, err := ristretto.NewCache(&ristretto.Config[[]byte, *entry]{
+		NumCounters: numCounters(cfg.MaxCost),
+		MaxCost:     cfg.MaxCost,
+		BufferItems: 64,
+		KeyToHash:   digestHash,
+		OnEvict: func(*ristretto.Item[*entry]) {
+			if !c.closed.Load() { // Close clears the cache: not evictions
+				c.evictions.Add(1)
+			}
+		},
+		OnReject: func(*ristretto.Item[*entry]) { c.rejections.Add(1) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("authcache: creating ristretto cache: %w", err)
+	}
+	c.rc = rc
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c, nil
+}
+
+// Validate returns the cached answer for token, or asks the wrapped validator
+// once for all concurrent callers with the same token and caches the answer
+// for as long as the package's TTL rule allows (see Config).
+//
+// A hit allocates nothing (ristretto's access buffer aside: it allocates one
+// 512-byte batch per 64 lookups it hands to its admission policy, under
+// 8 bytes per hit amortised, and 0 allocs/op). On a miss the validation runs on the cache's own
+// context, not ctx: a caller whose ctx ends stops waiting and gets an
+// *auth.UnavailableError wrapping ctx.Err(), while the validation goes on and
+// its answer is cached for the next caller. Errors of the wrapped validator
+// are returned unchanged.
+//
+// After Close, Validate still answers, uncached: it calls the wrapped
+// validator directly with ctx. A miss in flight when Close is called may fail
+// with the validator's ErrUnavailable answer to the cancelled context.
+func (c *Cache) Validate(ctx context.Context, token []byte) (*auth.Principal, error) {
+	d := c.digests.Get().(*[sha256.Size]byte)
+	*d = sha256.Sum256(token)
+	sh := &c.shards[d[0]&(lockShards-1)]
+
+	sh.mu.RLock()
+	if c.closed.Load() {
+		sh.mu.RUnlock()
+		c.digests.Put(d)
+		return c.validateUncached(ctx, token)
+	}
+	e, ok := c.rc.Get(d[:])
+	sh.mu.RUnlock()
+
+	if ok && e != nil && e.digest == *d {
+		if now := c.now(); now.Before(e.expiresAt) {
+			c.digests.Put(d)
+			if r := e.revoked.Load(); r != nil {
+				sh.negHits.Add(1)
+				return nil, r.err
+			}
+			if e.principal == nil {
+				sh.negHits.Add(1)
+				return nil, e.err
+			}
+			sh.hits.Add(1)
+			if c.cfg.Revalidator != nil {
+				c.maybeRevalidate(e, now)
+			}
+			return e.principal, nil
+		}
+	}
+	return c.miss(ctx, token, d)
+}
+
+// miss joins or starts the shared validation of token and waits for it or
+// for ctx. It returns d to the pool.
+func (c *Cache) miss(ctx context.Context, token []byte, d *[sha256.Size]byte) (*auth.Principal, error) {
+	digest := *d
+	key := string(d[:])
+	c.digests.Put(d)
+	// The caller may reuse token's bytes as soon as we return, and the
+	// shared validation may outlive this call.
+	tok := bytes.Clone(token)
+
+	ch := c.sf.DoChan(key, func() (any, error) { return c.fill(digest, tok) })
+	// Counted after DoChan: once Misses says n, n callers have joined.
+	c.misses.Add(1)
+
+	select {
+	case r := <-ch:
+		if r.Err == errClosed {
+			return c.validateUncached(ctx, token)
+		}
+		p, _ := r.Val.(*auth.Principal)
+		return p, r.Err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("authcache: %w", &auth.UnavailableError{
+			Reason: "request ended while the token was being validated",
+			Err:    ctx.Err(),
+		})
+	}
+}
+
+// fill runs the shared validation of one token on the cache's context and
+// stores the answer. It runs on singleflight's goroutine, which does nothing
+// but call it; fill registers itself as cache-owned work so that Close waits
+// for it (or, once Close has begun, returns errClosed without running).
+func (c *Cache) fill(digest [sha256.Size]byte, tok []byte) (*auth.Principal, error) {
+	if !c.begin() {
+		return nil, errClosed
+	}
+	defer c.end()
+
+	c.validations.Add(1)
+	p, err := c.next.Validate(c.ctx, tok)
+	if p == nil && err == nil {
+		err = errors.New("authcache: validator returned neither a principal nor an error")
+	}
+	now := c.now()
+	if ttl := ttlFor(now, p, err, &c.cfg); ttl > 0 {
+		if c.cfg.Revalidator == nil {
+			tok = nil
+		}
+		e := newEntry(digest, p, negativeErr(p, err), tok, now, ttl)
+		c.rc.SetWithTTL(digest[:], e, e.cost, ttl)
+	}
+	return p, err
+}
+
+// negativeErr returns err for a negative entry, nil for a positive one.
+func negativeErr(p *auth.Principal, err error) error {
+	if p != nil {
+		return nil
+	}
+	return err
+}
+
+// validateUncached is Validate after Close.
+func (c *Cache) validateUncached(ctx context.Context, token []byte) (*auth.Principal, error) {
+	c.validations.Add(1)
+	return c.next.Validate(ctx, token)
+}
+
+// begin registers one unit of cache-owned background work. It reports false
+// once Close has begun.
+func (c *Cache) begin() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return false
+	}
+	c.pending++
+	return true
+}
+
+// end marks one unit of background work done.
+func (c *Cache) end() {
+	c.mu.Lock()
+	c.pending--
+	if c.pending == 0 {
+		c.idle.Broadcast()
+	}
+	c.mu.Unlock()
+}
+
+// waitIdle blocks until no background work runs.
+func (c *Cache) waitIdle() {
+	c.mu.Lock()
+	for c.pending > 0 {
+		c.idle.Wait()
+	}
+	c.mu.Unlock()
+}
+
+// Wait blocks until the background work running when it is called — shared
+// validations and revalidations — has finished and every answer they stored
+// is visible to Validate (ristretto applies writes asynchronously). Tests use
+// it instead of sleeping. It returns at once after Close.
+func (c *Cache) Wait() {
+	c.waitIdle()
+	sh := &c.shards[0]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if !c.closed.Load() {
+		c.rc.Wait()
+	}
+}
+
+// Close cancels the cache's context (stopping shared validations and
+// revalidations in flight), waits for its goroutines, and closes ristretto,
+// dropping every entry. It is safe to call more than once and concurrently
+// with Validate, which keeps answering, uncached.
+func (c *Cache) Close() {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed.Store(true)
+		c.mu.Unlock()
+		c.cancel()
+		c.waitIdle()
+		// Hits that passed the closed check still hold a shard's read
+		// lock while they call ristretto; wait them out.
+		for i := range c.shards {
+			c.shards[i].mu.Lock()
+		}
+		c.rc.Close()
+		for i := range c.shards {
+			c.shards[i].mu.Unlock()
+		}
+	})
+}
+
+// Stats returns a snapshot of the cache's counters.
+func (c *Cache) Stats() Stats {
+	s := Stats{
+		Misses:        c.misses.Load(),
+		Validations:   c.validations.Load(),
+		Revalidations: c.revalidations.Load(),
+		Revoked:       c.revoked.Load(),
+		Evictions:     c.evictions.Load(),
+		Rejections:    c.rejections.Load(),
+		MaxCost:       c.cfg.MaxCost,
+	}
+	for i := range c.shards {
+		s.Hits += c.shards[i].hits.Load()
+		s.NegativeHits += c.shards[i].negHits.Load()
+	}
+	sh := &c.shards[0]
+	sh.mu.RLock()
+	if !c.closed.Load() {
+		s.Cost = c.rc.MaxCost() - c.rc.RemainingCost()
+	}
+	sh.mu.RUnlock()
+	return s
+}

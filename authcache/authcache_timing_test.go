@@ -1,0 +1,101 @@
+package authcache
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// benchToken is about the size of an Okta RS256 access token; shortToken
+// makes hashing cheap, so that its figures show the cache's own overhead.
+var (
+	benchToken = bytes.Repeat([]byte("eyJhbGciOiJSUzI1NiJ9."), 40)
+	shortToken = []byte("short-opaque-token-0123456789abc")
+)
+
+// benchTokens are the token sizes the hit benchmarks run with.
+var benchTokens = []struct {
+	name  string
+	token []byte
+}{
+	{"jwt-840B", benchToken},
+	{"opaque-32B", shortToken},
+}
+
+// BenchmarkAuthCacheHit measures the hot path: one Validate answered from
+// the cache.
+func BenchmarkAuthCacheHit(b *testing.B) {
+	for _, bt := range benchTokens {
+		f := newFake(time.Now)
+		c := newTestCache(b, f, Config{})
+		ctx := context.Background()
+		if _, err := c.Validate(ctx, bt.token); err != nil { // warm
+			b.Fatal(err)
+		}
+		c.Wait()
+
+		b.Run("serial/"+bt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bt.token)))
+			for b.Loop() { // b.Loop starts the timer after the warm-up above
+				if _, err := c.Validate(ctx, bt.token); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("parallel/"+bt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bt.token)))
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := c.Validate(ctx, bt.token); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+		if got := f.calls.Load(); got != 1 {
+			b.Fatalf("validator called %d times, want 1", got)
+		}
+	}
+}
+
+// BenchmarkAuthCacheHitBaseline is the floor under a hit: hashing the token.
+func BenchmarkAuthCacheHitBaseline(b *testing.B) {
+	for _, bt := range benchTokens {
+		b.Run(bt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bt.token)))
+			var sink byte
+			for b.Loop() {
+				d := sha256.Sum256(bt.token)
+				sink ^= d[0]
+			}
+			_ = sink
+		})
+	}
+}
+
+// BenchmarkAuthCacheMiss measures a miss: a new token each time, validated
+// by the fake (which costs next to nothing) and stored.
+func BenchmarkAuthCacheMiss(b *testing.B) {
+	f := newFake(time.Now)
+	c := newTestCache(b, f, Config{})
+	ctx := context.Background()
+	tok := append([]byte(nil), benchToken...)
+	n := len(tok)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		tok = strconv.AppendInt(tok[:n], int64(i), 10)
+		i++
+		if _, err := c.Validate(ctx, tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,20 @@
+// Package authcache remembers what an auth.Validator said about a token.
+//
+// A Cache decorates any auth.Validator with a ristretto cache bounded by cost
+// in bytes. It stores SHA-256 digests of tokens, never tokens: ristretto
+// indexes entries by 128 bits of the digest and every hit compares the full
+// 256-bit digest. The one exception is the hybrid mode (Config.Revalidator
+// set), where a positive entry keeps a copy of its token in memory so that it
+// can be re-checked in the background; the copy is counted in the entry's
+// cost and is never logged.
+//
+// What it guarantees: an entry never outlives its token (one rule, in one
+// function: min(exp − now, MaxTTL)); only "the token is bad" answers
+// (auth.ErrInvalidToken) are cached as negative entries, never "we could not
+// check" (auth.ErrUnavailable) or any other error; concurrent misses for one
+// token share one validation (singleflight) that runs on the cache's own
+// context, while each caller leaves on its own; a hit allocates nothing.
+//
+// What it leaves to others: checking route scopes (auth.Principal.HasScope),
+// deciding HTTP statuses (handlers) and the validation itself (auth).
+package authcache

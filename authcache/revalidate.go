@@ -1,0 +1,86 @@
+package authcache
+
+import (
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tokengate/tokengate/auth"
+)
+
+// maybeRevalidate starts a background re-check of the positive entry e if it
+// was last validated RevalidateAfter or more before now, none runs for it yet,
+// and a revalidation slot is free. It never blocks, and allocates only when it
+// starts a re-check.
+func (c *Cache) maybeRevalidate(e *entry, now time.Time) {
+	if now.UnixNano()-e.validatedAt.Load() < int64(c.cfg.RevalidateAfter) {
+		return
+	}
+	if !e.revalidating.CompareAndSwap(false, true) {
+		return
+	}
+	select {
+	case c.slots <- struct{}{}:
+	default: // all slots busy: a later hit retries
+		e.revalidating.Store(false)
+		return
+	}
+	if !c.begin() { // closing
+		<-c.slots
+		e.revalidating.Store(false)
+		return
+	}
+	go c.revalidate(e)
+}
+
+// revalidate re-checks e's token with the Revalidator on the cache's context.
+//
+//   - valid: e counts as validated now (it keeps its principal and its
+//     deadline);
+//   - ErrInvalidToken: e is marked revoked (no hit serves it as valid from
+//     now on) and replaced by a negative entry (or deleted when negative
+//     caching is off); e's revalidating flag stays set, as e is dead;
+//   - anything else (ErrUnavailable, Close): e is kept and a later hit
+//     retries.
+//
+// Log lines name the token by fingerprint: the first 8 hex characters of its
+// SHA-256, what auth.Fingerprint returns.
+func (c *Cache) revalidate(e *entry) {
+	defer c.end()
+	defer func() { <-c.slots }()
+
+	c.revalidations.Add(1)
+	p, err := c.cfg.Revalidator.Validate(c.ctx, e.token)
+	now := c.now()
+	switch {
+	case err == nil && p != nil:
+		e.validatedAt.Store(now.UnixNano())
+		e.revalidating.Store(false)
+	case errors.Is(err, auth.ErrInvalidToken) && !errors.Is(err, auth.ErrUnavailable):
+		e.revoked.Store(&revocation{err: err})
+		c.revoked.Add(1)
+		if ttl := ttlFor(now, nil, err, &c.cfg); ttl > 0 {
+			neg := newEntry(e.digest, nil, err, nil, now, ttl)
+			c.rc.SetWithTTL(e.digest[:], neg, neg.cost, ttl)
+		} else {
+			c.rc.Del(e.digest[:])
+		}
+		if ce := c.log.Check(zap.InfoLevel, "authcache: revalidation revoked a cached token"); ce != nil {
+			ce.Write(zap.String("token", hex.EncodeToString(e.digest[:4])), zap.Error(err))
+		}
+	default:
+		if err == nil {
+			err = errors.New("authcache: revalidator returned neither a principal nor an error")
+		}
+		e.revalidating.Store(false)
+		level := zap.WarnLevel
+		if c.ctx.Err() != nil { // Close: expected
+			level = zap.DebugLevel
+		}
+		if ce := c.log.Check(level, "authcache: revalidation failed; keeping the cached answer"); ce != nil {
+			ce.Write(zap.String("token", hex.EncodeToString(e.digest[:4])), zap.Error(err))
+		}
+	}
+}
