@@ -1,0 +1,50 @@
+# tokengate — developer targets. `make help` lists them.
+
+GO          ?= go
+BIN         ?= bin/tokengate
+BENCH       ?= .
+BENCH_COUNT ?= 1
+BENCH_TIME  ?= 1s
+FUZZTIME    ?= 10s
+LOADTEST_ARGS ?=
+
+.PHONY: help run build test lint bench e2e loadtest fuzz clean
+
+help: ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+run: ## run tokengate with the in-process development issuer (no Okta account needed)
+	$(GO) run ./cmd/server --dev
+
+build: ## build bin/tokengate
+	$(GO) build -trimpath -o $(BIN) ./cmd/server
+
+test: ## unit and integration tests, with the race detector
+	$(GO) test -race -count=1 ./...
+
+lint: ## gofmt check and go vet
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l: these files need formatting:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# The output is benchstat-ready: `make bench BENCH_COUNT=10 > old.txt`,
+# change something, `make bench BENCH_COUNT=10 > new.txt`,
+# `benchstat old.txt new.txt`.
+bench: ## go test benchmarks (BENCH=regexp BENCH_COUNT=n BENCH_TIME=d)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=$(BENCH_COUNT) -benchtime=$(BENCH_TIME) ./...
+
+e2e: ## drive /docs in headless Chromium
+	$(GO) test -race -count=1 -tags e2e -run Browser ./cmd/server/
+
+loadtest: ## the load-test harness (LOADTEST_ARGS="-h" for its options)
+	$(GO) run ./loadtest $(LOADTEST_ARGS)
+
+fuzz: ## run every fuzz target for FUZZTIME (10s) each
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+clean: ## remove build output
+	rm -rf bin

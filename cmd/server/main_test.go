@@ -1,0 +1,711 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokengate/tokengate/devissuer"
+)
+
+const itemsJSON = `[{"id":1,"name":"red ball"},{"id":2,"name":"blue square"},{"id":3,"name":"purple ellipse"}]`
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
+type syncBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// fakeClock is the wall clock plus an offset that tests advance; it stays
+// consistent with the development issuer's real-time iat and exp.
+type fakeClock struct{ offset atomic.Int64 }
+
+func (c *fakeClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *fakeClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// testServer is a tokengate started by runWith on a free loopback port.
+type testServer struct {
+	*app
+	base   string // http://127.0.0.1:PORT
+	stdout *syncBuffer
+	stderr *syncBuffer
+	cancel context.CancelFunc
+	done   chan int // receives run's exit code
+	client *http.Client
+}
+
+// startServer runs tokengate with args (plus --listen 127.0.0.1:0) and
+// env, waits until it accepts connections, and stops it at cleanup,
+// checking that it exits 0.
+func startServer(tb testing.TB, args []string, env map[string]string, now func() time.Time) *testServer {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &testServer{
+		stdout: &syncBuffer{},
+		stderr: &syncBuffer{},
+		cancel: cancel,
+		done:   make(chan int, 1),
+		client: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{}},
+	}
+	started := make(chan *app, 1)
+	go func() {
+		s.done <- runWith(ctx, options{
+			args:    append([]string{"--listen", "127.0.0.1:0", "--log-level", "debug"}, args...),
+			getenv:  func(k string) string { return env[k] },
+			stdout:  s.stdout,
+			stderr:  s.stderr,
+			now:     now,
+			started: func(a *app) { started <- a },
+		})
+	}()
+	select {
+	case a := <-started:
+		s.app = a
+	case code := <-s.done:
+		cancel()
+		tb.Fatalf("tokengate exited with %d before serving; stderr:\n%s", code, s.stderr)
+	case <-time.After(30 * time.Second):
+		cancel()
+		tb.Fatalf("tokengate did not start; stderr:\n%s", s.stderr)
+	}
+	s.base = "http://" + s.addr
+	tb.Cleanup(func() {
+		s.client.CloseIdleConnections()
+		if code := s.stop(tb); code != 0 {
+			tb.Errorf("exit code %d, want 0", code)
+		}
+		if tb.Failed() {
+			tb.Logf("tokengate log:\n%s", s.stderr)
+		}
+	})
+	return s
+}
+
+// stop cancels run's context and returns its exit code (once).
+func (s *testServer) stop(tb testing.TB) int {
+	tb.Helper()
+	s.cancel()
+	select {
+	case code, ok := <-s.done:
+		if !ok {
+			return 0 // stopped earlier
+		}
+		close(s.done)
+		return code
+	case <-time.After(30 * time.Second):
+		tb.Fatal("tokengate did not stop within 30s")
+		return -1
+	}
+}
+
+// keysReady fetches the JWKS now, so that tests do not race the
+// background refresher.
+func (s *testServer) keysReady(tb testing.TB) {
+	tb.Helper()
+	if s.keys == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.keys.Refresh(ctx); err != nil {
+		tb.Fatalf("keys: %v", err)
+	}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (s *testServer) do(tb testing.TB, req *http.Request) response {
+	tb.Helper()
+	resp, err := s.client.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("%s %s: reading body: %v", req.Method, req.URL, err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+// get sends GET path with token as bearer (none when empty).
+func (s *testServer) get(tb testing.TB, path, token string) response {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.base+path, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return s.do(tb, req)
+}
+
+// postToken sends POST /token with HTTP Basic credentials (when id is not
+// empty) and the form fields.
+func (s *testServer) postToken(tb testing.TB, id, secret string, form url.Values) response {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.base+"/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if id != "" {
+		req.SetBasicAuth(id, secret)
+	}
+	return s.do(tb, req)
+}
+
+// token gets an access token through /token.
+func (s *testServer) token(tb testing.TB, id, secret string, form url.Values) string {
+	tb.Helper()
+	r := s.postToken(tb, id, secret, form)
+	if r.status != http.StatusOK {
+		tb.Fatalf("/token: %d %s", r.status, r.body)
+	}
+	var body struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &body); err != nil || body.AccessToken == "" {
+		tb.Fatalf("/token body %q: %v", r.body, err)
+	}
+	return body.AccessToken
+}
+
+// startIssuer starts a development issuer that the test controls (faults,
+// revocation, stop) and closes it at cleanup.
+func startIssuer(tb testing.TB) *devissuer.Issuer {
+	tb.Helper()
+	iss, err := devissuer.Start(devissuer.Config{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = iss.Close() })
+	return iss
+}
+
+// issuerArgs points tokengate at iss, with the dev client as tokengate's
+// own introspection credentials.
+func issuerArgs(iss *devissuer.Issuer, extra ...string) []string {
+	return append([]string{
+		"--okta-issuer", iss.Issuer(),
+		"--okta-client-id", devissuer.DefaultClientID,
+		"--okta-client-secret", devissuer.DefaultClientSecret,
+	}, extra...)
+}
+
+// wantStatus fails unless r has the status.
+func wantStatus(tb testing.TB, what string, r response, status int) {
+	tb.Helper()
+	if r.status != status {
+		tb.Fatalf("%s: status %d, want %d; body %s", what, r.status, status, r.body)
+	}
+}
+
+// configCase is one invocation that must exit before serving.
+type configCase struct {
+	name   string
+	args   []string
+	env    map[string]string
+	dotenv string
+	code   int
+	want   []string // substrings of the one stderr line
+}
+
+func (tc configCase) run(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	path := ""
+	if tc.dotenv != "" {
+		path = filepath.Join(t.TempDir(), ".env")
+		if err := os.WriteFile(path, []byte(tc.dotenv), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code := runWith(context.Background(), options{
+		args:       tc.args,
+		getenv:     func(k string) string { return tc.env[k] },
+		stdout:     &stdout,
+		stderr:     &stderr,
+		dotenvPath: path,
+	})
+	if code != tc.code {
+		t.Fatalf("exit code %d, want %d; stderr %q", code, tc.code, stderr.String())
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout not empty: %q", stdout.String())
+	}
+	line := stderr.String()
+	if strings.Count(line, "\n") != 1 || !strings.HasSuffix(line, "\n") {
+		t.Errorf("stderr is not exactly one line: %q", line)
+	}
+	if !strings.HasPrefix(line, "tokengate: config: ") {
+		t.Errorf("stderr %q does not start with tokengate: config:", line)
+	}
+	for _, w := range tc.want {
+		if !strings.Contains(line, w) {
+			t.Errorf("stderr %q does not contain %q", line, w)
+		}
+	}
+}
+
+func TestConfigErrorsExit2(t *testing.T) {
+	cases := []configCase{
+		{name: "no issuer suggests dev", code: 2, want: []string{"OKTA_ISSUER", "--dev"}},
+		{name: "insecure issuer", env: map[string]string{"OKTA_ISSUER": "http://example.okta.com/oauth2/default"}, code: 2, want: []string{"OKTA_ISSUER", "https"}},
+		{name: "bad duration", args: []string{"--dev"}, env: map[string]string{"CLOCK_LEEWAY": "sixty"}, code: 2, want: []string{"CLOCK_LEEWAY", `"sixty"`, "duration"}},
+		{name: "bad mode", args: []string{"--dev", "--validation-mode", "psychic"}, code: 2, want: []string{"VALIDATION_MODE", "local, remote or hybrid"}},
+		{name: "remote without credentials", env: map[string]string{"OKTA_ISSUER": "https://example.okta.com/oauth2/default", "VALIDATION_MODE": "remote"}, code: 2, want: []string{"OKTA_CLIENT_ID"}},
+		{name: "dev on all interfaces", args: []string{"--dev", "--listen", "0.0.0.0:8000"}, code: 2, want: []string{"LISTEN_ADDR", "loopback"}},
+		{name: "unknown flag", args: []string{"--verbose"}, code: 2, want: []string{"flag provided but not defined"}},
+		{name: "malformed dotenv", dotenv: "OKTA_ISSUER=https://example.okta.com/oauth2/default\nBAD LINE\n", code: 2, want: []string{".env", "line 2"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, tc.run)
+	}
+}
+
+func TestHelpExits0(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"-h"}, func(string) string { return "" }, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	for _, w := range []string{"OKTA_ISSUER", "--dev", "VALIDATION_MODE"} {
+		if !strings.Contains(stdout.String(), w) {
+			t.Errorf("usage lacks %s", w)
+		}
+	}
+}
+
+func TestListenFailureExits1(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var stderr syncBuffer
+	code := runWith(context.Background(), options{
+		args:   []string{"--dev", "--listen", ln.Addr().String()},
+		getenv: func(string) string { return "" },
+		stderr: &stderr,
+	})
+	if code != 1 {
+		t.Fatalf("exit code %d, want 1", code)
+	}
+	if !strings.Contains(stderr.String(), "listen on") {
+		t.Errorf("log does not say why: %s", stderr.String())
+	}
+}
+
+// TestDevEndToEnd drives `tokengate --dev` through every row of the
+// endpoint table, as a user following the README would.
+func TestDevEndToEnd(t *testing.T) {
+	s := startServer(t, []string{"--dev"}, nil, nil)
+	s.keysReady(t)
+
+	banner := s.stdout.String()
+	wantCurl := "curl -s -X POST " + s.base + "/token -u dev-client:dev-secret"
+	if !strings.Contains(banner, wantCurl) {
+		t.Errorf("banner lacks %q:\n%s", wantCurl, banner)
+	}
+	if !strings.Contains(banner, "curl -s "+s.base+"/items -H \"Authorization: Bearer $(") {
+		t.Errorf("banner lacks the /items curl line:\n%s", banner)
+	}
+
+	basic := s.token(t, "dev-client", "dev-secret", nil)
+	form := s.token(t, "", "", url.Values{"client_id": {"dev-client"}, "client_secret": {"dev-secret"}, "grant_type": {"client_credentials"}})
+	noItems := s.token(t, "dev-client", "dev-secret", url.Values{"scope": {"reports"}})
+
+	type row struct {
+		name, method, path, token string
+		status                    int
+		body                      string // exact, when set
+		contains                  []string
+		header                    map[string]string // substrings of headers
+	}
+	rows := []row{
+		{name: "hello", path: "/", status: 200, body: `{"Hello":"World"}`},
+		{name: "items with basic token", path: "/items", token: basic, status: 200, body: itemsJSON},
+		{name: "items with form token", path: "/items", token: form, status: 200, body: itemsJSON},
+		{name: "item 1", path: "/items/1", token: basic, status: 200, body: `{"id":1,"name":"red ball"}`},
+		{name: "item 3", path: "/items/3", token: basic, status: 200, body: `{"id":3,"name":"purple ellipse"}`},
+		{name: "item 99", path: "/items/99", token: basic, status: 404, body: `{"detail":"Item not found"}`},
+		{name: "item abc", path: "/items/abc", token: basic, status: 422, contains: []string{`"detail"`}},
+		{name: "healthz", path: "/healthz", status: 200},
+		{name: "readyz", path: "/readyz", status: 200},
+		{name: "items without token", path: "/items", status: 401, header: map[string]string{"WWW-Authenticate": `Bearer realm="tokengate"`}},
+		{name: "items with garbage token", path: "/items", token: "not.a.jwt", status: 401, header: map[string]string{"WWW-Authenticate": `error="invalid_token"`}},
+		{name: "items without the scope", path: "/items", token: noItems, status: 403, header: map[string]string{"WWW-Authenticate": `error="insufficient_scope"`}, contains: []string{`"detail"`}},
+		{name: "item without the scope", path: "/items/1", token: noItems, status: 403, header: map[string]string{"WWW-Authenticate": `scope="items"`}},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			got := s.get(t, r.path, r.token)
+			wantStatus(t, r.path, got, r.status)
+			if r.body != "" && got.body != r.body {
+				t.Errorf("body %s, want %s", got.body, r.body)
+			}
+			for _, c := range r.contains {
+				if !strings.Contains(got.body, c) {
+					t.Errorf("body %s lacks %s", got.body, c)
+				}
+			}
+			for h, v := range r.header {
+				if !strings.Contains(got.header.Get(h), v) {
+					t.Errorf("%s: %q lacks %q", h, got.header.Get(h), v)
+				}
+			}
+			if ct := got.header.Get("Content-Type"); r.body != "" && !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type %q", ct)
+			}
+		})
+	}
+
+	t.Run("token response is not cached", func(t *testing.T) {
+		r := s.postToken(t, "dev-client", "dev-secret", nil)
+		wantStatus(t, "/token", r, 200)
+		if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("Cache-Control %q", cc)
+		}
+	})
+	t.Run("wrong secret relays the issuer's 401", func(t *testing.T) {
+		r := s.postToken(t, "dev-client", "wrong-secret", nil)
+		wantStatus(t, "/token", r, 401)
+		if !strings.Contains(r.body, "invalid_client") {
+			t.Errorf("body %s: want the issuer's invalid_client", r.body)
+		}
+	})
+	t.Run("no credentials", func(t *testing.T) {
+		r := s.postToken(t, "", "", nil)
+		wantStatus(t, "/token", r, 401)
+		if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic") {
+			t.Errorf("WWW-Authenticate %q", r.header.Get("WWW-Authenticate"))
+		}
+	})
+	t.Run("other grant types refused", func(t *testing.T) {
+		r := s.postToken(t, "dev-client", "dev-secret", url.Values{"grant_type": {"password"}})
+		wantStatus(t, "/token", r, 400)
+		if r.body != `{"error":"unsupported_grant_type"}` {
+			t.Errorf("body %s", r.body)
+		}
+	})
+	t.Run("secrets and tokens stay out of the log", func(t *testing.T) {
+		log := s.stderr.String()
+		for _, secret := range []string{basic, form, noItems, "wrong-secret"} {
+			if strings.Contains(log, secret) {
+				t.Errorf("log contains a token or secret")
+			}
+		}
+	})
+}
+
+// TestModesEndToEnd runs /token then /items in each validation mode.
+func TestModesEndToEnd(t *testing.T) {
+	for _, mode := range []string{"local", "remote", "hybrid"} {
+		t.Run(mode, func(t *testing.T) {
+			s := startServer(t, []string{"--dev", "--validation-mode", mode}, nil, nil)
+			s.keysReady(t)
+			tok := s.token(t, "dev-client", "dev-secret", nil)
+			for range 3 {
+				r := s.get(t, "/items", tok)
+				wantStatus(t, "/items", r, 200)
+				if r.body != itemsJSON {
+					t.Errorf("body %s", r.body)
+				}
+			}
+			wantStatus(t, "/readyz", s.get(t, "/readyz", ""), 200)
+			introspections := s.dev.Counts().Introspect
+			if mode == "local" && introspections != 0 {
+				t.Errorf("local mode introspected %d times", introspections)
+			}
+			if mode != "local" && introspections != 1 {
+				t.Errorf("%s mode: %d introspections for one token used 3 times, want 1", mode, introspections)
+			}
+			s.cache.Wait()
+			if st := s.cache.Stats(); st.Hits < 2 {
+				t.Errorf("cache hits %d, want at least 2", st.Hits)
+			}
+		})
+	}
+}
+
+// TestIssuerDownAtStart: not ready and 503 (never 401) until the keys can
+// be fetched; ready and 200 once the issuer is back.
+func TestIssuerDownAtStart(t *testing.T) {
+	iss := startIssuer(t)
+	tok, err := iss.Mint(devissuer.MintOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := iss.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{}
+	s := startServer(t, issuerArgs(iss), nil, clock.Now)
+
+	r := s.get(t, "/readyz", "")
+	wantStatus(t, "/readyz", r, 503)
+	if !strings.Contains(r.body, `"detail"`) || !strings.Contains(r.body, "not ready") {
+		t.Errorf("/readyz body %s", r.body)
+	}
+	r = s.get(t, "/items", tok)
+	wantStatus(t, "/items", r, 503)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	wantStatus(t, "/token", s.postToken(t, "dev-client", "dev-secret", nil), 503)
+
+	// The issuer comes back; past discovery's retry interval the keys load.
+	if err := iss.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	s.keysReady(t)
+	wantStatus(t, "/readyz after restart", s.get(t, "/readyz", ""), 200)
+	wantStatus(t, "/items after restart", s.get(t, "/items", tok), 200)
+}
+
+// TestIssuerDownAfterStart: the last good keys keep validating.
+func TestIssuerDownAfterStart(t *testing.T) {
+	iss := startIssuer(t)
+	s := startServer(t, issuerArgs(iss), nil, nil)
+	s.keysReady(t)
+	used := s.token(t, "dev-client", "dev-secret", nil)
+	unused, err := iss.Mint(devissuer.MintOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, "/items", s.get(t, "/items", used), 200)
+
+	if err := iss.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, "/items, cached token", s.get(t, "/items", used), 200)
+	r := s.get(t, "/items", unused)
+	wantStatus(t, "/items, new token verified with kept keys", r, 200)
+	if r.body != itemsJSON {
+		t.Errorf("body %s", r.body)
+	}
+	wantStatus(t, "/readyz", s.get(t, "/readyz", ""), 200)
+	wantStatus(t, "/token with the issuer down", s.postToken(t, "dev-client", "dev-secret", nil), 502)
+}
+
+// TestRevocation checks how soon each mode sees a revoked token.
+func TestRevocation(t *testing.T) {
+	t.Run("remote without cache rejects at once", func(t *testing.T) {
+		iss := startIssuer(t)
+		s := startServer(t, issuerArgs(iss, "--validation-mode", "remote", "--introspection-cache-ttl", "0"), nil, nil)
+		tok := s.token(t, "dev-client", "dev-secret", nil)
+		wantStatus(t, "/items", s.get(t, "/items", tok), 200)
+		wantStatus(t, "/items", s.get(t, "/items", tok), 200)
+		iss.Revoke(tok)
+		r := s.get(t, "/items", tok)
+		wantStatus(t, "/items after revoke", r, 401)
+		if !strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+			t.Errorf("WWW-Authenticate %q", r.header.Get("WWW-Authenticate"))
+		}
+		if n := iss.Counts().Introspect; n != 3 {
+			t.Errorf("%d introspections, want one per request (3)", n)
+		}
+	})
+
+	t.Run("remote with cache TTL rejects within it", func(t *testing.T) {
+		iss := startIssuer(t)
+		clock := &fakeClock{}
+		s := startServer(t, issuerArgs(iss, "--validation-mode", "remote", "--introspection-cache-ttl", "30s"), nil, clock.Now)
+		tok := s.token(t, "dev-client", "dev-secret", nil)
+		wantStatus(t, "/items", s.get(t, "/items", tok), 200)
+		s.cache.Wait()
+		iss.Revoke(tok)
+		clock.Advance(29 * time.Second)
+		wantStatus(t, "/items within the TTL (cached)", s.get(t, "/items", tok), 200)
+		clock.Advance(2 * time.Second)
+		wantStatus(t, "/items past the TTL", s.get(t, "/items", tok), 401)
+		if n := iss.Counts().Introspect; n != 2 {
+			t.Errorf("%d introspections, want 2", n)
+		}
+	})
+
+	t.Run("hybrid rejects within REVALIDATE_AFTER plus a round trip", func(t *testing.T) {
+		iss := startIssuer(t)
+		clock := &fakeClock{}
+		s := startServer(t, issuerArgs(iss, "--validation-mode", "hybrid", "--revalidate-after", "30s"), nil, clock.Now)
+		s.keysReady(t)
+		tok := s.token(t, "dev-client", "dev-secret", nil)
+		wantStatus(t, "/items", s.get(t, "/items", tok), 200)
+		s.cache.Wait()
+		if n := iss.Counts().Introspect; n != 1 {
+			t.Fatalf("%d introspections after first use, want 1", n)
+		}
+		iss.Revoke(tok)
+		wantStatus(t, "/items before REVALIDATE_AFTER", s.get(t, "/items", tok), 200)
+
+		// Past REVALIDATE_AFTER, a slow issuer: the request is still served
+		// from the cache at once while one background introspection runs.
+		const latency = 2 * time.Second
+		iss.SetFault(devissuer.EndpointIntrospect, devissuer.Fault{Latency: latency})
+		clock.Advance(31 * time.Second)
+		start := time.Now()
+		wantStatus(t, "/items past REVALIDATE_AFTER", s.get(t, "/items", tok), 200)
+		if waited := time.Since(start); waited >= latency {
+			t.Errorf("request took %v: it waited on the issuer", waited)
+		}
+		s.cache.Wait() // the background re-check, one round trip
+		if n := iss.Counts().Introspect; n != 2 {
+			t.Errorf("%d introspections, want 2", n)
+		}
+		iss.ClearFaults()
+		wantStatus(t, "/items after the re-check", s.get(t, "/items", tok), 401)
+	})
+
+	t.Run("remote: concurrent requests with one new token introspect once", func(t *testing.T) {
+		iss := startIssuer(t)
+		s := startServer(t, issuerArgs(iss, "--validation-mode", "remote"), nil, nil)
+		tok := s.token(t, "dev-client", "dev-secret", nil)
+		iss.SetFault(devissuer.EndpointIntrospect, devissuer.Fault{Latency: 200 * time.Millisecond})
+		var wg sync.WaitGroup
+		statuses := make([]int, 100)
+		for n := range statuses {
+			wg.Go(func() {
+				req, _ := http.NewRequest(http.MethodGet, s.base+"/items", nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := s.client.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				statuses[n] = resp.StatusCode
+			})
+		}
+		wg.Wait()
+		for n, st := range statuses {
+			if st != 200 {
+				t.Errorf("request %d: status %d", n, st)
+			}
+		}
+		if c := iss.Counts().Introspect; c != 1 {
+			t.Errorf("%d introspections for 100 concurrent requests, want 1", c)
+		}
+	})
+}
+
+// TestGracefulShutdown: an in-flight request finishes, run returns 0, and
+// the port no longer accepts connections.
+func TestGracefulShutdown(t *testing.T) {
+	iss := startIssuer(t)
+	s := startServer(t, issuerArgs(iss), nil, nil)
+	iss.SetFault(devissuer.EndpointToken, devissuer.Fault{Latency: 500 * time.Millisecond})
+
+	result := make(chan response, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, s.base+"/token", strings.NewReader(""))
+		req.SetBasicAuth("dev-client", "dev-secret")
+		resp, err := s.client.Do(req)
+		if err != nil {
+			result <- response{status: -1, body: err.Error()}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		result <- response{status: resp.StatusCode, body: string(b)}
+	}()
+	waitFor(t, "the /token call to reach the issuer", func() bool { return iss.Counts().Token == 1 })
+
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	r := <-result
+	wantStatus(t, "in-flight /token", r, 200)
+	if _, err := net.DialTimeout("tcp", s.addr, time.Second); err == nil {
+		t.Error("port still accepts connections after stop")
+	}
+}
+
+// TestShutdownIsBounded: a request stuck longer than SHUTDOWN_TIMEOUT does
+// not hold the process.
+func TestShutdownIsBounded(t *testing.T) {
+	iss := startIssuer(t)
+	s := startServer(t, issuerArgs(iss, "--shutdown-timeout", "200ms"), nil, nil)
+	iss.SetFault(devissuer.EndpointToken, devissuer.Fault{Latency: 5 * time.Second})
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, s.base+"/token", strings.NewReader(""))
+		req.SetBasicAuth("dev-client", "dev-secret")
+		if resp, err := s.client.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	waitFor(t, "the /token call to reach the issuer", func() bool { return iss.Counts().Token == 1 })
+	start := time.Now()
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("stop took %v with SHUTDOWN_TIMEOUT=200ms", took)
+	}
+	if !strings.Contains(s.stderr.String(), "did not finish in time") {
+		t.Error("log does not say requests were cut off")
+	}
+}
+
+// waitFor polls cond (an event in another process-like component that
+// offers no notification) until it holds or 10s pass.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+// TestStopRightAfterStart: a context that is already done still gives a
+// clean start and stop (no Serve left running).
+func TestStopRightAfterStart(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- runWith(ctx, options{args: []string{"--dev", "--listen", "127.0.0.1:0"}, getenv: func(string) string { return "" }})
+	}()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit code %d", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return")
+	}
+}

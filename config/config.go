@@ -1,0 +1,809 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/joho/godotenv"
+)
+
+// Mode selects how tokens are validated.
+type Mode string
+
+// The validation modes (VALIDATION_MODE).
+const (
+	// ModeLocal verifies the JWT signature against the issuer's JWKS and
+	// checks its claims. No call to the authorization server per token;
+	// blind to revocation until the token expires.
+	ModeLocal Mode = "local"
+	// ModeRemote asks the RFC 7662 introspection endpoint about every token
+	// not in the cache. Sees revocation within INTROSPECTION_CACHE_TTL.
+	ModeRemote Mode = "remote"
+	// ModeHybrid verifies locally first, introspects each valid token once
+	// and then re-checks it in the background every REVALIDATE_AFTER.
+	ModeHybrid Mode = "hybrid"
+)
+
+// Log formats (LOG_FORMAT).
+const (
+	LogJSON    = "json"
+	LogConsole = "console"
+)
+
+// Client authentication methods at the introspection endpoint
+// (INTROSPECTION_AUTH_METHOD).
+const (
+	AuthClientSecretBasic = "client_secret_basic"
+	AuthClientSecretPost  = "client_secret_post"
+)
+
+// DefaultDotenvPath is the .env file cmd/server reads: the one in the
+// working directory.
+const DefaultDotenvPath = ".env"
+
+// ErrHelp is returned by Load when the arguments ask for help (-h, --help).
+// The caller prints Usage and exits 0.
+var ErrHelp = flag.ErrHelp
+
+// Config is tokengate's whole configuration. Load fills every field,
+// applying the defaults documented beside each one, and validates it; the
+// zero Config is not usable.
+//
+// Every setting but the --dev ones can be given as an environment
+// variable, a line in .env, or a flag (the variable's name in lower kebab
+// case: OKTA_ISSUER is --okta-issuer; LISTEN_ADDR is also --listen).
+type Config struct {
+	// Issuer is the authorization server's issuer URL (OKTA_ISSUER), e.g.
+	// https://{yourOktaDomain}/oauth2/default. It must equal the tokens'
+	// iss claim exactly. https, or http on a loopback host. Required unless
+	// Dev; under Dev it is empty and the in-process issuer supplies it.
+	Issuer string
+	// Audience is the audience tokens must carry (OKTA_AUDIENCE,
+	// api://default). Under Dev the development issuer uses it too.
+	Audience string
+	// ClientID and ClientSecret (OKTA_CLIENT_ID, OKTA_CLIENT_SECRET) are
+	// tokengate's own credentials for the introspection endpoint. Required
+	// in remote and hybrid mode, unused in local mode. Never logged.
+	ClientID, ClientSecret string
+
+	// ListenAddr is the host:port to serve on (LISTEN_ADDR or --listen,
+	// 127.0.0.1:8000). Port 0 picks a free port. Under Dev it must be a
+	// loopback address.
+	ListenAddr string
+	// RequiredScope is the scope /items requires (REQUIRED_SCOPE, items).
+	RequiredScope string
+	// TokenScope is the scope /token requests when the caller names none
+	// (TOKEN_SCOPE; defaults to RequiredScope).
+	TokenScope string
+
+	// Mode is the validation mode (VALIDATION_MODE, local).
+	Mode Mode
+	// ClockLeeway is the tolerance for exp, nbf and iat (CLOCK_LEEWAY, 60s).
+	// 0 means none.
+	ClockLeeway time.Duration
+	// MaxTokenSize is the largest token accepted, in bytes, checked before
+	// parsing (MAX_TOKEN_SIZE, 8192).
+	MaxTokenSize int
+	// AllowedAlgorithms is the JWS algorithm allow-list
+	// (ALLOWED_ALGORITHMS, comma-separated). Empty means the validator's
+	// default list of asymmetric algorithms; none and HS* are refused here.
+	AllowedAlgorithms []string
+	// AllowedClientIDs, when not empty, is the list of client ids (cid or
+	// client_id) whose tokens are accepted (ALLOWED_CLIENT_IDS).
+	AllowedClientIDs []string
+	// RequireATJWT requires the RFC 9068 header typ "at+jwt"
+	// (REQUIRE_AT_JWT, false). Okta does not send it.
+	RequireATJWT bool
+
+	// CacheMaxCost bounds the token cache, in bytes (CACHE_MAX_COST, 64MiB).
+	CacheMaxCost int64
+	// CacheMaxTTL caps how long a valid token stays cached in local and
+	// hybrid mode (CACHE_MAX_TTL, 5m); never past the token's exp.
+	CacheMaxTTL time.Duration
+	// NegativeCacheTTL is how long a rejected token stays cached
+	// (NEGATIVE_CACHE_TTL, 5s). 0 disables negative caching.
+	NegativeCacheTTL time.Duration
+	// IntrospectionCacheTTL caps how long an introspection result is
+	// cached in remote mode (INTROSPECTION_CACHE_TTL, 30s). 0 means no
+	// caching: every request is introspected.
+	IntrospectionCacheTTL time.Duration
+	// RevalidateAfter is the age after which hybrid mode re-introspects a
+	// cached token in the background (REVALIDATE_AFTER, 30s).
+	RevalidateAfter time.Duration
+
+	// IntrospectionAuthMethod is how tokengate authenticates at the
+	// introspection endpoint (INTROSPECTION_AUTH_METHOD,
+	// client_secret_basic; or client_secret_post).
+	IntrospectionAuthMethod string
+	// IntrospectionMaxConcurrent bounds in-flight introspections; beyond it
+	// requests fail fast with 503 (INTROSPECTION_MAX_CONCURRENT, 64).
+	IntrospectionMaxConcurrent int
+	// IntrospectionTimeout bounds one introspection call
+	// (INTROSPECTION_TIMEOUT, 5s).
+	IntrospectionTimeout time.Duration
+
+	// JWKSRefreshInterval is the background JWKS refresh period
+	// (JWKS_REFRESH_INTERVAL, 5m).
+	JWKSRefreshInterval time.Duration
+	// JWKSRefreshCooldown is the minimum gap between refreshes caused by
+	// tokens naming an unknown kid (JWKS_REFRESH_COOLDOWN, 30s).
+	JWKSRefreshCooldown time.Duration
+
+	// JWKSURI, TokenEndpoint and IntrospectionEndpoint override what
+	// discovery finds (JWKS_URI, TOKEN_ENDPOINT, INTROSPECTION_ENDPOINT;
+	// empty = discover). Same URL rule as Issuer. Ignored under Dev.
+	JWKSURI, TokenEndpoint, IntrospectionEndpoint string
+
+	// LogFormat is json or console (LOG_FORMAT; json, console under Dev).
+	LogFormat string
+	// LogLevel is debug, info, warn or error (LOG_LEVEL, info).
+	LogLevel string
+	// ShutdownTimeout bounds the graceful stop: in-flight requests get this
+	// long to finish (SHUTDOWN_TIMEOUT, 10s).
+	ShutdownTimeout time.Duration
+
+	// Dev runs the development authorization server in-process and points
+	// tokengate at it (--dev). Issuer, ClientID, ClientSecret and the
+	// endpoint overrides are then ignored (see DevIgnored).
+	Dev bool
+	// DevClientID and DevClientSecret are the development issuer's one
+	// client (--dev-client-id dev-client, --dev-client-secret dev-secret).
+	// tokengate also uses them for introspection under Dev.
+	DevClientID, DevClientSecret string
+	// DevIssuerAddr is where the development issuer listens
+	// (--dev-issuer-addr, 127.0.0.1:0 = a free loopback port). Loopback only.
+	DevIssuerAddr string
+	// DevIgnored names the variables that were set but are ignored because
+	// Dev supplies them (for a warning in the log).
+	DevIgnored []string
+}
+
+// Error is a configuration error. Its message names the variable (or the
+// flag, for flag-only settings), says what is wrong, and where the value
+// came from.
+type Error struct {
+	Var    string // e.g. "OKTA_ISSUER", or "--dev-issuer-addr"
+	Msg    string // what is wrong, and how to fix it where that helps
+	Source string // "flag --x", "environment", ".env file", "default" or ""
+	Err    error  // underlying parse error, if any
+}
+
+func (e *Error) Error() string {
+	s := "config: " + e.Var + ": " + e.Msg
+	if e.Source != "" && e.Source != "default" {
+		s += " (from " + e.Source + ")"
+	}
+	return s
+}
+
+// Unwrap returns the underlying parse error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// setting describes one configurable value.
+type setting struct {
+	env    string // environment variable; "" for flag-only settings
+	flag   string // flag name without dashes
+	alias  string // optional second flag name
+	def    string // default, in the same syntax as a value
+	defDoc string // default as shown in Usage, when def is not enough
+	usage  string
+	isBool bool
+	secret bool // never echo the value
+	set    func(c *Config, v string) error
+}
+
+// name is how errors and Usage refer to the setting.
+func (s *setting) name() string {
+	if s.env != "" {
+		return s.env
+	}
+	return "--" + s.flag
+}
+
+var errEmpty = errors.New("empty")
+
+func settings() []setting {
+	return []setting{
+		{env: "OKTA_ISSUER", flag: "okta-issuer", usage: "issuer URL of the authorization server, e.g. https://{yourOktaDomain}/oauth2/default (required unless --dev)",
+			set: func(c *Config, v string) error { c.Issuer = v; return nil }},
+		{env: "OKTA_AUDIENCE", flag: "okta-audience", def: "api://default", usage: "audience the tokens must carry",
+			set: func(c *Config, v string) error { c.Audience = v; return nonEmpty(v) }},
+		{env: "OKTA_CLIENT_ID", flag: "okta-client-id", usage: "tokengate's client id for introspection (remote and hybrid mode)",
+			set: func(c *Config, v string) error { c.ClientID = v; return nil }},
+		{env: "OKTA_CLIENT_SECRET", flag: "okta-client-secret", secret: true, usage: "tokengate's client secret for introspection (remote and hybrid mode)",
+			set: func(c *Config, v string) error { c.ClientSecret = v; return nil }},
+		{env: "LISTEN_ADDR", flag: "listen-addr", alias: "listen", def: "127.0.0.1:8000", usage: "host:port to serve on (port 0: any free port)",
+			set: func(c *Config, v string) error { c.ListenAddr = v; return checkHostPort(v) }},
+		{env: "REQUIRED_SCOPE", flag: "required-scope", def: "items", usage: "scope that /items and /items/{id} require",
+			set: func(c *Config, v string) error { c.RequiredScope = v; return checkScope(v, false) }},
+		{env: "TOKEN_SCOPE", flag: "token-scope", defDoc: "REQUIRED_SCOPE", usage: "scope /token requests when the caller names none (space-separated)",
+			set: func(c *Config, v string) error { c.TokenScope = v; return checkScope(v, true) }},
+		{env: "VALIDATION_MODE", flag: "validation-mode", def: "local", usage: "local (JWT + JWKS), remote (RFC 7662 introspection) or hybrid",
+			set: func(c *Config, v string) error {
+				switch m := Mode(strings.ToLower(v)); m {
+				case ModeLocal, ModeRemote, ModeHybrid:
+					c.Mode = m
+					return nil
+				}
+				return fmt.Errorf("must be local, remote or hybrid")
+			}},
+		{env: "CLOCK_LEEWAY", flag: "clock-leeway", def: "60s", usage: "tolerance for exp, nbf and iat (0 = none)",
+			set: durationIn(func(c *Config) *time.Duration { return &c.ClockLeeway }, 0, 10*time.Minute)},
+		{env: "MAX_TOKEN_SIZE", flag: "max-token-size", def: "8192", usage: "largest token accepted, in bytes",
+			set: func(c *Config, v string) error {
+				n, err := parseInt(v, 256, 64<<10)
+				c.MaxTokenSize = n
+				return err
+			}},
+		{env: "ALLOWED_ALGORITHMS", flag: "allowed-algorithms", defDoc: "RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,ES512,EdDSA", usage: "comma-separated JWS algorithm allow-list (none and HS* are never allowed)",
+			set: func(c *Config, v string) error {
+				algs, err := parseAlgorithms(v)
+				c.AllowedAlgorithms = algs
+				return err
+			}},
+		{env: "ALLOWED_CLIENT_IDS", flag: "allowed-client-ids", defDoc: "(any)", usage: "comma-separated client ids whose tokens are accepted",
+			set: func(c *Config, v string) error { c.AllowedClientIDs = splitList(v); return nil }},
+		{env: "REQUIRE_AT_JWT", flag: "require-at-jwt", def: "false", isBool: true, usage: `require the RFC 9068 header typ "at+jwt"`,
+			set: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return fmt.Errorf("must be true or false")
+				}
+				c.RequireATJWT = b
+				return nil
+			}},
+		{env: "CACHE_MAX_COST", flag: "cache-max-cost", def: "64MiB", usage: "token cache bound in bytes (e.g. 67108864, 64MiB, 1GiB)",
+			set: func(c *Config, v string) error {
+				n, err := ParseByteSize(v)
+				if err != nil {
+					return err
+				}
+				if n < 1<<10 {
+					return fmt.Errorf("must be at least 1KiB")
+				}
+				c.CacheMaxCost = n
+				return nil
+			}},
+		{env: "CACHE_MAX_TTL", flag: "cache-max-ttl", def: "5m", usage: "longest a valid token stays cached (never past its exp)",
+			set: durationIn(func(c *Config) *time.Duration { return &c.CacheMaxTTL }, time.Second, 24*time.Hour)},
+		{env: "NEGATIVE_CACHE_TTL", flag: "negative-cache-ttl", def: "5s", usage: "how long a rejected token stays cached (0 = not cached)",
+			set: durationIn(func(c *Config) *time.Duration { return &c.NegativeCacheTTL }, 0, time.Hour)},
+		{env: "INTROSPECTION_CACHE_TTL", flag: "introspection-cache-ttl", def: "30s", usage: "remote mode: longest an introspection result is cached (0 = every request is introspected)",
+			set: durationIn(func(c *Config) *time.Duration { return &c.IntrospectionCacheTTL }, 0, 24*time.Hour)},
+		{env: "REVALIDATE_AFTER", flag: "revalidate-after", def: "30s", usage: "hybrid mode: age after which a cached token is re-introspected in the background",
+			set: durationIn(func(c *Config) *time.Duration { return &c.RevalidateAfter }, time.Second, 24*time.Hour)},
+		{env: "INTROSPECTION_AUTH_METHOD", flag: "introspection-auth-method", def: AuthClientSecretBasic, usage: "client_secret_basic or client_secret_post",
+			set: func(c *Config, v string) error {
+				switch v {
+				case AuthClientSecretBasic, AuthClientSecretPost:
+					c.IntrospectionAuthMethod = v
+					return nil
+				}
+				return fmt.Errorf("must be client_secret_basic or client_secret_post")
+			}},
+		{env: "INTROSPECTION_MAX_CONCURRENT", flag: "introspection-max-concurrent", def: "64", usage: "in-flight introspections; beyond it requests get 503 at once",
+			set: func(c *Config, v string) error {
+				n, err := parseInt(v, 1, 100000)
+				c.IntrospectionMaxConcurrent = n
+				return err
+			}},
+		{env: "INTROSPECTION_TIMEOUT", flag: "introspection-timeout", def: "5s", usage: "bound on one introspection call",
+			set: durationIn(func(c *Config) *time.Duration { return &c.IntrospectionTimeout }, time.Millisecond, time.Minute)},
+		{env: "JWKS_REFRESH_INTERVAL", flag: "jwks-refresh-interval", def: "5m", usage: "background JWKS refresh period (Cache-Control max-age honoured between 1m and this)",
+			set: durationIn(func(c *Config) *time.Duration { return &c.JWKSRefreshInterval }, time.Second, 24*time.Hour)},
+		{env: "JWKS_REFRESH_COOLDOWN", flag: "jwks-refresh-cooldown", def: "30s", usage: "minimum gap between JWKS refreshes caused by unknown kids",
+			set: durationIn(func(c *Config) *time.Duration { return &c.JWKSRefreshCooldown }, time.Second, time.Hour)},
+		{env: "JWKS_URI", flag: "jwks-uri", defDoc: "(discovered)", usage: "explicit JWKS URL",
+			set: func(c *Config, v string) error { c.JWKSURI = v; return checkURL(v, false) }},
+		{env: "TOKEN_ENDPOINT", flag: "token-endpoint", defDoc: "(discovered)", usage: "explicit token endpoint URL for /token",
+			set: func(c *Config, v string) error { c.TokenEndpoint = v; return checkURL(v, false) }},
+		{env: "INTROSPECTION_ENDPOINT", flag: "introspection-endpoint", defDoc: "(discovered)", usage: "explicit RFC 7662 introspection endpoint URL",
+			set: func(c *Config, v string) error { c.IntrospectionEndpoint = v; return checkURL(v, false) }},
+		{env: "LOG_FORMAT", flag: "log-format", defDoc: "json (console under --dev)", usage: "json or console",
+			set: func(c *Config, v string) error {
+				switch v {
+				case LogJSON, LogConsole:
+					c.LogFormat = v
+					return nil
+				}
+				return fmt.Errorf("must be json or console")
+			}},
+		{env: "LOG_LEVEL", flag: "log-level", def: "info", usage: "debug, info, warn or error",
+			set: func(c *Config, v string) error {
+				switch v = strings.ToLower(v); v {
+				case "debug", "info", "warn", "error":
+					c.LogLevel = v
+					return nil
+				}
+				return fmt.Errorf("must be debug, info, warn or error")
+			}},
+		{env: "SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: "10s", usage: "how long in-flight requests get to finish on SIGINT/SIGTERM",
+			set: durationIn(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, time.Millisecond, 10*time.Minute)},
+		{flag: "dev", def: "false", isBool: true, usage: "run the development authorization server in-process (no Okta account needed); loopback only",
+			set: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return fmt.Errorf("must be true or false")
+				}
+				c.Dev = b
+				return nil
+			}},
+		{flag: "dev-client-id", def: "dev-client", usage: "--dev: the development issuer's client id",
+			set: func(c *Config, v string) error { c.DevClientID = v; return nonEmpty(v) }},
+		{flag: "dev-client-secret", def: "dev-secret", usage: "--dev: the development issuer's client secret",
+			set: func(c *Config, v string) error { c.DevClientSecret = v; return nonEmpty(v) }},
+		{flag: "dev-issuer-addr", def: "127.0.0.1:0", usage: "--dev: loopback host:port of the development issuer (port 0: any free port)",
+			set: func(c *Config, v string) error {
+				c.DevIssuerAddr = v
+				if err := checkHostPort(v); err != nil {
+					return err
+				}
+				if !isLoopbackHostPort(v) {
+					return fmt.Errorf("must be a loopback address such as 127.0.0.1:0")
+				}
+				return nil
+			}},
+	}
+}
+
+// rawValue is a flag.Value that only records the string it was given.
+type rawValue struct {
+	v      string
+	set    bool
+	isBool bool
+}
+
+func (r *rawValue) String() string     { return r.v }
+func (r *rawValue) Set(s string) error { r.v, r.set = s, true; return nil }
+func (r *rawValue) IsBoolFlag() bool   { return r.isBool }
+
+// Load builds the Config from command-line arguments (without the program
+// name), the environment (getenv; nil means no environment) and the .env
+// file at dotenvPath ("" means none; a missing file is fine, a malformed one
+// is an error). Flags win over the environment, which wins over .env, which
+// wins over the defaults; an empty environment variable counts as unset.
+//
+// The error is ErrHelp when args ask for help, otherwise an *Error (or, for
+// an unknown flag, an error from package flag prefixed "config:").
+func Load(args []string, getenv func(string) string, dotenvPath string) (Config, error) {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	table := settings()
+
+	fset := flag.NewFlagSet("tokengate", flag.ContinueOnError)
+	fset.SetOutput(io.Discard)
+	raws := make([]*rawValue, len(table))
+	for i := range table {
+		s := &table[i]
+		raws[i] = &rawValue{isBool: s.isBool}
+		fset.Var(raws[i], s.flag, s.usage)
+		if s.alias != "" {
+			fset.Var(raws[i], s.alias, s.usage)
+		}
+	}
+	if err := fset.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, ErrHelp
+		}
+		return Config{}, fmt.Errorf("config: %w (run with -h for the list of flags)", err)
+	}
+	if fset.NArg() > 0 {
+		return Config{}, &Error{Var: "arguments", Msg: fmt.Sprintf("unexpected argument %q (every setting is a flag: --name=value)", fset.Arg(0))}
+	}
+
+	dotenv, err := readDotenv(dotenvPath)
+	if err != nil {
+		return Config{}, err
+	}
+
+	var c Config
+	sources := make(map[string]string, len(table))
+	for i := range table {
+		s := &table[i]
+		v, src := s.def, "default"
+		if s.env != "" {
+			if dv, ok := dotenv[s.env]; ok && dv != "" {
+				v, src = dv, ".env file"
+			}
+			if ev := getenv(s.env); ev != "" {
+				v, src = ev, "environment"
+			}
+		}
+		if raws[i].set {
+			v, src = raws[i].v, "flag --"+s.flag
+		}
+		sources[s.name()] = src
+		if v == "" && src == "default" {
+			continue // no default: the field stays zero (checked below)
+		}
+		if err := s.set(&c, v); err != nil {
+			msg := err.Error()
+			if errors.Is(err, errEmpty) {
+				msg = "must not be empty"
+			} else if !s.secret {
+				msg = fmt.Sprintf("%q: %s", v, msg)
+			}
+			return Config{}, &Error{Var: s.name(), Msg: msg, Source: src, Err: err}
+		}
+	}
+
+	if err := c.finish(sources); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// finish fills the defaults that depend on other settings and checks the
+// rules that span several settings.
+func (c *Config) finish(sources map[string]string) error {
+	fail := func(name, msg string) error {
+		return &Error{Var: name, Msg: msg, Source: sources[name]}
+	}
+	if c.TokenScope == "" {
+		c.TokenScope = c.RequiredScope
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = LogJSON
+		if c.Dev {
+			c.LogFormat = LogConsole
+		}
+	}
+
+	if c.Dev {
+		for _, name := range []string{"OKTA_ISSUER", "OKTA_CLIENT_ID", "OKTA_CLIENT_SECRET", "JWKS_URI", "TOKEN_ENDPOINT", "INTROSPECTION_ENDPOINT"} {
+			if sources[name] != "default" {
+				c.DevIgnored = append(c.DevIgnored, name)
+			}
+		}
+		c.Issuer, c.ClientID, c.ClientSecret = "", "", ""
+		c.JWKSURI, c.TokenEndpoint, c.IntrospectionEndpoint = "", "", ""
+		if !isLoopbackHostPort(c.ListenAddr) {
+			return fail("LISTEN_ADDR", fmt.Sprintf("%q: --dev serves only on loopback; use e.g. 127.0.0.1:8000", c.ListenAddr))
+		}
+		return nil
+	}
+
+	if c.Issuer == "" {
+		return fail("OKTA_ISSUER", "not set; set it to your authorization server's issuer (e.g. https://{yourOktaDomain}/oauth2/default) or run with --dev")
+	}
+	if err := checkURL(c.Issuer, true); err != nil {
+		return fail("OKTA_ISSUER", fmt.Sprintf("%q: %s; set it or run with --dev", c.Issuer, err))
+	}
+	if c.Mode == ModeRemote || c.Mode == ModeHybrid {
+		if c.ClientID == "" {
+			return fail("OKTA_CLIENT_ID", fmt.Sprintf("required when VALIDATION_MODE=%s (tokengate authenticates at the introspection endpoint); set it or use VALIDATION_MODE=local", c.Mode))
+		}
+		if c.ClientSecret == "" {
+			return fail("OKTA_CLIENT_SECRET", fmt.Sprintf("required when VALIDATION_MODE=%s (tokengate authenticates at the introspection endpoint); set it or use VALIDATION_MODE=local", c.Mode))
+		}
+	}
+	return nil
+}
+
+// readDotenv parses the .env file. A missing file yields an empty map.
+// Parse errors never quote the file's contents, which may hold secrets.
+func readDotenv(path string) (map[string]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	src, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &Error{Var: ".env", Msg: fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err)), Err: err}
+	}
+	m, err := godotenv.UnmarshalBytes(src)
+	if err != nil {
+		return nil, &Error{Var: ".env", Msg: fmt.Sprintf("%s: %s; lines must read NAME=value", path, describeDotenvError(src, err)), Err: errDotenvSyntax}
+	}
+	return m, nil
+}
+
+var errDotenvSyntax = errors.New("config: .env syntax error")
+
+// describeDotenvError turns godotenv's message, which quotes the rest of
+// the file, into one that gives a line number instead.
+func describeDotenvError(src []byte, err error) string {
+	msg := err.Error()
+	src = bytes.ReplaceAll(src, []byte("\r\n"), []byte("\n"))
+	switch {
+	case strings.HasPrefix(msg, "unexpected character"):
+		what := "unexpected character in a variable name"
+		if i := strings.LastIndex(msg, " near "); i >= 0 {
+			if rest, uerr := strconv.Unquote(msg[i+len(" near "):]); uerr == nil && len(rest) <= len(src) {
+				what += fmt.Sprintf(" on line %d", lineAt(src, len(src)-len(rest)))
+			}
+		}
+		return what
+	case strings.HasPrefix(msg, "unterminated quoted value"):
+		what := "unterminated quoted value"
+		if tail := strings.TrimPrefix(msg, "unterminated quoted value "); tail != "" {
+			if i := bytes.Index(src, []byte(tail)); i >= 0 {
+				what += fmt.Sprintf(" on line %d", lineAt(src, i))
+			}
+		}
+		return what
+	case strings.Contains(msg, "zero length string"):
+		return "a line has no variable name"
+	}
+	return "cannot parse"
+}
+
+func lineAt(src []byte, offset int) int {
+	return bytes.Count(src[:offset], []byte("\n")) + 1
+}
+
+// Usage writes the list of settings: flag, environment variable, default
+// and meaning.
+func Usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: tokengate [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Every setting is a flag, an environment variable or a line in ./.env;")
+	fmt.Fprintln(w, "flags win over the environment, which wins over .env.")
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FLAG\tVARIABLE\tDEFAULT\tMEANING")
+	for _, s := range settings() {
+		flagName := "--" + s.flag
+		if s.alias != "" {
+			flagName += ", --" + s.alias
+		}
+		env := s.env
+		if env == "" {
+			env = "-"
+		}
+		def := s.def
+		if s.defDoc != "" {
+			def = s.defDoc
+		}
+		if def == "" {
+			def = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", flagName, env, def, s.usage)
+	}
+	tw.Flush()
+}
+
+// Variables returns the names of all environment variables Load reads, in
+// the order of Usage.
+func Variables() []string {
+	var out []string
+	for _, s := range settings() {
+		if s.env != "" {
+			out = append(out, s.env)
+		}
+	}
+	return out
+}
+
+// Flags returns the names of all flags Load accepts (without dashes).
+func Flags() []string {
+	var out []string
+	for _, s := range settings() {
+		out = append(out, s.flag)
+		if s.alias != "" {
+			out = append(out, s.alias)
+		}
+	}
+	return out
+}
+
+// ParseByteSize parses a byte count: a plain integer, or one followed by
+// B, KiB, MiB, GiB (powers of 1024) or KB, MB, GB (powers of 1000), with
+// optional space and in any letter case ("64MiB", "64 mib", "67108864").
+func ParseByteSize(s string) (int64, error) {
+	bad := fmt.Errorf("must be a byte count such as 67108864, 64MiB or 1GiB")
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return 0, bad
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	if err != nil {
+		return 0, bad
+	}
+	var mult int64
+	switch strings.ToLower(strings.TrimSpace(t[i:])) {
+	case "", "b":
+		mult = 1
+	case "kib":
+		mult = 1 << 10
+	case "mib":
+		mult = 1 << 20
+	case "gib":
+		mult = 1 << 30
+	case "kb":
+		mult = 1000
+	case "mb":
+		mult = 1000 * 1000
+	case "gb":
+		mult = 1000 * 1000 * 1000
+	default:
+		return 0, bad
+	}
+	if n > (1<<62)/mult {
+		return 0, fmt.Errorf("too large")
+	}
+	return n * mult, nil
+}
+
+func nonEmpty(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return errEmpty
+	}
+	return nil
+}
+
+func parseInt(v string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return 0, fmt.Errorf("must be a whole number between %d and %d", lo, hi)
+	}
+	if n < lo || n > hi {
+		return 0, fmt.Errorf("must be between %d and %d", lo, hi)
+	}
+	return n, nil
+}
+
+func durationIn(field func(*Config) *time.Duration, lo, hi time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("not a duration; use Go syntax such as 500ms, 30s or 5m")
+		}
+		if d < lo || d > hi {
+			return fmt.Errorf("must be between %s and %s", fmtDuration(lo), fmtDuration(hi))
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+// fmtDuration prints 10m0s as 10m and 1h0m0s as 1h.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// asymmetric lists the JWS algorithms tokengate can verify with a JWKS key.
+var asymmetric = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+func parseAlgorithms(v string) ([]string, error) {
+	algs := splitList(v)
+	if len(algs) == 0 {
+		return nil, errEmpty
+	}
+	for _, a := range algs {
+		known := false
+		for _, k := range asymmetric {
+			if a == k {
+				known = true
+				break
+			}
+		}
+		if known {
+			continue
+		}
+		if strings.EqualFold(a, "none") || strings.HasPrefix(strings.ToUpper(a), "HS") {
+			return nil, fmt.Errorf("%s is never allowed (unsigned or symmetric: anyone holding the JWKS could forge tokens)", a)
+		}
+		return nil, fmt.Errorf("unknown algorithm %s; choose from %s", a, strings.Join(asymmetric, ","))
+	}
+	return algs, nil
+}
+
+// checkScope accepts one scope token (RFC 6749 section 3.3), or with list a
+// space-separated list of them.
+func checkScope(v string, list bool) error {
+	parts := []string{v}
+	if list {
+		parts = strings.Fields(v)
+		if len(parts) == 0 {
+			return errEmpty
+		}
+	}
+	for _, p := range parts {
+		if p == "" {
+			return errEmpty
+		}
+		for i := 0; i < len(p); i++ {
+			c := p[i]
+			if c < 0x21 || c == '"' || c == '\\' || c > 0x7e {
+				return fmt.Errorf("a scope is printable ASCII without spaces, quotes or backslashes")
+			}
+		}
+	}
+	return nil
+}
+
+func checkHostPort(v string) error {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("must be host:port, e.g. 127.0.0.1:8000")
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("port must be a number from 0 to 65535")
+	}
+	return nil
+}
+
+func isLoopbackHostPort(v string) bool {
+	host, _, err := net.SplitHostPort(v)
+	if err != nil {
+		return false
+	}
+	return isLoopbackHost(host)
+}
+
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkURL enforces the rule for the issuer and endpoint URLs: absolute,
+// https, or http on a loopback host; no fragment (and, for the issuer, no
+// query: RFC 8414 section 2).
+func checkURL(v string, issuer bool) error {
+	if strings.ContainsAny(v, "{}") {
+		return fmt.Errorf("still holds a {placeholder}: put your own value there")
+	}
+	u, err := url.Parse(v)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("must be an absolute https URL (or http on loopback)")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopbackHost(u.Hostname()) {
+			return fmt.Errorf("must be an absolute https URL (or http on loopback)")
+		}
+	default:
+		return fmt.Errorf("must be an absolute https URL (or http on loopback)")
+	}
+	if u.User != nil {
+		return fmt.Errorf("must not contain credentials")
+	}
+	if u.Fragment != "" || strings.Contains(v, "#") {
+		return fmt.Errorf("must not contain a fragment")
+	}
+	if issuer && (u.RawQuery != "" || strings.Contains(v, "?")) {
+		return fmt.Errorf("must not contain a query")
+	}
+	return nil
+}

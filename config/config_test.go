@@ -1,0 +1,457 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+const testIssuer = "https://example.okta.com/oauth2/default"
+
+// getenv returns a getenv func over a fixed map.
+func getenv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// writeDotenv writes content to a fresh .env file and returns its path.
+func writeDotenv(tb testing.TB, content string) string {
+	tb.Helper()
+	p := filepath.Join(tb.TempDir(), ".env")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load([]string{"--okta-issuer", testIssuer}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Issuer:                     testIssuer,
+		Audience:                   "api://default",
+		ListenAddr:                 "127.0.0.1:8000",
+		RequiredScope:              "items",
+		TokenScope:                 "items",
+		Mode:                       ModeLocal,
+		ClockLeeway:                60 * time.Second,
+		MaxTokenSize:               8192,
+		CacheMaxCost:               64 << 20,
+		CacheMaxTTL:                5 * time.Minute,
+		NegativeCacheTTL:           5 * time.Second,
+		IntrospectionCacheTTL:      30 * time.Second,
+		RevalidateAfter:            30 * time.Second,
+		IntrospectionAuthMethod:    AuthClientSecretBasic,
+		IntrospectionMaxConcurrent: 64,
+		IntrospectionTimeout:       5 * time.Second,
+		JWKSRefreshInterval:        5 * time.Minute,
+		JWKSRefreshCooldown:        30 * time.Second,
+		LogFormat:                  LogJSON,
+		LogLevel:                   "info",
+		ShutdownTimeout:            10 * time.Second,
+		DevClientID:                "dev-client",
+		DevClientSecret:            "dev-secret",
+		DevIssuerAddr:              "127.0.0.1:0",
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
+	}
+}
+
+// loadCase is one precedence / parsing case that must succeed.
+type loadCase struct {
+	name   string
+	args   []string
+	env    map[string]string
+	dotenv string // written to a temp .env when not empty
+	check  func(tb testing.TB, c Config)
+}
+
+func (tc loadCase) run(t *testing.T) {
+	path := ""
+	if tc.dotenv != "" {
+		path = writeDotenv(t, tc.dotenv)
+	}
+	c, err := Load(tc.args, getenv(tc.env), path)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	tc.check(t, c)
+}
+
+func TestPrecedence(t *testing.T) {
+	issuer := func(want string) func(testing.TB, Config) {
+		return func(tb testing.TB, c Config) {
+			tb.Helper()
+			if c.Issuer != want {
+				tb.Errorf("Issuer = %q, want %q", c.Issuer, want)
+			}
+		}
+	}
+	const (
+		fromFlag   = "https://flag.example.com/oauth2/default"
+		fromEnv    = "https://env.example.com/oauth2/default"
+		fromDotenv = "https://dotenv.example.com/oauth2/default"
+	)
+	cases := []loadCase{
+		{name: "dotenv only", dotenv: "OKTA_ISSUER=" + fromDotenv + "\n", check: issuer(fromDotenv)},
+		{name: "env beats dotenv", env: map[string]string{"OKTA_ISSUER": fromEnv}, dotenv: "OKTA_ISSUER=" + fromDotenv + "\n", check: issuer(fromEnv)},
+		{name: "flag beats env and dotenv", args: []string{"--okta-issuer=" + fromFlag}, env: map[string]string{"OKTA_ISSUER": fromEnv}, dotenv: "OKTA_ISSUER=" + fromDotenv + "\n", check: issuer(fromFlag)},
+		{name: "single-dash flag", args: []string{"-okta-issuer", fromFlag}, env: map[string]string{"OKTA_ISSUER": fromEnv}, check: issuer(fromFlag)},
+		{name: "empty env counts as unset", env: map[string]string{"OKTA_ISSUER": ""}, dotenv: "OKTA_ISSUER=" + fromDotenv + "\n", check: issuer(fromDotenv)},
+		{name: "dotenv quoting, export and comments", dotenv: "# comment\nexport OKTA_ISSUER=\"" + fromDotenv + "\" # trailing\n", check: issuer(fromDotenv)},
+		{name: "dotenv CRLF", dotenv: "OKTA_ISSUER=" + fromDotenv + "\r\nLOG_LEVEL=debug\r\n", check: func(tb testing.TB, c Config) {
+			issuer(fromDotenv)(tb, c)
+			if c.LogLevel != "debug" {
+				tb.Errorf("LogLevel = %q", c.LogLevel)
+			}
+		}},
+		{name: "dotenv unknown keys ignored", dotenv: "OKTA_ISSUER=" + fromDotenv + "\nSOMETHING_ELSE=1\n", check: issuer(fromDotenv)},
+		{name: "per variable precedence", args: []string{"--okta-issuer", fromFlag}, env: map[string]string{"LOG_LEVEL": "warn", "CLOCK_LEEWAY": "5s"}, dotenv: "LOG_LEVEL=debug\nCLOCK_LEEWAY=1s\nMAX_TOKEN_SIZE=4096\n", check: func(tb testing.TB, c Config) {
+			if c.LogLevel != "warn" || c.ClockLeeway != 5*time.Second || c.MaxTokenSize != 4096 {
+				tb.Errorf("got level %q leeway %v size %d", c.LogLevel, c.ClockLeeway, c.MaxTokenSize)
+			}
+		}},
+		{name: "listen alias", args: []string{"--okta-issuer", fromFlag, "--listen", "127.0.0.1:0"}, check: func(tb testing.TB, c Config) {
+			if c.ListenAddr != "127.0.0.1:0" {
+				tb.Errorf("ListenAddr = %q", c.ListenAddr)
+			}
+		}},
+		{name: "listen on all interfaces outside dev", env: map[string]string{"OKTA_ISSUER": fromEnv, "LISTEN_ADDR": ":8080"}, check: func(tb testing.TB, c Config) {
+			if c.ListenAddr != ":8080" {
+				tb.Errorf("ListenAddr = %q", c.ListenAddr)
+			}
+		}},
+		{name: "token scope follows required scope", env: map[string]string{"OKTA_ISSUER": fromEnv, "REQUIRED_SCOPE": "api:read"}, check: func(tb testing.TB, c Config) {
+			if c.RequiredScope != "api:read" || c.TokenScope != "api:read" {
+				tb.Errorf("scopes %q %q", c.RequiredScope, c.TokenScope)
+			}
+		}},
+		{name: "token scope list", env: map[string]string{"OKTA_ISSUER": fromEnv, "TOKEN_SCOPE": "items  openid"}, check: func(tb testing.TB, c Config) {
+			if c.TokenScope != "items  openid" || c.RequiredScope != "items" {
+				tb.Errorf("scopes %q %q", c.RequiredScope, c.TokenScope)
+			}
+		}},
+		{name: "remote with credentials", env: map[string]string{"OKTA_ISSUER": fromEnv, "VALIDATION_MODE": "remote", "OKTA_CLIENT_ID": "id", "OKTA_CLIENT_SECRET": "s3cret", "INTROSPECTION_CACHE_TTL": "0"}, check: func(tb testing.TB, c Config) {
+			if c.Mode != ModeRemote || c.ClientID != "id" || c.ClientSecret != "s3cret" || c.IntrospectionCacheTTL != 0 {
+				tb.Errorf("got %+v", c)
+			}
+		}},
+		{name: "mode is case-insensitive", env: map[string]string{"OKTA_ISSUER": fromEnv, "VALIDATION_MODE": "Hybrid", "OKTA_CLIENT_ID": "id", "OKTA_CLIENT_SECRET": "s"}, check: func(tb testing.TB, c Config) {
+			if c.Mode != ModeHybrid {
+				tb.Errorf("Mode = %q", c.Mode)
+			}
+		}},
+		{name: "lists and booleans", args: []string{"--require-at-jwt"}, env: map[string]string{"OKTA_ISSUER": fromEnv, "ALLOWED_ALGORITHMS": "RS256, ES256", "ALLOWED_CLIENT_IDS": "a,,b ,"}, check: func(tb testing.TB, c Config) {
+			if !c.RequireATJWT || !reflect.DeepEqual(c.AllowedAlgorithms, []string{"RS256", "ES256"}) || !reflect.DeepEqual(c.AllowedClientIDs, []string{"a", "b"}) {
+				tb.Errorf("got %v %v %v", c.RequireATJWT, c.AllowedAlgorithms, c.AllowedClientIDs)
+			}
+		}},
+		{name: "bool flag false", args: []string{"--require-at-jwt=false"}, env: map[string]string{"OKTA_ISSUER": fromEnv, "REQUIRE_AT_JWT": "true"}, check: func(tb testing.TB, c Config) {
+			if c.RequireATJWT {
+				tb.Error("flag false did not win over env true")
+			}
+		}},
+		{name: "overrides and loopback http", env: map[string]string{"OKTA_ISSUER": "http://127.0.0.1:9000/oauth2/default", "JWKS_URI": "http://localhost:9000/keys", "TOKEN_ENDPOINT": "https://as.example.com/token", "INTROSPECTION_ENDPOINT": "http://[::1]:4445/admin/oauth2/introspect"}, check: func(tb testing.TB, c Config) {
+			if c.JWKSURI == "" || c.TokenEndpoint == "" || c.IntrospectionEndpoint == "" {
+				tb.Errorf("got %+v", c)
+			}
+		}},
+		{name: "cache sizes", env: map[string]string{"OKTA_ISSUER": fromEnv, "CACHE_MAX_COST": "128 mib", "NEGATIVE_CACHE_TTL": "0s"}, check: func(tb testing.TB, c Config) {
+			if c.CacheMaxCost != 128<<20 || c.NegativeCacheTTL != 0 {
+				tb.Errorf("got %d %v", c.CacheMaxCost, c.NegativeCacheTTL)
+			}
+		}},
+		{name: "dev defaults", args: []string{"--dev"}, check: func(tb testing.TB, c Config) {
+			if !c.Dev || c.Issuer != "" || c.LogFormat != LogConsole || c.DevClientID != "dev-client" || c.DevClientSecret != "dev-secret" || c.DevIssuerAddr != "127.0.0.1:0" || len(c.DevIgnored) != 0 {
+				tb.Errorf("got %+v", c)
+			}
+		}},
+		{name: "dev keeps explicit json logs", args: []string{"--dev", "--log-format", "json"}, check: func(tb testing.TB, c Config) {
+			if c.LogFormat != LogJSON {
+				tb.Errorf("LogFormat = %q", c.LogFormat)
+			}
+		}},
+		{name: "dev ignores issuer settings", args: []string{"--dev", "--dev-client-id", "me", "--dev-client-secret", "pw", "--dev-issuer-addr", "localhost:8001"}, env: map[string]string{"OKTA_CLIENT_SECRET": "x", "JWKS_URI": "https://as.example.com/keys"}, dotenv: "OKTA_ISSUER=" + fromDotenv + "\n", check: func(tb testing.TB, c Config) {
+			if c.Issuer != "" || c.ClientSecret != "" || c.JWKSURI != "" {
+				tb.Errorf("dev kept issuer settings: %+v", c)
+			}
+			if want := []string{"OKTA_ISSUER", "OKTA_CLIENT_SECRET", "JWKS_URI"}; !reflect.DeepEqual(c.DevIgnored, want) {
+				tb.Errorf("DevIgnored = %v, want %v", c.DevIgnored, want)
+			}
+			if c.DevClientID != "me" || c.DevClientSecret != "pw" || c.DevIssuerAddr != "localhost:8001" {
+				tb.Errorf("dev client %q %q %q", c.DevClientID, c.DevClientSecret, c.DevIssuerAddr)
+			}
+		}},
+		{name: "dev remote needs no okta credentials", args: []string{"--dev", "--validation-mode", "remote"}, check: func(tb testing.TB, c Config) {
+			if c.Mode != ModeRemote {
+				tb.Errorf("Mode = %q", c.Mode)
+			}
+		}},
+		{name: "missing dotenv file is fine", args: []string{"--dev"}, check: func(testing.TB, Config) {}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, tc.run)
+	}
+}
+
+func TestMissingDotenvFile(t *testing.T) {
+	if _, err := Load([]string{"--dev"}, nil, filepath.Join(t.TempDir(), "nope", ".env")); err != nil {
+		t.Fatalf("missing .env: %v", err)
+	}
+}
+
+// errCase is one configuration that must fail.
+type errCase struct {
+	name    string
+	args    []string
+	env     map[string]string
+	dotenv  string
+	varName string   // Error.Var
+	want    []string // substrings of the message
+	source  string   // Error.Source, when checked
+}
+
+func (tc errCase) run(t *testing.T) {
+	path := ""
+	if tc.dotenv != "" {
+		path = writeDotenv(t, tc.dotenv)
+	}
+	env := map[string]string{"OKTA_ISSUER": testIssuer}
+	for k, v := range tc.env {
+		env[k] = v
+	}
+	_, err := Load(tc.args, getenv(env), path)
+	if err == nil {
+		t.Fatal("Load succeeded, want an error")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "\n") {
+		t.Errorf("message has several lines: %q", msg)
+	}
+	if !strings.HasPrefix(msg, "config: ") {
+		t.Errorf("message %q lacks the package prefix", msg)
+	}
+	if tc.varName != "" {
+		var ce *Error
+		if !errors.As(err, &ce) {
+			t.Fatalf("error %T is not a *config.Error: %v", err, err)
+		}
+		if ce.Var != tc.varName {
+			t.Errorf("Var = %q, want %q (%v)", ce.Var, tc.varName, err)
+		}
+		if !strings.HasPrefix(msg, "config: "+tc.varName+": ") {
+			t.Errorf("message %q does not start by naming %s", msg, tc.varName)
+		}
+		if tc.source != "" && ce.Source != tc.source {
+			t.Errorf("Source = %q, want %q", ce.Source, tc.source)
+		}
+	}
+	for _, w := range tc.want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("message %q does not contain %q", msg, w)
+		}
+	}
+	if strings.Contains(msg, "topsecret") {
+		t.Errorf("message %q leaks a secret", msg)
+	}
+}
+
+func TestValidationErrors(t *testing.T) {
+	noIssuer := map[string]string{"OKTA_ISSUER": ""}
+	cases := []errCase{
+		{name: "no issuer suggests dev", env: noIssuer, varName: "OKTA_ISSUER", want: []string{"not set", "--dev"}},
+		{name: "issuer plain http", env: map[string]string{"OKTA_ISSUER": "http://example.okta.com/oauth2/default"}, varName: "OKTA_ISSUER", want: []string{"absolute https URL", "--dev"}, source: "environment"},
+		{name: "issuer relative", args: []string{"--okta-issuer", "example.okta.com"}, varName: "OKTA_ISSUER", want: []string{"absolute https URL"}, source: "flag --okta-issuer"},
+		{name: "issuer ftp", env: map[string]string{"OKTA_ISSUER": "ftp://example.com/x"}, varName: "OKTA_ISSUER", want: []string{"https"}},
+		{name: "issuer query", env: map[string]string{"OKTA_ISSUER": "https://example.com/x?a=b"}, varName: "OKTA_ISSUER", want: []string{"query"}},
+		{name: "issuer fragment", env: map[string]string{"OKTA_ISSUER": "https://example.com/x#a"}, varName: "OKTA_ISSUER", want: []string{"fragment"}},
+		{name: "issuer credentials", env: map[string]string{"OKTA_ISSUER": "https://u:p@example.com/x"}, varName: "OKTA_ISSUER", want: []string{"credentials"}},
+		{name: "issuer placeholder", env: map[string]string{"OKTA_ISSUER": "https://{yourOktaDomain}/oauth2/default"}, varName: "OKTA_ISSUER", want: []string{"placeholder"}},
+		{name: "issuer from dotenv", env: noIssuer, dotenv: "OKTA_ISSUER=nonsense\n", varName: "OKTA_ISSUER", source: ".env file", want: []string{"(from .env file)"}},
+		{name: "empty audience flag", args: []string{"--okta-audience="}, varName: "OKTA_AUDIENCE", want: []string{"must not be empty"}},
+		{name: "listen without port", env: map[string]string{"LISTEN_ADDR": "8000"}, varName: "LISTEN_ADDR", want: []string{"host:port"}},
+		{name: "listen port out of range", args: []string{"--listen", "127.0.0.1:70000"}, varName: "LISTEN_ADDR", want: []string{"0 to 65535"}, source: "flag --listen-addr"},
+		{name: "dev refuses non-loopback listen", args: []string{"--dev", "--listen", "0.0.0.0:8000"}, varName: "LISTEN_ADDR", want: []string{"loopback"}},
+		{name: "dev refuses all interfaces", args: []string{"--dev"}, env: map[string]string{"LISTEN_ADDR": ":8000"}, varName: "LISTEN_ADDR", want: []string{"loopback"}},
+		{name: "required scope with space", env: map[string]string{"REQUIRED_SCOPE": "a b"}, varName: "REQUIRED_SCOPE", want: []string{"scope"}},
+		{name: "token scope with quote", env: map[string]string{"TOKEN_SCOPE": `items "x`}, varName: "TOKEN_SCOPE", want: []string{"scope"}},
+		{name: "bad mode", env: map[string]string{"VALIDATION_MODE": "magic"}, varName: "VALIDATION_MODE", want: []string{`"magic"`, "local, remote or hybrid"}},
+		{name: "bad duration", env: map[string]string{"CLOCK_LEEWAY": "abc"}, varName: "CLOCK_LEEWAY", want: []string{`"abc"`, "not a duration", "30s"}},
+		{name: "duration without unit", env: map[string]string{"CLOCK_LEEWAY": "60"}, varName: "CLOCK_LEEWAY", want: []string{"not a duration"}},
+		{name: "negative leeway", env: map[string]string{"CLOCK_LEEWAY": "-1s"}, varName: "CLOCK_LEEWAY", want: []string{"between 0s and 10m"}},
+		{name: "huge leeway", env: map[string]string{"CLOCK_LEEWAY": "1h"}, varName: "CLOCK_LEEWAY", want: []string{"between"}},
+		{name: "token size not a number", env: map[string]string{"MAX_TOKEN_SIZE": "8k"}, varName: "MAX_TOKEN_SIZE", want: []string{"whole number"}},
+		{name: "token size too small", env: map[string]string{"MAX_TOKEN_SIZE": "10"}, varName: "MAX_TOKEN_SIZE", want: []string{"between 256 and 65536"}},
+		{name: "HS256 refused", env: map[string]string{"ALLOWED_ALGORITHMS": "RS256,HS256"}, varName: "ALLOWED_ALGORITHMS", want: []string{"HS256 is never allowed"}},
+		{name: "none refused", env: map[string]string{"ALLOWED_ALGORITHMS": "none"}, varName: "ALLOWED_ALGORITHMS", want: []string{"never allowed"}},
+		{name: "unknown algorithm", env: map[string]string{"ALLOWED_ALGORITHMS": "RS1"}, varName: "ALLOWED_ALGORITHMS", want: []string{"unknown algorithm RS1"}},
+		{name: "empty algorithm list", env: map[string]string{"ALLOWED_ALGORITHMS": " , "}, varName: "ALLOWED_ALGORITHMS", want: []string{"must not be empty"}},
+		{name: "bad bool", env: map[string]string{"REQUIRE_AT_JWT": "maybe"}, varName: "REQUIRE_AT_JWT", want: []string{"true or false"}},
+		{name: "bad byte size", env: map[string]string{"CACHE_MAX_COST": "lots"}, varName: "CACHE_MAX_COST", want: []string{"64MiB"}},
+		{name: "bad byte unit", env: map[string]string{"CACHE_MAX_COST": "64XB"}, varName: "CACHE_MAX_COST", want: []string{"byte count"}},
+		{name: "tiny cache", env: map[string]string{"CACHE_MAX_COST": "12"}, varName: "CACHE_MAX_COST", want: []string{"at least 1KiB"}},
+		{name: "overflowing cache", env: map[string]string{"CACHE_MAX_COST": "99999999999GiB"}, varName: "CACHE_MAX_COST", want: []string{"too large"}},
+		{name: "zero cache ttl", env: map[string]string{"CACHE_MAX_TTL": "0s"}, varName: "CACHE_MAX_TTL", want: []string{"between 1s and 24h"}},
+		{name: "negative negative ttl", env: map[string]string{"NEGATIVE_CACHE_TTL": "-1s"}, varName: "NEGATIVE_CACHE_TTL", want: []string{"between"}},
+		{name: "bad introspection ttl", env: map[string]string{"INTROSPECTION_CACHE_TTL": "x"}, varName: "INTROSPECTION_CACHE_TTL", want: []string{"not a duration"}},
+		{name: "zero revalidate", env: map[string]string{"REVALIDATE_AFTER": "0s"}, varName: "REVALIDATE_AFTER", want: []string{"between"}},
+		{name: "bad auth method", env: map[string]string{"INTROSPECTION_AUTH_METHOD": "private_key_jwt"}, varName: "INTROSPECTION_AUTH_METHOD", want: []string{"client_secret_basic or client_secret_post"}},
+		{name: "zero concurrency", env: map[string]string{"INTROSPECTION_MAX_CONCURRENT": "0"}, varName: "INTROSPECTION_MAX_CONCURRENT", want: []string{"between 1"}},
+		{name: "zero introspection timeout", env: map[string]string{"INTROSPECTION_TIMEOUT": "0s"}, varName: "INTROSPECTION_TIMEOUT", want: []string{"between"}},
+		{name: "zero refresh interval", env: map[string]string{"JWKS_REFRESH_INTERVAL": "0s"}, varName: "JWKS_REFRESH_INTERVAL", want: []string{"between"}},
+		{name: "tiny cooldown", env: map[string]string{"JWKS_REFRESH_COOLDOWN": "100ms"}, varName: "JWKS_REFRESH_COOLDOWN", want: []string{"between 1s"}},
+		{name: "insecure jwks uri", env: map[string]string{"JWKS_URI": "http://example.com/keys"}, varName: "JWKS_URI", want: []string{"https"}},
+		{name: "relative token endpoint", env: map[string]string{"TOKEN_ENDPOINT": "/v1/token"}, varName: "TOKEN_ENDPOINT", want: []string{"absolute"}},
+		{name: "bad introspection endpoint", env: map[string]string{"INTROSPECTION_ENDPOINT": "ftp://x/y"}, varName: "INTROSPECTION_ENDPOINT", want: []string{"https"}},
+		{name: "bad log format", env: map[string]string{"LOG_FORMAT": "xml"}, varName: "LOG_FORMAT", want: []string{"json or console"}},
+		{name: "bad log level", env: map[string]string{"LOG_LEVEL": "trace"}, varName: "LOG_LEVEL", want: []string{"debug, info, warn or error"}},
+		{name: "bad shutdown timeout", env: map[string]string{"SHUTDOWN_TIMEOUT": "forever"}, varName: "SHUTDOWN_TIMEOUT", want: []string{"not a duration"}},
+		{name: "remote needs client id", env: map[string]string{"VALIDATION_MODE": "remote", "OKTA_CLIENT_SECRET": "topsecret"}, varName: "OKTA_CLIENT_ID", want: []string{"VALIDATION_MODE=remote"}},
+		{name: "hybrid needs client secret", env: map[string]string{"VALIDATION_MODE": "hybrid", "OKTA_CLIENT_ID": "id"}, varName: "OKTA_CLIENT_SECRET", want: []string{"VALIDATION_MODE=hybrid"}},
+		{name: "bad dev bool", args: []string{"--dev=maybe"}, varName: "--dev", want: []string{"true or false"}},
+		{name: "empty dev client", args: []string{"--dev", "--dev-client-id="}, varName: "--dev-client-id", want: []string{"must not be empty"}},
+		{name: "empty dev secret", args: []string{"--dev", "--dev-client-secret="}, varName: "--dev-client-secret", want: []string{"must not be empty"}},
+		{name: "dev issuer not loopback", args: []string{"--dev", "--dev-issuer-addr", "0.0.0.0:8001"}, varName: "--dev-issuer-addr", want: []string{"loopback"}},
+		{name: "unknown flag", args: []string{"--colour"}, want: []string{"flag provided but not defined", "-h"}},
+		{name: "positional argument", args: []string{"serve"}, varName: "arguments", want: []string{`"serve"`}},
+		{name: "malformed dotenv", dotenv: "OKTA_CLIENT_SECRET=topsecret\nNOT-A-NAME=1\n", varName: ".env", want: []string{"line 2", "NAME=value"}},
+		{name: "unterminated dotenv quote", dotenv: "LOG_LEVEL=info\nOKTA_CLIENT_SECRET=\"topsecret\n", varName: ".env", want: []string{"unterminated", "line 2"}},
+		{name: "dotenv line without value", dotenv: "LOG_LEVEL=info\njustaword\n", varName: ".env", want: []string{"NAME=value"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, tc.run)
+	}
+}
+
+func TestDotenvIsADirectory(t *testing.T) {
+	_, err := Load([]string{"--dev"}, nil, t.TempDir())
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Var != ".env" {
+		t.Fatalf("got %v, want a .env error", err)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "--help"} {
+		if _, err := Load([]string{arg}, nil, ""); !errors.Is(err, ErrHelp) {
+			t.Errorf("%s: got %v, want ErrHelp", arg, err)
+		}
+	}
+	var b strings.Builder
+	Usage(&b)
+	for _, v := range append(Variables(), "--dev", "--listen", "--dev-client-id") {
+		if !strings.Contains(b.String(), v) {
+			t.Errorf("Usage does not mention %s", v)
+		}
+	}
+}
+
+// TestEveryVariableHasAFlag keeps the env/flag naming rule: OKTA_ISSUER is
+// --okta-issuer.
+func TestEveryVariableHasAFlag(t *testing.T) {
+	for _, s := range settings() {
+		if s.env == "" {
+			continue
+		}
+		if want := strings.ReplaceAll(strings.ToLower(s.env), "_", "-"); s.flag != want {
+			t.Errorf("%s has flag --%s, want --%s", s.env, s.flag, want)
+		}
+	}
+}
+
+// TestREADMEDocumentsEverySetting keeps the README's configuration table in
+// step with the code.
+func TestREADMEDocumentsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range Variables() {
+		if !strings.Contains(string(readme), "`"+v+"`") {
+			t.Errorf("README.md does not document `%s`", v)
+		}
+	}
+	for _, f := range Flags() {
+		if !strings.Contains(string(readme), "--"+f) {
+			t.Errorf("README.md does not document --%s", f)
+		}
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	cases := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"67108864", 64 << 20, true},
+		{"64MiB", 64 << 20, true},
+		{"64 mib", 64 << 20, true},
+		{"1GiB", 1 << 30, true},
+		{"512KiB", 512 << 10, true},
+		{"10MB", 10_000_000, true},
+		{"2kb", 2000, true},
+		{"3GB", 3_000_000_000, true},
+		{"100B", 100, true},
+		{"", 0, false},
+		{"MiB", 0, false},
+		{"-1", 0, false},
+		{"1.5GiB", 0, false},
+		{"64 MiBs", 0, false},
+		{"9223372036854775807GiB", 0, false},
+		{"99999999999999999999", 0, false},
+	}
+	for _, tc := range cases {
+		got, err := ParseByteSize(tc.in)
+		if (err == nil) != tc.ok || (tc.ok && got != tc.want) {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func FuzzParseByteSize(f *testing.F) {
+	for _, s := range []string{"64MiB", "1", "0", "99999999999GiB", " 5 kb ", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseByteSize(s)
+		if err == nil && n < 0 {
+			t.Fatalf("ParseByteSize(%q) = %d", s, n)
+		}
+	})
+}
+
+// FuzzDotenv checks that a .env file of any content yields a Config or a
+// one-line *Error, never a panic, and never echoes the secret it holds.
+func FuzzDotenv(f *testing.F) {
+	for _, s := range []string{
+		"OKTA_CLIENT_SECRET=topsecret\nNOT-A-NAME=1\n",
+		"OKTA_CLIENT_SECRET=\"topsecret\n",
+		"=\n",
+		"LOG_LEVEL=debug\r\nCLOCK_LEEWAY=1s",
+		"export CACHE_MAX_COST='64 MiB'",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, content string) {
+		p := writeDotenv(t, "OKTA_CLIENT_SECRET=topsecret\n"+content)
+		_, err := Load([]string{"--dev"}, nil, p)
+		if err == nil {
+			return
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "\n") || !strings.HasPrefix(msg, "config: ") {
+			t.Fatalf("bad message %q", msg)
+		}
+		// "$NAME" expands inside .env, so only a literal-free file must not leak.
+		if strings.Contains(msg, "topsecret") && !strings.Contains(content, "topsecret") && !strings.Contains(content, "$") {
+			t.Fatalf("message %q leaks the secret", msg)
+		}
+	})
+}

@@ -1,0 +1,165 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+
+	"github.com/tokengate/tokengate/auth"
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+)
+
+// principalKey is the user-value key under which the middleware stores the
+// request's *auth.Principal. A zero-size key converts to an interface
+// without allocating.
+type principalKey struct{}
+
+// Principal returns the principal the auth middleware stored for this
+// request, or nil outside a protected route. It is only valid while the
+// handler runs; the Principal itself is shared and read-only.
+func Principal(ctx *fasthttp.RequestCtx) *auth.Principal {
+	p, _ := ctx.UserValue(principalKey{}).(*auth.Principal)
+	return p
+}
+
+var (
+	// errInsufficientScope marks a valid token that lacks the route's scope.
+	errInsufficientScope = errors.New("handlers: insufficient scope")
+	// errNilPrincipal marks a Validator that broke its contract.
+	errNilPrincipal = errors.New("handlers: validator returned neither principal nor error")
+)
+
+// scopeGuard is the auth middleware for one required scope, with the
+// responses that depend only on the scope encoded once.
+type scopeGuard struct {
+	s         *Server
+	scope     string // "" means any valid token
+	challenge []byte // Bearer realm="…", error="insufficient_scope", scope="…"
+	body      []byte // {"detail":"insufficient scope: … required"}
+}
+
+func (s *Server) newScopeGuard(scope string) *scopeGuard {
+	g := &scopeGuard{s: s, scope: scope}
+	g.challenge = append(append([]byte(nil), s.bearerChallenge...), `, error="insufficient_scope", scope=`...)
+	g.challenge = appendQuoted(g.challenge, scope, len(scope))
+	g.body = append([]byte(`{"detail":`), appendJSONString(nil, "insufficient scope: "+scope+" required")...)
+	g.body = append(g.body, '}')
+	return g
+}
+
+// wrap returns next behind the bearer-token check. On a validator cache
+// hit the check allocates nothing: the header is read in place, the
+// principal is stored under a constant key.
+func (g *scopeGuard) wrap(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+	s := g.s
+	return func(ctx *fasthttp.RequestCtx) {
+		token, err := auth.ParseBearer(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
+		if err != nil {
+			s.writeAuthError(ctx, err, nil, g)
+			return
+		}
+		p, err := s.cfg.Validator.Validate(s.baseCtx, token)
+		switch {
+		case err != nil:
+		case p == nil:
+			err = errNilPrincipal
+		case g.scope != "" && !p.HasScope(g.scope):
+			err = errInsufficientScope
+		}
+		if err != nil {
+			s.writeAuthError(ctx, err, token, g)
+			return
+		}
+		ctx.SetUserValue(principalKey{}, p)
+		next(ctx)
+	}
+}
+
+// writeAuthError is the one place that maps an authentication failure to
+// a response (RFC 6750 section 3):
+//
+//   - no bearer token: 401 with a bare challenge;
+//   - a token that could not be checked now (auth.ErrUnavailable, or the
+//     server's context ending): 503 with Retry-After, never 401;
+//   - a bad token (auth.ErrInvalidToken): 401, error="invalid_token" with
+//     the TokenError's client-safe reason as error_description;
+//   - a valid token without the route's scope: 403, error="insufficient_scope";
+//   - anything else: 500, logged with the request id.
+//
+// token, when known, is used only for its fingerprint in debug logs.
+func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error, token []byte, g *scopeGuard) {
+	h := &ctx.Response.Header
+	switch {
+	case errors.Is(err, auth.ErrNoToken):
+		h.SetBytesV(headerWWWAuthenticate, s.bearerChallenge)
+		writeJSON(ctx, fasthttp.StatusUnauthorized, bodyNotAuthenticated)
+		s.debugAuth(ctx, "handlers: no bearer token", nil, fasthttp.StatusUnauthorized, "")
+
+	case errors.Is(err, auth.ErrUnavailable),
+		errors.Is(err, context.Canceled),
+		errors.Is(err, context.DeadlineExceeded):
+		reason := "authorization server unavailable"
+		retry := defaultRetryAfter
+		if ue, ok := errors.AsType[*auth.UnavailableError](err); ok {
+			if ue.Reason != "" {
+				reason = ue.Reason
+			}
+			retry = ue.RetryAfter
+		} else if errors.Is(err, context.Canceled) {
+			reason = "server shutting down"
+		} else if errors.Is(err, context.DeadlineExceeded) {
+			reason = "validation timed out"
+		}
+		setRetryAfter(ctx, retry)
+		writeDetail(ctx, fasthttp.StatusServiceUnavailable, "token cannot be validated now: "+reason)
+		if ce := s.log.Check(zap.DebugLevel, "handlers: token cannot be validated now"); ce != nil {
+			ce.Write(zap.Uint64("request_id", ctx.ID()), zap.String("token", auth.Fingerprint(token)), zap.Error(err))
+		}
+
+	case errors.Is(err, auth.ErrInvalidToken):
+		reason := "invalid token"
+		if te, ok := errors.AsType[*auth.TokenError](err); ok && te.Reason != "" {
+			reason = te.Reason
+		}
+		var buf [256]byte
+		v := append(buf[:0], s.bearerChallenge...)
+		v = append(v, `, error="invalid_token", error_description=`...)
+		v = appendQuoted(v, reason, maxDescriptionLen)
+		h.SetBytesV(headerWWWAuthenticate, v)
+		writeDetail(ctx, fasthttp.StatusUnauthorized, reason)
+		s.debugAuth(ctx, "handlers: invalid token", token, fasthttp.StatusUnauthorized, reason)
+
+	case errors.Is(err, errInsufficientScope):
+		h.SetBytesV(headerWWWAuthenticate, g.challenge)
+		writeJSON(ctx, fasthttp.StatusForbidden, g.body)
+		s.debugAuth(ctx, "handlers: insufficient scope", token, fasthttp.StatusForbidden, g.scope)
+
+	default:
+		s.log.Error("handlers: token validation failed unexpectedly",
+			zap.Uint64("request_id", ctx.ID()),
+			zap.String("token", auth.Fingerprint(token)),
+			zap.Error(err))
+		writeInternalError(ctx)
+	}
+}
+
+// debugAuth logs a rejected request at debug level, building no fields
+// when the level is off. The token appears only as its fingerprint.
+func (s *Server) debugAuth(ctx *fasthttp.RequestCtx, msg string, token []byte, status int, reason string) {
+	ce := s.log.Check(zap.DebugLevel, msg)
+	if ce == nil {
+		return
+	}
+	fields := []zap.Field{
+		zap.Uint64("request_id", ctx.ID()),
+		zap.ByteString("path", ctx.Path()),
+		zap.Int("status", status),
+	}
+	if token != nil {
+		fields = append(fields, zap.String("token", auth.Fingerprint(token)))
+	}
+	if reason != "" {
+		fields = append(fields, zap.String("reason", reason))
+	}
+	ce.Write(fields...)
+}

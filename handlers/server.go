@@ -1,0 +1,279 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/fasthttp/router"
+	"github.com/tokengate/tokengate/auth"
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+)
+
+// Config configures a Server. The zero value of each optional field takes
+// the default named in its comment; New validates the whole struct once.
+type Config struct {
+	// Validator checks bearer tokens. Required; usually an authcache.Cache
+	// in front of a local, remote or hybrid validator, so that a repeated
+	// token costs one cache lookup.
+	Validator auth.Validator
+
+	// RequiredScope is the scope /items and /items/{id} demand ("items").
+	// It must be a single RFC 6749 scope token (no spaces or quotes).
+	RequiredScope string
+
+	// Realm names the protection space in WWW-Authenticate ("tokengate").
+	// It must be printable ASCII.
+	Realm string
+
+	// Ready reports whether the server can validate tokens yet (for
+	// instance, whether the key set has loaded); /readyz answers 503 with
+	// its error. nil means always ready.
+	Ready func() error
+
+	// TokenEndpoint returns the authorization server's token endpoint for
+	// POST /token, typically from discovery. ctx carries the /token call's
+	// deadline. An error answers 503 with Retry-After (taken from an
+	// *auth.UnavailableError when it carries one). nil means /token is
+	// not configured and answers 501.
+	TokenEndpoint func(ctx context.Context) (string, error)
+
+	// TokenClient makes the upstream /token call. nil means
+	// auth.NewHTTPClient(auth.HTTPClientConfig{}): pooled, with connect and
+	// read timeouts and a 1 MiB response limit. A client supplied here
+	// should be size-limited the same way.
+	TokenClient auth.HTTPClient
+
+	// TokenTimeout bounds a whole /token call, endpoint lookup included
+	// (10s). Negative is an error.
+	TokenTimeout time.Duration
+
+	// DefaultScope is the scope /token asks for when the client names none
+	// (RequiredScope, so that a token from /token works on /items).
+	DefaultScope string
+
+	// DevClientID is the development client's id when running under
+	// --dev; the interactive docs may pre-fill it. Empty otherwise.
+	DevClientID string
+
+	// BaseContext is the server's lifetime context, passed to
+	// Validator.Validate and used as the parent of upstream calls (a
+	// *fasthttp.RequestCtx is never used as a context: it has no deadline
+	// and is recycled after the handler returns). nil means
+	// context.Background().
+	BaseContext context.Context
+
+	// Logger receives operational logs; nil discards them. Tokens appear
+	// only as auth.Fingerprint, client secrets never.
+	Logger *zap.Logger
+}
+
+// Server holds the routes and their pre-encoded responses. It is safe for
+// concurrent use; build it with New.
+type Server struct {
+	cfg     Config // validated copy, defaults filled; the docs read it
+	log     *zap.Logger
+	baseCtx context.Context
+	client  auth.HTTPClient
+	router  *router.Router
+
+	bearerChallenge []byte // Bearer realm="…"
+	basicChallenge  []byte // Basic realm="…"
+	items           *scopeGuard
+}
+
+// New validates cfg and builds a Server with every route mounted.
+func New(cfg Config) (*Server, error) {
+	if cfg.Validator == nil {
+		return nil, errors.New("handlers: Config.Validator is required")
+	}
+	if cfg.RequiredScope == "" {
+		cfg.RequiredScope = "items"
+	}
+	if !validScope(cfg.RequiredScope) {
+		return nil, fmt.Errorf("handlers: Config.RequiredScope %q is not a single scope token", cfg.RequiredScope)
+	}
+	if cfg.Realm == "" {
+		cfg.Realm = "tokengate"
+	}
+	for i := 0; i < len(cfg.Realm); i++ {
+		if c := cfg.Realm[i]; c < 0x20 || c >= 0x7f {
+			return nil, fmt.Errorf("handlers: Config.Realm %q must be printable ASCII", cfg.Realm)
+		}
+	}
+	switch {
+	case cfg.TokenTimeout < 0:
+		return nil, fmt.Errorf("handlers: Config.TokenTimeout %v is negative", cfg.TokenTimeout)
+	case cfg.TokenTimeout == 0:
+		cfg.TokenTimeout = 10 * time.Second
+	}
+	if cfg.DefaultScope == "" {
+		cfg.DefaultScope = cfg.RequiredScope
+	}
+	if cfg.BaseContext == nil {
+		cfg.BaseContext = context.Background()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.TokenClient == nil {
+		cfg.TokenClient = auth.NewHTTPClient(auth.HTTPClientConfig{})
+	}
+
+	s := &Server{
+		cfg:             cfg,
+		log:             cfg.Logger,
+		baseCtx:         cfg.BaseContext,
+		client:          cfg.TokenClient,
+		bearerChallenge: append([]byte("Bearer realm="), quote(cfg.Realm)...),
+		basicChallenge:  append([]byte("Basic realm="), quote(cfg.Realm)...),
+	}
+	s.items = s.newScopeGuard(cfg.RequiredScope)
+
+	r := router.New()
+	r.GET("/", s.hello)
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	r.GET("/items", s.items.wrap(s.listItems))
+	r.GET("/items/{id}", s.items.wrap(s.getItem))
+	r.POST("/token", s.token)
+	s.mountDocs(r)
+
+	r.NotFound = notFound
+	r.MethodNotAllowed = methodNotAllowed
+	r.GlobalOPTIONS = noContent
+	r.PanicHandler = s.recoverPanic
+	s.router = r
+	return s, nil
+}
+
+// Handler returns the request handler to serve, with every route mounted.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.router.Handler }
+
+// Router returns the router, for callers that mount extra routes (metrics,
+// admin) before serving. Routes must not be added once serving has begun.
+func (s *Server) Router() *router.Router { return s.router }
+
+func quote(s string) []byte { return appendQuoted(nil, s, len(s)) }
+
+// validScope reports whether s is one RFC 6749 scope-token:
+// 1*( %x21 / %x23-5B / %x5D-7E ).
+func validScope(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// hello answers GET /, the tutorial's greeting; no authentication.
+func (s *Server) hello(ctx *fasthttp.RequestCtx) {
+	writeJSON(ctx, fasthttp.StatusOK, bodyHello)
+}
+
+// healthz answers 200 while the process serves.
+func (s *Server) healthz(ctx *fasthttp.RequestCtx) {
+	writeJSON(ctx, fasthttp.StatusOK, bodyHealthy)
+}
+
+// readyz answers 200 once Config.Ready says so, else 503 with its reason.
+func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			writeDetail(ctx, fasthttp.StatusServiceUnavailable, "not ready: "+err.Error())
+			return
+		}
+	}
+	writeJSON(ctx, fasthttp.StatusOK, bodyReady)
+}
+
+// item is one entry of the tutorial's fixed catalogue, its JSON pre-encoded.
+type item struct {
+	id   int64
+	body []byte
+}
+
+var (
+	catalogue = [...]item{
+		{1, []byte(`{"id":1,"name":"red ball"}`)},
+		{2, []byte(`{"id":2,"name":"blue square"}`)},
+		{3, []byte(`{"id":3,"name":"purple ellipse"}`)},
+	}
+	bodyItems = []byte(`[{"id":1,"name":"red ball"},{"id":2,"name":"blue square"},{"id":3,"name":"purple ellipse"}]`)
+
+	// bodyBadItemID is FastAPI's (pydantic v2) shape for a path parameter
+	// that is not an integer, without echoing the client's input.
+	bodyBadItemID = []byte(`{"detail":[{"type":"int_parsing","loc":["path","id"],"msg":"Input should be a valid integer, unable to parse string as an integer"}]}`)
+)
+
+// listItems answers GET /items (behind the scope guard).
+func (s *Server) listItems(ctx *fasthttp.RequestCtx) {
+	writeJSON(ctx, fasthttp.StatusOK, bodyItems)
+}
+
+// getItem answers GET /items/{id} (behind the scope guard): the item, 404
+// for an integer that names none, 422 for an id that is not an integer.
+func (s *Server) getItem(ctx *fasthttp.RequestCtx) {
+	raw, _ := ctx.UserValue("id").(string)
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil {
+		if errors.Is(err, strconv.ErrRange) {
+			// An integer, just not one we have.
+			writeJSON(ctx, fasthttp.StatusNotFound, bodyItemNotFound)
+			return
+		}
+		writeJSON(ctx, fasthttp.StatusUnprocessableEntity, bodyBadItemID)
+		return
+	}
+	for i := range catalogue {
+		if catalogue[i].id == id {
+			writeJSON(ctx, fasthttp.StatusOK, catalogue[i].body)
+			return
+		}
+	}
+	writeJSON(ctx, fasthttp.StatusNotFound, bodyItemNotFound)
+}
+
+func notFound(ctx *fasthttp.RequestCtx) {
+	writeJSON(ctx, fasthttp.StatusNotFound, bodyNotFound)
+}
+
+// methodNotAllowed runs after the router has set the Allow header.
+func methodNotAllowed(ctx *fasthttp.RequestCtx) {
+	writeJSON(ctx, fasthttp.StatusMethodNotAllowed, bodyMethodNotAllowed)
+}
+
+// noContent answers OPTIONS after the router has set the Allow header.
+func noContent(ctx *fasthttp.RequestCtx) {
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// recoverPanic is the router's PanicHandler: it logs the panic with the
+// request id and a stack, and answers a bare 500 (never the stack).
+func (s *Server) recoverPanic(ctx *fasthttp.RequestCtx, v any) {
+	s.log.Error("handlers: panic serving request",
+		zap.Uint64("request_id", ctx.ID()),
+		zap.ByteString("method", ctx.Method()),
+		zap.ByteString("path", ctx.Path()),
+		zap.Any("panic", v),
+		zap.Stack("stack"),
+	)
+	ctx.Response.Reset()
+	writeInternalError(ctx)
+}
+
+// writeInternalError answers 500 with the request id in X-Request-Id, so
+// that a client report can be matched with the log line the caller wrote.
+func writeInternalError(ctx *fasthttp.RequestCtx) {
+	var buf [20]byte
+	ctx.Response.Header.SetBytesV(headerRequestID, strconv.AppendUint(buf[:0], ctx.ID(), 10))
+	writeJSON(ctx, fasthttp.StatusInternalServerError, bodyInternalError)
+}

@@ -1,0 +1,285 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tokengate/tokengate/auth"
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+)
+
+// POST /token is a client-credentials proxy to the authorization server's
+// token endpoint (RFC 6749 section 4.4).
+//
+// Client authentication: the client's credentials are forwarded with the
+// method the client used. HTTP Basic in (client_secret_basic) is re-sent
+// as HTTP Basic, re-encoded per RFC 6749 section 2.3.1 from the decoded
+// id and secret; form fields in (client_secret_post) are re-sent as form
+// fields. Authorization servers such as ORY Hydra accept only the method
+// a client is registered with, so switching methods in the proxy would
+// break clients that work against the server directly.
+//
+// Timeouts: Config.TokenTimeout bounds the whole call, endpoint lookup
+// included. A connection that cannot be established (refused, DNS, dial or
+// TLS-handshake timeout) is 502: the server was not reached. A server that
+// accepted the request but did not answer in time is 504.
+
+const grantClientCredentials = "client_credentials"
+
+var (
+	bodyUnsupportedGrant = []byte(`{"error":"unsupported_grant_type"}`)
+	bodyMultipleAuth     = []byte(`{"error":"invalid_request","error_description":"use one client authentication method, not both"}`)
+
+	errNoCredentials  = errors.New("handlers: no client credentials")
+	errMalformedBasic = errors.New("handlers: malformed Basic credentials")
+	errMultipleAuth   = errors.New("handlers: more than one client authentication method")
+)
+
+// clientCreds are a client's id and secret, copied out of the request.
+type clientCreds struct {
+	id, secret string
+	basic      bool // sent as HTTP Basic (else as form fields)
+}
+
+// token answers POST /token.
+func (s *Server) token(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.Set(headerCacheControl, "no-store")
+	ctx.Response.Header.Set(headerPragma, "no-cache")
+
+	form := ctx.PostArgs()
+	creds, err := clientCredentials(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization), form)
+	switch {
+	case errors.Is(err, errMultipleAuth):
+		writeJSON(ctx, fasthttp.StatusBadRequest, bodyMultipleAuth)
+		return
+	case errors.Is(err, errMalformedBasic):
+		ctx.Response.Header.SetBytesV(headerWWWAuthenticate, s.basicChallenge)
+		writeDetail(ctx, fasthttp.StatusUnauthorized, "malformed Basic credentials")
+		return
+	case err != nil:
+		ctx.Response.Header.SetBytesV(headerWWWAuthenticate, s.basicChallenge)
+		writeDetail(ctx, fasthttp.StatusUnauthorized,
+			"client authentication required: HTTP Basic or client_id and client_secret form fields")
+		return
+	}
+	if g := form.Peek("grant_type"); len(g) > 0 && string(g) != grantClientCredentials {
+		writeJSON(ctx, fasthttp.StatusBadRequest, bodyUnsupportedGrant)
+		return
+	}
+	scope := string(form.Peek("scope"))
+	if scope == "" {
+		scope = s.cfg.DefaultScope
+	}
+	audience := string(form.Peek("audience"))
+
+	if s.cfg.TokenEndpoint == nil {
+		writeDetail(ctx, fasthttp.StatusNotImplemented, "token endpoint not configured")
+		return
+	}
+	start := time.Now()
+	deadline := start.Add(s.cfg.TokenTimeout)
+	endpoint, err := s.tokenEndpoint(deadline)
+	if err != nil {
+		reason := "discovery failed"
+		var retry time.Duration
+		if ue, ok := errors.AsType[*auth.UnavailableError](err); ok {
+			if ue.Reason != "" {
+				reason = ue.Reason
+			}
+			retry = ue.RetryAfter
+		}
+		s.log.Warn("handlers: token endpoint unknown",
+			zap.Uint64("request_id", ctx.ID()), zap.String("client_id", creds.id), zap.Error(err))
+		setRetryAfter(ctx, retry)
+		writeDetail(ctx, fasthttp.StatusServiceUnavailable, "token endpoint unavailable: "+reason)
+		return
+	}
+
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	buildTokenRequest(req, endpoint, creds, scope, audience)
+
+	if err := s.client.DoDeadline(req, resp, deadline); err != nil {
+		status, detail := upstreamFailure(err)
+		s.log.Warn("handlers: token endpoint call failed",
+			zap.Uint64("request_id", ctx.ID()),
+			zap.String("client_id", creds.id),
+			zap.String("endpoint", endpoint),
+			zap.Int("status", status),
+			zap.Duration("elapsed", time.Since(start)),
+			zap.Error(err))
+		if status == fasthttp.StatusServiceUnavailable {
+			setRetryAfter(ctx, time.Second)
+		}
+		writeDetail(ctx, status, detail)
+		return
+	}
+
+	// Relay status, body and the headers a client acts on; copy, since
+	// resp goes back to its pool when we return.
+	ctx.SetStatusCode(resp.StatusCode())
+	ctx.Response.Header.SetContentTypeBytes(resp.Header.ContentType())
+	for _, k := range [...]string{headerWWWAuthenticate, headerRetryAfter} {
+		if v := resp.Header.Peek(k); len(v) > 0 {
+			ctx.Response.Header.SetBytesV(k, v)
+		}
+	}
+	ctx.SetBody(resp.Body())
+	if ce := s.log.Check(zap.DebugLevel, "handlers: token request relayed"); ce != nil {
+		ce.Write(zap.Uint64("request_id", ctx.ID()),
+			zap.String("client_id", creds.id),
+			zap.Bool("basic", creds.basic),
+			zap.String("scope", scope),
+			zap.Int("status", resp.StatusCode()),
+			zap.Duration("elapsed", time.Since(start)))
+	}
+}
+
+// tokenEndpoint asks Config.TokenEndpoint for the upstream URL within the
+// /token call's deadline.
+func (s *Server) tokenEndpoint(deadline time.Time) (string, error) {
+	ctx, cancel := context.WithDeadline(s.baseCtx, deadline)
+	defer cancel()
+	return s.cfg.TokenEndpoint(ctx)
+}
+
+// buildTokenRequest fills req with the client-credentials grant for
+// endpoint, authenticating the way the client did.
+func buildTokenRequest(req *fasthttp.Request, endpoint string, c clientCreds, scope, audience string) {
+	req.SetRequestURI(endpoint)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType("application/x-www-form-urlencoded")
+	req.Header.Set(fasthttp.HeaderAccept, "application/json")
+
+	form := fasthttp.AcquireArgs()
+	defer fasthttp.ReleaseArgs(form)
+	form.Set("grant_type", grantClientCredentials)
+	form.Set("scope", scope)
+	if audience != "" {
+		form.Set("audience", audience)
+	}
+	if c.basic {
+		req.Header.Set(fasthttp.HeaderAuthorization, basicAuthorization(c.id, c.secret))
+	} else {
+		form.Set("client_id", c.id)
+		form.Set("client_secret", c.secret)
+	}
+	req.SetBody(form.QueryString())
+}
+
+// upstreamFailure maps a failed upstream call to the status and detail
+// the client gets: 502 when the server could not be reached or answered
+// unusably, 504 when it was reached but did not answer in time, 503 when
+// our own connection pool is exhausted.
+func upstreamFailure(err error) (int, string) {
+	switch {
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		return fasthttp.StatusServiceUnavailable, "too many concurrent token requests"
+	case errors.Is(err, fasthttp.ErrDialTimeout), errors.Is(err, fasthttp.ErrTLSHandshakeTimeout):
+		return fasthttp.StatusBadGateway, "token endpoint unreachable: connect timed out"
+	case errors.Is(err, fasthttp.ErrTimeout), isNetTimeout(err):
+		return fasthttp.StatusGatewayTimeout, "token endpoint timed out"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return fasthttp.StatusBadGateway, "token endpoint response too large"
+	default:
+		return fasthttp.StatusBadGateway, "token endpoint unreachable"
+	}
+}
+
+func isNetTimeout(err error) bool {
+	ne, ok := errors.AsType[net.Error](err)
+	return ok && ne.Timeout()
+}
+
+// clientCredentials finds the client's credentials in an Authorization
+// header (HTTP Basic) or in the client_id / client_secret form fields.
+// Using both is an error (RFC 6749 section 2.3); an Authorization header
+// with another scheme counts as absent.
+func clientCredentials(authz []byte, form *fasthttp.Args) (clientCreds, error) {
+	id, secret, err := parseBasic(authz)
+	switch {
+	case err == nil:
+		if form.Has("client_secret") {
+			return clientCreds{}, errMultipleAuth
+		}
+		return clientCreds{id: id, secret: secret, basic: true}, nil
+	case !errors.Is(err, errNoCredentials):
+		return clientCreds{}, err
+	}
+	fid, fsecret := form.Peek("client_id"), form.Peek("client_secret")
+	if len(fid) == 0 || len(fsecret) == 0 {
+		return clientCreds{}, errNoCredentials
+	}
+	return clientCreds{id: string(fid), secret: string(fsecret)}, nil
+}
+
+// parseBasic decodes an HTTP Basic Authorization header value (RFC 7617)
+// whose user-id and password are the client id and secret, each
+// form-urlencoded first (RFC 6749 section 2.3.1). A value that is not
+// valid form-urlencoding is taken as it is: many clients (curl -u) do not
+// encode. A header that is empty or has another scheme is errNoCredentials;
+// a Basic header that does not decode, or names no client id, is
+// errMalformedBasic. The results never alias authz.
+func parseBasic(authz []byte) (id, secret string, err error) {
+	const scheme = "basic"
+	h := bytes.TrimLeft(authz, " \t")
+	if len(h) < len(scheme) || !bytes.EqualFold(h[:len(scheme)], []byte(scheme)) {
+		return "", "", errNoCredentials
+	}
+	rest := h[len(scheme):]
+	if len(rest) > 0 && rest[0] != ' ' && rest[0] != '\t' {
+		return "", "", errNoCredentials // "Basicx …" is another scheme
+	}
+	enc := bytes.Trim(rest, " \t")
+	if len(enc) == 0 {
+		return "", "", errMalformedBasic
+	}
+	// Padded or not; RawStdEncoding needs the larger buffer.
+	dec := make([]byte, base64.RawStdEncoding.DecodedLen(len(enc)))
+	n, derr := base64.StdEncoding.Decode(dec, enc)
+	if derr != nil {
+		n, derr = base64.RawStdEncoding.Decode(dec, enc)
+		if derr != nil {
+			return "", "", errMalformedBasic
+		}
+	}
+	dec = dec[:n]
+	i := bytes.IndexByte(dec, ':')
+	if i < 0 {
+		return "", "", errMalformedBasic
+	}
+	id, secret = formUnescape(string(dec[:i])), formUnescape(string(dec[i+1:]))
+	if id == "" {
+		return "", "", errMalformedBasic
+	}
+	return id, secret, nil
+}
+
+// formUnescape undoes application/x-www-form-urlencoded encoding, or
+// returns s unchanged when it is not valid encoding.
+func formUnescape(s string) string {
+	if !strings.ContainsAny(s, "%+") {
+		return s
+	}
+	u, err := url.QueryUnescape(s)
+	if err != nil {
+		return s
+	}
+	return u
+}
+
+// basicAuthorization encodes id and secret as an HTTP Basic credential,
+// form-urlencoding each first (RFC 6749 section 2.3.1).
+func basicAuthorization(id, secret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString(
+		[]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+}
