@@ -27,9 +27,16 @@ func (c *accessTokenClaims) scopes() []string {
 		return []string(c.Scp)
 	}
 	if c.Scope != nil {
-		return strings.Fields(*c.Scope)
+		return splitScope(*c.Scope)
 	}
 	return nil
+}
+
+// splitScope splits an RFC 6749 section 3.3 scope string. The delimiter
+// is the space character alone: other white space (a tab, U+00A0, ...) is
+// part of a scope-token, so that "read\u00a0items" never grants "items".
+func splitScope(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' })
 }
 
 // scpClaim is Okta's "scp": a JSON array of strings, or one
@@ -37,13 +44,17 @@ func (c *accessTokenClaims) scopes() []string {
 type scpClaim []string
 
 // UnmarshalJSON accepts an array of strings or a space-separated string.
+// null leaves the claim absent.
 func (s *scpClaim) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
 	if len(b) > 0 && b[0] == '"' {
 		var v string
 		if err := josejson.Unmarshal(b, &v); err != nil {
 			return err
 		}
-		*s = strings.Fields(v)
+		*s = splitScope(v)
 		if *s == nil {
 			*s = scpClaim{}
 		}

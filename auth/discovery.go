@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,8 +41,9 @@ type Metadata struct {
 // parentheses.
 type DiscoveryConfig struct {
 	// Issuer is the authorization server's issuer identifier, compared
-	// byte for byte with the "issuer" of the discovered metadata. Required.
-	// For Okta: https://{domain}/oauth2/default.
+	// byte for byte with the "issuer" of the discovered metadata. Required:
+	// an http(s) URL without user info, query or fragment. For Okta:
+	// https://{domain}/oauth2/default.
 	Issuer string
 
 	// Override holds endpoints set explicitly. Its non-empty fields win
@@ -73,8 +75,11 @@ type DiscoveryConfig struct {
 // that, {issuer}/.well-known/openid-configuration, on first use. One fetch
 // runs at a time and concurrent callers share it, each free to leave when
 // its own context ends; a success is kept for the life of the Discovery,
-// and failures are retried at most once per RetryInterval. A Discovery is
-// safe for concurrent use. Close it after its users at shutdown.
+// and failures are retried at most once per RetryInterval. The metadata of
+// an https issuer is refused if it names a plain-http endpoint (one not
+// overridden). URLs in errors and logs have user info and query removed.
+// A Discovery is safe for concurrent use. Close it after its users at
+// shutdown.
 type Discovery struct {
 	issuer   string
 	override Metadata
@@ -107,7 +112,11 @@ func NewDiscovery(cfg DiscoveryConfig) (*Discovery, error) {
 		return nil, errors.New("auth: discovery: issuer is required")
 	}
 	if !strings.HasPrefix(cfg.Issuer, "https://") && !strings.HasPrefix(cfg.Issuer, "http://") {
-		return nil, fmt.Errorf("auth: discovery: issuer %q is not an http(s) URL", cfg.Issuer)
+		return nil, fmt.Errorf("auth: discovery: issuer %q is not an http(s) URL", redactURL(cfg.Issuer))
+	}
+	if u, err := url.Parse(cfg.Issuer); err != nil || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		// RFC 8414 section 2; user info would also be echoed into errors.
+		return nil, fmt.Errorf("auth: discovery: issuer %q must be a URL without user info, query or fragment", redactURL(cfg.Issuer))
 	}
 	if cfg.Client == nil {
 		cfg.Client = NewHTTPClient(HTTPClientConfig{})
@@ -265,7 +274,7 @@ func (d *Discovery) run(c *discoveryCall) {
 		d.log.Warn("auth: discovery failed", zap.String("issuer", d.issuer), zap.Error(err))
 	} else {
 		d.log.Info("auth: discovered authorization server",
-			zap.String("issuer", d.issuer), zap.String("jwks_uri", md.JWKSURI))
+			zap.String("issuer", d.issuer), zap.String("jwks_uri", redactURL(md.JWKSURI)))
 	}
 }
 
@@ -289,20 +298,37 @@ func (d *Discovery) fetch() (Metadata, error) {
 	return Metadata{}, fmt.Errorf("%w; %w", err, err2)
 }
 
-func (d *Discovery) fetchOne(url string) (Metadata, error) {
-	doc, err := fetchDocument(d.client, url, d.timeout, defaultMaxDocumentSize)
+func (d *Discovery) fetchOne(rawURL string) (Metadata, error) {
+	doc, err := fetchDocument(d.client, rawURL, d.timeout, defaultMaxDocumentSize)
 	if err != nil {
 		return Metadata{}, err
 	}
 	var md Metadata
 	if err := json.Unmarshal(doc.body, &md); err != nil {
-		return Metadata{}, fmt.Errorf("GET %s: invalid metadata JSON: %w", url, err)
+		return Metadata{}, fmt.Errorf("GET %s: invalid metadata JSON: %w", redactURL(rawURL), err)
 	}
 	if md.Issuer != d.issuer {
 		// Mix-up defence (RFC 8414 section 3.3): the document must be the
 		// configured issuer's own.
 		return Metadata{}, fmt.Errorf("GET %s: metadata issuer %q does not match configured issuer %q",
-			url, md.Issuer, d.issuer)
+			redactURL(rawURL), md.Issuer, d.issuer)
+	}
+	if strings.HasPrefix(d.issuer, "https://") {
+		// An https issuer must not send keys or client secrets over plain
+		// http (RFC 8414 section 2: jwks_uri "MUST use the https scheme").
+		// Overridden fields are the operator's choice and are not used.
+		o := d.override
+		for _, ep := range []struct{ name, value, override string }{
+			{"jwks_uri", md.JWKSURI, o.JWKSURI},
+			{"token_endpoint", md.TokenEndpoint, o.TokenEndpoint},
+			{"introspection_endpoint", md.IntrospectionEndpoint, o.IntrospectionEndpoint},
+			{"revocation_endpoint", md.RevocationEndpoint, o.RevocationEndpoint},
+		} {
+			if ep.value != "" && ep.override == "" && !strings.HasPrefix(ep.value, "https://") {
+				return Metadata{}, fmt.Errorf("GET %s: metadata %s %q of an https issuer is not https",
+					redactURL(rawURL), ep.name, redactURL(ep.value))
+			}
+		}
 	}
 	return md, nil
 }
@@ -336,42 +362,58 @@ func (e *transportError) Unwrap() error { return e.err }
 // fetchDocument GETs url with a deadline of timeout from now (wall clock:
 // network deadlines never follow an injected clock) and returns its body
 // if the answer is a 200 carrying a JSON object of at most maxSize bytes.
-func fetchDocument(client HTTPClient, url string, timeout time.Duration, maxSize int) (document, error) {
+func fetchDocument(client HTTPClient, rawURL string, timeout time.Duration, maxSize int) (document, error) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI(url)
+	req.SetRequestURI(rawURL)
+	shown := redactURL(rawURL) // for errors: rawURL may carry secrets
 	req.Header.SetMethod(fasthttp.MethodGet)
 	req.Header.Set(fasthttp.HeaderAccept, "application/json")
 
 	if err := client.DoDeadline(req, resp, time.Now().Add(timeout)); err != nil {
 		if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-			return document{}, fmt.Errorf("GET %s: response body over the size limit: %w", url, err)
+			return document{}, fmt.Errorf("GET %s: response body over the size limit: %w", shown, err)
 		}
-		return document{}, &transportError{fmt.Errorf("GET %s: %w", url, err)}
+		return document{}, &transportError{fmt.Errorf("GET %s: %w", shown, err)}
 	}
 	if sc := resp.StatusCode(); sc != fasthttp.StatusOK {
-		return document{}, fmt.Errorf("GET %s: status %d", url, sc)
+		return document{}, fmt.Errorf("GET %s: status %d", shown, sc)
 	}
 	body := resp.Body()
 	if len(body) > maxSize {
-		return document{}, fmt.Errorf("GET %s: response body of %d bytes is over the %d-byte limit", url, len(body), maxSize)
+		return document{}, fmt.Errorf("GET %s: response body of %d bytes is over the %d-byte limit", shown, len(body), maxSize)
 	}
 	if ct := resp.Header.ContentType(); bytes.Contains(bytes.ToLower(ct), []byte("html")) {
-		return document{}, fmt.Errorf("GET %s: got %q, not JSON", url, ct)
+		return document{}, fmt.Errorf("GET %s: got %q, not JSON", shown, ct)
 	}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
-		return document{}, fmt.Errorf("GET %s: empty response body", url)
+		return document{}, fmt.Errorf("GET %s: empty response body", shown)
 	}
 	if trimmed[0] != '{' {
-		return document{}, fmt.Errorf("GET %s: response body is not a JSON object", url)
+		return document{}, fmt.Errorf("GET %s: response body is not a JSON object", shown)
 	}
 	return document{
 		body:   bytes.Clone(trimmed),
 		maxAge: parseMaxAge(resp.Header.Peek(fasthttp.HeaderCacheControl)),
 	}, nil
+}
+
+// redactURL returns raw for use in errors and logs: without user info, and
+// with any query replaced by "REDACTED", since either may carry a secret.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		u.RawQuery = "REDACTED"
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.String()
 }
 
 // parseMaxAge returns the max-age directive of a Cache-Control value, or

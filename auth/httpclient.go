@@ -27,6 +27,10 @@ type HTTPClientConfig struct {
 	ReadTimeout, WriteTimeout time.Duration
 	// MaxConnsPerHost bounds the connection pool per host (512).
 	MaxConnsPerHost int
+	// ReadBufferSize bounds the response headers (32 KiB): managed
+	// authorization servers send long security headers, and fasthttp's
+	// 4 KiB default fails them with "small read buffer".
+	ReadBufferSize int
 }
 
 // NewHTTPClient returns a pooled fasthttp client with timeouts and a
@@ -47,6 +51,9 @@ func NewHTTPClient(cfg HTTPClientConfig) *fasthttp.Client {
 	if cfg.MaxConnsPerHost <= 0 {
 		cfg.MaxConnsPerHost = 512
 	}
+	if cfg.ReadBufferSize <= 0 {
+		cfg.ReadBufferSize = 32 << 10
+	}
 	dial := cfg.DialTimeout
 	return &fasthttp.Client{
 		Name:                          "tokengate",
@@ -54,6 +61,7 @@ func NewHTTPClient(cfg HTTPClientConfig) *fasthttp.Client {
 		ReadTimeout:                   cfg.ReadTimeout,
 		WriteTimeout:                  cfg.WriteTimeout,
 		MaxConnsPerHost:               cfg.MaxConnsPerHost,
+		ReadBufferSize:                cfg.ReadBufferSize,
 		MaxIdleConnDuration:           30 * time.Second,
 		NoDefaultUserAgentHeader:      false,
 		DisableHeaderNamesNormalizing: false,

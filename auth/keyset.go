@@ -354,14 +354,15 @@ func (k *KeySet) fetch() (*keySnapshot, time.Duration, error) {
 	}
 	snap, err := parseJWKS(doc.body, k.log)
 	if err != nil {
-		return nil, 0, fmt.Errorf("jwks: GET %s: %w", uri, err)
+		return nil, 0, fmt.Errorf("jwks: GET %s: %w", redactURL(uri), err)
 	}
 	return snap, doc.maxAge, nil
 }
 
 // parseJWKS turns a JWKS document into a snapshot. Keys it cannot use
-// (encryption keys, symmetric keys, short RSA keys, unknown types) are
-// skipped and logged; a document with no usable key is an error.
+// (encryption keys, symmetric keys, keys published with their private
+// half, short RSA keys, unknown types) are skipped and logged; a document
+// with no usable key is an error.
 func parseJWKS(body []byte, log *zap.Logger) (*keySnapshot, error) {
 	var set struct {
 		Keys []josejson.RawMessage `json:"keys"`
@@ -413,8 +414,13 @@ func parseJWK(raw []byte) (*verifyKey, error) {
 	if err := jwk.UnmarshalJSON(raw); err != nil {
 		return nil, fmt.Errorf("invalid key: %w", err)
 	}
+	if !jwk.IsPublic() {
+		// A published private (or symmetric) key is known to everyone:
+		// a signature it verifies proves nothing.
+		return nil, errors.New("key carries private or symmetric key material: not trusted")
+	}
 	vk := &verifyKey{kid: jwk.KeyID, alg: jwk.Algorithm}
-	switch key := jwk.Public().Key.(type) {
+	switch key := jwk.Key.(type) {
 	case *rsa.PublicKey:
 		if key.N.BitLen() < minRSAKeyBits {
 			return nil, fmt.Errorf("RSA key of %d bits is shorter than %d", key.N.BitLen(), minRSAKeyBits)
@@ -480,17 +486,15 @@ func (s *keySnapshot) find(kid, alg string) (*verifyKey, error) {
 		}
 		return v, nil
 	}
-	// No kid: only a set with a single key of the right type will do.
-	var found *verifyKey
-	for _, v := range s.all {
-		if v.accepts(alg) {
-			if found != nil {
-				return nil, errAmbiguousKey
-			}
-			found = v
-		}
+	// No kid: only a single-key set will do (DESIGN.md); with several keys
+	// there is no telling which one the issuer meant.
+	if len(s.all) != 1 {
+		return nil, errAmbiguousKey
 	}
-	return found, nil
+	if v := s.all[0]; v.accepts(alg) {
+		return v, nil
+	}
+	return nil, errKeyAlgMismatch
 }
 
 // verificationKey returns the key for a token's kid and alg. Its error is

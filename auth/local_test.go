@@ -410,7 +410,7 @@ func TestLocalValidate(t *testing.T) {
 		{name: "claims not an object", wantErr: ErrInvalidToken, wantReason: reasonClaims, token: func(t *testing.T) string {
 			return sign(t, k.rsa, []byte(`["iss"]`), nil, false)
 		}},
-		{name: "no kid, one key of the type in the set", token: func(t *testing.T) string {
+		{name: "no kid, several keys in the set", wantErr: ErrInvalidToken, wantReason: reasonNoKID, token: func(t *testing.T) string {
 			b, _ := json.Marshal(f.claims(nil))
 			return sign(t, k.ec, b, nil, true)
 		}},
@@ -562,6 +562,21 @@ func TestLocalNoKIDWithSeveralKeysOfTheType(t *testing.T) {
 	b, _ := json.Marshal(f.claims(nil))
 	_, err := f.local.Validate(t.Context(), []byte(sign(t, f.keys.rsa, b, nil, true)))
 	checkReason(t, err, reasonNoKID)
+}
+
+func TestLocalNoKIDWithASingleKeySet(t *testing.T) {
+	f := newLocalFixture(t, nil)
+	f.iss.setKeys(f.keys.ec)
+	if err := f.keySet.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(f.claims(nil))
+	if _, err := f.local.Validate(t.Context(), []byte(sign(t, f.keys.ec, b, nil, true))); err != nil {
+		t.Fatalf("no kid, single-key set: %v", err)
+	}
+	// The single key is EC: an RS256 token without kid does not fit it.
+	_, err := f.local.Validate(t.Context(), []byte(sign(t, f.keys.rsa, b, nil, true)))
+	checkReason(t, err, reasonKeyAlg)
 }
 
 func TestLocalConcurrentValidate(t *testing.T) {

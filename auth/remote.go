@@ -779,7 +779,7 @@ func introspectStrings(raw json.RawMessage, split bool) ([]string, error) {
 		return nil, errors.New("not a string or an array of strings")
 	}
 	if split {
-		return strings.Fields(s), nil
+		return splitScope(s), nil
 	}
 	return []string{s}, nil
 }
