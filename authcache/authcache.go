@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -244,7 +245,8 @@ func New(next auth.Validator, cfg Config) (*Cache, error) {
 // context, not ctx: a caller whose ctx ends stops waiting and gets an
 // *auth.UnavailableError wrapping ctx.Err(), while the validation goes on and
 // its answer is cached for the next caller. Errors of the wrapped validator
-// are returned unchanged.
+// are returned unchanged; a panic in it is logged and returned as an error
+// that is neither ErrInvalidToken nor ErrUnavailable, and never cached.
 //
 // After Close, Validate still answers, uncached: it calls the wrapped
 // validator directly with ctx. A miss in flight when Close is called may fail
@@ -324,7 +326,7 @@ func (c *Cache) fill(digest [sha256.Size]byte, tok []byte) (*auth.Principal, err
 	defer c.end()
 
 	c.validations.Add(1)
-	p, err := c.next.Validate(c.ctx, tok)
+	p, err := c.callValidator(c.next, tok, &digest)
 	if p == nil && err == nil {
 		err = errors.New("authcache: validator returned neither a principal nor an error")
 	}
@@ -337,6 +339,25 @@ func (c *Cache) fill(digest [sha256.Size]byte, tok []byte) (*auth.Principal, err
 		c.rc.SetWithTTL(digest[:], e, e.cost, ttl)
 	}
 	return p, err
+}
+
+// errValidatorPanicked is what a token gets whose validation panicked.
+var errValidatorPanicked = errors.New("authcache: validator panicked (see the log)")
+
+// callValidator calls v.Validate on the cache's context. A panic in v (a bug
+// reached by crafted input) becomes an error for this token, which is never
+// cached, instead of a crash of the process: singleflight would re-panic it
+// on a goroutine nobody can recover, and a revalidation runs on a goroutine
+// of its own.
+func (c *Cache) callValidator(v auth.Validator, tok []byte, digest *[sha256.Size]byte) (p *auth.Principal, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, errValidatorPanicked
+			c.log.Error("authcache: validator panicked",
+				zap.String("token", hex.EncodeToString(digest[:4])), zap.Any("panic", r), zap.Stack("stack"))
+		}
+	}()
+	return v.Validate(c.ctx, tok)
 }
 
 // negativeErr returns err for a negative entry, nil for a positive one.

@@ -52,7 +52,7 @@ func (c *Cache) revalidate(e *entry) {
 	defer func() { <-c.slots }()
 
 	c.revalidations.Add(1)
-	p, err := c.cfg.Revalidator.Validate(c.ctx, e.token)
+	p, err := c.callValidator(c.cfg.Revalidator, e.token, &e.digest)
 	now := c.now()
 	switch {
 	case err == nil && p != nil:

@@ -433,7 +433,7 @@ func Load(args []string, getenv func(string) string, dotenvPath string) (Config,
 			if errors.Is(err, errEmpty) {
 				msg = "must not be empty"
 			} else if !s.secret {
-				msg = fmt.Sprintf("%q: %s", v, msg)
+				msg = fmt.Sprintf("%q: %s", redactUserinfo(v), msg)
 			}
 			return Config{}, &Error{Var: s.name(), Msg: msg, Source: src, Err: err}
 		}
@@ -479,7 +479,7 @@ func (c *Config) finish(sources map[string]string) error {
 		return fail("OKTA_ISSUER", "not set; set it to your authorization server's issuer (e.g. https://{yourOktaDomain}/oauth2/default) or run with --dev")
 	}
 	if err := checkURL(c.Issuer, true); err != nil {
-		return fail("OKTA_ISSUER", fmt.Sprintf("%q: %s; set it or run with --dev", c.Issuer, err))
+		return fail("OKTA_ISSUER", fmt.Sprintf("%q: %s; set it or run with --dev", redactUserinfo(c.Issuer), err))
 	}
 	if c.Mode == ModeRemote || c.Mode == ModeHybrid {
 		if c.ClientID == "" {
@@ -774,6 +774,26 @@ func isLoopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// redactUserinfo hides the user-info part (user:password@) of a URL-like
+// value before an error message echoes it. It works on the raw text, so
+// that values url.Parse refuses are redacted too.
+func redactUserinfo(v string) string {
+	i := strings.Index(v, "://")
+	if i < 0 {
+		return v
+	}
+	rest := v[i+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndexByte(rest[:end], '@')
+	if at < 0 {
+		return v
+	}
+	return v[:i+3] + "REDACTED@" + rest[at+1:]
 }
 
 // checkURL enforces the rule for the issuer and endpoint URLs: absolute,

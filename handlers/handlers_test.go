@@ -104,9 +104,11 @@ func TestAuthFailures(t *testing.T) {
 			status: 401, body: `{"detail":"token expired"}`,
 			header: map[string]string{"WWW-Authenticate": realm + `, error="invalid_token", error_description="token expired"`},
 		}},
-		{name: "reason with quote and backslash is escaped", call: call{path: "/items", header: bearer(tokQuote)}, want: want{
+		// RFC 6750 section 3: error_description allows %x20-21 / %x23-5B /
+		// %x5D-7E only, so no quote or backslash, escaped or not.
+		{name: "reason with quote and backslash is sanitised", call: call{path: "/items", header: bearer(tokQuote)}, want: want{
 			status: 401, body: `{"detail":"bad \"kid\" \\ here"}`,
-			header: map[string]string{"WWW-Authenticate": realm + `, error="invalid_token", error_description="bad \"kid\" \\ here"`},
+			header: map[string]string{"WWW-Authenticate": realm + `, error="invalid_token", error_description="bad ?kid? ? here"`},
 		}},
 		{name: "valid without scope", call: call{path: "/items", header: bearer(tokNoScope)}, want: want{
 			status: 403, body: `{"detail":"insufficient scope: items required"}`,
@@ -208,7 +210,7 @@ func TestReadyz(t *testing.T) {
 		{"nil means ready", nil, want{status: 200, body: `{"status":"ready"}`}},
 		{"ready", func() error { return nil }, want{status: 200, body: `{"status":"ready"}`, header: jsonHeader()}},
 		{"not ready", func() error { return errors.New(`auth: keys not loaded: "jwks" fetch failed`) }, want{
-			status: 503, body: `{"detail":"not ready: auth: keys not loaded: \"jwks\" fetch failed"}`, header: jsonHeader(),
+			status: 503, body: `{"detail":"not ready: auth: keys not loaded: \"jwks\" fetch failed"}`, header: jsonHeader("Retry-After", "5"),
 		}},
 	}
 	for _, tc := range cases {

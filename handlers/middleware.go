@@ -124,7 +124,7 @@ func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error, token []byt
 		var buf [256]byte
 		v := append(buf[:0], s.bearerChallenge...)
 		v = append(v, `, error="invalid_token", error_description=`...)
-		v = appendQuoted(v, reason, maxDescriptionLen)
+		v = appendDescription(v, reason, maxDescriptionLen)
 		h.SetBytesV(headerWWWAuthenticate, v)
 		writeDetail(ctx, fasthttp.StatusUnauthorized, reason)
 		s.debugAuth(ctx, "handlers: invalid token", token, fasthttp.StatusUnauthorized, reason)

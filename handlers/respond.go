@@ -129,3 +129,20 @@ func appendQuoted(dst []byte, s string, max int) []byte {
 	}
 	return append(dst, '"')
 }
+
+// appendDescription appends s as the quoted value of an RFC 6750
+// error_description, keeping at most max bytes of s. Section 3 allows only
+// %x20-21 / %x23-5B / %x5D-7E there (no quote or backslash, so nothing can
+// be escaped); every other byte becomes '?'.
+func appendDescription(dst []byte, s string, max int) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s) && i < max; i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f || c == '"' || c == '\\':
+			dst = append(dst, '?')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}

@@ -184,10 +184,12 @@ func (s *Server) healthz(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, fasthttp.StatusOK, bodyHealthy)
 }
 
-// readyz answers 200 once Config.Ready says so, else 503 with its reason.
+// readyz answers 200 once Config.Ready says so, else 503 with its reason
+// and Retry-After.
 func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 	if s.cfg.Ready != nil {
 		if err := s.cfg.Ready(); err != nil {
+			setRetryAfter(ctx, 0)
 			writeDetail(ctx, fasthttp.StatusServiceUnavailable, "not ready: "+err.Error())
 			return
 		}

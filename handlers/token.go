@@ -116,7 +116,7 @@ func (s *Server) token(ctx *fasthttp.RequestCtx) {
 			zap.String("endpoint", endpoint),
 			zap.Int("status", status),
 			zap.Duration("elapsed", time.Since(start)),
-			zap.Error(err))
+			zap.String("error", upstreamErrorText(err)))
 		if status == fasthttp.StatusServiceUnavailable {
 			setRetryAfter(ctx, time.Second)
 		}
@@ -193,6 +193,17 @@ func upstreamFailure(err error) (int, string) {
 	default:
 		return fasthttp.StatusBadGateway, "token endpoint unreachable"
 	}
+}
+
+// upstreamErrorText is err's message for the log, cut at its first quote:
+// fasthttp's errors about an unparsable response quote the bytes it read,
+// and a token endpoint's bytes hold the access token it issued.
+func upstreamErrorText(err error) string {
+	msg := err.Error()
+	if i := strings.IndexByte(msg, '"'); i >= 0 {
+		return msg[:i] + "(response bytes withheld)"
+	}
+	return msg
 }
 
 func isNetTimeout(err error) bool {

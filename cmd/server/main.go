@@ -355,7 +355,10 @@ func start(cfg config.Config, log *zap.Logger, now func() time.Time) (_ *app, er
 		NoDefaultServerHeader:        true,
 		DisablePreParseMultipartForm: true,
 		CloseOnShutdown:              true,
-		Logger:                       fasthttpLogger{log},
+		// fasthttp's parse errors otherwise quote the raw request,
+		// Authorization header included.
+		SecureErrorLogMessage: true,
+		Logger:                fasthttpLogger{log},
 	}
 	a.ln = ln
 	a.serveDone = make(chan error, 1)
@@ -452,10 +455,24 @@ func (a *app) hasRoute(path string) bool {
 }
 
 // fasthttpLogger sends fasthttp's own messages (connection errors) to zap.
+// Its errors about unparsable requests quote the offending bytes — a
+// malformed header line, which may be the Authorization header itself —
+// so an error argument is logged only up to its first quote.
 type fasthttpLogger struct{ log *zap.Logger }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
 	if ce := l.log.Check(zap.DebugLevel, "tokengate: fasthttp"); ce != nil {
-		ce.Write(zap.String("detail", fmt.Sprintf(format, args...)))
+		safe := make([]any, len(args))
+		for i, a := range args {
+			safe[i] = a
+			if err, ok := a.(error); ok {
+				msg := err.Error()
+				if q := strings.IndexByte(msg, '"'); q >= 0 {
+					msg = msg[:q] + "(request bytes withheld)"
+				}
+				safe[i] = msg
+			}
+		}
+		ce.Write(zap.String("detail", fmt.Sprintf(format, safe...)))
 	}
 }

@@ -1,0 +1,44 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestErrorsNeverEchoURLCredentials: a URL setting refused for carrying
+// credentials (or for any other reason while carrying them) is named in
+// the error, but its password never reaches the one line printed on
+// stderr.
+func TestErrorsNeverEchoURLCredentials(t *testing.T) {
+	const secret = "s3cr3t-pw"
+	cases := []struct {
+		name    string
+		env     map[string]string
+		varName string
+	}{
+		{"issuer with credentials", map[string]string{"OKTA_ISSUER": "https://admin:" + secret + "@example.okta.com/oauth2/default"}, "OKTA_ISSUER"},
+		{"plain-http issuer with credentials", map[string]string{"OKTA_ISSUER": "http://admin:" + secret + "@example.okta.com/oauth2/default"}, "OKTA_ISSUER"},
+		{"introspection endpoint with credentials", map[string]string{"INTROSPECTION_ENDPOINT": "https://client:" + secret + "@hydra.example.com/admin/oauth2/introspect"}, "INTROSPECTION_ENDPOINT"},
+		{"jwks uri with credentials and placeholder", map[string]string{"JWKS_URI": "https://client:" + secret + "@{yourOktaDomain}/v1/keys"}, "JWKS_URI"},
+		{"token endpoint over http with credentials", map[string]string{"TOKEN_ENDPOINT": "http://client:" + secret + "@example.com/v1/token"}, "TOKEN_ENDPOINT"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"OKTA_ISSUER": testIssuer}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			_, err := Load(nil, getenv(env), "")
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "config: "+tc.varName+": ") {
+				t.Errorf("message %q does not name %s", msg, tc.varName)
+			}
+			if strings.Contains(msg, secret) {
+				t.Errorf("message echoes the password: %q", msg)
+			}
+		})
+	}
+}
