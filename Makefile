@@ -8,7 +8,7 @@ BENCH_TIME  ?= 1s
 FUZZTIME    ?= 10s
 LOADTEST_ARGS ?=
 
-.PHONY: help run build test lint bench e2e loadtest fuzz clean
+.PHONY: help run build test lint bench e2e loadtest k6-shim fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -19,8 +19,11 @@ run: ## run tokengate with the in-process development issuer (no Okta account ne
 build: ## build bin/tokengate
 	$(GO) build -trimpath -o $(BIN) ./cmd/server
 
-test: ## unit and integration tests, with the race detector
+# The allocation guards are built with !race (the race detector makes pooled
+# objects allocate), so they get a run of their own without -race.
+test: ## unit and integration tests with the race detector, then the allocation guards
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'Alloc' ./auth/ ./authcache/ ./handlers/ ./bench/
 
 lint: ## gofmt check and go vet
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l: these files need formatting:"; echo "$$out"; exit 1; fi
@@ -37,6 +40,9 @@ e2e: ## drive /docs in headless Chromium
 
 loadtest: ## the load-test harness (LOADTEST_ARGS="-h" for its options)
 	$(GO) run ./loadtest $(LOADTEST_ARGS)
+
+k6-shim: ## run the k6 scripts through the Node.js shim against tokengate --dev, in every mode
+	loadtest/k6shim/ci.sh
 
 fuzz: ## run every fuzz target for FUZZTIME (10s) each
 	@set -e; for pkg in $$($(GO) list ./...); do \
