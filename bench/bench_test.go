@@ -1,0 +1,102 @@
+package bench
+
+import (
+	"context"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/valyala/fasthttp"
+
+	"github.com/tokengate/tokengate/devissuer"
+)
+
+// TestE2ECasesMeasureWhatTheySay checks the benchmark set-ups, so that a
+// benchmark cannot silently measure the wrong thing: each case answers 200
+// with the right body, the "unique"/"uncached" cases run the validator on
+// every request, the cached ones once per token, and remote-uncached
+// introspects every request.
+func TestE2ECasesMeasureWhatTheySay(t *testing.T) {
+	fx := newFixtures(t)
+	iss := fx.get(t, algCases[0])
+	for _, tc := range e2eCases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, t, iss.iss, tc.uncached, tc.args...)
+			authz := bearers(iss.pool[:tc.tokens])
+			want := string(itemsBody)
+			if tc.path == "/" {
+				want = string(helloBody)
+			}
+			before := iss.iss.Counts().Introspect
+			const rounds = 3
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI("http://tokengate.bench" + tc.path)
+			n := 0
+			for range rounds {
+				for i := 0; i < max(1, len(authz)); i++ {
+					if len(authz) > 0 {
+						req.Header.SetBytesV(fasthttp.HeaderAuthorization, authz[i])
+					}
+					if err := s.client.Do(req, resp); err != nil {
+						t.Fatal(err)
+					}
+					if resp.StatusCode() != 200 || string(resp.Body()) != want {
+						t.Fatalf("GET %s: %d %s", tc.path, resp.StatusCode(), resp.Body())
+					}
+					n++
+					s.Cache().Wait()
+				}
+			}
+			validations := s.Cache().Stats().Validations
+			introspections := iss.iss.Counts().Introspect - before
+			switch {
+			case tc.tokens == 0:
+				if validations != 0 {
+					t.Errorf("baseline ran %d validations", validations)
+				}
+			case tc.uncached || tc.name == "remote-uncached":
+				if validations != uint64(n) {
+					t.Errorf("%d validations for %d requests, want one each", validations, n)
+				}
+			default:
+				if validations != uint64(tc.tokens) {
+					t.Errorf("%d validations for %d tokens, want one per token", validations, tc.tokens)
+				}
+			}
+			if tc.name == "remote-uncached" && introspections != uint64(n) {
+				t.Errorf("%d introspections for %d requests", introspections, n)
+			}
+		})
+	}
+}
+
+// TestCheckAuthAndJoseVerify checks the helpers of the auth benchmarks:
+// both accept the issuer's tokens, and refuse another issuer's.
+func TestCheckAuthAndJoseVerify(t *testing.T) {
+	fx := newFixtures(t)
+	for _, ac := range []algCase{algCases[0], algCases[2], algCases[3]} {
+		t.Run(ac.name, func(t *testing.T) {
+			iss := fx.get(t, ac)
+			algs := []jose.SignatureAlgorithm{jose.SignatureAlgorithm(ac.alg)}
+			if err := joseVerify(iss.pool[0], algs, iss.pub, iss.iss.Issuer(), iss.iss.Audience()); err != nil {
+				t.Errorf("joseVerify: %v", err)
+			}
+			if err := joseVerify(iss.pool[0], algs, iss.pub, "https://elsewhere.example", iss.iss.Audience()); err == nil {
+				t.Error("joseVerify accepted a foreign issuer")
+			}
+			s := startServer(t, t, iss.iss, true)
+			ctx := context.Background()
+			if err := checkAuth(ctx, s.Cache(), []byte("Bearer "+iss.pool[1])); err != nil {
+				t.Errorf("checkAuth: %v", err)
+			}
+			noScope, err := iss.iss.Mint(devissuer.MintOptions{Scopes: []string{"other"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := checkAuth(ctx, s.Cache(), []byte("Bearer "+noScope)); err == nil {
+				t.Error("checkAuth accepted a token without the scope")
+			}
+		})
+	}
+}

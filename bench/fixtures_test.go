@@ -1,0 +1,132 @@
+package bench
+
+import (
+	"context"
+	"crypto"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+
+	"github.com/tokengate/tokengate/devissuer"
+	"github.com/tokengate/tokengate/loadtest/stack"
+)
+
+// algCase is a signing setup of the development issuer.
+type algCase struct {
+	name string // sub-benchmark name
+	alg  string // JWS algorithm
+	bits int    // RSA key size, 0 for other key types
+}
+
+var algCases = []algCase{
+	{"RS256-2048", "RS256", 2048},
+	{"RS256-4096", "RS256", 4096},
+	{"ES256", "ES256", 0},
+	{"EdDSA", "EdDSA", 0},
+}
+
+// poolSize is how many distinct tokens the miss and unique benchmarks
+// cycle through: far more than the goroutines of RunParallel, so that no
+// two concurrent operations carry the same token (which would share one
+// verification), and cheap enough to mint even with 4096-bit RSA.
+const poolSize = 128
+
+// issuerFixture is a running development issuer and tokens it minted.
+type issuerFixture struct {
+	iss  *devissuer.Issuer
+	pub  crypto.PublicKey // the signing key's public half
+	pool []string         // poolSize distinct valid tokens
+}
+
+// fixtures creates each issuer once per process, on first use: a top-level
+// benchmark runs once, but its sub-benchmarks run several times (once per
+// b.N), and a 4096-bit key takes a while to generate.
+type fixtures struct {
+	mu  sync.Mutex // guards m
+	m   map[string]*issuerFixture
+	tb  testing.TB // the top-level benchmark, which owns cleanup
+	err error
+}
+
+func newFixtures(tb testing.TB) *fixtures {
+	return &fixtures{m: map[string]*issuerFixture{}, tb: tb}
+}
+
+func (f *fixtures) get(tb testing.TB, ac algCase) *issuerFixture {
+	tb.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fx, ok := f.m[ac.name]; ok {
+		return fx
+	}
+	iss, err := devissuer.Start(devissuer.Config{Algorithm: ac.alg, RSABits: ac.bits})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.tb.Cleanup(func() { _ = iss.Close() })
+	pool, err := iss.MintN(poolSize, devissuer.MintOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pub, ok := iss.PublicKey(iss.SigningKID())
+	if !ok {
+		tb.Fatal("devissuer: no public key for the signing kid")
+	}
+	fx := &issuerFixture{iss: iss, pub: pub, pool: pool}
+	f.m[ac.name] = fx
+	return fx
+}
+
+// server is a tokengate served over an in-memory listener, and a client
+// that dials it.
+type server struct {
+	*stack.Server
+	client *fasthttp.HostClient
+}
+
+// startServer starts a tokengate for iss (flags in args) on an in-memory
+// listener and waits until it is ready. owner's cleanup stops it.
+func startServer(tb, owner testing.TB, iss *devissuer.Issuer, uncachedValid bool, args ...string) *server {
+	tb.Helper()
+	ln := fasthttputil.NewInmemoryListener()
+	s, err := stack.Start(stack.Options{Issuer: iss, Args: args, UncachedValid: uncachedValid, Listener: ln})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	owner.Cleanup(s.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.WaitReady(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return &server{
+		Server: s,
+		client: &fasthttp.HostClient{
+			Addr:                "tokengate.bench",
+			Dial:                func(string) (net.Conn, error) { return ln.Dial() },
+			MaxConns:            1024,
+			MaxResponseBodySize: 1 << 20,
+			ReadTimeout:         30 * time.Second,
+			WriteTimeout:        30 * time.Second,
+		},
+	}
+}
+
+// bearers turns tokens into Authorization header values.
+func bearers(tokens []string) [][]byte {
+	out := make([][]byte, len(tokens))
+	for i, t := range tokens {
+		out[i] = []byte("Bearer " + t)
+	}
+	return out
+}
+
+// cycler hands out pool indexes round robin to concurrent goroutines.
+type cycler struct{ n atomic.Uint64 }
+
+func (c *cycler) next(size int) int { return int((c.n.Add(1) - 1) % uint64(size)) }

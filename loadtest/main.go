@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tokengate/tokengate/loadtest/harness"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFail  = 1 // setup failed, a scenario could not run, or the run was stopped
+	exitUsage = 2
+)
+
+// options are the command-line settings.
+type options struct {
+	url          string
+	clientID     string
+	clientSecret string
+	scenarios    []string
+	distances    []time.Duration
+	models       []harness.Model
+	connections  int
+	rate         float64
+	maxInflight  int
+	warmup       time.Duration
+	duration     time.Duration
+	timeout      time.Duration
+	maxTotal     time.Duration
+	pool         int
+	alg          string
+	rsaBits      int
+	jsonPath     string
+	chartPath    string
+	progress     bool
+	settings     map[string]string
+}
+
+// inProcessScenarios are the scenario names without -url, in run order.
+var inProcessScenarios = []string{"baseline", "local-cached", "local-unique", "remote", "remote-cached", "hybrid"}
+
+// urlScenarios are the scenario names with -url.
+var urlScenarios = []string{"baseline", "items"}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `Usage: go run ./loadtest [flags]
+
+Measures tokengate over loopback TCP. Without -url it starts the development
+issuer and tokengate in-process, one server per scenario:
+
+  baseline       GET / (no auth)
+  local-cached   GET /items, local mode, 16 tokens that stay cached
+  local-unique   GET /items, local mode, a pool of -pool tokens and a cache
+                 that keeps no valid token: every request verifies a signature
+  remote         GET /items, remote mode, INTROSPECTION_CACHE_TTL=0: one
+                 introspection per request (pool of -pool tokens)
+  remote-cached  GET /items, remote mode, introspection results cached (30s)
+  hybrid         GET /items, hybrid mode, REVALIDATE_AFTER=1s
+
+remote, remote-cached and hybrid run once per -distances entry: 0 is the
+loopback issuer, 20ms injects that much latency into every introspection.
+
+With -url it targets a running tokengate on this machine (loopback only):
+
+  baseline       GET /
+  items          GET /items with 16 tokens from POST /token
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	var scenarios, distances, model string
+	fs.StringVar(&o.url, "url", "", "base URL of a running tokengate to test instead of an in-process one (loopback only)")
+	fs.StringVar(&o.clientID, "client-id", "dev-client", "with -url: client id for POST /token")
+	fs.StringVar(&o.clientSecret, "client-secret", "dev-secret", "with -url: client secret for POST /token")
+	fs.StringVar(&scenarios, "scenarios", "", "comma-separated scenarios to run (default: all)")
+	fs.StringVar(&distances, "distances", "0,20ms", "comma-separated injected introspection latencies for the remote scenarios (0 = loopback)")
+	fs.StringVar(&model, "model", "closed", "load model: closed, open or both")
+	fs.IntVar(&o.connections, "connections", 16, "closed loop: concurrent connections")
+	fs.Float64Var(&o.rate, "rate", 1000, "open loop: requests per second")
+	fs.IntVar(&o.maxInflight, "max-inflight", 256, "open loop: most requests in flight (a due request waits for a free slot, and that wait counts)")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up per scenario (not measured)")
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per scenario")
+	fs.DurationVar(&o.timeout, "timeout", 2*time.Second, "per-request timeout")
+	fs.DurationVar(&o.maxTotal, "max-total", 10*time.Minute, "bound on the whole run")
+	fs.IntVar(&o.pool, "pool", 1024, "tokens in the pool of local-unique and remote (pre-minted)")
+	fs.StringVar(&o.alg, "alg", "RS256", "in-process issuer's signing algorithm (RS256, ES256, EdDSA, ...)")
+	fs.IntVar(&o.rsaBits, "rsa-bits", 2048, "in-process issuer's RSA key size")
+	fs.StringVar(&o.jsonPath, "json", filepath.Join("loadtest-results", "results.json"), "JSON report path (empty: none)")
+	fs.StringVar(&o.chartPath, "chart", filepath.Join("loadtest-results", "latency.png"), "latency chart path, .png, .svg or .pdf (empty: none)")
+	fs.BoolVar(&o.progress, "progress", true, "print a progress line to stderr every second")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	o.settings = map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name != "client-secret" {
+			o.settings[f.Name] = f.Value.String()
+		}
+	})
+
+	known := inProcessScenarios
+	if o.url != "" {
+		if err := checkLoopbackURL(o.url); err != nil {
+			return nil, err
+		}
+		o.url = strings.TrimRight(o.url, "/")
+		known = urlScenarios
+	}
+	if scenarios == "" {
+		o.scenarios = known
+	} else {
+		for _, s := range strings.Split(scenarios, ",") {
+			s = strings.TrimSpace(s)
+			if !slices.Contains(known, s) {
+				return nil, fmt.Errorf("-scenarios: unknown scenario %q (known: %s)", s, strings.Join(known, ", "))
+			}
+			o.scenarios = append(o.scenarios, s)
+		}
+	}
+	for _, d := range strings.Split(distances, ",") {
+		d = strings.TrimSpace(d)
+		if d == "0" || d == "loopback" {
+			o.distances = append(o.distances, 0)
+			continue
+		}
+		v, err := time.ParseDuration(d)
+		if err != nil || v < 0 || v > time.Minute {
+			return nil, fmt.Errorf("-distances: %q is not a duration between 0 and 1m", d)
+		}
+		o.distances = append(o.distances, v)
+	}
+	switch model {
+	case "closed":
+		o.models = []harness.Model{harness.Closed}
+	case "open":
+		o.models = []harness.Model{harness.Open}
+	case "both":
+		o.models = []harness.Model{harness.Closed, harness.Open}
+	default:
+		return nil, fmt.Errorf("-model: %q is not closed, open or both", model)
+	}
+	switch {
+	case o.connections < 1 || o.connections > 10000:
+		return nil, errors.New("-connections: must be between 1 and 10000")
+	case o.maxInflight < 1 || o.maxInflight > 100000:
+		return nil, errors.New("-max-inflight: must be between 1 and 100000")
+	case o.rate <= 0 || o.rate > 1e6:
+		return nil, errors.New("-rate: must be > 0 and at most 1e6")
+	case o.duration <= 0:
+		return nil, errors.New("-duration: must be > 0")
+	case o.warmup < 0:
+		return nil, errors.New("-warmup: must be >= 0")
+	case o.timeout <= 0:
+		return nil, errors.New("-timeout: must be > 0")
+	case o.maxTotal <= 0:
+		return nil, errors.New("-max-total: must be > 0")
+	case o.pool < 1 || o.pool > 1<<20:
+		return nil, errors.New("-pool: must be between 1 and 1048576")
+	}
+	if o.chartPath != "" {
+		switch strings.ToLower(filepath.Ext(o.chartPath)) {
+		case ".png", ".svg", ".pdf":
+		default:
+			return nil, fmt.Errorf("-chart: %q must end in .png, .svg or .pdf", o.chartPath)
+		}
+	}
+	return o, nil
+}
+
+// isTerminal reports whether w is a character device (a terminal), where
+// the progress line can overwrite itself.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "loadtest: %v\n", err)
+		return exitUsage
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.maxTotal)
+	defer cancel()
+
+	started := time.Now()
+	target := "in-process"
+	if o.url != "" {
+		target = o.url
+	}
+	report := harness.NewReport(started, target, o.settings)
+	var runner interface {
+		run(ctx context.Context, o *options, stderr io.Writer) ([]*harness.Result, error)
+	}
+	if o.url != "" {
+		runner = urlRunner{}
+	} else {
+		runner = inProcessRunner{}
+	}
+	results, runErr := runner.run(ctx, o, stderr)
+	report.Results = results
+
+	code := exitOK
+	if runErr != nil {
+		fmt.Fprintf(stderr, "loadtest: %v\n", runErr)
+		code = exitFail
+	}
+	if len(results) == 0 {
+		return exitFail
+	}
+	fmt.Fprintf(stdout, "\ntokengate load test: %s, %s, GOMAXPROCS=%d, %s\n",
+		target, modelNote(o), report.GOMAXPROCS, report.GoVersion)
+	if err := harness.WriteTable(stdout, results); err != nil {
+		fmt.Fprintf(stderr, "loadtest: %v\n", err)
+		code = exitFail
+	}
+	for _, r := range results {
+		if r.Errors > 0 || r.Unsent > 0 {
+			fmt.Fprintf(stdout, "note: %s (%s) had %d unexpected results and %d unsent requests\n", r.Scenario, r.Model, r.Errors, r.Unsent)
+		}
+	}
+	if o.jsonPath != "" {
+		if err := writeFile(o.jsonPath, func(w io.Writer) error { return harness.WriteJSON(w, report) }); err != nil {
+			fmt.Fprintf(stderr, "loadtest: %v\n", err)
+			code = exitFail
+		} else {
+			fmt.Fprintf(stdout, "JSON report: %s\n", o.jsonPath)
+		}
+	}
+	if o.chartPath != "" {
+		if err := os.MkdirAll(filepath.Dir(o.chartPath), 0o755); err != nil {
+			fmt.Fprintf(stderr, "loadtest: %v\n", err)
+			return exitFail
+		}
+		var models []string
+		for _, m := range o.models {
+			if m == harness.Open {
+				models = append(models, "open loop "+strconv.FormatFloat(o.rate, 'f', -1, 64)+" req/s")
+			} else {
+				models = append(models, fmt.Sprintf("closed loop %d conns", o.connections))
+			}
+		}
+		title := fmt.Sprintf("tokengate latency: %s, GOMAXPROCS=%d", strings.Join(models, " + "), report.GOMAXPROCS)
+		if err := harness.SaveChart(o.chartPath, title, results); err != nil {
+			fmt.Fprintf(stderr, "loadtest: %v\n", err)
+			code = exitFail
+		} else {
+			fmt.Fprintf(stdout, "chart: %s\n", o.chartPath)
+		}
+	}
+	return code
+}
+
+// modelNote says how the load was applied, for the table heading.
+func modelNote(o *options) string {
+	var parts []string
+	for _, m := range o.models {
+		switch m {
+		case harness.Closed:
+			parts = append(parts, fmt.Sprintf("closed loop %d conns", o.connections))
+		case harness.Open:
+			parts = append(parts, fmt.Sprintf("open loop %s req/s (≤%d in flight; queueing counts)",
+				strconv.FormatFloat(o.rate, 'f', -1, 64), o.maxInflight))
+		}
+	}
+	return strings.Join(parts, " + ") + fmt.Sprintf(", %v warm-up + %v", o.warmup, o.duration)
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
