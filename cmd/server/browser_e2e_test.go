@@ -289,7 +289,7 @@ func TestBrowserDocs(t *testing.T) {
 	t.Logf("2. GET /items without authorization: the page shows 401 Not authenticated")
 
 	// 3. Authorize with the dev client; the id is pre-filled, the secret not.
-	issued := s.dev.Counts().Token
+	issued := s.Dev().Counts().Token
 	b.do("open Authorize", chromedp.Click(chromedp.CSS(".auth-wrapper button.authorize")),
 		chromedp.WaitVisible(chromedp.CSS(`.modal-ux input[data-name="clientSecret"]`)))
 	id := eval[string](b, "client id", `document.querySelector('.modal-ux input[data-name="clientId"]').value`)
@@ -306,7 +306,7 @@ func TestBrowserDocs(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`.modal-ux button.authorize[aria-label="Apply given OAuth2 credentials"]`)),
 	)
 	b.waitText("authorized", ".modal-ux", "Authorized", "Logout")
-	if got := s.dev.Counts().Token; got != issued+1 {
+	if got := s.Dev().Counts().Token; got != issued+1 {
 		b.fail("authorized", fmt.Errorf("the dev issuer issued %d tokens, want 1", got-issued))
 	}
 	t.Logf("3. Authorize with %s / ****: the dialog says Authorized; the dev issuer issued one token through /token", id)

@@ -228,9 +228,9 @@ func TestFloodHybrid(t *testing.T) {
 	start := time.Now()
 	res := flood(t, s.base, tokens, checkInvalidToken)
 	took := time.Since(start)
-	s.cache.Wait()
+	s.Cache().Wait()
 	after := iss.Counts()
-	st := s.cache.Stats()
+	st := s.Cache().Stats()
 
 	t.Logf("hybrid flood: %d tokens in %v; statuses %v; introspections %d; JWKS fetches during the flood %d; cache cost %d of %d bytes, %d evictions, %d rejections; peak goroutines %d (baseline %d)",
 		len(tokens), took.Round(time.Millisecond), res.statuses, after.Introspect, after.Keys-before.Keys,
@@ -295,8 +295,8 @@ func TestFloodRemote(t *testing.T) {
 		return "status " + strconv.Itoa(status) + ", want 401 or 503: " + body
 	})
 	took := time.Since(start)
-	s.cache.Wait()
-	st := s.cache.Stats()
+	s.Cache().Wait()
+	st := s.Cache().Stats()
 	calls, peak := proxy.calls.Load(), proxy.peak.Load()
 	n401, n503 := res.statuses[http.StatusUnauthorized], res.statuses[http.StatusServiceUnavailable]
 

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokengate/tokengate/cmd/server/app"
 	"github.com/tokengate/tokengate/devissuer"
 )
 
@@ -48,7 +49,7 @@ func (c *fakeClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // testServer is a tokengate started by runWith on a free loopback port.
 type testServer struct {
-	*app
+	*app.App
 	base   string // http://127.0.0.1:PORT
 	stdout *syncBuffer
 	stderr *syncBuffer
@@ -70,7 +71,7 @@ func startServer(tb testing.TB, args []string, env map[string]string, now func()
 		done:   make(chan int, 1),
 		client: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{}},
 	}
-	started := make(chan *app, 1)
+	started := make(chan *app.App, 1)
 	go func() {
 		s.done <- runWith(ctx, options{
 			args:    append([]string{"--listen", "127.0.0.1:0", "--log-level", "debug"}, args...),
@@ -78,12 +79,12 @@ func startServer(tb testing.TB, args []string, env map[string]string, now func()
 			stdout:  s.stdout,
 			stderr:  s.stderr,
 			now:     now,
-			started: func(a *app) { started <- a },
+			started: func(a *app.App) { started <- a },
 		})
 	}()
 	select {
 	case a := <-started:
-		s.app = a
+		s.App = a
 	case code := <-s.done:
 		cancel()
 		tb.Fatalf("tokengate exited with %d before serving; stderr:\n%s", code, s.stderr)
@@ -91,7 +92,7 @@ func startServer(tb testing.TB, args []string, env map[string]string, now func()
 		cancel()
 		tb.Fatalf("tokengate did not start; stderr:\n%s", s.stderr)
 	}
-	s.base = "http://" + s.addr
+	s.base = s.URL()
 	tb.Cleanup(func() {
 		s.client.CloseIdleConnections()
 		if code := s.stop(tb); code != 0 {
@@ -125,12 +126,12 @@ func (s *testServer) stop(tb testing.TB) int {
 // background refresher.
 func (s *testServer) keysReady(tb testing.TB) {
 	tb.Helper()
-	if s.keys == nil {
+	if s.KeySet() == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := s.keys.Refresh(ctx); err != nil {
+	if err := s.KeySet().Refresh(ctx); err != nil {
 		tb.Fatalf("keys: %v", err)
 	}
 }
@@ -441,15 +442,15 @@ func TestModesEndToEnd(t *testing.T) {
 				}
 			}
 			wantStatus(t, "/readyz", s.get(t, "/readyz", ""), 200)
-			introspections := s.dev.Counts().Introspect
+			introspections := s.Dev().Counts().Introspect
 			if mode == "local" && introspections != 0 {
 				t.Errorf("local mode introspected %d times", introspections)
 			}
 			if mode != "local" && introspections != 1 {
 				t.Errorf("%s mode: %d introspections for one token used 3 times, want 1", mode, introspections)
 			}
-			s.cache.Wait()
-			if st := s.cache.Stats(); st.Hits < 2 {
+			s.Cache().Wait()
+			if st := s.Cache().Stats(); st.Hits < 2 {
 				t.Errorf("cache hits %d, want at least 2", st.Hits)
 			}
 		})
@@ -542,7 +543,7 @@ func TestRevocation(t *testing.T) {
 		s := startServer(t, issuerArgs(iss, "--validation-mode", "remote", "--introspection-cache-ttl", "30s"), nil, clock.Now)
 		tok := s.token(t, "dev-client", "dev-secret", nil)
 		wantStatus(t, "/items", s.get(t, "/items", tok), 200)
-		s.cache.Wait()
+		s.Cache().Wait()
 		iss.Revoke(tok)
 		clock.Advance(29 * time.Second)
 		wantStatus(t, "/items within the TTL (cached)", s.get(t, "/items", tok), 200)
@@ -560,7 +561,7 @@ func TestRevocation(t *testing.T) {
 		s.keysReady(t)
 		tok := s.token(t, "dev-client", "dev-secret", nil)
 		wantStatus(t, "/items", s.get(t, "/items", tok), 200)
-		s.cache.Wait()
+		s.Cache().Wait()
 		if n := iss.Counts().Introspect; n != 1 {
 			t.Fatalf("%d introspections after first use, want 1", n)
 		}
@@ -577,7 +578,7 @@ func TestRevocation(t *testing.T) {
 		if waited := time.Since(start); waited >= latency {
 			t.Errorf("request took %v: it waited on the issuer", waited)
 		}
-		s.cache.Wait() // the background re-check, one round trip
+		s.Cache().Wait() // the background re-check, one round trip
 		if n := iss.Counts().Introspect; n != 2 {
 			t.Errorf("%d introspections, want 2", n)
 		}
@@ -645,7 +646,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	r := <-result
 	wantStatus(t, "in-flight /token", r, 200)
-	if _, err := net.DialTimeout("tcp", s.addr, time.Second); err == nil {
+	if _, err := net.DialTimeout("tcp", s.Addr(), time.Second); err == nil {
 		t.Error("port still accepts connections after stop")
 	}
 }
@@ -691,21 +692,29 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 	}
 }
 
-// TestStopRightAfterStart: a context that is already done still gives a
-// clean start and stop (no Serve left running).
-func TestStopRightAfterStart(t *testing.T) {
+// TestStopBeforeStart: a signal that arrives before tokengate serves is a
+// clean stop (exit 0), with nothing left running. (A stop right after a
+// start is app's TestCloseRightAfterStart.)
+func TestStopBeforeStart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
+	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- runWith(ctx, options{args: []string{"--dev", "--listen", "127.0.0.1:0"}, getenv: func(string) string { return "" }})
+		done <- runWith(ctx, options{args: []string{"--dev", "--listen", "127.0.0.1:0"}, getenv: func(string) string { return "" }, stdout: &stdout, stderr: &stderr})
 	}()
 	select {
 	case code := <-done:
 		if code != 0 {
-			t.Fatalf("exit code %d", code)
+			t.Fatalf("exit code %d; log:\n%s", code, stderr.String())
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("run did not return")
+	}
+	if log := stderr.String(); !strings.Contains(log, "stopped before serving") || strings.Contains(log, "tokengate: serving") {
+		t.Errorf("log does not say it stopped before serving:\n%s", log)
+	}
+	if stdout.String() != "" {
+		t.Errorf("banner printed although nothing served:\n%s", stdout.String())
 	}
 }

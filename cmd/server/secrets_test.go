@@ -25,7 +25,7 @@ func TestMalformedRequestLogKeepsCredentials(t *testing.T) {
 		"POST /token HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + basic + "\r\nBroken header line\r\n\r\n",
 	}
 	for _, raw := range requests {
-		conn, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+		conn, err := net.DialTimeout("tcp", s.Addr(), 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}

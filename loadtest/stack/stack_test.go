@@ -2,7 +2,6 @@ package stack
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -10,64 +9,41 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
+	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/devissuer"
 )
 
-func startIssuer(tb testing.TB) *devissuer.Issuer {
-	tb.Helper()
+// TestStart checks that each Option reaches the app: the caller's issuer
+// is trusted (and outlives the server), Args set the mode, UncachedValid
+// the cache, Listener the transport. cmd/server/app's tests serve every
+// mode end to end.
+func TestStart(t *testing.T) {
 	iss, err := devissuer.Start(devissuer.Config{})
 	if err != nil {
-		tb.Fatal(err)
+		t.Fatal(err)
 	}
-	tb.Cleanup(func() { _ = iss.Close() })
-	return iss
-}
-
-func get(tb testing.TB, c *fasthttp.HostClient, path, token string) (int, string) {
-	tb.Helper()
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI("http://tokengate" + path)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if err := c.DoTimeout(req, resp, 5*time.Second); err != nil {
-		tb.Fatal(err)
-	}
-	return resp.StatusCode(), string(resp.Body())
-}
-
-// TestModes runs every mode end to end, over loopback TCP and over an
-// in-memory listener, and checks the cache setting each scenario relies on.
-func TestModes(t *testing.T) {
-	iss := startIssuer(t)
+	defer iss.Close()
 	tok, err := iss.Mint(devissuer.MintOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name        string
-		args        []string
-		uncached    bool
-		inMemory    bool
-		wantCalls   uint64 // validator calls for three requests
-		introspects bool
+		name      string
+		args      []string
+		uncached  bool
+		inMemory  bool
+		mode      config.Mode
+		wantCalls uint64 // validator calls for three checks of one token
 	}{
-		{name: "local", wantCalls: 1},
-		{name: "local uncached", uncached: true, wantCalls: 3},
-		{name: "local in memory", inMemory: true, wantCalls: 1},
-		{name: "remote ttl 0", args: []string{"--validation-mode=remote", "--introspection-cache-ttl=0"}, wantCalls: 3, introspects: true},
-		{name: "remote cached", args: []string{"--validation-mode=remote"}, wantCalls: 1, introspects: true},
-		{name: "hybrid", args: []string{"--validation-mode=hybrid"}, wantCalls: 1, introspects: true},
+		{name: "local over loopback", mode: config.ModeLocal, wantCalls: 1},
+		{name: "local uncached in memory", uncached: true, inMemory: true, mode: config.ModeLocal, wantCalls: 3},
+		{name: "remote", args: []string{"--validation-mode=remote"}, mode: config.ModeRemote, wantCalls: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			o := Options{Issuer: iss, Args: tc.args, UncachedValid: tc.uncached}
-			var ln *fasthttputil.InmemoryListener
 			if tc.inMemory {
-				ln = fasthttputil.NewInmemoryListener()
-				o.Listener = ln
+				o.Listener = fasthttputil.NewInmemoryListener()
 			}
 			s, err := Start(o)
 			if err != nil {
@@ -79,32 +55,32 @@ func TestModes(t *testing.T) {
 			if err := s.WaitReady(ctx); err != nil {
 				t.Fatal(err)
 			}
-			c := &fasthttp.HostClient{Addr: s.Addr()}
-			if ln != nil {
-				c.Dial = func(string) (net.Conn, error) { return ln.Dial() }
+			if s.Dev() != iss {
+				t.Error("the server does not trust Options.Issuer")
+			}
+			if got := s.Config().Mode; got != tc.mode {
+				t.Errorf("mode %s, want %s", got, tc.mode)
+			}
+			if tc.inMemory {
+				if s.Addr() != o.Listener.Addr().String() {
+					t.Errorf("Addr %s is not the in-memory listener's", s.Addr())
+				}
 			} else if !strings.HasPrefix(s.URL(), "http://127.0.0.1:") {
 				t.Errorf("URL %q is not loopback", s.URL())
 			}
-			before := iss.Counts().Introspect
-			if code, body := get(t, c, "/", ""); code != 200 || body != `{"Hello":"World"}` {
-				t.Errorf("GET / = %d %s", code, body)
-			}
 			for range 3 {
-				if code, body := get(t, c, "/items", tok); code != 200 || !strings.Contains(body, "red ball") {
-					t.Fatalf("GET /items = %d %s", code, body)
+				if _, err := s.Cache().Validate(ctx, []byte(tok)); err != nil {
+					t.Fatal(err)
 				}
 				s.Cache().Wait()
-			}
-			if code, _ := get(t, c, "/items", ""); code != 401 {
-				t.Errorf("GET /items without token = %d", code)
 			}
 			if got := s.Cache().Stats().Validations; got != tc.wantCalls {
 				t.Errorf("validations = %d, want %d", got, tc.wantCalls)
 			}
-			if got := iss.Counts().Introspect - before; (got > 0) != tc.introspects {
-				t.Errorf("introspections = %d", got)
-			}
 		})
+	}
+	if code, _, err := fasthttp.GetTimeout(nil, iss.DiscoveryURL(), 5*time.Second); err != nil || code != 200 {
+		t.Errorf("the issuer after the servers closed: %d %v", code, err)
 	}
 }
 
@@ -112,7 +88,11 @@ func TestStartErrors(t *testing.T) {
 	if _, err := Start(Options{}); err == nil || !strings.HasPrefix(err.Error(), "stack: ") {
 		t.Errorf("no issuer: %v", err)
 	}
-	iss := startIssuer(t)
+	iss, err := devissuer.Start(devissuer.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer iss.Close()
 	if _, err := Start(Options{Issuer: iss, Args: []string{"--validation-mode=psychic"}}); err == nil || !strings.Contains(err.Error(), "VALIDATION_MODE") {
 		t.Errorf("bad mode: %v", err)
 	}
