@@ -232,6 +232,10 @@ func (l *Local) validate(ctx context.Context, token []byte) (*Principal, error) 
 // base64url segments of which the first two are not empty. (An empty
 // signature is left to the algorithm and signature checks, so that
 // "alg":"none" tokens are reported as such.)
+//
+// It runs on every cache miss, over the whole token, so the byte check is a
+// table lookup, eight bytes per step: about half the time of a per-byte
+// range switch (BenchmarkCheckCompactShape).
 func checkCompactShape(token []byte) string {
 	switch bytes.Count(token, []byte{'.'}) {
 	case 2:
@@ -243,14 +247,34 @@ func checkCompactShape(token []byte) string {
 	if token[0] == '.' || bytes.Contains(token, []byte("..")) {
 		return reasonMalformed
 	}
-	for _, c := range token {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.':
-		default:
+	t := token
+	for len(t) >= 8 {
+		if !(compactByte[t[0]] && compactByte[t[1]] && compactByte[t[2]] && compactByte[t[3]] &&
+			compactByte[t[4]] && compactByte[t[5]] && compactByte[t[6]] && compactByte[t[7]]) {
+			return reasonMalformed
+		}
+		t = t[8:]
+	}
+	for _, c := range t {
+		if !compactByte[c] {
 			return reasonMalformed
 		}
 	}
 	return ""
+}
+
+// compactByte is true for the bytes of a compact JWS: the base64url
+// alphabet (RFC 4648 §5) and the '.' separator. It is a literal of
+// constants, laid out as data at link time, and nothing writes it.
+var compactByte = [256]bool{
+	'-': true, '.': true, '_': true,
+	'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true, '8': true, '9': true,
+	'A': true, 'B': true, 'C': true, 'D': true, 'E': true, 'F': true, 'G': true, 'H': true, 'I': true,
+	'J': true, 'K': true, 'L': true, 'M': true, 'N': true, 'O': true, 'P': true, 'Q': true, 'R': true,
+	'S': true, 'T': true, 'U': true, 'V': true, 'W': true, 'X': true, 'Y': true, 'Z': true,
+	'a': true, 'b': true, 'c': true, 'd': true, 'e': true, 'f': true, 'g': true, 'h': true, 'i': true,
+	'j': true, 'k': true, 'l': true, 'm': true, 'n': true, 'o': true, 'p': true, 'q': true, 'r': true,
+	's': true, 't': true, 'u': true, 'v': true, 'w': true, 'x': true, 'y': true, 'z': true,
 }
 
 // checkHeader applies the header rules that need no key.

@@ -95,6 +95,9 @@ type RemoteConfig struct {
 	// *UnavailableError ("too many concurrent introspections") instead of
 	// queueing: under a flood of unknown tokens the authorization server
 	// sees at most MaxConcurrent requests and nothing grows without bound.
+	// Nor does the log: refusals give at most one WARN line a second (on
+	// Now), which counts in "suppressed" those logged at debug level since
+	// the previous one.
 	MaxConcurrent int
 	// MaxTokenSize rejects larger tokens before any call is made (8192
 	// bytes).
@@ -157,7 +160,16 @@ type Remote struct {
 	allowedClients   []string
 	now              func() time.Time
 	log              *zap.Logger
+
+	// Overflow logging is rate-limited, so that a flood refused by the
+	// concurrency bound costs one WARN line a second, not one per request.
+	overflowLast       atomic.Int64  // UnixNano (r.now) of the last overflow WARN line; 0 before the first
+	overflowSuppressed atomic.Uint64 // overflows logged at debug only since that line
 }
+
+// overflowLogInterval is the least time between two WARN lines about
+// introspections refused by MaxConcurrent.
+const overflowLogInterval = time.Second
 
 var _ Validator = (*Remote)(nil)
 
@@ -308,9 +320,7 @@ func (r *Remote) Validate(ctx context.Context, token []byte) (*Principal, error)
 	select {
 	case r.sem <- struct{}{}:
 	default:
-		return nil, r.unavailable(token, ep, &UnavailableError{
-			Reason: "too many concurrent introspections", RetryAfter: RemoteOverloadRetryAfter,
-		}, 0)
+		return nil, r.overflow(token, ep)
 	}
 	defer func() { <-r.sem }()
 
@@ -421,6 +431,36 @@ func (r *Remote) introspect(ctx context.Context, ep *remoteEndpoint, token []byt
 		return nil, err
 	}
 	return p, nil
+}
+
+// overflow returns the *UnavailableError for a validation refused because
+// MaxConcurrent introspections are in flight, and logs it without letting a
+// flood amplify into the log: at most one WARN line per
+// overflowLogInterval (on the injected clock), carrying in "suppressed" the
+// number of refusals since the previous WARN line; the others are logged at
+// debug level.
+func (r *Remote) overflow(token []byte, ep *remoteEndpoint) error {
+	err := &UnavailableError{Reason: "too many concurrent introspections", RetryAfter: RemoteOverloadRetryAfter}
+	now := r.now().UnixNano()
+	last := r.overflowLast.Load()
+	// A clock that went back also allows a line, so that a wall-clock step
+	// cannot silence the warning for as long as it stepped.
+	if d := now - last; (d >= int64(overflowLogInterval) || d < 0) && r.overflowLast.CompareAndSwap(last, now) {
+		suppressed := r.overflowSuppressed.Swap(0)
+		if ce := r.log.Check(zap.WarnLevel, "auth: introspection failed"); ce != nil {
+			ce.Write(zap.String("token_fp", Fingerprint(token)),
+				zap.String("reason", err.Reason), zap.Duration("retry_after", err.RetryAfter),
+				zap.String("endpoint_host", ep.host), zap.Int("max_concurrent", cap(r.sem)),
+				zap.Uint64("suppressed", suppressed), zap.Error(err))
+		}
+		return err
+	}
+	r.overflowSuppressed.Add(1)
+	if ce := r.log.Check(zap.DebugLevel, "auth: introspection failed"); ce != nil {
+		ce.Write(zap.String("token_fp", Fingerprint(token)),
+			zap.String("reason", err.Reason), zap.String("endpoint_host", ep.host), zap.Error(err))
+	}
+	return err
 }
 
 // unavailable logs err (an *UnavailableError) and returns it.

@@ -664,6 +664,93 @@ func TestRemoteConcurrencyBound(t *testing.T) {
 	}
 }
 
+// TestRemoteOverflowLogIsRateLimited: a flood refused by the concurrency
+// bound must not become a flood of log lines. A burst of 1000 refusals
+// within one second gives one WARN line; the next refusal a second later
+// gives the second, which says how many were logged at debug only in
+// between.
+func TestRemoteOverflowLogIsRateLimited(t *testing.T) {
+	const burst, workers = 1000, 8
+	f := newRemoteFake(t, func(string) remoteReply { return remoteReply{hold: true, body: `{"active":true}`} })
+	clock := newStepClock(remoteT0)
+	core, logs := observer.New(zapcore.DebugLevel)
+	r := newRemoteTest(t, f.url(), func(c *RemoteConfig) {
+		c.MaxConcurrent = 1
+		c.Timeout = time.Minute // the test releases the server itself
+		c.Now = clock.Now
+		c.Logger = zap.New(core)
+	})
+
+	held := make(chan error, 1)
+	go func() {
+		_, err := r.Validate(context.Background(), []byte(remoteTestToken))
+		held <- err
+	}()
+	<-f.arrived // the only slot is taken
+
+	overflow := func(n int) {
+		t.Helper()
+		var wg sync.WaitGroup
+		var refused atomic.Int64
+		for w := range workers {
+			wg.Go(func() {
+				for i := w; i < n; i += workers {
+					_, err := r.Validate(context.Background(), []byte(remoteTestToken))
+					var ue *UnavailableError
+					if errors.As(err, &ue) && ue.Reason == "too many concurrent introspections" {
+						refused.Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if got := refused.Load(); got != int64(n) {
+			t.Fatalf("%d of %d validations refused by the bound", got, n)
+		}
+	}
+	warnings := func() []observer.LoggedEntry {
+		return logs.FilterLevelExact(zapcore.WarnLevel).FilterField(zap.String("reason", "too many concurrent introspections")).All()
+	}
+
+	overflow(burst)
+	if w := warnings(); len(w) != 1 || w[0].ContextMap()["suppressed"] != uint64(0) {
+		var first map[string]any
+		if len(w) > 0 {
+			first = w[0].ContextMap()
+		}
+		t.Fatalf("a burst of %d refusals gave %d WARN lines (the first with %v); want one, with suppressed=0", burst, len(w), first)
+	}
+	if n := logs.FilterLevelExact(zapcore.DebugLevel).Len(); n != burst-1 {
+		t.Errorf("%d refusals logged at debug, want %d", n, burst-1)
+	}
+
+	clock.Advance(999 * time.Millisecond)
+	overflow(1)
+	if w := warnings(); len(w) != 1 {
+		t.Fatalf("%d WARN lines within a second, want 1", len(w))
+	}
+	clock.Advance(time.Millisecond)
+	overflow(1)
+	w := warnings()
+	if len(w) != 2 {
+		t.Fatalf("%d WARN lines after a second, want 2", len(w))
+	}
+	fields := w[1].ContextMap()
+	if fields["suppressed"] != uint64(burst) || fields["token_fp"] != Fingerprint([]byte(remoteTestToken)) {
+		t.Errorf("second WARN line has fields %v; want suppressed=%d and the token's fingerprint", fields, burst)
+	}
+	for _, e := range logs.All() {
+		if line := fmt.Sprint(e.Message, e.ContextMap()); strings.Contains(line, remoteTestToken) || strings.Contains(line, remoteTestSecret) {
+			t.Errorf("log line contains the token or the secret: %s", line)
+		}
+	}
+
+	f.unblock()
+	if err := <-held; err != nil {
+		t.Fatalf("held validation: %v", err)
+	}
+}
+
 func TestRemoteContext(t *testing.T) {
 	t.Run("cancelled before the call", func(t *testing.T) {
 		f := newRemoteFake(t, remoteFakeBody(`{"active":true}`))

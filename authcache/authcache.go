@@ -14,7 +14,6 @@ import (
 
 	"github.com/dgraph-io/ristretto/v2"
 	"go.uber.org/zap"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/tokengate/tokengate/auth"
 )
@@ -127,16 +126,17 @@ type shard struct {
 // Cache is a caching auth.Validator. It is safe for concurrent use. Create it
 // with New and stop it with Close.
 type Cache struct {
-	next  auth.Validator
-	cfg   Config // defaults filled
-	now   func() time.Time
-	log   *zap.Logger
-	rc    *ristretto.Cache[[]byte, *entry]
-	sf    singleflight.Group
-	slots chan struct{} // one token per running revalidation
+	// Read-mostly fields, which every hit reads.
+	next   auth.Validator
+	cfg    Config // defaults filled
+	now    func() time.Time
+	log    *zap.Logger
+	rc     *ristretto.Cache[[]byte, *entry]
+	slots  chan struct{} // one token per running revalidation
+	closed atomic.Bool   // set once, under mu, by Close
 
 	// ctx is the context of every validation the cache runs on its own
-	// (shared misses, revalidations); Close cancels it.
+	// behalf (shared misses, revalidations); Close cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -145,10 +145,14 @@ type Cache struct {
 	// value) and cost an allocation per hit.
 	digests sync.Pool
 
-	mu      sync.Mutex  // guards pending and the closed transition
-	idle    sync.Cond   // signalled (with mu) when pending drops to 0
-	pending int         // goroutine-held work items: shared validations and revalidations
-	closed  atomic.Bool // set once, under mu, by Close
+	_ [128]byte // keeps the fields every miss writes off the lines above
+
+	mu      sync.Mutex // guards pending and the closed transition
+	idle    sync.Cond  // signalled (with mu) when pending drops to 0
+	pending int        // work items in progress: shared validations and revalidations
+
+	flightMu sync.Mutex                  // guards flight
+	flight   map[[sha256.Size]byte]*call // the validation in progress per token digest
 
 	closeOnce sync.Once
 
@@ -207,11 +211,12 @@ func New(next auth.Validator, cfg Config) (*Cache, error) {
 	}
 
 	c := &Cache{
-		next:  next,
-		cfg:   cfg,
-		now:   cfg.Now,
-		log:   cfg.Logger,
-		slots: make(chan struct{}, cfg.MaxRevalidations),
+		next:   next,
+		cfg:    cfg,
+		now:    cfg.Now,
+		log:    cfg.Logger,
+		slots:  make(chan struct{}, cfg.MaxRevalidations),
+		flight: make(map[[sha256.Size]byte]*call),
 	}
 	c.idle.L = &c.mu
 	c.digests.New = func() any { return new([sha256.Size]byte) }
@@ -241,12 +246,17 @@ func New(next auth.Validator, cfg Config) (*Cache, error) {
 //
 // A hit allocates nothing (ristretto's access buffer aside: it allocates one
 // 512-byte batch per 64 lookups it hands to its admission policy, under
-// 8 bytes per hit amortised, and 0 allocs/op). On a miss the validation runs on the cache's own
-// context, not ctx: a caller whose ctx ends stops waiting and gets an
-// *auth.UnavailableError wrapping ctx.Err(), while the validation goes on and
-// its answer is cached for the next caller. Errors of the wrapped validator
-// are returned unchanged; a panic in it is logged and returned as an error
-// that is neither ErrInvalidToken nor ErrUnavailable, and never cached.
+// 8 bytes per hit amortised, and 0 allocs/op).
+//
+// On a miss, the first caller for a token (the leader) runs the validation
+// itself, on its own goroutine but with the cache's context, not ctx; the
+// callers that miss on the same token while it runs wait for its answer or
+// for their own ctx, and one whose ctx ends leaves at once with an
+// *auth.UnavailableError wrapping ctx.Err(). The leader cannot leave before
+// its validation ends (see miss). Errors of the wrapped validator are
+// returned unchanged; a panic in it is logged and returned, to the leader
+// and every waiting caller, as an error that is neither ErrInvalidToken nor
+// ErrUnavailable, and never cached.
 //
 // After Close, Validate still answers, uncached: it calls the wrapped
 // validator directly with ctx. A miss in flight when Close is called may fail
@@ -286,56 +296,121 @@ func (c *Cache) Validate(ctx context.Context, token []byte) (*auth.Principal, er
 	return c.miss(ctx, token, d)
 }
 
-// miss joins or starts the shared validation of token and waits for it or
-// for ctx. It returns d to the pool.
+// call is one validation in progress, shared by every caller that misses on
+// its token while it runs. p and err are written once, by the leader, before
+// done is closed; waiters read them only after done is closed.
+type call struct {
+	digest [sha256.Size]byte // the token's; the call's key in Cache.flight
+	done   chan struct{}
+	p      *auth.Principal
+	err    error
+}
+
+// miss joins or starts the shared validation of token. It returns d to the
+// pool.
+//
+// The first caller for a digest leads: it registers a call, validates token
+// inline on its own goroutine (no goroutine per miss, no hand-off: under
+// load the processors stay busy with validations instead of waking
+// waiters), publishes the answer and removes the call. Later callers for
+// the same digest wait for the call's answer or for their own ctx,
+// whichever comes first.
+//
+// The trade-off: the leader cannot leave when its ctx ends, because the
+// validation runs on its stack. Its wait is bounded all the same: the
+// validation runs on the cache's context (which Close cancels), and every
+// validator bounds its own work — key-set fetches and introspection calls
+// by their timeouts, local verification being CPU work only. This is the
+// price of not handing every miss to another goroutine; the waiters, who
+// gain nothing from staying, still leave on their own ctx.
 func (c *Cache) miss(ctx context.Context, token []byte, d *[sha256.Size]byte) (*auth.Principal, error) {
 	digest := *d
-	key := string(d[:])
 	c.digests.Put(d)
-	// The caller may reuse token's bytes as soon as we return, and the
-	// shared validation may outlive this call.
-	tok := bytes.Clone(token)
 
-	ch := c.sf.DoChan(key, func() (any, error) { return c.fill(digest, tok) })
-	// Counted after DoChan: once Misses says n, n callers have joined.
-	c.misses.Add(1)
-
-	select {
-	case r := <-ch:
-		if r.Err == errClosed {
-			return c.validateUncached(ctx, token)
-		}
-		p, _ := r.Val.(*auth.Principal)
-		return p, r.Err
-	case <-ctx.Done():
+	// A caller that has already gone (client away, server stopping) starts
+	// no validation: a leader cannot leave one half-way.
+	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("authcache: %w", &auth.UnavailableError{
-			Reason: "request ended while the token was being validated",
-			Err:    ctx.Err(),
+			Reason: "request ended before the token was validated",
+			Err:    err,
 		})
 	}
+
+	c.flightMu.Lock()
+	if cl, ok := c.flight[digest]; ok {
+		c.flightMu.Unlock()
+		// Counted once joined: when Misses says n, n callers share a call
+		// (or have led their own).
+		c.misses.Add(1)
+		select {
+		case <-cl.done:
+			if cl.err == errClosed {
+				return c.validateUncached(ctx, token)
+			}
+			return cl.p, cl.err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("authcache: %w", &auth.UnavailableError{
+				Reason: "request ended while the token was being validated",
+				Err:    ctx.Err(),
+			})
+		}
+	}
+	cl := &call{digest: digest, done: make(chan struct{})}
+	c.flight[digest] = cl
+	c.flightMu.Unlock()
+	c.misses.Add(1)
+
+	c.lead(cl, token)
+	if cl.err == errClosed {
+		return c.validateUncached(ctx, token)
+	}
+	return cl.p, cl.err
+}
+
+// lead runs the validation of cl and publishes its answer to cl's waiters.
+// Whatever happens, even a panic escaping fill (a bug of this package: the
+// validator's own panics are recovered in callValidator), the call is
+// removed from the in-flight map and its waiters are released with an
+// error, so that none waits forever and the next caller starts afresh.
+func (c *Cache) lead(cl *call, token []byte) {
+	finished := false
+	defer func() {
+		if !finished {
+			cl.p, cl.err = nil, errValidatorPanicked
+		}
+		c.flightMu.Lock()
+		delete(c.flight, cl.digest)
+		c.flightMu.Unlock()
+		close(cl.done)
+	}()
+	cl.p, cl.err = c.fill(&cl.digest, token)
+	finished = true
 }
 
 // fill runs the shared validation of one token on the cache's context and
-// stores the answer. It runs on singleflight's goroutine, which does nothing
-// but call it; fill registers itself as cache-owned work so that Close waits
-// for it (or, once Close has begun, returns errClosed without running).
-func (c *Cache) fill(digest [sha256.Size]byte, tok []byte) (*auth.Principal, error) {
+// stores the answer. It runs on the leader's goroutine, with the leader's
+// token bytes, which stay valid and unchanged until Validate returns; the
+// entry it stores keeps a copy, never them. fill registers itself as
+// cache-owned work so that Close waits for it (or, once Close has begun,
+// returns errClosed without running).
+func (c *Cache) fill(digest *[sha256.Size]byte, token []byte) (*auth.Principal, error) {
 	if !c.begin() {
 		return nil, errClosed
 	}
 	defer c.end()
 
 	c.validations.Add(1)
-	p, err := c.callValidator(c.next, tok, &digest)
+	p, err := c.callValidator(c.next, token, digest)
 	if p == nil && err == nil {
 		err = errors.New("authcache: validator returned neither a principal nor an error")
 	}
 	now := c.now()
 	if ttl := ttlFor(now, p, err, &c.cfg); ttl > 0 {
-		if c.cfg.Revalidator == nil {
-			tok = nil
+		var kept []byte
+		if c.cfg.Revalidator != nil && p != nil {
+			kept = bytes.Clone(token) // the caller reuses its buffer after we return
 		}
-		e := newEntry(digest, p, negativeErr(p, err), tok, now, ttl)
+		e := newEntry(*digest, p, negativeErr(p, err), kept, now, ttl)
 		c.rc.SetWithTTL(digest[:], e, e.cost, ttl)
 	}
 	return p, err
@@ -346,9 +421,9 @@ var errValidatorPanicked = errors.New("authcache: validator panicked (see the lo
 
 // callValidator calls v.Validate on the cache's context. A panic in v (a bug
 // reached by crafted input) becomes an error for this token, which is never
-// cached, instead of a crash of the process: singleflight would re-panic it
-// on a goroutine nobody can recover, and a revalidation runs on a goroutine
-// of its own.
+// cached, instead of a crash of the process or of the request: the leader of
+// a shared validation answers its waiters too, and a revalidation runs on a
+// goroutine of its own.
 func (c *Cache) callValidator(v auth.Validator, tok []byte, digest *[sha256.Size]byte) (p *auth.Principal, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -420,9 +495,10 @@ func (c *Cache) Wait() {
 }
 
 // Close cancels the cache's context (stopping shared validations and
-// revalidations in flight), waits for its goroutines, and closes ristretto,
-// dropping every entry. It is safe to call more than once and concurrently
-// with Validate, which keeps answering, uncached.
+// revalidations in flight), waits for them (a shared validation runs on its
+// leader's goroutine, a revalidation on one of the cache's), and closes
+// ristretto, dropping every entry. It is safe to call more than once and
+// concurrently with Validate, which keeps answering, uncached.
 func (c *Cache) Close() {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()

@@ -337,45 +337,52 @@ func TestSingleflightPerToken(t *testing.T) {
 	}
 }
 
+// TestWaiterLeavesEarly: a caller waiting for another's validation of the
+// same token leaves as soon as its own ctx ends. The leader, whose goroutine
+// runs the validation, stays until it ends, and the validation runs on the
+// cache's context: cancelling the leader's ctx changes nothing.
 func TestWaiterLeavesEarly(t *testing.T) {
 	f := newFake(time.Now)
 	f.entered = make(chan struct{}, 1)
 	release := f.block()
 	c := newTestCache(t, f, Config{})
 
-	ctx, cancel := context.WithCancel(context.Background())
 	type result struct {
 		p   *auth.Principal
 		err error
 	}
-	first := make(chan result, 1)
+	leaderCtx, cancelLeader := context.WithCancel(context.Background())
+	defer cancelLeader()
+	leader := make(chan result, 1)
 	go func() {
-		p, err := c.Validate(ctx, []byte("slow"))
-		first <- result{p, err}
+		p, err := c.Validate(leaderCtx, []byte("slow"))
+		leader <- result{p, err}
 	}()
 	<-f.entered // the shared validation has started
-	second := make(chan result, 1)
+	waiterCtx, cancelWaiter := context.WithCancel(context.Background())
+	waiter := make(chan result, 1)
 	go func() {
-		p, err := c.Validate(context.Background(), []byte("slow"))
-		second <- result{p, err}
+		p, err := c.Validate(waiterCtx, []byte("slow"))
+		waiter <- result{p, err}
 	}()
-	waitFor(t, "the second caller to join", func() bool { return c.Stats().Misses == 2 })
+	waitFor(t, "the waiter to join", func() bool { return c.Stats().Misses == 2 })
 
-	cancel()
-	r := <-first // leaves while the validation is still blocked
+	cancelWaiter()
+	cancelLeader()
+	r := <-waiter // leaves while the validation is still blocked
 	var ue *auth.UnavailableError
 	if r.p != nil || !errors.Is(r.err, auth.ErrUnavailable) || !errors.Is(r.err, context.Canceled) || !errors.As(r.err, &ue) {
-		t.Fatalf("cancelled caller got %v, %v; want an *auth.UnavailableError wrapping context.Canceled", r.p, r.err)
+		t.Fatalf("cancelled waiter got %v, %v; want an *auth.UnavailableError wrapping context.Canceled", r.p, r.err)
 	}
 	select {
-	case r := <-second:
-		t.Fatalf("second caller returned %v, %v before the validation finished", r.p, r.err)
+	case r := <-leader:
+		t.Fatalf("leader returned %v, %v before its validation finished", r.p, r.err)
 	default:
 	}
 
 	release()
-	if r := <-second; r.err != nil || r.p == nil {
-		t.Fatalf("second caller got %v, %v; want the principal (the validation must not run on the first caller's ctx)", r.p, r.err)
+	if r := <-leader; r.err != nil || r.p == nil {
+		t.Fatalf("leader got %v, %v; want the principal (the validation must not run on the leader's ctx)", r.p, r.err)
 	}
 	c.Wait()
 	mustValid(t, c, "slow")
@@ -384,30 +391,70 @@ func TestWaiterLeavesEarly(t *testing.T) {
 	}
 }
 
+// TestCallerMayReuseTokenBuffer: the cache keeps no caller's buffer. A
+// waiter that left early may reuse its buffer while the validation goes on,
+// and a leader may reuse its own once Validate returns, even in hybrid mode,
+// where the entry keeps the token for its background re-checks.
 func TestCallerMayReuseTokenBuffer(t *testing.T) {
-	f := newFake(time.Now)
-	f.entered = make(chan struct{}, 1)
-	release := f.block()
-	c := newTestCache(t, f, Config{})
+	t.Run("waiter leaves early", func(t *testing.T) {
+		f := newFake(time.Now)
+		f.entered = make(chan struct{}, 1)
+		release := f.block()
+		c := newTestCache(t, f, Config{})
 
-	buf := []byte("original")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.Validate(ctx, buf)
-		done <- err
-	}()
-	<-f.entered
-	cancel()
-	<-done
-	copy(buf, "XXXXXXXX") // the caller's buffer is reused for another request
-	release()
-	c.Wait()
+		leader := make(chan error, 1)
+		go func() {
+			_, err := c.Validate(context.Background(), []byte("original"))
+			leader <- err
+		}()
+		<-f.entered
+		buf := []byte("original")
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Validate(ctx, buf)
+			done <- err
+		}()
+		waitFor(t, "the waiter to join", func() bool { return c.Stats().Misses == 2 })
+		cancel()
+		<-done
+		copy(buf, "XXXXXXXX") // the caller's buffer is reused for another request
+		release()
+		if err := <-leader; err != nil {
+			t.Fatalf("leader: %v", err)
+		}
+		c.Wait()
 
-	mustValid(t, c, "original") // cached under the original token, with its principal
-	if got := f.calls.Load(); got != 1 {
-		t.Errorf("validator called %d times, want 1", got)
-	}
+		mustValid(t, c, "original") // cached under the original token, with its principal
+		if got := f.calls.Load(); got != 1 {
+			t.Errorf("validator called %d times, want 1", got)
+		}
+	})
+	t.Run("leader reuses its buffer, hybrid", func(t *testing.T) {
+		h := newHybrid(t, Config{RevalidateAfter: time.Minute})
+		var mu sync.Mutex
+		var seen []string
+		h.reval.set(func(tok []byte) (*auth.Principal, error) {
+			mu.Lock()
+			seen = append(seen, string(tok))
+			mu.Unlock()
+			return principalFor(string(tok), h.clk.Now().Add(time.Hour)), nil
+		})
+		buf := []byte("original")
+		if _, err := h.c.Validate(context.Background(), buf); err != nil {
+			t.Fatal(err)
+		}
+		copy(buf, "XXXXXXXX")
+		h.c.Wait()
+		h.clk.Advance(2 * time.Minute)
+		mustValid(t, h.c, "original") // starts the re-check of the kept token
+		h.c.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) != 1 || seen[0] != "original" {
+			t.Errorf("revalidator saw %q, want [original]: the entry must keep a copy of the token", seen)
+		}
+	})
 }
 
 func TestDifferentTokensNeverShare(t *testing.T) {
@@ -578,5 +625,23 @@ func TestDigestHash(t *testing.T) {
 	}
 	if a, b := digestHash([]byte("short")); a != 0 || b != 0 {
 		t.Errorf("digestHash(short) = %x, %x; want 0, 0", a, b)
+	}
+}
+
+// TestMissWithEndedContextStartsNothing: a caller whose context has ended
+// gets ErrUnavailable at once and the validator is not called.
+func TestMissWithEndedContextStartsNothing(t *testing.T) {
+	clk := newClock()
+	v := newFake(clk.Now)
+	v.set(valid(t0.Add(time.Hour)))
+	c := newTestCache(t, v, Config{Now: clk.Now})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := c.Validate(ctx, []byte("token-ended"))
+	if !errors.Is(err, auth.ErrUnavailable) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want ErrUnavailable wrapping context.Canceled", err)
+	}
+	if n := v.calls.Load(); n != 0 {
+		t.Fatalf("validator called %d times, want 0", n)
 	}
 }

@@ -56,8 +56,8 @@ func TestCloseStopsBackgroundWork(t *testing.T) {
 		t.Errorf("a revalidation cancelled by Close revoked an entry: %+v", s)
 	}
 
-	// Every goroutine the cache started (ristretto's, singleflight's,
-	// revalidations) is gone.
+	// Every goroutine the cache started (ristretto's, revalidations) is
+	// gone, and so is the caller that led the cancelled miss.
 	waitFor(t, "goroutines to exit", func() bool { return runtime.NumGoroutine() <= before+1 })
 }
 

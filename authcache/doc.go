@@ -12,8 +12,9 @@
 // function: min(exp − now, MaxTTL)); only "the token is bad" answers
 // (auth.ErrInvalidToken) are cached as negative entries, never "we could not
 // check" (auth.ErrUnavailable) or any other error; concurrent misses for one
-// token share one validation (singleflight) that runs on the cache's own
-// context, while each caller leaves on its own; a hit allocates nothing.
+// token share one validation, run by the first caller on the cache's own
+// context, while every other caller may leave on its own ctx; a hit
+// allocates nothing.
 //
 // What it leaves to others: checking route scopes (auth.Principal.HasScope),
 // deciding HTTP statuses (handlers) and the validation itself (auth).

@@ -11,9 +11,9 @@ import (
 
 // TestValidatorPanicIsAnError: a validator that panics on some token (a
 // parser bug reached by crafted input) must cost that request an error —
-// which the handlers answer with 500 — not the whole process. singleflight
-// re-panics on a goroutine nobody can recover, so the cache must recover
-// first. Nothing is cached, and the cache keeps working.
+// which the handlers answer with 500 — not the whole process. The cache
+// recovers it, since the leader's answer also goes to every caller waiting
+// for it. Nothing is cached, and the cache keeps working.
 func TestValidatorPanicIsAnError(t *testing.T) {
 	f := newFake(time.Now)
 	f.set(func(tok []byte) (*auth.Principal, error) {
@@ -59,5 +59,45 @@ func TestRevalidatorPanicKeepsEntry(t *testing.T) {
 	mustValid(t, c, "tok")
 	if s := c.Stats(); s.Revoked != 0 || s.Validations != 1 {
 		t.Errorf("stats %+v: want the entry kept (no revocation, one validation)", s)
+	}
+}
+
+// TestValidatorPanicReleasesWaiters: when the leader's validation panics,
+// every caller waiting for it gets the same error instead of waiting
+// forever, and the next caller for the token starts a new validation.
+func TestValidatorPanicReleasesWaiters(t *testing.T) {
+	const n = 10
+	f := newFake(time.Now)
+	f.set(func([]byte) (*auth.Principal, error) { panic("parser exploded") })
+	release := f.block()
+	c := newTestCache(t, f, Config{})
+
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := c.Validate(context.Background(), []byte("boom"))
+			errs <- err
+		}()
+	}
+	waitFor(t, "every caller to join", func() bool { return c.Stats().Misses == n })
+	release()
+	for range n {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, errValidatorPanicked) {
+				t.Errorf("caller got %v, want %v", err, errValidatorPanicked)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a caller still waits for a validation that panicked")
+		}
+	}
+	if got := f.calls.Load(); got != 1 {
+		t.Fatalf("validator called %d times, want 1 (one shared validation)", got)
+	}
+
+	f.set(nil) // the next caller starts afresh, and is answered
+	mustValid(t, c, "boom")
+	if got := f.calls.Load(); got != 2 {
+		t.Errorf("validator called %d times, want 2", got)
 	}
 }
