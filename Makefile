@@ -8,7 +8,7 @@ BENCH_TIME  ?= 1s
 FUZZTIME    ?= 10s
 LOADTEST_ARGS ?=
 
-.PHONY: help run build test lint bench e2e loadtest k6-shim fuzz clean
+.PHONY: help run build test lint bench e2e interop loadtest k6-shim fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -37,6 +37,12 @@ bench: ## go test benchmarks (BENCH=regexp BENCH_COUNT=n BENCH_TIME=d)
 
 e2e: ## drive /docs in headless Chromium
 	$(GO) test -race -count=1 -tags e2e -run Browser ./cmd/server/
+
+# Needs Node.js 20.18 or later and the npm registry; npm ci installs exactly what
+# interop/oidc-provider/package-lock.json pins.
+interop: ## the same flows against a real third-party authorization server (node oidc-provider)
+	cd interop/oidc-provider && npm ci --no-audit --no-fund
+	$(GO) test -race -count=1 -tags interop -run Interop ./cmd/server/app/
 
 loadtest: ## the load-test harness (LOADTEST_ARGS="-h" for its options)
 	$(GO) run ./loadtest $(LOADTEST_ARGS)
