@@ -75,8 +75,8 @@ type KeySetConfig struct {
 // keeps the last good keys. Start runs a background refresher; a token
 // naming an unknown key id triggers an immediate refresh, deduplicated
 // (one fetch in flight, shared by every caller, each of which leaves when
-// its own context ends) and rate-limited (UnknownKIDCooldown). A KeySet is
-// safe for concurrent use; Close stops it.
+// its own context ends) and rate-limited (UnknownKIDCooldown). Stats counts
+// the fetches. A KeySet is safe for concurrent use; Close stops it.
 type KeySet struct {
 	disc          *Discovery
 	client        HTTPClient
@@ -89,6 +89,13 @@ type KeySet struct {
 	log           *zap.Logger
 
 	keys atomic.Pointer[keySnapshot] // nil until the first successful refresh
+
+	// Counters for Stats; written off the hot path (a lookup of a known
+	// kid touches none of them).
+	fetches        atomic.Uint64
+	fetchFailures  atomic.Uint64
+	unknownKIDRuns atomic.Uint64
+	lastSuccess    atomic.Int64 // UnixNano on k.now of the last good fetch; 0 before the first
 
 	ctx    context.Context    // the key set's lifetime; fetches run on it
 	cancel context.CancelFunc // ends ctx (Close)
@@ -249,6 +256,22 @@ func (k *KeySet) KeyIDs() []string {
 	return ids
 }
 
+// Stats returns a snapshot of the key set's counters. It takes no lock.
+func (k *KeySet) Stats() KeySetStats {
+	s := KeySetStats{
+		Fetches:             k.fetches.Load(),
+		FetchFailures:       k.fetchFailures.Load(),
+		UnknownKIDRefreshes: k.unknownKIDRuns.Load(),
+	}
+	if snap := k.keys.Load(); snap != nil {
+		s.KeysLoaded = len(snap.all)
+	}
+	if ns := k.lastSuccess.Load(); ns != 0 {
+		s.LastSuccess = time.Unix(0, ns)
+	}
+	return s
+}
+
 // loop is the background refresher started by Start.
 func (k *KeySet) loop() {
 	defer k.wg.Done()
@@ -307,6 +330,7 @@ func (k *KeySet) startOrJoin(unknownKID bool) (*refreshCall, error) {
 			return nil, nil
 		}
 		k.lastUnknown = now
+		k.unknownKIDRuns.Add(1)
 	}
 	c := &refreshCall{done: make(chan struct{})}
 	k.call = c
@@ -318,11 +342,16 @@ func (k *KeySet) startOrJoin(unknownKID bool) (*refreshCall, error) {
 // run performs one fetch for c and publishes the result.
 func (k *KeySet) run(c *refreshCall) {
 	defer k.wg.Done()
+	k.fetches.Add(1)
 	snap, maxAge, err := k.fetch()
+	if err != nil {
+		k.fetchFailures.Add(1)
+	}
 
 	k.mu.Lock()
 	if err == nil {
 		k.keys.Store(snap)
+		k.lastSuccess.Store(k.now().UnixNano())
 		k.lastErr = nil
 		k.maxAge = maxAge
 	} else {

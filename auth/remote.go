@@ -95,9 +95,7 @@ type RemoteConfig struct {
 	// *UnavailableError ("too many concurrent introspections") instead of
 	// queueing: under a flood of unknown tokens the authorization server
 	// sees at most MaxConcurrent requests and nothing grows without bound.
-	// Nor does the log: refusals give at most one WARN line a second (on
-	// Now), which counts in "suppressed" those logged at debug level since
-	// the previous one.
+	// Nor does the log (see Logger).
 	MaxConcurrent int
 	// MaxTokenSize rejects larger tokens before any call is made (8192
 	// bytes).
@@ -114,7 +112,12 @@ type RemoteConfig struct {
 	// and X-Rate-Limit-Reset into durations (nil: time.Now).
 	Now func() time.Time
 	// Logger receives one line per failed introspection, naming the
-	// failure and the token's Fingerprint (nil: no logging).
+	// failure, its kind and the token's Fingerprint (nil: no logging).
+	// So that an authorization-server outage or a flood cannot flood the
+	// log, each RemoteFailureKind gives at most one line a second (on
+	// Now) at its own level (ERROR for rejected credentials, WARN
+	// otherwise), which counts in "suppressed" the lines of that kind
+	// logged at debug level since the previous one.
 	Logger *zap.Logger
 }
 
@@ -144,7 +147,8 @@ type RemoteConfig struct {
 // whole second, at least 1s and at most RemoteMaxRetryAfter;
 // RemoteDefaultRetryAfter when the server gives neither.
 //
-// A Remote is safe for concurrent use.
+// Stats counts introspections, verdicts and failures by kind. A Remote is
+// safe for concurrent use.
 type Remote struct {
 	issuer, audience string
 	discovery        *Discovery
@@ -161,15 +165,17 @@ type Remote struct {
 	now              func() time.Time
 	log              *zap.Logger
 
-	// Overflow logging is rate-limited, so that a flood refused by the
-	// concurrency bound costs one WARN line a second, not one per request.
-	overflowLast       atomic.Int64  // UnixNano (r.now) of the last overflow WARN line; 0 before the first
-	overflowSuppressed atomic.Uint64 // overflows logged at debug only since that line
-}
+	// Failure logging is rate-limited per kind, so that an outage or a
+	// flood costs one line a second per kind, not one per request.
+	logs [remoteFailureKinds]logLimiter
 
-// overflowLogInterval is the least time between two WARN lines about
-// introspections refused by MaxConcurrent.
-const overflowLogInterval = time.Second
+	// Counters for Stats.
+	introspections atomic.Uint64
+	active         atomic.Uint64
+	inactive       atomic.Uint64
+	rejected       atomic.Uint64
+	failures       [remoteFailureKinds]atomic.Uint64
+}
 
 var _ Validator = (*Remote)(nil)
 
@@ -308,19 +314,21 @@ func (r *Remote) Validate(ctx context.Context, token []byte) (*Principal, error)
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, r.unavailable(token, nil, &UnavailableError{
+		return nil, r.fail(RemoteCancelled, token, nil, &UnavailableError{
 			Reason: "request cancelled before introspection", RetryAfter: RemoteDefaultRetryAfter, Err: err,
 		}, 0)
 	}
 	ep, err := r.introspectionEndpoint(ctx)
 	if err != nil {
-		return nil, r.unavailable(token, nil, err, 0)
+		return nil, r.fail(RemoteNoEndpoint, token, nil, err, 0)
 	}
 
 	select {
 	case r.sem <- struct{}{}:
 	default:
-		return nil, r.overflow(token, ep)
+		return nil, r.fail(RemoteOverflow, token, ep, &UnavailableError{
+			Reason: "too many concurrent introspections", RetryAfter: RemoteOverloadRetryAfter,
+		}, 0)
 	}
 	defer func() { <-r.sem }()
 
@@ -399,22 +407,24 @@ func (r *Remote) introspect(ctx context.Context, ep *remoteEndpoint, token []byt
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
+	r.introspections.Add(1)
 	if err := r.client.DoDeadline(req, resp, deadline); err != nil {
-		return nil, r.unavailable(token, ep, &UnavailableError{
-			Reason: introspectTransportReason(err), RetryAfter: RemoteDefaultRetryAfter, Err: err,
+		kind, reason := introspectTransportFailure(err)
+		return nil, r.fail(kind, token, ep, &UnavailableError{
+			Reason: reason, RetryAfter: RemoteDefaultRetryAfter, Err: err,
 		}, 0)
 	}
 
 	status := resp.StatusCode()
 	if status != fasthttp.StatusOK {
-		return nil, r.unavailable(token, ep, &UnavailableError{
-			Reason:     introspectStatusReason(status),
+		return nil, r.fail(introspectStatusKind(status), token, ep, &UnavailableError{
+			Reason:     introspectStatusReason(status, resp.Body()),
 			RetryAfter: introspectRetryAfter(&resp.Header, r.now()),
 		}, status)
 	}
 	respBody := resp.Body()
 	if len(respBody) > r.maxResponseSize {
-		return nil, r.unavailable(token, ep, &UnavailableError{
+		return nil, r.fail(RemoteBadResponse, token, ep, &UnavailableError{
 			Reason: "introspection response too large", RetryAfter: RemoteDefaultRetryAfter,
 		}, status)
 	}
@@ -423,99 +433,131 @@ func (r *Remote) introspect(ctx context.Context, ep *remoteEndpoint, token []byt
 	if err != nil {
 		var ue *UnavailableError
 		if errors.As(err, &ue) {
-			return nil, r.unavailable(token, ep, err, status)
+			return nil, r.fail(RemoteBadResponse, token, ep, err, status)
+		}
+		var te *TokenError
+		if errors.As(err, &te) && te.Reason == reasonNotActive {
+			r.inactive.Add(1)
+		} else {
+			r.rejected.Add(1)
 		}
 		if ce := r.log.Check(zap.DebugLevel, "auth: token rejected by introspection"); ce != nil {
 			ce.Write(zap.String("token_fp", Fingerprint(token)), zap.Error(err))
 		}
 		return nil, err
 	}
+	r.active.Add(1)
 	return p, nil
 }
 
-// overflow returns the *UnavailableError for a validation refused because
-// MaxConcurrent introspections are in flight, and logs it without letting a
-// flood amplify into the log: at most one WARN line per
-// overflowLogInterval (on the injected clock), carrying in "suppressed" the
-// number of refusals since the previous WARN line; the others are logged at
-// debug level.
-func (r *Remote) overflow(token []byte, ep *remoteEndpoint) error {
-	err := &UnavailableError{Reason: "too many concurrent introspections", RetryAfter: RemoteOverloadRetryAfter}
-	now := r.now().UnixNano()
-	last := r.overflowLast.Load()
-	// A clock that went back also allows a line, so that a wall-clock step
-	// cannot silence the warning for as long as it stepped.
-	if d := now - last; (d >= int64(overflowLogInterval) || d < 0) && r.overflowLast.CompareAndSwap(last, now) {
-		suppressed := r.overflowSuppressed.Swap(0)
-		if ce := r.log.Check(zap.WarnLevel, "auth: introspection failed"); ce != nil {
-			ce.Write(zap.String("token_fp", Fingerprint(token)),
-				zap.String("reason", err.Reason), zap.Duration("retry_after", err.RetryAfter),
-				zap.String("endpoint_host", ep.host), zap.Int("max_concurrent", cap(r.sem)),
-				zap.Uint64("suppressed", suppressed), zap.Error(err))
-		}
+// Stats returns a snapshot of the Remote's counters. It takes no lock.
+func (r *Remote) Stats() RemoteStats {
+	s := RemoteStats{
+		Introspections: r.introspections.Load(),
+		Active:         r.active.Load(),
+		Inactive:       r.inactive.Load(),
+		Rejected:       r.rejected.Load(),
+	}
+	for i := range r.failures {
+		s.Failures[i] = r.failures[i].Load()
+	}
+	return s
+}
+
+// fail counts a validation that gave no verdict under kind, logs err (an
+// *UnavailableError) and returns it.
+//
+// The log cannot amplify an outage or a flood: per kind, at most one line
+// per logInterval (on the injected clock) goes out at the kind's level
+// (ERROR when our own credentials were refused, a configuration problem;
+// WARN otherwise), carrying in "suppressed" the number of lines of that
+// kind logged at debug level since the previous one.
+func (r *Remote) fail(kind RemoteFailureKind, token []byte, ep *remoteEndpoint, err error, status int) error {
+	r.failures[kind].Add(1)
+	level := zap.WarnLevel
+	if kind == RemoteCredentialsRejected {
+		level = zap.ErrorLevel
+	}
+	suppressed, ok := r.logs[kind].allow(r.now())
+	if !ok {
+		level = zap.DebugLevel
+	}
+	ce := r.log.Check(level, "auth: introspection failed")
+	if ce == nil {
 		return err
 	}
-	r.overflowSuppressed.Add(1)
-	if ce := r.log.Check(zap.DebugLevel, "auth: introspection failed"); ce != nil {
-		ce.Write(zap.String("token_fp", Fingerprint(token)),
-			zap.String("reason", err.Reason), zap.String("endpoint_host", ep.host), zap.Error(err))
+	fields := make([]zap.Field, 0, 9)
+	fields = append(fields, zap.String("token_fp", Fingerprint(token)), zap.Stringer("kind", kind))
+	var ue *UnavailableError
+	if errors.As(err, &ue) {
+		fields = append(fields, zap.String("reason", ue.Reason), zap.Duration("retry_after", ue.RetryAfter))
 	}
+	if ep != nil {
+		fields = append(fields, zap.String("endpoint_host", ep.host))
+	}
+	if status != 0 {
+		fields = append(fields, zap.Int("status", status))
+	}
+	if kind == RemoteOverflow {
+		fields = append(fields, zap.Int("max_concurrent", cap(r.sem)))
+	}
+	if ok {
+		fields = append(fields, zap.Uint64("suppressed", suppressed))
+	}
+	ce.Write(append(fields, zap.Error(err))...)
 	return err
 }
 
-// unavailable logs err (an *UnavailableError) and returns it.
-func (r *Remote) unavailable(token []byte, ep *remoteEndpoint, err error, status int) error {
-	level := zap.WarnLevel
-	if status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden {
-		// Our own credentials were refused: a configuration problem.
-		level = zap.ErrorLevel
-	}
-	if ce := r.log.Check(level, "auth: introspection failed"); ce != nil {
-		fields := []zap.Field{zap.String("token_fp", Fingerprint(token))}
-		var ue *UnavailableError
-		if errors.As(err, &ue) {
-			fields = append(fields, zap.String("reason", ue.Reason), zap.Duration("retry_after", ue.RetryAfter))
-		}
-		if ep != nil {
-			fields = append(fields, zap.String("endpoint_host", ep.host))
-		}
-		if status != 0 {
-			fields = append(fields, zap.Int("status", status))
-		}
-		ce.Write(append(fields, zap.Error(err))...)
-	}
-	return err
-}
+// reasonNotActive is the reason of the *TokenError for a token the
+// authorization server says is not active.
+const reasonNotActive = "token is not active"
 
 // introspectEndpointField selects introspection_endpoint from Metadata.
 func introspectEndpointField(m Metadata) string { return m.IntrospectionEndpoint }
 
-// introspectTransportReason names a failed call.
-func introspectTransportReason(err error) string {
+// introspectTransportFailure classifies and names a failed call.
+func introspectTransportFailure(err error) (RemoteFailureKind, string) {
 	var ne net.Error
 	switch {
 	case errors.Is(err, fasthttp.ErrDialTimeout):
-		return "connecting to the introspection endpoint timed out"
+		return RemoteTimeout, "connecting to the introspection endpoint timed out"
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return "introspection endpoint refused the connection"
+		return RemoteUnreachable, "introspection endpoint refused the connection"
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		return "introspection response too large"
+		return RemoteBadResponse, "introspection response too large"
 	case errors.Is(err, fasthttp.ErrTimeout), errors.As(err, &ne) && ne.Timeout():
-		return "introspection timed out"
+		return RemoteTimeout, "introspection timed out"
 	case errors.Is(err, fasthttp.ErrNoFreeConns):
-		return "no free connection to the introspection endpoint"
+		return RemoteUnreachable, "no free connection to the introspection endpoint"
 	case errors.Is(err, fasthttp.ErrConnectionClosed):
-		return "introspection endpoint closed the connection"
+		return RemoteUnreachable, "introspection endpoint closed the connection"
 	}
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Op == "dial" {
-		return "cannot connect to the introspection endpoint"
+		return RemoteUnreachable, "cannot connect to the introspection endpoint"
 	}
-	return "introspection request failed"
+	return RemoteUnreachable, "introspection request failed"
 }
 
-// introspectStatusReason names a non-200 answer.
-func introspectStatusReason(status int) string {
+// introspectStatusKind classifies a non-200 answer.
+func introspectStatusKind(status int) RemoteFailureKind {
+	switch {
+	case status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden:
+		return RemoteCredentialsRejected
+	case status == fasthttp.StatusTooManyRequests:
+		return RemoteStatus429
+	case status >= 500:
+		return RemoteStatus5xx
+	}
+	return RemoteBadResponse
+}
+
+// introspectStatusReason names a non-200 answer. For a 400-class answer
+// it adds the server's RFC 6749 section 5.2 error code when the body
+// carries a well-formed one (node oidc-provider, for one, answers a JWT
+// access token with 400 "unsupported_token_type"): the code says what to
+// fix, and it is a short token from a fixed character set, safe to show.
+func introspectStatusReason(status int, body []byte) string {
 	s := strconv.Itoa(status)
 	switch {
 	case status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden:
@@ -525,7 +567,32 @@ func introspectStatusReason(status int) string {
 	case status >= 500:
 		return "introspection endpoint returned " + s
 	}
+	if code := introspectOAuthErrorCode(body); code != "" {
+		return "introspection endpoint returned " + s + " " + code
+	}
 	return "introspection endpoint returned unexpected status " + s
+}
+
+// introspectOAuthErrorCode returns the "error" member of an RFC 6749
+// error body, or "" unless it is present, at most 64 bytes long and made
+// only of the characters section 5.2 allows there.
+func introspectOAuthErrorCode(body []byte) string {
+	if len(body) == 0 || len(body) > 4096 {
+		return ""
+	}
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &e) != nil || e.Error == "" || len(e.Error) > 64 {
+		return ""
+	}
+	for i := 0; i < len(e.Error); i++ {
+		// %x20-21 / %x23-5B / %x5D-7E, less the space for a single token.
+		if c := e.Error[i]; c <= 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return ""
+		}
+	}
+	return e.Error
 }
 
 // introspectRetryAfter reads Retry-After (delta-seconds or HTTP date), then
@@ -678,7 +745,7 @@ func (r *Remote) introspectVerdict(body []byte, now time.Time) (*Principal, erro
 		}
 	}
 	if !bytes.Equal(bytes.TrimSpace(f.active), []byte("true")) {
-		return nil, Invalid("token is not active")
+		return nil, Invalid(reasonNotActive)
 	}
 	p, reason, err := r.introspectPrincipal(&f, now)
 	if err != nil {

@@ -367,7 +367,8 @@ type remoteFailureCase struct {
 	setup  func(tb testing.TB, f *remoteFake, c *RemoteConfig) // optional
 	reason string
 	retry  time.Duration
-	level  zapcore.Level // of the log line
+	level  zapcore.Level     // of the log line
+	kind   RemoteFailureKind // counted in Stats and named in the log
 }
 
 func (tc remoteFailureCase) run(t *testing.T) {
@@ -397,6 +398,14 @@ func (tc remoteFailureCase) run(t *testing.T) {
 	if fields["token_fp"] != Fingerprint([]byte(remoteTestToken)) || fields["reason"] != ue.Reason {
 		t.Errorf("log fields %v lack the fingerprint or the reason", fields)
 	}
+	if fields["kind"] != tc.kind.String() || fields["suppressed"] != uint64(0) {
+		t.Errorf("log fields %v: want kind=%s and suppressed=0", fields, tc.kind)
+	}
+	want := RemoteStats{Introspections: 1}
+	want.Failures[tc.kind] = 1
+	if got := r.Stats(); got != want {
+		t.Errorf("Stats = %+v, want %+v", got, want)
+	}
 	line := fmt.Sprint(e.Message, fields)
 	for _, secret := range []string{remoteTestToken, remoteTestSecret, "c2ln"} {
 		if strings.Contains(line, secret) {
@@ -413,7 +422,7 @@ func TestRemoteServerFailures(t *testing.T) {
 			setup: func(tb testing.TB, _ *remoteFake, c *RemoteConfig) {
 				c.Endpoint = "http://" + remoteClosedAddr(tb) + "/v1/introspect"
 			},
-			reason: "refused the connection", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel,
+			reason: "refused the connection", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteUnreachable,
 		},
 		{
 			name:  "timeout",
@@ -421,79 +430,89 @@ func TestRemoteServerFailures(t *testing.T) {
 			setup: func(_ testing.TB, _ *remoteFake, c *RemoteConfig) {
 				c.Timeout = 150 * time.Millisecond
 			},
-			reason: "timed out", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel,
+			reason: "timed out", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteTimeout,
 		},
 		{
 			name:   "500",
 			reply:  remoteReply{status: 500, body: `oops`},
-			reason: "returned 500", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel,
+			reason: "returned 500", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus5xx,
 		},
 		{
 			name:   "503 with Retry-After",
 			reply:  remoteReply{status: 503, header: map[string]string{"Retry-After": "7"}},
-			reason: "returned 503", retry: 7 * time.Second, level: zapcore.WarnLevel,
+			reason: "returned 503", retry: 7 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus5xx,
 		},
 		{
 			name:   "429 with Retry-After seconds",
 			reply:  remoteReply{status: 429, header: map[string]string{"Retry-After": "30"}},
-			reason: "rate limiting us (429)", retry: 30 * time.Second, level: zapcore.WarnLevel,
+			reason: "rate limiting us (429)", retry: 30 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429,
 		},
 		{
 			name:   "429 with Retry-After date",
 			reply:  remoteReply{status: 429, header: map[string]string{"Retry-After": retryDate}},
-			reason: "(429)", retry: 90 * time.Second, level: zapcore.WarnLevel,
+			reason: "(429)", retry: 90 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429,
 		},
 		{
 			name:   "429 with X-Rate-Limit-Reset",
 			reply:  remoteReply{status: 429, header: map[string]string{"X-Rate-Limit-Reset": remoteUnix(42 * time.Second)}},
-			reason: "(429)", retry: 42 * time.Second, level: zapcore.WarnLevel,
+			reason: "(429)", retry: 42 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429,
 		},
 		{
 			name: "Retry-After wins over X-Rate-Limit-Reset",
 			reply: remoteReply{status: 429, header: map[string]string{
 				"Retry-After": "5", "X-Rate-Limit-Reset": remoteUnix(42 * time.Second),
 			}},
-			reason: "(429)", retry: 5 * time.Second, level: zapcore.WarnLevel,
+			reason: "(429)", retry: 5 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429,
 		},
 		{
 			name:   "429 with a reset in the past",
 			reply:  remoteReply{status: 429, header: map[string]string{"X-Rate-Limit-Reset": remoteUnix(-time.Hour)}},
-			reason: "(429)", retry: time.Second, level: zapcore.WarnLevel,
+			reason: "(429)", retry: time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429,
 		},
 		{
 			name:   "429 with a huge Retry-After is capped",
 			reply:  remoteReply{status: 429, header: map[string]string{"Retry-After": "99999999999999999999999"}},
-			reason: "(429)", retry: RemoteMaxRetryAfter, level: zapcore.WarnLevel,
+			reason: "(429)", retry: RemoteMaxRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus429,
 		},
 		{
 			name:   "429 with an unparsable Retry-After",
 			reply:  remoteReply{status: 429, header: map[string]string{"Retry-After": "soon"}},
-			reason: "(429)", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel,
+			reason: "(429)", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus429,
 		},
 		{
 			name:   "429 without a hint",
 			reply:  remoteReply{status: 429},
-			reason: "(429)", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel,
+			reason: "(429)", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus429,
 		},
 		{
 			name:   "401 for our credentials",
 			setup:  func(_ testing.TB, _ *remoteFake, c *RemoteConfig) { c.ClientSecret = "wrong" },
-			reason: "rejected our client credentials (401)", retry: RemoteDefaultRetryAfter, level: zapcore.ErrorLevel,
+			reason: "rejected our client credentials (401)", retry: RemoteDefaultRetryAfter, level: zapcore.ErrorLevel, kind: RemoteCredentialsRejected,
 		},
 		{
 			name:   "403",
 			reply:  remoteReply{status: 403},
-			reason: "rejected our client credentials (403)", retry: RemoteDefaultRetryAfter, level: zapcore.ErrorLevel,
+			reason: "rejected our client credentials (403)", retry: RemoteDefaultRetryAfter, level: zapcore.ErrorLevel, kind: RemoteCredentialsRejected,
 		},
 		{
 			name:   "redirect is not followed",
 			reply:  remoteReply{status: 302, header: map[string]string{"Location": "https://elsewhere.example.com/"}},
-			reason: "unexpected status 302", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel,
+			reason: "unexpected status 302", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse,
+		},
+		{
+			name:   "400 names the server's OAuth error code",
+			reply:  remoteReply{status: 400, body: `{"error":"unsupported_token_type","error_description":"Structured JWT Tokens cannot be introspected"}`},
+			reason: "returned 400 unsupported_token_type", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse,
+		},
+		{
+			name:   "400 with an error code unfit to show",
+			reply:  remoteReply{status: 400, body: `{"error":"<script>alert(1)</script> \"x\""}`},
+			reason: "unexpected status 400", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse,
 		},
 		{
 			name:   "not JSON",
 			reply:  remoteReply{header: map[string]string{"Content-Type": "text/html"}, body: `<html>maintenance</html>`},
-			reason: "not valid JSON", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel,
+			reason: "not valid JSON", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse,
 		},
 		{
 			name:  "body over the client's limit",
@@ -503,7 +522,7 @@ func TestRemoteServerFailures(t *testing.T) {
 				tb.Cleanup(client.CloseIdleConnections)
 				c.Client = client
 			},
-			reason: "too large", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel,
+			reason: "too large", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse,
 		},
 		{
 			name:  "body over MaxResponseSize with an unlimited client",
@@ -514,7 +533,7 @@ func TestRemoteServerFailures(t *testing.T) {
 				c.Client = client
 				c.MaxResponseSize = 1024
 			},
-			reason: "too large", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel,
+			reason: "too large", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse,
 		},
 	} {
 		t.Run(tc.name, tc.run)
@@ -748,6 +767,11 @@ func TestRemoteOverflowLogIsRateLimited(t *testing.T) {
 	f.unblock()
 	if err := <-held; err != nil {
 		t.Fatalf("held validation: %v", err)
+	}
+	want := RemoteStats{Introspections: 1, Active: 1}
+	want.Failures[RemoteOverflow] = burst + 2
+	if got := r.Stats(); got != want {
+		t.Errorf("Stats = %+v, want %+v: every refusal counts, none is an introspection", got, want)
 	}
 }
 

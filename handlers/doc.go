@@ -1,6 +1,8 @@
 // Package handlers is tokengate's HTTP face: the fasthttp handlers, the
 // router, the bearer-token middleware with its RFC 6750 error responses,
-// the /token client-credentials proxy, and the health and readiness probes.
+// the /token client-credentials proxy, the health and readiness probes, and
+// GET /metrics (the Prometheus text format, written by hand: its own
+// request counters, then whatever Config.Metrics appends).
 //
 // It decides nothing about tokens itself: the middleware hands the raw
 // bearer token to an auth.Validator (usually a cache in front of a local,

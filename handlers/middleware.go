@@ -70,6 +70,7 @@ func (g *scopeGuard) wrap(next fasthttp.RequestHandler) fasthttp.RequestHandler 
 			s.writeAuthError(ctx, err, token, g)
 			return
 		}
+		s.requests.inc(ctx, outcomeAuthorized)
 		ctx.SetUserValue(principalKey{}, p)
 		next(ctx)
 	}
@@ -86,11 +87,13 @@ func (g *scopeGuard) wrap(next fasthttp.RequestHandler) fasthttp.RequestHandler 
 //   - a valid token without the route's scope: 403, error="insufficient_scope";
 //   - anything else: 500, logged with the request id.
 //
-// token, when known, is used only for its fingerprint in debug logs.
+// Each case also counts its outcome for GET /metrics. token, when known,
+// is used only for its fingerprint in debug logs.
 func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error, token []byte, g *scopeGuard) {
 	h := &ctx.Response.Header
 	switch {
 	case errors.Is(err, auth.ErrNoToken):
+		s.requests.inc(ctx, outcomeNoToken)
 		h.SetBytesV(headerWWWAuthenticate, s.bearerChallenge)
 		writeJSON(ctx, fasthttp.StatusUnauthorized, bodyNotAuthenticated)
 		s.debugAuth(ctx, "handlers: no bearer token", nil, fasthttp.StatusUnauthorized, "")
@@ -98,6 +101,7 @@ func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error, token []byt
 	case errors.Is(err, auth.ErrUnavailable),
 		errors.Is(err, context.Canceled),
 		errors.Is(err, context.DeadlineExceeded):
+		s.requests.inc(ctx, outcomeUnavailable)
 		reason := "authorization server unavailable"
 		retry := defaultRetryAfter
 		if ue, ok := errors.AsType[*auth.UnavailableError](err); ok {
@@ -117,6 +121,7 @@ func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error, token []byt
 		}
 
 	case errors.Is(err, auth.ErrInvalidToken):
+		s.requests.inc(ctx, outcomeInvalidToken)
 		reason := "invalid token"
 		if te, ok := errors.AsType[*auth.TokenError](err); ok && te.Reason != "" {
 			reason = te.Reason
@@ -130,11 +135,13 @@ func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error, token []byt
 		s.debugAuth(ctx, "handlers: invalid token", token, fasthttp.StatusUnauthorized, reason)
 
 	case errors.Is(err, errInsufficientScope):
+		s.requests.inc(ctx, outcomeInsufficientScope)
 		h.SetBytesV(headerWWWAuthenticate, g.challenge)
 		writeJSON(ctx, fasthttp.StatusForbidden, g.body)
 		s.debugAuth(ctx, "handlers: insufficient scope", token, fasthttp.StatusForbidden, g.scope)
 
 	default:
+		s.requests.inc(ctx, outcomeError)
 		s.log.Error("handlers: token validation failed unexpectedly",
 			zap.Uint64("request_id", ctx.ID()),
 			zap.String("token", auth.Fingerprint(token)),

@@ -62,6 +62,9 @@ type openAPIData struct {
 	BodyUnsupportedGrant json.RawMessage
 	BodyHealthy          json.RawMessage
 	BodyReady            json.RawMessage
+
+	MetricsContentType string // GET /metrics
+	MetricsExample     string // the handlers' own series, all zero
 }
 
 // openAPIDoc is a rendered document, compact JSON, split around the
@@ -99,6 +102,9 @@ func (s *Server) renderOpenAPI() (*openAPIDoc, error) {
 		BodyUnsupportedGrant: bodyUnsupportedGrant,
 		BodyHealthy:          bodyHealthy,
 		BodyReady:            bodyReady,
+
+		MetricsContentType: MetricsContentType,
+		MetricsExample:     string(new(requestCounters).appendMetrics(nil)),
 	}
 	var rendered bytes.Buffer
 	if err := openAPITemplate.Execute(&rendered, data); err != nil {

@@ -228,7 +228,7 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	}
 	// The routes the issue names, so that an empty router and an empty
 	// document cannot agree by accident.
-	for _, r := range []string{"GET /", "GET /items", "GET /items/{id}", "POST /token", "GET /healthz", "GET /readyz"} {
+	for _, r := range []string{"GET /", "GET /items", "GET /items/{id}", "POST /token", "GET /healthz", "GET /readyz", "GET /metrics"} {
 		if !registered[r] || !documented[r] {
 			t.Errorf("%s: registered %v, documented %v", r, registered[r], documented[r])
 		}
@@ -314,8 +314,14 @@ func (tc validateCase) run(t *testing.T) {
 		r.Value.Content.Get(ctJSON).Schema.Ref != "#/components/schemas/ValidationError" {
 		t.Errorf("GET /items/{id}: 422 is not ValidationError")
 	}
-	if op := doc.Paths.Value("/token").Post; op.Security == nil || len(*op.Security) != 0 {
-		t.Errorf("POST /token must need no bearer token: security %v", op.Security)
+	for _, op := range []*openapi3.Operation{doc.Paths.Value("/token").Post, doc.Paths.Value("/metrics").Get} {
+		if op.Security == nil || len(*op.Security) != 0 {
+			t.Errorf("%s must need no bearer token: security %v", op.OperationID, op.Security)
+		}
+	}
+	if mt := doc.Paths.Value("/metrics").Get.Responses.Status(200).Value.Content.Get(handlers.MetricsContentType); mt == nil ||
+		!mt.Schema.Value.Type.Permits(openapi3.TypeString) {
+		t.Errorf("GET /metrics: 200 is not documented as text/plain")
 	}
 }
 
@@ -395,6 +401,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		{name: "item without token", path: "/items/1", route: "/items/{id}", status: 401},
 		{name: "healthz", path: "/healthz", route: "/healthz", status: 200},
 		{name: "readyz not ready", path: "/readyz", route: "/readyz", status: 503},
+		{name: "metrics", path: "/metrics", route: "/metrics", status: 200},
 		{name: "token without credentials", method: "POST", path: "/token", route: "/token", status: 401},
 		{name: "token with another grant", method: "POST", path: "/token", route: "/token", status: 400,
 			form: url.Values{"grant_type": {"password"}, "client_id": {"c"}, "client_secret": {"s3cr3t-x"}}},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/fasthttp/router"
@@ -66,6 +67,15 @@ type Config struct {
 	// context.Background().
 	BaseContext context.Context
 
+	// Metrics, when set, appends more series to GET /metrics, after the
+	// handlers' own (tokengate_requests_total): dst in, dst with the
+	// series appended out, in the Prometheus text format version 0.0.4
+	// (AppendMetricHeader and AppendMetricSample write it). It is called
+	// once per scrape, on the scraping request's goroutine, and should be
+	// quick and deterministic in its order. nil means only the handlers'
+	// series.
+	Metrics func(dst []byte) []byte
+
 	// Logger receives operational logs; nil discards them. Tokens appear
 	// only as auth.Fingerprint, client secrets never.
 	Logger *zap.Logger
@@ -83,6 +93,9 @@ type Server struct {
 	bearerChallenge []byte // Bearer realm="…"
 	basicChallenge  []byte // Basic realm="…"
 	items           *scopeGuard
+	metricsBufs     sync.Pool // *[]byte rendering buffers for GET /metrics
+
+	requests requestCounters // outcomes of the token check, for GET /metrics
 }
 
 // New validates cfg and builds a Server with every route mounted.
@@ -132,11 +145,13 @@ func New(cfg Config) (*Server, error) {
 		basicChallenge:  append([]byte("Basic realm="), quote(cfg.Realm)...),
 	}
 	s.items = s.newScopeGuard(cfg.RequiredScope)
+	s.metricsBufs.New = func() any { b := make([]byte, 0, 8<<10); return &b }
 
 	r := router.New()
 	r.GET("/", s.hello)
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", s.serveMetrics)
 	r.GET("/items", s.items.wrap(s.listItems))
 	r.GET("/items/{id}", s.items.wrap(s.getItem))
 	r.POST("/token", s.token)

@@ -78,6 +78,12 @@ func (s *Server) token(ctx *fasthttp.RequestCtx) {
 		scope = s.cfg.DefaultScope
 	}
 	audience := string(form.Peek("audience"))
+	// RFC 8707 resource indicators (may repeat): servers such as node
+	// oidc-provider choose the token's audience by them, not by audience.
+	var resources []string
+	for _, r := range form.PeekMulti("resource") {
+		resources = append(resources, string(r))
+	}
 
 	if s.cfg.TokenEndpoint == nil {
 		writeDetail(ctx, fasthttp.StatusNotImplemented, "token endpoint not configured")
@@ -106,7 +112,7 @@ func (s *Server) token(ctx *fasthttp.RequestCtx) {
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	buildTokenRequest(req, endpoint, creds, scope, audience)
+	buildTokenRequest(req, endpoint, creds, scope, audience, resources)
 
 	if err := s.client.DoDeadline(req, resp, deadline); err != nil {
 		status, detail := upstreamFailure(err)
@@ -154,7 +160,7 @@ func (s *Server) tokenEndpoint(deadline time.Time) (string, error) {
 
 // buildTokenRequest fills req with the client-credentials grant for
 // endpoint, authenticating the way the client did.
-func buildTokenRequest(req *fasthttp.Request, endpoint string, c clientCreds, scope, audience string) {
+func buildTokenRequest(req *fasthttp.Request, endpoint string, c clientCreds, scope, audience string, resources []string) {
 	req.SetRequestURI(endpoint)
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.Header.SetContentType("application/x-www-form-urlencoded")
@@ -166,6 +172,9 @@ func buildTokenRequest(req *fasthttp.Request, endpoint string, c clientCreds, sc
 	form.Set("scope", scope)
 	if audience != "" {
 		form.Set("audience", audience)
+	}
+	for _, r := range resources {
+		form.Add("resource", r)
 	}
 	if c.basic {
 		req.Header.Set(fasthttp.HeaderAuthorization, basicAuthorization(c.id, c.secret))

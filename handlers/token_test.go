@@ -237,6 +237,16 @@ func TestTokenProxy(t *testing.T) {
 			},
 		},
 		{
+			name: "resource indicators forwarded, repeated (RFC 8707)",
+			call: call{header: basicHeader("client-a", sec), form: "resource=" + url.QueryEscape("api://a") + "&resource=" + url.QueryEscape("https://b.example/api")},
+			want: want{status: 200, body: tokenJSON},
+			check: func(t *testing.T, got seen) {
+				if r := got.form["resource"]; len(r) != 2 || r[0] != "api://a" || r[1] != "https://b.example/api" {
+					t.Errorf("resource = %q, want both, in order", r)
+				}
+			},
+		},
+		{
 			name: "no credentials",
 			want: want{status: 401, bodyHas: []string{`"detail":"client authentication required`}, header: map[string]string{
 				"WWW-Authenticate": `Basic realm="tokengate"`, "Content-Type": ctJSON,

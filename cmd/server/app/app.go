@@ -78,9 +78,11 @@ type App struct {
 	audience  string
 	discovery *auth.Discovery
 	keys      *auth.KeySet // nil in remote mode
+	remote    *auth.Remote // nil in local mode
 	cache     *authcache.Cache
 	handlers  *handlers.Server
 	ready     func() error
+	info      []byte // tokengate_info, rendered once
 
 	server     *fasthttp.Server
 	ln         net.Listener
@@ -215,6 +217,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		if err != nil {
 			return nil, fmt.Errorf("app: %w", err)
 		}
+		a.remote = remote
 	}
 
 	negativeTTL := cfg.NegativeCacheTTL
@@ -252,6 +255,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		return nil, fmt.Errorf("app: %w", err)
 	}
 
+	a.info = infoMetric(string(cfg.Mode))
 	baseCtx, cancel := context.WithCancel(context.Background())
 	a.baseCancel = cancel
 	devClientID := ""
@@ -269,6 +273,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		DefaultScope: cfg.TokenScope,
 		DevClientID:  devClientID,
 		BaseContext:  baseCtx,
+		Metrics:      a.appendMetrics,
 		Logger:       log,
 	})
 	if err != nil {

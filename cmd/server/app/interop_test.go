@@ -550,7 +550,7 @@ const (
 	interopInsufficientScope = `error="insufficient_scope"`
 	// What tokengate answers when oidc-provider refuses to introspect one
 	// of its own JWTs: 400 {"error":"unsupported_token_type",...}.
-	interopJWTNotIntrospectable = "introspection endpoint returned unexpected status 400"
+	interopJWTNotIntrospectable = "introspection endpoint returned 400 unsupported_token_type"
 )
 
 // TestInterop runs the flows of each validation mode against oidc-provider.
@@ -646,19 +646,22 @@ func interopLocalClaims(t *testing.T, f *interopFixture) {
 			}
 		}
 	})
-	// tokengate's /token relays audience but not RFC 8707 resource, and
-	// oidc-provider ignores audience: a caller of tokengate's /token gets a
-	// token for the server's default resource whatever it asks for.
-	t.Run("token via tokengate ignores resource", func(t *testing.T) {
+	// tokengate's /token relays RFC 8707 resource, by which oidc-provider
+	// picks the token's audience: asking for another resource through
+	// tokengate gets a token for it, which this tokengate then refuses.
+	t.Run("token via tokengate carries resource", func(t *testing.T) {
 		r := interopTokenViaTokengate(t, f.c, interopJWTClient(), url.Values{
 			"resource": {interopOtherAudience},
-			"audience": {interopOtherAudience},
 		})
 		if r.status != fasthttp.StatusOK {
 			t.Fatalf("POST /token = %s", r)
 		}
-		if _, claims := interopJWTParts(t, interopAccessToken(t, []byte(r.body))); claims["aud"] != interopAudience {
-			t.Errorf("aud = %v: tokengate's /token now reaches another resource; update this test and the README", claims["aud"])
+		tok := interopAccessToken(t, []byte(r.body))
+		if _, claims := interopJWTParts(t, tok); claims["aud"] != interopOtherAudience {
+			t.Errorf("aud = %v, want %s: /token did not relay resource", claims["aud"], interopOtherAudience)
+		}
+		if r := interopItems(t, f.c, tok); r.status != fasthttp.StatusUnauthorized || !strings.Contains(r.wwwAuth, interopInvalidToken) {
+			t.Errorf("GET /items with a token for another resource = %s; want 401 invalid_token", r)
 		}
 	})
 	// oidc-provider cannot revoke its JWTs: local and hybrid mode have no

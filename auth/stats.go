@@ -1,0 +1,118 @@
+package auth
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// KeySetStats is a snapshot of a KeySet's counters, for metrics. Counters
+// only grow.
+type KeySetStats struct {
+	Fetches             uint64    // JWKS fetches attempted (background, Refresh and unknown kid), discovery included
+	FetchFailures       uint64    // fetches that failed; the previous keys stayed in use
+	UnknownKIDRefreshes uint64    // fetches started because a token named a key the set did not hold
+	KeysLoaded          int       // usable keys in the set now; 0 until the first success
+	LastSuccess         time.Time // when the last fetch succeeded, on KeySetConfig.Now; zero before the first
+}
+
+// RemoteFailureKind classifies an introspection that gave no verdict
+// (an *UnavailableError from Remote), for metrics and log rate limits.
+type RemoteFailureKind int
+
+// The kinds of introspection failure. Their String values are the metric
+// label values.
+const (
+	// RemoteUnreachable: the connection was refused, failed, or was closed
+	// before an answer.
+	RemoteUnreachable RemoteFailureKind = iota
+	// RemoteTimeout: connecting or waiting for the answer timed out.
+	RemoteTimeout
+	// RemoteStatus5xx: the server answered with a 5xx status.
+	RemoteStatus5xx
+	// RemoteStatus429: the server is rate limiting us.
+	RemoteStatus429
+	// RemoteCredentialsRejected: the server answered 401 or 403 to our own
+	// client credentials (a configuration problem).
+	RemoteCredentialsRejected
+	// RemoteBadResponse: any other status, or a body that is too large,
+	// not JSON, or malformed.
+	RemoteBadResponse
+	// RemoteOverflow: refused without a call because MaxConcurrent
+	// introspections were already in flight.
+	RemoteOverflow
+	// RemoteNoEndpoint: the introspection endpoint could not be found
+	// (discovery failed, or the metadata names no usable endpoint).
+	RemoteNoEndpoint
+	// RemoteCancelled: the caller's context had ended before the call.
+	RemoteCancelled
+
+	// remoteFailureKinds is the number of kinds.
+	remoteFailureKinds
+)
+
+var remoteFailureNames = [remoteFailureKinds]string{
+	RemoteUnreachable:         "unreachable",
+	RemoteTimeout:             "timeout",
+	RemoteStatus5xx:           "status_5xx",
+	RemoteStatus429:           "status_429",
+	RemoteCredentialsRejected: "credentials_rejected",
+	RemoteBadResponse:         "bad_response",
+	RemoteOverflow:            "overflow",
+	RemoteNoEndpoint:          "no_endpoint",
+	RemoteCancelled:           "cancelled",
+}
+
+// String returns the kind's name in snake_case ("status_5xx"), or
+// "unknown" for a value that names no kind.
+func (k RemoteFailureKind) String() string {
+	if k < 0 || k >= remoteFailureKinds {
+		return "unknown"
+	}
+	return remoteFailureNames[k]
+}
+
+// RemoteStats is a snapshot of a Remote's counters, for metrics. Counters
+// only grow.
+type RemoteStats struct {
+	// Introspections counts requests sent to the introspection endpoint,
+	// whatever came of them.
+	Introspections uint64
+	// Active counts 200 answers that accepted the token.
+	Active uint64
+	// Inactive counts 200 answers saying the token is not active.
+	Inactive uint64
+	// Rejected counts 200 answers saying the token is active, but whose
+	// response failed Remote's own checks (expired, wrong issuer or
+	// audience, token type, client not allowed).
+	Rejected uint64
+	// Failures counts validations that gave no verdict, indexed by
+	// RemoteFailureKind. Overflow, NoEndpoint and Cancelled failures make
+	// no request.
+	Failures [remoteFailureKinds]uint64
+}
+
+// logLimiter lets at most one line a logInterval through at its own level;
+// the lines in between go to debug level, and the next line let through
+// says how many those were. It takes no lock.
+type logLimiter struct {
+	last       atomic.Int64  // UnixNano (on the owner's clock) of the last line let through; 0 before the first
+	suppressed atomic.Uint64 // lines sent to debug level since then
+}
+
+// logInterval is the least time between two lines a logLimiter lets
+// through.
+const logInterval = time.Second
+
+// allow reports whether a line at now may go out at its own level and, if
+// so, how many lines were suppressed since the previous one. A clock that
+// went back also allows a line, so that a wall-clock step cannot silence
+// the log for as long as it stepped.
+func (l *logLimiter) allow(now time.Time) (suppressed uint64, ok bool) {
+	n := now.UnixNano()
+	last := l.last.Load()
+	if d := n - last; (d >= int64(logInterval) || d < 0) && l.last.CompareAndSwap(last, n) {
+		return l.suppressed.Swap(0), true
+	}
+	l.suppressed.Add(1)
+	return 0, false
+}

@@ -1,0 +1,204 @@
+package handlers
+
+import (
+	"math"
+	"strconv"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+)
+
+// GET /metrics answers in the Prometheus text exposition format, version
+// 0.0.4 (https://prometheus.io/docs/instrumenting/exposition_formats/),
+// without authentication, like /healthz. The handlers write their own
+// series (tokengate_requests_total), then Config.Metrics appends the rest.
+// The format is simple enough to write by hand: every family gets its
+// HELP and TYPE lines, label values are escaped, and the order is fixed.
+
+// MetricsContentType is the Content-Type of GET /metrics.
+const MetricsContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// maxPooledMetricsBuf is the largest rendering buffer kept for the next
+// scrape; a larger one (a hook gone wild) is left to the collector.
+const maxPooledMetricsBuf = 1 << 20
+
+// outcome is the result of the bearer-token check on a protected route.
+type outcome uint8
+
+// The outcomes, in exposition order. writeAuthError decides each failure's
+// outcome where it decides its status.
+const (
+	outcomeAuthorized        outcome = iota // the token passed: the route's handler ran
+	outcomeNoToken                          // 401, no bearer token
+	outcomeInvalidToken                     // 401, error="invalid_token"
+	outcomeInsufficientScope                // 403, error="insufficient_scope"
+	outcomeUnavailable                      // 503, the token could not be checked now
+	outcomeError                            // 500, the check failed unexpectedly
+	numOutcomes
+)
+
+// outcomeNames are the label values of tokengate_requests_total.
+var outcomeNames = [numOutcomes]string{
+	outcomeAuthorized:        "authorized",
+	outcomeNoToken:           "no_token",
+	outcomeInvalidToken:      "invalid_token",
+	outcomeInsufficientScope: "insufficient_scope",
+	outcomeUnavailable:       "unavailable",
+	outcomeError:             "error",
+}
+
+// counterShardBits is log2 of the number of counter shards.
+const counterShardBits = 6
+
+// counterShard counts outcomes for the requests that hash to it. The
+// padding keeps shards on separate cache lines (128 bytes: adjacent-line
+// prefetch pairs 64-byte lines), so that cores counting requests on
+// different connections do not fight over one line.
+type counterShard struct {
+	n [numOutcomes]atomic.Uint64
+	_ [128 - numOutcomes*8]byte
+}
+
+// requestCounters counts the outcomes of protected requests without a
+// lock and without one counter that every core writes: an increment goes
+// to the shard of the request's RequestCtx, a read sums the shards.
+type requestCounters struct {
+	_      [128]byte // keeps the shards off the cache lines of the fields before
+	shards [1 << counterShardBits]counterShard
+}
+
+// inc counts one request with outcome o. It allocates nothing.
+func (c *requestCounters) inc(ctx *fasthttp.RequestCtx, o outcome) {
+	c.shards[shardOf(ctx)].n[o].Add(1)
+}
+
+// load returns the total for outcome o.
+func (c *requestCounters) load(o outcome) uint64 {
+	var sum uint64
+	for i := range c.shards {
+		sum += c.shards[i].n[o].Load()
+	}
+	return sum
+}
+
+// shardOf picks a counter shard from the address of ctx. fasthttp serves
+// each connection with a RequestCtx of its own, reused for every request
+// on it, so requests served at the same time on different cores mostly
+// land on different shards, and one connection keeps to one shard. The
+// address is only hashed, never turned back into a pointer; Go's heap
+// does not move objects, and if it did only the spread would suffer.
+func shardOf(ctx *fasthttp.RequestCtx) uint64 {
+	p := uint64(uintptr(unsafe.Pointer(ctx)))
+	return (p * 0x9e3779b97f4a7c15) >> (64 - counterShardBits) // Fibonacci hashing
+}
+
+// serveMetrics answers GET /metrics, rendering into a pooled buffer.
+func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) {
+	bp := s.metricsBufs.Get().(*[]byte)
+	b := s.appendMetrics((*bp)[:0])
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.Response.Header.SetContentType(MetricsContentType)
+	ctx.Response.Header.Set(headerCacheControl, "no-store")
+	ctx.Response.SetBody(b) // copies: the buffer goes back to the pool
+	if cap(b) <= maxPooledMetricsBuf {
+		*bp = b
+		s.metricsBufs.Put(bp)
+	}
+}
+
+// appendMetrics appends the handlers' series, then Config.Metrics's.
+func (s *Server) appendMetrics(dst []byte) []byte {
+	dst = s.requests.appendMetrics(dst)
+	if s.cfg.Metrics != nil {
+		dst = s.cfg.Metrics(dst)
+	}
+	return dst
+}
+
+// appendMetrics appends the tokengate_requests_total family, one series
+// per outcome, zeros included.
+func (c *requestCounters) appendMetrics(dst []byte) []byte {
+	const name = "tokengate_requests_total"
+	dst = AppendMetricHeader(dst, name, "counter",
+		"Requests to protected routes, by the outcome of the bearer-token check (authorized: the route's handler ran, whatever it answered).")
+	for o := range numOutcomes {
+		dst = AppendMetricSample(dst, name, float64(c.load(o)), "outcome", outcomeNames[o])
+	}
+	return dst
+}
+
+// AppendMetricHeader appends the "# HELP" and "# TYPE" lines of the metric
+// family name, of type typ ("counter", "gauge", "untyped", …), escaping
+// help as the text format requires (backslash and newline). name must be
+// a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*); it is not checked.
+func AppendMetricHeader(dst []byte, name, typ, help string) []byte {
+	dst = append(dst, "# HELP "...)
+	dst = append(dst, name...)
+	dst = append(dst, ' ')
+	dst = appendEscaped(dst, help, false)
+	dst = append(dst, "\n# TYPE "...)
+	dst = append(dst, name...)
+	dst = append(dst, ' ')
+	dst = append(dst, typ...)
+	return append(dst, '\n')
+}
+
+// AppendMetricSample appends one sample line: name, then labels, given as
+// name, value pairs (a trailing odd name is ignored), in braces, then v.
+// Label values are escaped (backslash, double quote, newline); label names
+// must be valid ([a-zA-Z_][a-zA-Z0-9_]*) and are not checked. Integral
+// values print without exponent up to 2^53, and NaN and infinities as
+// the format spells them.
+func AppendMetricSample(dst []byte, name string, v float64, labels ...string) []byte {
+	dst = append(dst, name...)
+	if len(labels) >= 2 {
+		dst = append(dst, '{')
+		for i := 0; i+1 < len(labels); i += 2 {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, labels[i]...)
+			dst = append(dst, '=', '"')
+			dst = appendEscaped(dst, labels[i+1], true)
+			dst = append(dst, '"')
+		}
+		dst = append(dst, '}')
+	}
+	dst = append(dst, ' ')
+	dst = appendMetricValue(dst, v)
+	return append(dst, '\n')
+}
+
+// appendMetricValue formats v as the text format's float.
+func appendMetricValue(dst []byte, v float64) []byte {
+	switch {
+	case math.IsNaN(v):
+		return append(dst, "NaN"...)
+	case math.IsInf(v, 1):
+		return append(dst, "+Inf"...)
+	case math.IsInf(v, -1):
+		return append(dst, "-Inf"...)
+	case v == math.Trunc(v) && math.Abs(v) <= 1<<53:
+		return strconv.AppendInt(dst, int64(v), 10)
+	}
+	return strconv.AppendFloat(dst, v, 'g', -1, 64)
+}
+
+// appendEscaped appends s with backslash and newline escaped, and double
+// quote too when quoted (a label value).
+func appendEscaped(dst []byte, s string, quoted bool) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
+			dst = append(dst, '\\', '\\')
+		case c == '\n':
+			dst = append(dst, '\\', 'n')
+		case c == '"' && quoted:
+			dst = append(dst, '\\', '"')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}

@@ -1,0 +1,147 @@
+package handlers_test
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tokengate/tokengate/handlers"
+	"github.com/valyala/fasthttp"
+)
+
+// requestsFamily renders the tokengate_requests_total family as it must
+// read for the given counts, in exposition order.
+func requestsFamily(authorized, noToken, invalid, scope, unavailable, failed int) string {
+	return `# HELP tokengate_requests_total Requests to protected routes, by the outcome of the bearer-token check (authorized: the route's handler ran, whatever it answered).
+# TYPE tokengate_requests_total counter
+tokengate_requests_total{outcome="authorized"} ` + strconv.Itoa(authorized) + `
+tokengate_requests_total{outcome="no_token"} ` + strconv.Itoa(noToken) + `
+tokengate_requests_total{outcome="invalid_token"} ` + strconv.Itoa(invalid) + `
+tokengate_requests_total{outcome="insufficient_scope"} ` + strconv.Itoa(scope) + `
+tokengate_requests_total{outcome="unavailable"} ` + strconv.Itoa(unavailable) + `
+tokengate_requests_total{outcome="error"} ` + strconv.Itoa(failed) + `
+`
+}
+
+// TestMetricsCountsOutcomes sends requests of every outcome and reads
+// them back from GET /metrics, whose content type is the text format's.
+func TestMetricsCountsOutcomes(t *testing.T) {
+	g := newGate(t, handlers.Config{})
+	resp := g.do(t, call{path: "/metrics"})
+	want{status: 200, body: requestsFamily(0, 0, 0, 0, 0, 0), header: map[string]string{
+		"Content-Type":  "text/plain; version=0.0.4; charset=utf-8",
+		"Cache-Control": "no-store",
+	}}.check(t, resp)
+
+	for _, c := range []struct {
+		n    int
+		call call
+	}{
+		{3, call{path: "/items", header: bearer(tokGood)}},
+		{1, call{path: "/items/99", header: bearer(tokGood)}}, // 404, but the token passed
+		{2, call{path: "/items"}},
+		{1, call{path: "/items/1", header: []string{"Authorization", "Basic Zm9vOmJhcg=="}}},
+		{2, call{path: "/items", header: bearer(tokExpired)}},
+		{1, call{path: "/items", header: bearer("unknown-token")}},
+		{1, call{path: "/items", header: bearer(tokNoScope)}},
+		{1, call{path: "/items", header: bearer(tokDown)}},
+		{1, call{path: "/items", header: bearer(tokCanceled)}},
+		{1, call{path: "/items", header: bearer(tokWeird)}},
+		{1, call{path: "/items", header: bearer(tokNil)}},
+		{2, call{path: "/"}},        // not protected: not counted
+		{1, call{path: "/healthz"}}, // likewise
+	} {
+		for range c.n {
+			g.do(t, c.call)
+		}
+	}
+	resp = g.do(t, call{path: "/metrics"})
+	want{status: 200, body: requestsFamily(4, 3, 3, 1, 2, 2)}.check(t, resp)
+}
+
+// TestMetricsHook: Config.Metrics appends after the handlers' own series
+// and sees the buffer they wrote.
+func TestMetricsHook(t *testing.T) {
+	var calls int
+	g := newGate(t, handlers.Config{Metrics: func(dst []byte) []byte {
+		calls++
+		if !strings.HasPrefix(string(dst), "# HELP tokengate_requests_total ") {
+			t.Errorf("the hook got %q, want the handlers' series first", dst)
+		}
+		dst = handlers.AppendMetricHeader(dst, "tokengate_test_gauge", "gauge", "A test gauge.")
+		return handlers.AppendMetricSample(dst, "tokengate_test_gauge", 7, "name", `a"b`)
+	}})
+	g.do(t, call{path: "/items", header: bearer(tokGood)})
+	for i := range 3 { // the pooled buffer is reused: every scrape is whole
+		resp := g.do(t, call{path: "/metrics"})
+		w := want{status: 200, body: requestsFamily(1, 0, 0, 0, 0, 0) +
+			"# HELP tokengate_test_gauge A test gauge.\n# TYPE tokengate_test_gauge gauge\n" +
+			`tokengate_test_gauge{name="a\"b"} 7` + "\n"}
+		w.check(t, resp)
+		if calls != i+1 {
+			t.Fatalf("hook called %d times for %d scrapes", calls, i+1)
+		}
+	}
+}
+
+// TestMetricsCountConcurrently: counts from many connections at once add
+// up (the counters are sharded; a scrape sums the shards).
+func TestMetricsCountConcurrently(t *testing.T) {
+	s, err := handlers.New(handlers.Config{Validator: newAuthStub()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler()
+	const workers, each = 16, 200
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			ctx := new(fasthttp.RequestCtx) // one per connection, as fasthttp does
+			ctx.Request.Header.SetMethod(fasthttp.MethodGet)
+			ctx.Request.SetRequestURI("/items")
+			if w%2 == 0 {
+				ctx.Request.Header.Set(fasthttp.HeaderAuthorization, "Bearer "+tokGood)
+			}
+			for range each {
+				h(ctx)
+			}
+		})
+	}
+	wg.Wait()
+	ctx := new(fasthttp.RequestCtx)
+	ctx.Request.Header.SetMethod(fasthttp.MethodGet)
+	ctx.Request.SetRequestURI("/metrics")
+	h(ctx)
+	if got, want := string(ctx.Response.Body()), requestsFamily(workers/2*each, workers/2*each, 0, 0, 0, 0); got != want {
+		t.Errorf("body:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestAppendMetric checks the text format's escaping and number spelling.
+func TestAppendMetric(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		got    []byte
+		expect string
+	}{
+		{"header", handlers.AppendMetricHeader([]byte("x\n"), "a_total", "counter", "Path C:\\tmp\nnext \"line\"."),
+			"x\n# HELP a_total Path C:\\\\tmp\\nnext \"line\".\n# TYPE a_total counter\n"},
+		{"no labels", handlers.AppendMetricSample(nil, "a", 3), "a 3\n"},
+		{"labels escaped", handlers.AppendMetricSample(nil, "a", 1, "k", "q\"b\\n\nx", "l", ""),
+			`a{k="q\"b\\n\nx",l=""} 1` + "\n"},
+		{"odd label list", handlers.AppendMetricSample(nil, "a", 1, "k", "v", "dangling"), `a{k="v"} 1` + "\n"},
+		{"fraction", handlers.AppendMetricSample(nil, "a", 0.25), "a 0.25\n"},
+		{"negative", handlers.AppendMetricSample(nil, "a", -2), "a -2\n"},
+		{"2^53", handlers.AppendMetricSample(nil, "a", 1<<53), "a 9007199254740992\n"},
+		{"beyond 2^53", handlers.AppendMetricSample(nil, "a", 1<<60), "a 1.152921504606847e+18\n"},
+		{"NaN", handlers.AppendMetricSample(nil, "a", math.NaN()), "a NaN\n"},
+		{"+Inf", handlers.AppendMetricSample(nil, "a", math.Inf(1)), "a +Inf\n"},
+		{"-Inf", handlers.AppendMetricSample(nil, "a", math.Inf(-1)), "a -Inf\n"},
+	} {
+		if string(tc.got) != tc.expect {
+			t.Errorf("%s: got %q, want %q", tc.name, tc.got, tc.expect)
+		}
+	}
+}
