@@ -60,9 +60,17 @@ type RemoteConfig struct {
 	Issuer string
 	// Audience is this resource server's audience (required). When an
 	// introspection response carries aud (a string or an array), it must
-	// contain Audience. A response without aud is accepted: the
-	// authorization server has vouched for the token.
+	// contain Audience. A response without aud is accepted unless
+	// RequireAudience is set.
 	Audience string
+	// RequireAudience rejects an active token whose response carries no
+	// aud (missing, null, "" or []) with the reason "audience missing".
+	// Zero (false) checks aud only when present, as RFC 7662 makes it
+	// optional: the authorization server has vouched for the token. Set it
+	// when one authorization server issues tokens for several APIs, or
+	// tokens bound to none (node oidc-provider without a resource
+	// indicator), so that only tokens issued for Audience pass.
+	RequireAudience bool
 
 	// Discovery supplies introspection_endpoint (its Override first, else
 	// the discovered metadata, looked up on first use and then kept) when
@@ -133,7 +141,8 @@ type RemoteConfig struct {
 // response the token is active only if active is the JSON literal true
 // ("true", 1, null or a missing member mean inactive). For an active token,
 // exp (if present) must be after Now, with no leeway; iss (if present)
-// must equal Issuer; aud (if present) must contain Audience; token_type is
+// must equal Issuer; aud (if present, or always with RequireAudience)
+// must contain Audience; token_type is
 // accepted unless it names a refresh token, an ID token or a DPoP-bound
 // token (Remote checks no DPoP proof). nbf is not checked: the server has
 // already judged the token active. A present member of the wrong type
@@ -151,6 +160,7 @@ type RemoteConfig struct {
 // safe for concurrent use.
 type Remote struct {
 	issuer, audience string
+	requireAudience  bool
 	discovery        *Discovery
 	endpoint         *remoteEndpoint // explicit endpoint; nil when discovered
 	discovered       atomic.Pointer[remoteEndpoint]
@@ -225,6 +235,7 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 	r := &Remote{
 		issuer:          cfg.Issuer,
 		audience:        cfg.Audience,
+		requireAudience: cfg.RequireAudience,
 		discovery:       cfg.Discovery,
 		client:          cfg.Client,
 		timeout:         cfg.Timeout,
@@ -512,6 +523,10 @@ func (r *Remote) fail(kind RemoteFailureKind, token []byte, ep *remoteEndpoint, 
 // authorization server says is not active.
 const reasonNotActive = "token is not active"
 
+// reasonAudienceMissing is the reason of the *TokenError for an active
+// token whose response carries no aud when RequireAudience is set.
+const reasonAudienceMissing = "audience missing"
+
 // introspectEndpointField selects introspection_endpoint from Metadata.
 func introspectEndpointField(m Metadata) string { return m.IntrospectionEndpoint }
 
@@ -796,10 +811,15 @@ func (r *Remote) introspectPrincipal(f *introspectFields, now time.Time) (*Princ
 		if err != nil {
 			return nil, "", fmt.Errorf("aud: %w", err)
 		}
+		if r.requireAudience && (len(aud) == 0 || len(aud) == 1 && aud[0] == "") {
+			return nil, reasonAudienceMissing, nil
+		}
 		if !slices.Contains(aud, r.audience) {
 			return nil, "wrong audience", nil
 		}
 		p.Audience = aud
+	} else if r.requireAudience {
+		return nil, reasonAudienceMissing, nil
 	}
 	if introspectPresent(f.tokenType) {
 		tt, err := introspectString(f.tokenType)

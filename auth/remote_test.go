@@ -245,18 +245,31 @@ func (tc remoteVerdictCase) run(t *testing.T) {
 	if f.calls.Load() != 1 {
 		t.Fatalf("introspection calls = %d, want 1", f.calls.Load())
 	}
+	want := RemoteStats{Introspections: 1}
 	switch {
+	case tc.invalid == reasonNotActive:
+		remoteWantInvalid(t, p, err, tc.invalid)
+		want.Inactive = 1
 	case tc.invalid != "":
 		remoteWantInvalid(t, p, err, tc.invalid)
+		want.Rejected = 1
 	case tc.unavailable != "":
 		remoteWantUnavailable(t, p, err, tc.unavailable)
+		want.Failures[RemoteBadResponse] = 1
 	default:
 		if err != nil {
 			t.Fatalf("Validate: %v", err)
 		}
 		remoteSamePrincipal(t, p, tc.want)
+		want.Active = 1
+	}
+	if got := r.Stats(); got != want {
+		t.Errorf("Stats = %+v, want %+v", got, want)
 	}
 }
+
+// remoteRequireAudience turns RequireAudience on.
+func remoteRequireAudience(c *RemoteConfig) { c.RequireAudience = true }
 
 func remoteSamePrincipal(tb testing.TB, got, want *Principal) {
 	tb.Helper()
@@ -322,6 +335,24 @@ func TestRemoteVerdicts(t *testing.T) {
 		{name: "foreign aud", body: `{"active":true,"aud":"api://other"}`, invalid: "wrong audience"},
 		{name: "foreign aud array", body: `{"active":true,"aud":["a","b"]}`, invalid: "wrong audience"},
 		{name: "empty aud array", body: `{"active":true,"aud":[]}`, invalid: "wrong audience"},
+		{name: "no aud without RequireAudience", body: `{"active":true,"scope":"items"}`, want: &Principal{Issuer: remoteTestIssuer, Scopes: []string{"items"}}},
+		{name: "RequireAudience: no aud", body: `{"active":true,"scope":"items"}`, edit: remoteRequireAudience, invalid: "audience missing"},
+		{name: "RequireAudience: null aud", body: `{"active":true,"aud":null}`, edit: remoteRequireAudience, invalid: "audience missing"},
+		{name: "RequireAudience: empty aud string", body: `{"active":true,"aud":""}`, edit: remoteRequireAudience, invalid: "audience missing"},
+		{name: "RequireAudience: empty aud array", body: `{"active":true,"aud":[]}`, edit: remoteRequireAudience, invalid: "audience missing"},
+		{name: "RequireAudience: foreign aud", body: `{"active":true,"aud":"api://other"}`, edit: remoteRequireAudience, invalid: "wrong audience"},
+		{
+			name: "RequireAudience: right aud",
+			body: `{"active":true,"aud":"` + remoteTestAudience + `"}`,
+			edit: remoteRequireAudience,
+			want: &Principal{Issuer: remoteTestIssuer, Audience: []string{remoteTestAudience}},
+		},
+		{
+			name: "RequireAudience: right aud in an array",
+			body: `{"active":true,"aud":["other","` + remoteTestAudience + `"]}`,
+			edit: remoteRequireAudience,
+			want: &Principal{Issuer: remoteTestIssuer, Audience: []string{"other", remoteTestAudience}},
+		},
 		{name: "past exp", body: `{"active":true,"exp":` + remoteUnix(-time.Second) + `}`, invalid: "token expired"},
 		{name: "exp is now", body: `{"active":true,"exp":` + remoteUnix(0) + `}`, invalid: "token expired"},
 		{name: "wrong iss", body: `{"active":true,"iss":"https://evil.example.com"}`, invalid: "wrong issuer"},

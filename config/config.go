@@ -132,6 +132,11 @@ type Config struct {
 	// IntrospectionTimeout bounds one introspection call
 	// (INTROSPECTION_TIMEOUT, 5s).
 	IntrospectionTimeout time.Duration
+	// IntrospectionRequireAudience rejects, in remote and hybrid mode, an
+	// active introspection response that carries no aud
+	// (INTROSPECTION_REQUIRE_AUDIENCE, false). False checks aud only when
+	// present, as RFC 7662 makes it optional.
+	IntrospectionRequireAudience bool
 
 	// JWKSRefreshInterval is the background JWKS refresh period
 	// (JWKS_REFRESH_INTERVAL, 5m).
@@ -300,6 +305,15 @@ func settings() []setting {
 			}},
 		{env: "INTROSPECTION_TIMEOUT", flag: "introspection-timeout", def: "5s", usage: "bound on one introspection call",
 			set: durationIn(func(c *Config) *time.Duration { return &c.IntrospectionTimeout }, time.Millisecond, time.Minute)},
+		{env: "INTROSPECTION_REQUIRE_AUDIENCE", flag: "introspection-require-audience", def: "false", isBool: true, usage: "remote and hybrid mode: reject an active introspection response without aud",
+			set: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return fmt.Errorf("must be true or false")
+				}
+				c.IntrospectionRequireAudience = b
+				return nil
+			}},
 		{env: "JWKS_REFRESH_INTERVAL", flag: "jwks-refresh-interval", def: "5m", usage: "background JWKS refresh period (Cache-Control max-age honoured between 1m and this)",
 			set: durationIn(func(c *Config) *time.Duration { return &c.JWKSRefreshInterval }, time.Second, 24*time.Hour)},
 		{env: "JWKS_REFRESH_COOLDOWN", flag: "jwks-refresh-cooldown", def: "30s", usage: "minimum gap between JWKS refreshes caused by unknown kids",

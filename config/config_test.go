@@ -152,6 +152,21 @@ func TestPrecedence(t *testing.T) {
 				tb.Errorf("got %v %v %v", c.RequireATJWT, c.AllowedAlgorithms, c.AllowedClientIDs)
 			}
 		}},
+		{name: "introspection require audience from env", env: map[string]string{"OKTA_ISSUER": fromEnv, "INTROSPECTION_REQUIRE_AUDIENCE": "true"}, check: func(tb testing.TB, c Config) {
+			if !c.IntrospectionRequireAudience {
+				tb.Error("INTROSPECTION_REQUIRE_AUDIENCE=true not applied")
+			}
+		}},
+		{name: "introspection require audience flag", args: []string{"--introspection-require-audience"}, env: map[string]string{"OKTA_ISSUER": fromEnv}, check: func(tb testing.TB, c Config) {
+			if !c.IntrospectionRequireAudience {
+				tb.Error("--introspection-require-audience not applied")
+			}
+		}},
+		{name: "introspection require audience flag false", args: []string{"--introspection-require-audience=false"}, env: map[string]string{"OKTA_ISSUER": fromEnv, "INTROSPECTION_REQUIRE_AUDIENCE": "1"}, check: func(tb testing.TB, c Config) {
+			if c.IntrospectionRequireAudience {
+				tb.Error("flag false did not win over env true")
+			}
+		}},
 		{name: "bool flag false", args: []string{"--require-at-jwt=false"}, env: map[string]string{"OKTA_ISSUER": fromEnv, "REQUIRE_AT_JWT": "true"}, check: func(tb testing.TB, c Config) {
 			if c.RequireATJWT {
 				tb.Error("flag false did not win over env true")
@@ -293,6 +308,7 @@ func TestValidationErrors(t *testing.T) {
 		{name: "unknown algorithm", env: map[string]string{"ALLOWED_ALGORITHMS": "RS1"}, varName: "ALLOWED_ALGORITHMS", want: []string{"unknown algorithm RS1"}},
 		{name: "empty algorithm list", env: map[string]string{"ALLOWED_ALGORITHMS": " , "}, varName: "ALLOWED_ALGORITHMS", want: []string{"must not be empty"}},
 		{name: "bad bool", env: map[string]string{"REQUIRE_AT_JWT": "maybe"}, varName: "REQUIRE_AT_JWT", want: []string{"true or false"}},
+		{name: "bad introspection require audience", env: map[string]string{"INTROSPECTION_REQUIRE_AUDIENCE": "yes"}, varName: "INTROSPECTION_REQUIRE_AUDIENCE", want: []string{"true or false"}},
 		{name: "bad byte size", env: map[string]string{"CACHE_MAX_COST": "lots"}, varName: "CACHE_MAX_COST", want: []string{"64MiB"}},
 		{name: "bad byte unit", env: map[string]string{"CACHE_MAX_COST": "64XB"}, varName: "CACHE_MAX_COST", want: []string{"byte count"}},
 		{name: "tiny cache", env: map[string]string{"CACHE_MAX_COST": "12"}, varName: "CACHE_MAX_COST", want: []string{"at least 1KiB"}},

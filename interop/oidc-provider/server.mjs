@@ -16,11 +16,15 @@
 //
 //   api://default   scope items   the resource tokengate protects; the
 //                                 default when a token request names none
+//                                 (except for interop-unbound)
 //   api://other     scope items   someone else's API
 //
 //   interop-client / interop-secret    JWT access tokens (RS256, typ at+jwt)
 //   interop-other  / other-secret      JWT access tokens, a second client
 //   interop-opaque / opaque-secret     opaque access tokens (introspectable)
+//   interop-unbound / unbound-secret   no default resource: a token requested
+//                                      without one is opaque and bound to no
+//                                      API (its introspection has no aud)
 //   tokengate      / tokengate-secret  no grant: tokengate's introspection
 //                                      client, allowed to introspect any token
 //
@@ -46,6 +50,7 @@ const RESOURCES = new Set(['api://default', 'api://other']);
 const DEFAULT_RESOURCE = 'api://default';
 const ACCESS_TOKEN_TTL = 300; // seconds
 const INTROSPECTORS = new Set(['tokengate']);
+const UNBOUND = 'interop-unbound'; // gets no default resource
 
 const args = process.argv.slice(2);
 const openidDiscoveryOnly = args.includes('--openid-discovery-only');
@@ -79,6 +84,7 @@ function configuration() {
       client('interop-client', 'interop-secret', ['client_credentials'], 'items'),
       client('interop-other', 'other-secret', ['client_credentials'], 'items'),
       client('interop-opaque', 'opaque-secret', ['client_credentials'], 'items'),
+      client(UNBOUND, 'unbound-secret', ['client_credentials'], 'items'),
       client('tokengate', 'tokengate-secret', []),
     ],
     jwks: { keys: [signingKey()] },
@@ -100,7 +106,9 @@ function configuration() {
       },
       resourceIndicators: {
         enabled: true,
-        defaultResource: async (ctx, caller, oneOf) => oneOf ?? DEFAULT_RESOURCE,
+        defaultResource: async (ctx, caller, oneOf) => (
+          oneOf ?? (caller.clientId === UNBOUND ? undefined : DEFAULT_RESOURCE)
+        ),
         getResourceServerInfo: async (ctx, resource, caller) => {
           if (!RESOURCES.has(resource)) {
             throw new errors.InvalidTarget();

@@ -200,19 +200,20 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	var remote *auth.Remote
 	if cfg.Mode == config.ModeRemote || cfg.Mode == config.ModeHybrid {
 		remote, err = auth.NewRemote(auth.RemoteConfig{
-			Issuer:         a.issuer,
-			Audience:       a.audience,
-			Discovery:      a.discovery,
-			ClientID:       clientID,
-			ClientSecret:   clientSecret,
-			AuthMethod:     cfg.IntrospectionAuthMethod,
-			Client:         client,
-			Timeout:        cfg.IntrospectionTimeout,
-			MaxConcurrent:  cfg.IntrospectionMaxConcurrent,
-			MaxTokenSize:   cfg.MaxTokenSize,
-			AllowedClients: cfg.AllowedClientIDs,
-			Now:            now,
-			Logger:         log,
+			Issuer:          a.issuer,
+			Audience:        a.audience,
+			RequireAudience: cfg.IntrospectionRequireAudience,
+			Discovery:       a.discovery,
+			ClientID:        clientID,
+			ClientSecret:    clientSecret,
+			AuthMethod:      cfg.IntrospectionAuthMethod,
+			Client:          client,
+			Timeout:         cfg.IntrospectionTimeout,
+			MaxConcurrent:   cfg.IntrospectionMaxConcurrent,
+			MaxTokenSize:    cfg.MaxTokenSize,
+			AllowedClients:  cfg.AllowedClientIDs,
+			Now:             now,
+			Logger:          log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("app: %w", err)

@@ -61,6 +61,10 @@ func interopJWTClient() interopClient    { return interopClient{"interop-client"
 func interopOtherClient() interopClient  { return interopClient{"interop-other", "other-secret"} }
 func interopOpaqueClient() interopClient { return interopClient{"interop-opaque", "opaque-secret"} }
 
+// interopUnboundClient's tokens, requested without a resource, are opaque
+// and bound to no API: their introspection carries no aud.
+func interopUnboundClient() interopClient { return interopClient{"interop-unbound", "unbound-secret"} }
+
 func (c interopClient) basic() string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(c.id+":"+c.secret))
 }
@@ -472,8 +476,9 @@ func (tc interopCase) run(t *testing.T, f *interopFixture) {
 
 // interopMode is tokengate in one validation mode against oidc-provider.
 type interopMode struct {
-	name config.Mode
-	env  map[string]string
+	name    config.Mode
+	variant string // names a second run of one mode in the subtest name
+	env     map[string]string
 	// client gets the token of the happy path through tokengate's /token;
 	// GET /items with it, twice, answers happy (with happyDetail in the
 	// body) after happyIntrospects introspection calls.
@@ -582,7 +587,7 @@ func TestInterop(t *testing.T) {
 			name: config.ModeRemote,
 			env: map[string]string{
 				"INTROSPECTION_CACHE_TTL": "0",
-				"ALLOWED_CLIENT_IDS":      "interop-opaque",
+				"ALLOWED_CLIENT_IDS":      "interop-opaque,interop-unbound",
 			},
 			client: interopOpaqueClient(), happy: 200, happyDetail: "red ball", happyIntrospects: 2,
 			cases: []interopCase{
@@ -595,8 +600,26 @@ func TestInterop(t *testing.T) {
 				// unsupported_token_type, which tokengate reads as "could not
 				// check" (503), on every request.
 				{name: "JWT not introspectable", token: interopTokenFor(interopJWTClient(), "", "items"), status: 503, detail: interopJWTNotIntrospectable, introspects: 1},
+				// RFC 7662 makes aud optional: by default a token bound to
+				// no API passes (see "require audience" below).
+				{name: "no resource, no aud", token: interopTokenFor(interopUnboundClient(), "", "items"), status: 200, detail: "red ball", introspects: 1},
 			},
 			then: interopRemoteRevocation,
+		},
+		{
+			// INTROSPECTION_REQUIRE_AUDIENCE=true: an active token whose
+			// introspection carries no aud is refused.
+			name: config.ModeRemote, variant: "require audience",
+			env: map[string]string{
+				"INTROSPECTION_CACHE_TTL":        "0",
+				"INTROSPECTION_REQUIRE_AUDIENCE": "true",
+				"ALLOWED_CLIENT_IDS":             "interop-opaque,interop-unbound",
+			},
+			client: interopOpaqueClient(), happy: 200, happyDetail: "red ball", happyIntrospects: 2,
+			cases: []interopCase{
+				{name: "no resource, no aud", token: interopTokenFor(interopUnboundClient(), "", "items"), status: 401, detail: "audience missing", challenge: interopInvalidToken, introspects: 1},
+				{name: "other resource", token: interopTokenFor(interopOpaqueClient(), interopOtherAudience, "items"), status: 401, detail: "wrong audience", challenge: interopInvalidToken, introspects: 1},
+			},
 		},
 		{
 			// Local checks first: bad tokens never reach oidc-provider. A
@@ -618,7 +641,11 @@ func TestInterop(t *testing.T) {
 		},
 	}
 	for _, m := range modes {
-		t.Run(string(m.name), func(t *testing.T) { m.run(t, p) })
+		name := string(m.name)
+		if m.variant != "" {
+			name += " " + m.variant
+		}
+		t.Run(name, func(t *testing.T) { m.run(t, p) })
 	}
 }
 
