@@ -531,7 +531,12 @@ func (s *keySnapshot) find(kid, alg string) (*verifyKey, error) {
 // and an *UnavailableError when the keys could not be had: none loaded
 // yet, the refresh this lookup needed failed, or ctx ended while waiting.
 func (k *KeySet) verificationKey(ctx context.Context, kid, alg string) (*verifyKey, error) {
-	snap := k.keys.Load()
+	return k.verificationKeyFrom(ctx, k.keys.Load(), kid, alg)
+}
+
+// verificationKeyFrom is verificationKey starting from snap, the keys the
+// caller saw first (a test hands it a stale one).
+func (k *KeySet) verificationKeyFrom(ctx context.Context, snap *keySnapshot, kid, alg string) (*verifyKey, error) {
 	if snap == nil {
 		return nil, &UnavailableError{
 			Reason:     "signing keys not loaded",
@@ -547,6 +552,12 @@ func (k *KeySet) verificationKey(ctx context.Context, kid, alg string) (*verifyK
 	// or, outside the cooldown, start one; otherwise answer at once.
 	c, err := k.startOrJoin(true)
 	if err != nil || c == nil {
+		// No fetch to join and none allowed now. One may have finished
+		// since snap was loaded (a rotation racing this request): run
+		// publishes keys before it clears k.call, so look once more.
+		if v, err := k.keys.Load().find(kid, alg); v != nil || err != nil {
+			return v, err
+		}
 		return nil, errUnknownKey
 	}
 	select {

@@ -447,3 +447,32 @@ func TestKeySetCloseWithoutStart(t *testing.T) {
 		t.Fatal("Ready = nil without keys")
 	}
 }
+
+// TestKeySetLookupRacingARefresh: a request that loaded the key snapshot
+// just before a refresh published the new key, and then finds no fetch to
+// join and the unknown-kid cooldown running, must still find the key (it
+// once answered 401 "unknown signing key" for a key the set held, a race
+// seen in CI during TestKeySetJoinsFetchInFlight).
+func TestKeySetLookupRacingARefresh(t *testing.T) {
+	f := newLocalFixture(t, nil)
+	k := f.keys
+	stale := f.keySet.keys.Load() // what the racing request saw: no rsa-2
+
+	// An unknown kid starts the cooldown (its refresh finds nothing new).
+	if _, err := f.keySet.verificationKey(t.Context(), "no-such-kid", "RS256"); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("unknown kid: %v", err)
+	}
+	// Then a refresh publishes rsa-2.
+	f.iss.setKeys(k.rsa, k.rsa2, k.ec, k.ed)
+	if err := f.keySet.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	before := f.iss.jwksHits.Load()
+	v, err := f.keySet.verificationKeyFrom(t.Context(), stale, k.rsa2.kid, "RS256")
+	if err != nil || v == nil {
+		t.Fatalf("lookup from a stale snapshot after the refresh: key %v, err %v; want the key", v, err)
+	}
+	if got := f.iss.jwksHits.Load() - before; got != 0 {
+		t.Fatalf("%d JWKS fetches, want 0 (inside the cooldown)", got)
+	}
+}
