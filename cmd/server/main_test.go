@@ -440,6 +440,7 @@ func TestModesEndToEnd(t *testing.T) {
 				if r.body != itemsJSON {
 					t.Errorf("body %s", r.body)
 				}
+				s.Cache().Wait() // ristretto applies writes asynchronously
 			}
 			wantStatus(t, "/readyz", s.get(t, "/readyz", ""), 200)
 			introspections := s.Dev().Counts().Introspect
