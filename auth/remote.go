@@ -428,8 +428,9 @@ func (r *Remote) introspect(ctx context.Context, ep *remoteEndpoint, token []byt
 
 	status := resp.StatusCode()
 	if status != fasthttp.StatusOK {
-		return nil, r.fail(introspectStatusKind(status), token, ep, &UnavailableError{
-			Reason:     introspectStatusReason(status, resp.Body()),
+		kind, reason := introspectStatusFailure(status, resp.Body())
+		return nil, r.fail(kind, token, ep, &UnavailableError{
+			Reason:     reason,
 			RetryAfter: introspectRetryAfter(&resp.Header, r.now()),
 		}, status)
 	}
@@ -554,38 +555,26 @@ func introspectTransportFailure(err error) (RemoteFailureKind, string) {
 	return RemoteUnreachable, "introspection request failed"
 }
 
-// introspectStatusKind classifies a non-200 answer.
-func introspectStatusKind(status int) RemoteFailureKind {
-	switch {
-	case status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden:
-		return RemoteCredentialsRejected
-	case status == fasthttp.StatusTooManyRequests:
-		return RemoteStatus429
-	case status >= 500:
-		return RemoteStatus5xx
-	}
-	return RemoteBadResponse
-}
-
-// introspectStatusReason names a non-200 answer. For a 400-class answer
-// it adds the server's RFC 6749 section 5.2 error code when the body
-// carries a well-formed one (node oidc-provider, for one, answers a JWT
-// access token with 400 "unsupported_token_type"): the code says what to
-// fix, and it is a short token from a fixed character set, safe to show.
-func introspectStatusReason(status int, body []byte) string {
+// introspectStatusFailure classifies and names a non-200 answer. For a
+// 400-class answer the reason adds the server's RFC 6749 section 5.2 error
+// code when the body carries a well-formed one (node oidc-provider, for
+// one, answers a JWT access token with 400 "unsupported_token_type"): the
+// code says what to fix, and it is a short token from a fixed character
+// set, safe to show.
+func introspectStatusFailure(status int, body []byte) (RemoteFailureKind, string) {
 	s := strconv.Itoa(status)
 	switch {
 	case status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden:
-		return "introspection endpoint rejected our client credentials (" + s + ")"
+		return RemoteCredentialsRejected, "introspection endpoint rejected our client credentials (" + s + ")"
 	case status == fasthttp.StatusTooManyRequests:
-		return "introspection endpoint is rate limiting us (429)"
+		return RemoteStatus429, "introspection endpoint is rate limiting us (429)"
 	case status >= 500:
-		return "introspection endpoint returned " + s
+		return RemoteStatus5xx, "introspection endpoint returned " + s
 	}
 	if code := introspectOAuthErrorCode(body); code != "" {
-		return "introspection endpoint returned " + s + " " + code
+		return RemoteBadResponse, "introspection endpoint returned " + s + " " + code
 	}
-	return "introspection endpoint returned unexpected status " + s
+	return RemoteBadResponse, "introspection endpoint returned unexpected status " + s
 }
 
 // introspectOAuthErrorCode returns the "error" member of an RFC 6749
