@@ -102,20 +102,13 @@ func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error, token []byt
 		errors.Is(err, context.Canceled),
 		errors.Is(err, context.DeadlineExceeded):
 		s.requests.inc(ctx, outcomeUnavailable)
-		reason := "authorization server unavailable"
-		retry := defaultRetryAfter
-		if ue, ok := errors.AsType[*auth.UnavailableError](err); ok {
-			if ue.Reason != "" {
-				reason = ue.Reason
-			}
-			retry = ue.RetryAfter
-		} else if errors.Is(err, context.Canceled) {
-			reason = "server shutting down"
+		fallback := "authorization server unavailable"
+		if errors.Is(err, context.Canceled) {
+			fallback = "server shutting down"
 		} else if errors.Is(err, context.DeadlineExceeded) {
-			reason = "validation timed out"
+			fallback = "validation timed out"
 		}
-		setRetryAfter(ctx, retry)
-		writeDetail(ctx, fasthttp.StatusServiceUnavailable, "token cannot be validated now: "+reason)
+		writeUnavailable(ctx, "token cannot be validated now: ", fallback, err)
 		if ce := s.log.Check(zap.DebugLevel, "handlers: token cannot be validated now"); ce != nil {
 			ce.Write(zap.Uint64("request_id", ctx.ID()), zap.String("token", auth.Fingerprint(token)), zap.Error(err))
 		}
@@ -127,10 +120,7 @@ func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error, token []byt
 			reason = te.Reason
 		}
 		var buf [256]byte
-		v := append(buf[:0], s.bearerChallenge...)
-		v = append(v, `, error="invalid_token", error_description=`...)
-		v = appendDescription(v, reason, maxDescriptionLen)
-		h.SetBytesV(headerWWWAuthenticate, v)
+		h.SetBytesV(headerWWWAuthenticate, s.appendInvalidChallenge(buf[:0], reason))
 		writeDetail(ctx, fasthttp.StatusUnauthorized, reason)
 		s.debugAuth(ctx, "handlers: invalid token", token, fasthttp.StatusUnauthorized, reason)
 
@@ -148,6 +138,16 @@ func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error, token []byt
 			zap.Error(err))
 		writeInternalError(ctx)
 	}
+}
+
+// appendInvalidChallenge appends the WWW-Authenticate value for a bad
+// token: the realm, error="invalid_token" and reason as error_description
+// (RFC 6750 section 3: no quote or backslash in it, cut to
+// maxDescriptionLen). The OpenAPI examples are built by it too.
+func (s *Server) appendInvalidChallenge(dst []byte, reason string) []byte {
+	dst = append(dst, s.bearerChallenge...)
+	dst = append(dst, `, error="invalid_token", error_description=`...)
+	return appendDescription(dst, reason, maxDescriptionLen)
 }
 
 // debugAuth logs a rejected request at debug level, building no fields

@@ -77,9 +77,7 @@ type openAPIDoc struct {
 // if the template or the pre-encoded bodies are broken, which the tests
 // would show for every configuration.
 func (s *Server) renderOpenAPI() (*openAPIDoc, error) {
-	invalid := append([]byte(nil), s.bearerChallenge...)
-	invalid = append(invalid, `, error="invalid_token", error_description=`...)
-	invalid = appendQuoted(invalid, "token expired", maxDescriptionLen)
+	invalid := s.appendInvalidChallenge(nil, "token expired")
 
 	data := openAPIData{
 		Server:       serverURLPlaceholder,

@@ -1,10 +1,12 @@
 package handlers
 
 import (
+	"errors"
 	"strconv"
 	"time"
 	"unicode/utf8"
 
+	"github.com/tokengate/tokengate/auth"
 	"github.com/valyala/fasthttp"
 )
 
@@ -56,6 +58,22 @@ func writeDetail(ctx *fasthttp.RequestCtx, status int, detail string) {
 	b = appendJSONString(b, detail)
 	b = append(b, '}')
 	ctx.Response.SetBody(b)
+}
+
+// writeUnavailable answers 503 for err, something that could not be done
+// now: the detail is prefix and the reason, and Retry-After its delay, both
+// from the *auth.UnavailableError in err when it carries one, else fallback
+// and defaultRetryAfter.
+func writeUnavailable(ctx *fasthttp.RequestCtx, prefix, fallback string, err error) {
+	reason, retry := fallback, time.Duration(0)
+	if ue, ok := errors.AsType[*auth.UnavailableError](err); ok {
+		if ue.Reason != "" {
+			reason = ue.Reason
+		}
+		retry = ue.RetryAfter
+	}
+	setRetryAfter(ctx, retry)
+	writeDetail(ctx, fasthttp.StatusServiceUnavailable, prefix+reason)
 }
 
 // setRetryAfter sets Retry-After to d rounded up to whole seconds, or to

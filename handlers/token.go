@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokengate/tokengate/auth"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 )
@@ -93,18 +92,9 @@ func (s *Server) token(ctx *fasthttp.RequestCtx) {
 	deadline := start.Add(s.cfg.TokenTimeout)
 	endpoint, err := s.tokenEndpoint(deadline)
 	if err != nil {
-		reason := "discovery failed"
-		var retry time.Duration
-		if ue, ok := errors.AsType[*auth.UnavailableError](err); ok {
-			if ue.Reason != "" {
-				reason = ue.Reason
-			}
-			retry = ue.RetryAfter
-		}
 		s.log.Warn("handlers: token endpoint unknown",
 			zap.Uint64("request_id", ctx.ID()), zap.String("client_id", creds.id), zap.Error(err))
-		setRetryAfter(ctx, retry)
-		writeDetail(ctx, fasthttp.StatusServiceUnavailable, "token endpoint unavailable: "+reason)
+		writeUnavailable(ctx, "token endpoint unavailable: ", "discovery failed", err)
 		return
 	}
 
