@@ -246,11 +246,7 @@ func settings() []setting {
 		{env: "CLOCK_LEEWAY", flag: "clock-leeway", def: "60s", usage: "tolerance for exp, nbf and iat (0 = none)",
 			set: durationIn(func(c *Config) *time.Duration { return &c.ClockLeeway }, 0, 10*time.Minute)},
 		{env: "MAX_TOKEN_SIZE", flag: "max-token-size", def: "8192", usage: "largest token accepted, in bytes",
-			set: func(c *Config, v string) error {
-				n, err := parseInt(v, 256, 64<<10)
-				c.MaxTokenSize = n
-				return err
-			}},
+			set: intIn(func(c *Config) *int { return &c.MaxTokenSize }, 256, 64<<10)},
 		{env: "ALLOWED_ALGORITHMS", flag: "allowed-algorithms", defDoc: "RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,ES512,EdDSA", usage: "comma-separated JWS algorithm allow-list (none and HS* are never allowed)",
 			set: func(c *Config, v string) error {
 				algs, err := parseAlgorithms(v)
@@ -260,17 +256,10 @@ func settings() []setting {
 		{env: "ALLOWED_CLIENT_IDS", flag: "allowed-client-ids", defDoc: "(any)", usage: "comma-separated client ids whose tokens are accepted",
 			set: func(c *Config, v string) error { c.AllowedClientIDs = splitList(v); return nil }},
 		{env: "REQUIRE_AT_JWT", flag: "require-at-jwt", def: "false", isBool: true, usage: `require the RFC 9068 header typ "at+jwt"`,
-			set: func(c *Config, v string) error {
-				b, err := strconv.ParseBool(v)
-				if err != nil {
-					return fmt.Errorf("must be true or false")
-				}
-				c.RequireATJWT = b
-				return nil
-			}},
+			set: boolField(func(c *Config) *bool { return &c.RequireATJWT })},
 		{env: "CACHE_MAX_COST", flag: "cache-max-cost", def: "64MiB", usage: "token cache bound in bytes (e.g. 67108864, 64MiB, 1GiB)",
 			set: func(c *Config, v string) error {
-				n, err := ParseByteSize(v)
+				n, err := parseByteSize(v)
 				if err != nil {
 					return err
 				}
@@ -298,22 +287,11 @@ func settings() []setting {
 				return fmt.Errorf("must be client_secret_basic or client_secret_post")
 			}},
 		{env: "INTROSPECTION_MAX_CONCURRENT", flag: "introspection-max-concurrent", def: "64", usage: "in-flight introspections; beyond it requests get 503 at once",
-			set: func(c *Config, v string) error {
-				n, err := parseInt(v, 1, 100000)
-				c.IntrospectionMaxConcurrent = n
-				return err
-			}},
+			set: intIn(func(c *Config) *int { return &c.IntrospectionMaxConcurrent }, 1, 100000)},
 		{env: "INTROSPECTION_TIMEOUT", flag: "introspection-timeout", def: "5s", usage: "bound on one introspection call",
 			set: durationIn(func(c *Config) *time.Duration { return &c.IntrospectionTimeout }, time.Millisecond, time.Minute)},
 		{env: "INTROSPECTION_REQUIRE_AUDIENCE", flag: "introspection-require-audience", def: "false", isBool: true, usage: "remote and hybrid mode: reject an active introspection response without aud",
-			set: func(c *Config, v string) error {
-				b, err := strconv.ParseBool(v)
-				if err != nil {
-					return fmt.Errorf("must be true or false")
-				}
-				c.IntrospectionRequireAudience = b
-				return nil
-			}},
+			set: boolField(func(c *Config) *bool { return &c.IntrospectionRequireAudience })},
 		{env: "JWKS_REFRESH_INTERVAL", flag: "jwks-refresh-interval", def: "5m", usage: "background JWKS refresh period (Cache-Control max-age honoured between 1m and this)",
 			set: durationIn(func(c *Config) *time.Duration { return &c.JWKSRefreshInterval }, time.Second, 24*time.Hour)},
 		{env: "JWKS_REFRESH_COOLDOWN", flag: "jwks-refresh-cooldown", def: "30s", usage: "minimum gap between JWKS refreshes caused by unknown kids",
@@ -345,14 +323,7 @@ func settings() []setting {
 		{env: "SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: "10s", usage: "how long in-flight requests get to finish on SIGINT/SIGTERM",
 			set: durationIn(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, time.Millisecond, 10*time.Minute)},
 		{flag: "dev", def: "false", isBool: true, usage: "run the development authorization server in-process (no Okta account needed); loopback only",
-			set: func(c *Config, v string) error {
-				b, err := strconv.ParseBool(v)
-				if err != nil {
-					return fmt.Errorf("must be true or false")
-				}
-				c.Dev = b
-				return nil
-			}},
+			set: boolField(func(c *Config) *bool { return &c.Dev })},
 		{flag: "dev-client-id", def: "dev-client", usage: "--dev: the development issuer's client id",
 			set: func(c *Config, v string) error { c.DevClientID = v; return nonEmpty(v) }},
 		{flag: "dev-client-secret", def: "dev-secret", usage: "--dev: the development issuer's client secret",
@@ -591,9 +562,9 @@ func Usage(w io.Writer) {
 	tw.Flush()
 }
 
-// Variables returns the names of all environment variables Load reads, in
+// variables returns the names of all environment variables Load reads, in
 // the order of Usage.
-func Variables() []string {
+func variables() []string {
 	var out []string
 	for _, s := range settings() {
 		if s.env != "" {
@@ -603,8 +574,8 @@ func Variables() []string {
 	return out
 }
 
-// Flags returns the names of all flags Load accepts (without dashes).
-func Flags() []string {
+// flags returns the names of all flags Load accepts (without dashes).
+func flags() []string {
 	var out []string
 	for _, s := range settings() {
 		out = append(out, s.flag)
@@ -615,10 +586,10 @@ func Flags() []string {
 	return out
 }
 
-// ParseByteSize parses a byte count: a plain integer, or one followed by
+// parseByteSize parses a byte count: a plain integer, or one followed by
 // B, KiB, MiB, GiB (powers of 1024) or KB, MB, GB (powers of 1000), with
 // optional space and in any letter case ("64MiB", "64 mib", "67108864").
-func ParseByteSize(s string) (int64, error) {
+func parseByteSize(s string) (int64, error) {
 	bad := fmt.Errorf("must be a byte count such as 67108864, 64MiB or 1GiB")
 	t := strings.TrimSpace(s)
 	i := 0
@@ -685,6 +656,30 @@ func durationIn(field func(*Config) *time.Duration, lo, hi time.Duration) func(*
 			return fmt.Errorf("must be between %s and %s", fmtDuration(lo), fmtDuration(hi))
 		}
 		*field(c) = d
+		return nil
+	}
+}
+
+// boolField returns a setter for a boolean field (strconv.ParseBool syntax).
+func boolField(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("must be true or false")
+		}
+		*field(c) = b
+		return nil
+	}
+}
+
+// intIn returns a setter for an integer field that must lie in [lo, hi].
+func intIn(field func(*Config) *int, lo, hi int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := parseInt(v, lo, hi)
+		if err != nil {
+			return err
+		}
+		*field(c) = n
 		return nil
 	}
 }

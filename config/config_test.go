@@ -361,7 +361,7 @@ func TestHelp(t *testing.T) {
 	}
 	var b strings.Builder
 	Usage(&b)
-	for _, v := range append(Variables(), "--dev", "--listen", "--dev-client-id") {
+	for _, v := range append(variables(), "--dev", "--listen", "--dev-client-id") {
 		if !strings.Contains(b.String(), v) {
 			t.Errorf("Usage does not mention %s", v)
 		}
@@ -388,12 +388,12 @@ func TestREADMEDocumentsEverySetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range Variables() {
+	for _, v := range variables() {
 		if !strings.Contains(string(readme), "`"+v+"`") {
 			t.Errorf("README.md does not document `%s`", v)
 		}
 	}
-	for _, f := range Flags() {
+	for _, f := range flags() {
 		if !strings.Contains(string(readme), "--"+f) {
 			t.Errorf("README.md does not document --%s", f)
 		}
@@ -424,9 +424,9 @@ func TestParseByteSize(t *testing.T) {
 		{"99999999999999999999", 0, false},
 	}
 	for _, tc := range cases {
-		got, err := ParseByteSize(tc.in)
+		got, err := parseByteSize(tc.in)
 		if (err == nil) != tc.ok || (tc.ok && got != tc.want) {
-			t.Errorf("ParseByteSize(%q) = %d, %v; want %d ok=%v", tc.in, got, err, tc.want, tc.ok)
+			t.Errorf("parseByteSize(%q) = %d, %v; want %d ok=%v", tc.in, got, err, tc.want, tc.ok)
 		}
 	}
 }
@@ -436,9 +436,9 @@ func FuzzParseByteSize(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		n, err := ParseByteSize(s)
+		n, err := parseByteSize(s)
 		if err == nil && n < 0 {
-			t.Fatalf("ParseByteSize(%q) = %d", s, n)
+			t.Fatalf("parseByteSize(%q) = %d", s, n)
 		}
 	})
 }

@@ -259,10 +259,6 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	a.info = infoMetric(string(cfg.Mode))
 	baseCtx, cancel := context.WithCancel(context.Background())
 	a.baseCancel = cancel
-	devClientID := ""
-	if cfg.Dev {
-		devClientID = a.devClient.ID
-	}
 	a.handlers, err = handlers.New(handlers.Config{
 		Validator:     a.cache,
 		RequiredScope: cfg.RequiredScope,
@@ -272,7 +268,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		},
 		TokenClient:  client,
 		DefaultScope: cfg.TokenScope,
-		DevClientID:  devClientID,
+		DevClientID:  a.devClient.ID, // zero unless --dev
 		BaseContext:  baseCtx,
 		Metrics:      a.appendMetrics,
 		Logger:       log,

@@ -3,10 +3,7 @@ package app
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strings"
-
-	"github.com/valyala/fasthttp"
 )
 
 // PrintDevBanner tells a --dev user where everything is and how to get a
@@ -23,9 +20,7 @@ func (a *App) PrintDevBanner(w io.Writer) {
 	fmt.Fprintf(&b, "\ntokengate is running in development mode (--dev): its own authorization server\n")
 	fmt.Fprintf(&b, "issues the tokens. Nothing here is meant for production.\n\n")
 	fmt.Fprintf(&b, "  API               %s/\n", base)
-	if a.hasRoute("/docs") {
-		fmt.Fprintf(&b, "  interactive docs  %s/docs\n", base)
-	}
+	fmt.Fprintf(&b, "  interactive docs  %s/docs\n", base)
 	fmt.Fprintf(&b, "  dev issuer        %s\n", a.issuer)
 	fmt.Fprintf(&b, "  dev client        %s / %s (scope %s)\n", id, secret, a.cfg.TokenScope)
 	fmt.Fprintf(&b, "  validation mode   %s\n\n", a.cfg.Mode)
@@ -33,9 +28,4 @@ func (a *App) PrintDevBanner(w io.Writer) {
 	fmt.Fprintf(&b, "Call /items with a fresh token:\n\n  %s\n\n", itemsCurl)
 	fmt.Fprintf(&b, "Stop with Ctrl-C.\n\n")
 	_, _ = io.WriteString(w, b.String())
-}
-
-// hasRoute reports whether GET path is registered.
-func (a *App) hasRoute(path string) bool {
-	return slices.Contains(a.handlers.Router().List()[fasthttp.MethodGet], path)
 }
