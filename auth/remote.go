@@ -3,7 +3,6 @@ package auth
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -250,9 +249,7 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 	suffix := "&token_type_hint=access_token"
 	switch cfg.AuthMethod {
 	case "", AuthMethodClientSecretBasic:
-		// RFC 6749 §2.3.1: form-urlencode each part, then base64.
-		pair := url.QueryEscape(cfg.ClientID) + ":" + url.QueryEscape(cfg.ClientSecret)
-		r.basicAuth = "Basic " + base64.StdEncoding.EncodeToString([]byte(pair))
+		r.basicAuth = BasicAuthorization(cfg.ClientID, cfg.ClientSecret)
 	case AuthMethodClientSecretPost:
 		suffix += "&client_id=" + url.QueryEscape(cfg.ClientID) +
 			"&client_secret=" + url.QueryEscape(cfg.ClientSecret)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tokengate/tokengate/auth"
 	"github.com/valyala/fasthttp"
 )
 
@@ -56,7 +57,7 @@ func FuzzTokenRequestParsing(f *testing.F) {
 		if !c.basic {
 			return
 		}
-		id, secret, err := parseBasic([]byte(basicAuthorization(c.id, c.secret)))
+		id, secret, err := parseBasic([]byte(auth.BasicAuthorization(c.id, c.secret)))
 		if err != nil || id != c.id || secret != c.secret {
 			t.Fatalf("re-encoded %q/%q parses as %q/%q, %v", c.id, c.secret, id, secret, err)
 		}

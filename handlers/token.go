@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokengate/tokengate/auth"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 )
@@ -167,7 +168,7 @@ func buildTokenRequest(req *fasthttp.Request, endpoint string, c clientCreds, sc
 		form.Add("resource", r)
 	}
 	if c.basic {
-		req.Header.Set(fasthttp.HeaderAuthorization, basicAuthorization(c.id, c.secret))
+		req.Header.Set(fasthttp.HeaderAuthorization, auth.BasicAuthorization(c.id, c.secret))
 	} else {
 		form.Set("client_id", c.id)
 		form.Set("client_secret", c.secret)
@@ -285,11 +286,4 @@ func formUnescape(s string) string {
 		return s
 	}
 	return u
-}
-
-// basicAuthorization encodes id and secret as an HTTP Basic credential,
-// form-urlencoding each first (RFC 6749 section 2.3.1).
-func basicAuthorization(id, secret string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString(
-		[]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
 }
