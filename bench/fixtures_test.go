@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
+	"github.com/tokengate/tokengate/cmd/server/app"
 	"github.com/tokengate/tokengate/devissuer"
 	"github.com/tokengate/tokengate/loadtest/stack"
 )
@@ -85,7 +86,7 @@ func (f *fixtures) get(tb testing.TB, ac algCase) *issuerFixture {
 // server is a tokengate served over an in-memory listener, and a client
 // that dials it.
 type server struct {
-	*stack.Server
+	*app.App
 	client *fasthttp.HostClient
 }
 
@@ -94,18 +95,15 @@ type server struct {
 func startServer(tb, owner testing.TB, iss *devissuer.Issuer, uncachedValid bool, args ...string) *server {
 	tb.Helper()
 	ln := fasthttputil.NewInmemoryListener()
-	s, err := stack.Start(stack.Options{Issuer: iss, Args: args, UncachedValid: uncachedValid, Listener: ln})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := stack.Start(ctx, stack.Options{Issuer: iss, Args: args, UncachedValid: uncachedValid, Listener: ln})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	owner.Cleanup(s.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := s.WaitReady(ctx); err != nil {
-		tb.Fatal(err)
-	}
 	return &server{
-		Server: s,
+		App: s,
 		client: &fasthttp.HostClient{
 			Addr:                "tokengate.bench",
 			Dial:                func(string) (net.Conn, error) { return ln.Dial() },

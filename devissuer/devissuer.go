@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 )
@@ -119,7 +118,6 @@ type Config struct {
 type Issuer struct {
 	cfg     Config
 	log     *zap.Logger
-	now     func() time.Time
 	addr    string // resolved listen address, port fixed after Start
 	issuer  string // http://addr/oauth2/id
 	prefix  string // /oauth2/id
@@ -130,7 +128,6 @@ type Issuer struct {
 	oidcMetadata []byte
 
 	keys     keyStore
-	algs     []jose.SignatureAlgorithm // accepted by introspection
 	revoked  revocations
 	verified verifiedCache
 
@@ -138,15 +135,14 @@ type Issuer struct {
 	faults    [numEndpoints]atomic.Pointer[faultState]
 	inflight  atomic.Int64           // requests inside the handler, for tests
 	waitHook  atomic.Pointer[func()] // tests only: called when a request starts its injected latency
-	closed    chan struct{}          // closed by Close: aborts injected latency
+	closed    chan struct{}          // closed by Close: aborts injected latency, refuses Restart
 	closeOnce sync.Once
 
-	lifeMu    sync.Mutex // guards srv, ln, gen, serveDone, isClosed
+	lifeMu    sync.Mutex // guards srv, ln, gen, serveDone
 	srv       *fasthttp.Server
 	ln        net.Listener
 	gen       chan struct{} // closed by Stop: aborts latency of this generation
 	serveDone chan struct{} // closed when the serving goroutine returns
-	isClosed  bool
 
 	errMu    sync.Mutex // guards serveErr
 	serveErr error      // first error of a serving goroutine
@@ -232,10 +228,8 @@ func newIssuer(cfg Config) (*Issuer, error) {
 		cfg.KeysMaxAge = DefaultKeysMaxAge
 	}
 	cfg.Scopes = slices.Clone(cfg.Scopes)
-	for _, s := range cfg.Scopes {
-		if !validScopeToken(s) {
-			return nil, fmt.Errorf("devissuer: Scopes: %q is not a valid scope token", s)
-		}
+	if err := checkScopes("Scopes", cfg.Scopes, nil); err != nil {
+		return nil, err
 	}
 	if cfg.DefaultScopes == nil {
 		cfg.DefaultScopes = []string{DefaultScope}
@@ -256,11 +250,9 @@ func newIssuer(cfg Config) (*Issuer, error) {
 
 	i := &Issuer{
 		log:     cfg.Logger.Named("devissuer"),
-		now:     cfg.Now,
 		addr:    addr,
 		clients: make(map[string]*Client, len(cfg.Clients)),
 		closed:  make(chan struct{}),
-		algs:    verifyAlgorithms(),
 	}
 	clients := make([]Client, len(cfg.Clients))
 	for n, c := range cfg.Clients {
@@ -440,8 +432,10 @@ func (i *Issuer) Stop() error {
 func (i *Issuer) Restart() error {
 	i.lifeMu.Lock()
 	defer i.lifeMu.Unlock()
-	if i.isClosed {
+	select {
+	case <-i.closed:
 		return ErrClosed
+	default:
 	}
 	if i.srv != nil {
 		return nil
@@ -460,18 +454,17 @@ func (i *Issuer) Restart() error {
 // requests to finish. It returns the first serving error, if any. Close
 // is idempotent.
 func (i *Issuer) Close() error {
-	i.closeOnce.Do(func() { close(i.closed) })
+	first := false
+	i.closeOnce.Do(func() { close(i.closed); first = true })
 	i.lifeMu.Lock()
 	defer i.lifeMu.Unlock()
-	wasClosed := i.isClosed
-	i.isClosed = true
 	err := i.stopLocked()
 	if err == nil {
 		i.errMu.Lock()
 		err = i.serveErr
 		i.errMu.Unlock()
 	}
-	if !wasClosed {
+	if first {
 		i.log.Info("closed", zap.String("issuer", i.issuer))
 	}
 	return err

@@ -187,7 +187,7 @@ func fetchJWKS(tb testing.TB, c *fasthttp.Client, iss *Issuer) (jose.JSONWebKeyS
 func verifyWithJWKS(tb testing.TB, c *fasthttp.Client, iss *Issuer, token string) (jose.Header, map[string]any) {
 	tb.Helper()
 	set, _ := fetchJWKS(tb, c, iss)
-	jws, err := jose.ParseSignedCompact(token, verifyAlgorithms())
+	jws, err := jose.ParseSignedCompact(token, verifyAlgorithms)
 	if err != nil {
 		tb.Fatalf("parse token: %v", err)
 	}

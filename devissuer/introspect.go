@@ -15,14 +15,16 @@ import (
 // longer ones are inactive without parsing.
 const maxTokenSize = 16 << 10
 
-// verifyAlgorithms returns the JWS algorithms introspection accepts: those
-// of the keys the issuer can make. none and HS* never verify.
-func verifyAlgorithms() []jose.SignatureAlgorithm {
-	return []jose.SignatureAlgorithm{
-		jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
-		jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
+// verifyAlgorithms are the JWS algorithms introspection accepts: those of
+// the keys the issuer can make (KeyAlgorithms). none and HS* never verify.
+// Read only.
+var verifyAlgorithms = func() []jose.SignatureAlgorithm {
+	var algs []jose.SignatureAlgorithm
+	for _, a := range KeyAlgorithms() {
+		algs = append(algs, jose.SignatureAlgorithm(a))
 	}
-}
+	return algs
+}()
 
 // inactiveBody is the RFC 7662 answer for every token that is not active.
 const inactiveBody = `{"active":false}`
@@ -140,7 +142,7 @@ func (i *Issuer) lookup(token []byte) (*verifiedToken, [32]byte) {
 // the caller must not modify it.
 func (i *Issuer) introspect(token []byte) (body []byte, active bool) {
 	v, sum := i.lookup(token)
-	if v == nil || i.revoked.has(sum) || !v.active(unixNow(i.now)) {
+	if v == nil || i.revoked.has(sum) || !v.active(unixNow(i.cfg.Now)) {
 		return []byte(inactiveBody), false
 	}
 	return v.body, true
@@ -154,7 +156,7 @@ func (i *Issuer) Revoke(token string) {
 	if v == nil {
 		return
 	}
-	i.revoked.add(sum, v, unixNow(i.now))
+	i.revoked.add(sum, v, unixNow(i.cfg.Now))
 }
 
 // tokenClaims is the part of a token's claims introspection reports. It is
@@ -198,7 +200,7 @@ func (i *Issuer) verify(token []byte) *verifiedToken {
 	if len(token) == 0 || len(token) > maxTokenSize {
 		return nil
 	}
-	jws, err := jose.ParseSignedCompact(string(token), i.algs)
+	jws, err := jose.ParseSignedCompact(string(token), verifyAlgorithms)
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil
 	}

@@ -46,17 +46,30 @@ func generateKey(alg string, rsaBits int) (crypto.Signer, error) {
 	switch alg {
 	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512":
 		return rsa.GenerateKey(rand.Reader, rsaBits)
-	case "ES256":
-		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "ES384":
-		return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	case "ES512":
-		return ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	case "ES256", "ES384", "ES512":
+		return ecdsa.GenerateKey(esCurve(alg), rand.Reader)
 	case "EdDSA":
 		_, priv, err := ed25519.GenerateKey(rand.Reader)
 		return priv, err
 	}
 	return nil, fmt.Errorf("devissuer: algorithm %q: want one of %v", alg, KeyAlgorithms())
+}
+
+// esAlgorithms are the ECDSA JWS algorithms (RFC 7518 3.4).
+var esAlgorithms = [...]string{"ES256", "ES384", "ES512"}
+
+// esCurve returns the curve of an ECDSA JWS algorithm (P-256 for ES256,
+// P-384 for ES384, P-521 for ES512), or nil for any other algorithm.
+func esCurve(alg string) elliptic.Curve {
+	switch alg {
+	case "ES256":
+		return elliptic.P256()
+	case "ES384":
+		return elliptic.P384()
+	case "ES512":
+		return elliptic.P521()
+	}
+	return nil
 }
 
 // thumbprintKID is the RFC 7638 SHA-256 thumbprint of a public key,

@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
@@ -102,11 +101,10 @@ func (i *Issuer) MintN(n int, o MintOptions) ([]string, error) {
 	out := make([]string, n)
 	workers := min(runtime.GOMAXPROCS(0), n)
 	var (
-		next    atomic.Int64
-		wg      sync.WaitGroup
-		errOnce sync.Once
-		first   error
-		failed  atomic.Bool
+		next   atomic.Int64
+		wg     sync.WaitGroup
+		first  error // set by the worker that sets failed
+		failed atomic.Bool
 	)
 	for range workers {
 		wg.Go(func() {
@@ -118,8 +116,9 @@ func (i *Issuer) MintN(n int, o MintOptions) ([]string, error) {
 				opts := o
 				tok, _, err := i.mint(&opts)
 				if err != nil {
-					errOnce.Do(func() { first = err })
-					failed.Store(true)
+					if failed.CompareAndSwap(false, true) {
+						first = err
+					}
 					return
 				}
 				out[idx] = tok
@@ -193,7 +192,7 @@ func (i *Issuer) mint(o *MintOptions) (string, minted, error) {
 	}
 	iat := o.IssuedAt
 	if iat.IsZero() {
-		iat = i.now()
+		iat = i.cfg.Now()
 	}
 	lifetime := o.Lifetime
 	if lifetime == 0 {
@@ -241,16 +240,11 @@ func foreignKey(priv crypto.Signer) (*signingKey, error) {
 	case *rsa.PrivateKey:
 		alg = "RS256"
 	case *ecdsa.PrivateKey:
-		switch k.Curve {
-		case elliptic.P256():
-			alg = "ES256"
-		case elliptic.P384():
-			alg = "ES384"
-		case elliptic.P521():
-			alg = "ES512"
-		default:
+		n := slices.IndexFunc(esAlgorithms[:], func(a string) bool { return esCurve(a) == k.Curve })
+		if n < 0 {
 			return nil, errors.New("devissuer: MintOptions.Key: unsupported curve")
 		}
+		alg = esAlgorithms[n]
 	case ed25519.PrivateKey:
 		alg = "EdDSA"
 	default:
@@ -375,14 +369,7 @@ func sign(alg string, priv crypto.Signer, hmacKey, input []byte) ([]byte, error)
 		if !ok {
 			return nil, fmt.Errorf("devissuer: %s needs an ECDSA key, not %T", alg, priv)
 		}
-		want := elliptic.P256()
-		switch alg {
-		case "ES384":
-			want = elliptic.P384()
-		case "ES512":
-			want = elliptic.P521()
-		}
-		if k.Curve != want {
+		if want := esCurve(alg); k.Curve != want {
 			return nil, fmt.Errorf("devissuer: %s needs curve %s, not %s", alg, want.Params().Name, k.Curve.Params().Name)
 		}
 		d := hashFor(alg).New()

@@ -225,6 +225,12 @@ func (e *oauthError) write(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, e.status, body)
 }
 
+// refuse writes e and logs msg (with the error code) for endpoint ep.
+func (i *Issuer) refuse(ctx *fasthttp.RequestCtx, ep Endpoint, msg string, e *oauthError) {
+	e.write(ctx)
+	i.logRequest(ctx, ep, msg, zap.String("error", e.code))
+}
+
 func badRequest(code, description string) *oauthError {
 	return &oauthError{status: fasthttp.StatusBadRequest, code: code, description: description}
 }
@@ -380,14 +386,12 @@ func (i *Issuer) serveToken(ctx *fasthttp.RequestCtx) {
 	args := fasthttp.AcquireArgs()
 	defer fasthttp.ReleaseArgs(args)
 	if e := readForm(ctx, args); e != nil {
-		e.write(ctx)
-		i.logRequest(ctx, EndpointToken, "token refused", zap.String("error", e.code))
+		i.refuse(ctx, EndpointToken, "token refused", e)
 		return
 	}
 	c, tok, e := i.grant(ctx, args)
 	if e != nil {
-		e.write(ctx)
-		i.logRequest(ctx, EndpointToken, "token refused", zap.String("error", e.code))
+		i.refuse(ctx, EndpointToken, "token refused", e)
 		return
 	}
 	noStore(ctx)
@@ -450,8 +454,7 @@ func (i *Issuer) serveIntrospect(ctx *fasthttp.RequestCtx) {
 	defer fasthttp.ReleaseArgs(args)
 	c, token, e := i.tokenRequest(ctx, args)
 	if e != nil {
-		e.write(ctx)
-		i.logRequest(ctx, EndpointIntrospect, "introspection refused", zap.String("error", e.code))
+		i.refuse(ctx, EndpointIntrospect, "introspection refused", e)
 		return
 	}
 	body, active := i.introspect(token)
@@ -468,20 +471,17 @@ func (i *Issuer) serveRevoke(ctx *fasthttp.RequestCtx) {
 	defer fasthttp.ReleaseArgs(args)
 	c, token, e := i.tokenRequest(ctx, args)
 	if e != nil {
-		e.write(ctx)
-		i.logRequest(ctx, EndpointRevoke, "revocation refused", zap.String("error", e.code))
+		i.refuse(ctx, EndpointRevoke, "revocation refused", e)
 		return
 	}
 	v, sum := i.lookup(token)
 	if v != nil {
 		// RFC 7009 2.1: a client revokes only its own tokens.
 		if v.clientID != "" && v.clientID != c.ID {
-			e := badRequest("unauthorized_client", "the token was issued to another client")
-			e.write(ctx)
-			i.logRequest(ctx, EndpointRevoke, "revocation refused", zap.String("error", e.code))
+			i.refuse(ctx, EndpointRevoke, "revocation refused", badRequest("unauthorized_client", "the token was issued to another client"))
 			return
 		}
-		i.revoked.add(sum, v, unixNow(i.now))
+		i.revoked.add(sum, v, unixNow(i.cfg.Now))
 	}
 	// RFC 7009 2.2: 200 also for tokens that are invalid already.
 	noStore(ctx)

@@ -20,42 +20,29 @@ import (
 
 // checkLoopbackURL accepts only http URLs whose host is a loopback IP
 // address or "localhost": the load test never sends traffic off this
-// machine.
-func checkLoopbackURL(raw string) error {
+// machine. It returns the address to dial, host:port with localhost
+// pinned to 127.0.0.1 and port 80 by default.
+func checkLoopbackURL(raw string) (addr string, err error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("-url: %w", err)
+		return "", fmt.Errorf("-url: %w", err)
 	}
 	if u.Scheme != "http" || u.Host == "" {
-		return fmt.Errorf("-url: %q must be an http:// URL with a host", raw)
+		return "", fmt.Errorf("-url: %q must be an http:// URL with a host", raw)
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
-		return fmt.Errorf("-url: %q must be a bare base URL such as http://127.0.0.1:8000", raw)
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("-url: %q is not a loopback address: the load test only targets this machine (127.0.0.1, ::1 or localhost)", host)
-	}
-	return nil
-}
-
-// hostPort returns the dial address of a base URL checked by
-// checkLoopbackURL, with localhost pinned to 127.0.0.1.
-func hostPort(base string) (string, error) {
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", err
+		return "", fmt.Errorf("-url: %q must be a bare base URL such as http://127.0.0.1:8000", raw)
 	}
 	host, port := u.Hostname(), u.Port()
 	if port == "" {
 		port = "80"
 	}
 	if host == "localhost" {
-		host = "127.0.0.1"
+		return net.JoinHostPort("127.0.0.1", port), nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return "", fmt.Errorf("-url: %q is not a loopback address: the load test only targets this machine (127.0.0.1, ::1 or localhost)", host)
 	}
 	return net.JoinHostPort(host, port), nil
 }

@@ -35,6 +35,7 @@ const (
 // options are the command-line settings.
 type options struct {
 	url          string
+	addr         string // with -url: the host:port to dial
 	clientID     string
 	clientSecret string
 	scenarios    []string
@@ -128,9 +129,11 @@ Flags:
 
 	known := inProcessScenarios
 	if o.url != "" {
-		if err := checkLoopbackURL(o.url); err != nil {
+		addr, err := checkLoopbackURL(o.url)
+		if err != nil {
 			return nil, err
 		}
+		o.addr = addr
 		o.url = strings.TrimRight(o.url, "/")
 		known = urlScenarios
 	}
@@ -186,10 +189,8 @@ Flags:
 		return nil, errors.New("-pool: must be between 1 and 1048576")
 	}
 	if o.chartPath != "" {
-		switch strings.ToLower(filepath.Ext(o.chartPath)) {
-		case ".png", ".svg", ".pdf":
-		default:
-			return nil, fmt.Errorf("-chart: %q must end in .png, .svg or .pdf", o.chartPath)
+		if err := harness.CheckChartPath(o.chartPath); err != nil {
+			return nil, fmt.Errorf("-chart: %w", err)
 		}
 	}
 	return o, nil
@@ -224,15 +225,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		target = o.url
 	}
 	report := harness.NewReport(started, target, o.settings)
-	var runner interface {
-		run(ctx context.Context, o *options, stderr io.Writer) ([]*harness.Result, error)
-	}
+	runAll := runInProcess
 	if o.url != "" {
-		runner = urlRunner{}
-	} else {
-		runner = inProcessRunner{}
+		runAll = runURL
 	}
-	results, runErr := runner.run(ctx, o, stderr)
+	results, runErr := runAll(ctx, o, stderr)
 	report.Results = results
 
 	code := exitOK

@@ -36,7 +36,7 @@ func TestCheckLoopbackURL(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.url, func(t *testing.T) {
-			err := checkLoopbackURL(tc.url)
+			_, err := checkLoopbackURL(tc.url)
 			if (err == nil) != tc.ok {
 				t.Errorf("checkLoopbackURL(%q) = %v, want ok=%v", tc.url, err, tc.ok)
 			}
@@ -185,16 +185,13 @@ func TestURLMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer iss.Close()
-	srv, err := stack.Start(stack.Options{Issuer: iss})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv, err := stack.Start(ctx, stack.Options{Issuer: iss})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
 	code := run(context.Background(), []string{

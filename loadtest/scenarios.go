@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/tokengate/tokengate/devissuer"
@@ -79,11 +80,10 @@ func harnessConfig(o *options, name string, model harness.Model, stderr io.Write
 		// requests end by themselves within it.
 		Grace:        o.timeout + time.Second,
 		ExpectStatus: 200,
+		Workers:      workersFor(o, model),
 	}
 	if model == harness.Open {
-		cfg.Workers, cfg.Rate = o.maxInflight, o.rate
-	} else {
-		cfg.Workers = o.connections
+		cfg.Rate = o.rate
 	}
 	if o.progress {
 		cfg.Progress = stderr
@@ -105,11 +105,9 @@ func logDone(stderr io.Writer, r *harness.Result) {
 		harness.FormatLatency(r.Latency.MaxMS), r.Errors)
 }
 
-// inProcessRunner starts the development issuer once and a fresh tokengate
+// runInProcess starts the development issuer once and a fresh tokengate
 // per scenario.
-type inProcessRunner struct{}
-
-func (inProcessRunner) run(ctx context.Context, o *options, stderr io.Writer) ([]*harness.Result, error) {
+func runInProcess(ctx context.Context, o *options, stderr io.Writer) ([]*harness.Result, error) {
 	iss, err := devissuer.Start(devissuer.Config{Algorithm: o.alg, RSABits: o.rsaBits})
 	if err != nil {
 		return nil, err
@@ -122,22 +120,19 @@ func (inProcessRunner) run(ctx context.Context, o *options, stderr io.Writer) ([
 		return nil, err
 	}
 	var unique []string
-	for _, sc := range scenarios {
-		if sc.unique {
-			began := time.Now()
-			if unique, err = iss.MintN(o.pool, devissuer.MintOptions{}); err != nil {
-				return nil, err
-			}
-			fmt.Fprintf(stderr, "minted %d %s tokens in %v\n", o.pool, o.alg, time.Since(began).Round(time.Millisecond))
-			break
+	if slices.ContainsFunc(scenarios, func(sc scenario) bool { return sc.unique }) {
+		began := time.Now()
+		if unique, err = iss.MintN(o.pool, devissuer.MintOptions{}); err != nil {
+			return nil, err
 		}
+		fmt.Fprintf(stderr, "minted %d %s tokens in %v\n", o.pool, o.alg, time.Since(began).Round(time.Millisecond))
 	}
 	pools := map[bool][][]byte{false: bearerHeaders(cached), true: bearerHeaders(unique)}
 
 	var results []*harness.Result
 	for _, model := range o.models {
 		for _, sc := range scenarios {
-			res, err := runInProcess(ctx, o, iss, sc, model, pools[sc.unique], stderr)
+			res, err := runScenario(ctx, o, iss, sc, model, pools[sc.unique], stderr)
 			if err != nil {
 				return results, fmt.Errorf("%s (%s): %w", sc.name, model, err)
 			}
@@ -147,22 +142,20 @@ func (inProcessRunner) run(ctx context.Context, o *options, stderr io.Writer) ([
 	return results, nil
 }
 
-func runInProcess(ctx context.Context, o *options, iss *devissuer.Issuer, sc scenario, model harness.Model, authz [][]byte, stderr io.Writer) (*harness.Result, error) {
+// runScenario serves one scenario from a fresh tokengate and loads it.
+func runScenario(ctx context.Context, o *options, iss *devissuer.Issuer, sc scenario, model harness.Model, authz [][]byte, stderr io.Writer) (*harness.Result, error) {
 	iss.ClearFaults()
 	defer iss.ClearFaults()
 	if sc.distance > 0 {
 		iss.SetFault(devissuer.EndpointIntrospect, devissuer.Fault{Latency: sc.distance})
 	}
-	srv, err := stack.Start(stack.Options{Issuer: iss, Args: sc.args, UncachedValid: sc.uncached})
+	readyCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	srv, err := stack.Start(readyCtx, stack.Options{Issuer: iss, Args: sc.args, UncachedValid: sc.uncached})
 	if err != nil {
 		return nil, err
 	}
 	defer srv.Close()
-	readyCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := srv.WaitReady(readyCtx); err != nil {
-		return nil, err
-	}
 	tgt := newTarget(srv.Addr(), workersFor(o, model), o.timeout)
 	defer tgt.close()
 	if sc.path == "/" {
@@ -194,25 +187,18 @@ func runInProcess(ctx context.Context, o *options, iss *devissuer.Issuer, sc sce
 	return res, err
 }
 
-// urlRunner loads a tokengate that is already running.
-type urlRunner struct{}
-
-func (urlRunner) run(ctx context.Context, o *options, stderr io.Writer) ([]*harness.Result, error) {
-	addr, err := hostPort(o.url)
-	if err != nil {
-		return nil, err
-	}
+// runURL loads a tokengate that is already running.
+func runURL(ctx context.Context, o *options, stderr io.Writer) ([]*harness.Result, error) {
+	addr := o.addr
 	var authz [][]byte
-	for _, s := range o.scenarios {
-		if s == "items" {
-			t := newTarget(addr, 1, o.timeout)
-			tokens, err := fetchTokens(ctx, t, o.clientID, o.clientSecret, cachedPool)
-			t.close()
-			if err != nil {
-				return nil, err
-			}
-			authz = bearerHeaders(tokens)
+	if slices.Contains(o.scenarios, "items") {
+		t := newTarget(addr, 1, o.timeout)
+		tokens, err := fetchTokens(ctx, t, o.clientID, o.clientSecret, cachedPool)
+		t.close()
+		if err != nil {
+			return nil, err
 		}
+		authz = bearerHeaders(tokens)
 	}
 	var results []*harness.Result
 	for _, model := range o.models {

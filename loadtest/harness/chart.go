@@ -58,16 +58,24 @@ func dashesFor(kind string) []vg.Length {
 	}
 }
 
+// CheckChartPath reports whether SaveChart can write path: its extension
+// must name a format (.png, .svg or .pdf, in any case).
+func CheckChartPath(path string) error {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".png", ".svg", ".pdf":
+		return nil
+	}
+	return fmt.Errorf("harness: chart %q: extension must be .png, .svg or .pdf", path)
+}
+
 // SaveChart draws the latency distribution of every result (percentile on
 // a "nines" axis, latency in milliseconds on a log axis) and saves it to
 // path; the extension picks the format (.png, .svg, .pdf). Local scenarios
 // are drawn solid, remote ones dashed, hybrid dash-dotted and the baseline
 // dotted, so local against remote reads at a glance.
 func SaveChart(path, title string, results []*Result) error {
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".png", ".svg", ".pdf":
-	default:
-		return fmt.Errorf("harness: chart %q: extension must be .png, .svg or .pdf", path)
+	if err := CheckChartPath(path); err != nil {
+		return err
 	}
 	models := map[Model]bool{}
 	for _, r := range results {

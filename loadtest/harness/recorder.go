@@ -43,7 +43,6 @@ type shard struct {
 	service  *hdrhistogram.Histogram
 	interval *hdrhistogram.Histogram // since the last progress tick
 	outcomes map[string]uint64
-	count    uint64
 	errors   uint64
 	icount   uint64 // since the last progress tick
 	ierrors  uint64
@@ -124,7 +123,6 @@ func (r *Recorder) Record(worker int, latency, service time.Duration, status int
 	_ = s.service.RecordValue(sv)
 	_ = s.interval.RecordValue(l)
 	s.outcomes[key]++
-	s.count++
 	s.icount++
 	if bad {
 		s.errors++

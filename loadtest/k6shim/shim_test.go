@@ -17,21 +17,24 @@ import (
 // issuer on loopback and returns the base URL.
 func startTokengate(tb testing.TB, args ...string) string {
 	tb.Helper()
-	iss, err := devissuer.Start(devissuer.Config{})
+	return startTokengateFor(tb, devissuer.Config{}, args...)
+}
+
+// startTokengateFor is startTokengate with an issuer configured by cfg.
+func startTokengateFor(tb testing.TB, cfg devissuer.Config, args ...string) string {
+	tb.Helper()
+	iss, err := devissuer.Start(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = iss.Close() })
-	srv, err := stack.Start(stack.Options{Issuer: iss, Args: args})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := stack.Start(ctx, stack.Options{Issuer: iss, Args: args})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(srv.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.WaitReady(ctx); err != nil {
-		tb.Fatal(err)
-	}
 	return srv.URL()
 }
 
@@ -213,6 +216,22 @@ func TestBrokenScriptsFail(t *testing.T) {
 				t.Fatalf("exit %d (want %d), output lacks %q or differs:\n%s", code, tc.code, tc.want, out)
 			}
 		})
+	}
+}
+
+// TestSpecialCredentials checks that the scripts form-encode the client
+// credentials before base64 (RFC 6749 2.3.1), as loadtest/client.go does:
+// an id with ':' and a secret with '%' and a space must still get a token.
+func TestSpecialCredentials(t *testing.T) {
+	const id, secret = "load:test%client", "s3cret:50% off+on"
+	base := startTokengateFor(t, devissuer.Config{Clients: []devissuer.Client{
+		{ID: devissuer.DefaultClientID, Secret: devissuer.DefaultClientSecret},
+		{ID: id, Secret: secret},
+	}})
+	code, out := runShim(t, filepath.Join("..", "k6", "items.js"),
+		append([]string{"BASE_URL=" + base, "CLIENT_ID=" + id, "CLIENT_SECRET=" + secret}, relaxed...)...)
+	if code != 0 || !strings.Contains(out, "k6 shim: PASS") {
+		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"github.com/tokengate/tokengate/devissuer"
 )
 
-// Options configures a Server. Issuer is required.
+// Options configures Start. Issuer is required.
 type Options struct {
 	// Issuer is the authorization server tokengate trusts; the caller
 	// starts and closes it. tokengate uses its first client for
@@ -39,15 +39,10 @@ type Options struct {
 	Logger *zap.Logger
 }
 
-// Server is a running in-process tokengate: an *app.App, whose Close
-// leaves Options.Issuer running.
-type Server struct {
-	*app.App
-}
-
-// Start builds and serves a tokengate. On error it has stopped whatever it
-// had started.
-func Start(o Options) (*Server, error) {
+// Start builds and serves a tokengate and waits until it is ready (ctx
+// bounds start-up and the wait). The App's Close leaves Options.Issuer
+// running. On error Start has stopped whatever it had started.
+func Start(ctx context.Context, o Options) (*app.App, error) {
 	if o.Issuer == nil {
 		return nil, errors.New("stack: no issuer")
 	}
@@ -58,7 +53,7 @@ func Start(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
-	a, err := app.Start(context.Background(), cfg, app.Options{
+	a, err := app.Start(ctx, cfg, app.Options{
 		Logger:               o.Logger,
 		Listener:             o.Listener,
 		Issuer:               o.Issuer,
@@ -67,5 +62,9 @@ func Start(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
-	return &Server{App: a}, nil
+	if err := a.WaitReady(ctx); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	return a, nil
 }

@@ -45,16 +45,13 @@ func TestStart(t *testing.T) {
 			if tc.inMemory {
 				o.Listener = fasthttputil.NewInmemoryListener()
 			}
-			s, err := Start(o)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			s, err := Start(ctx, o)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := s.WaitReady(ctx); err != nil {
-				t.Fatal(err)
-			}
 			if s.Dev() != iss {
 				t.Error("the server does not trust Options.Issuer")
 			}
@@ -85,7 +82,7 @@ func TestStart(t *testing.T) {
 }
 
 func TestStartErrors(t *testing.T) {
-	if _, err := Start(Options{}); err == nil || !strings.HasPrefix(err.Error(), "stack: ") {
+	if _, err := Start(context.Background(), Options{}); err == nil || !strings.HasPrefix(err.Error(), "stack: ") {
 		t.Errorf("no issuer: %v", err)
 	}
 	iss, err := devissuer.Start(devissuer.Config{})
@@ -93,7 +90,7 @@ func TestStartErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer iss.Close()
-	if _, err := Start(Options{Issuer: iss, Args: []string{"--validation-mode=psychic"}}); err == nil || !strings.Contains(err.Error(), "VALIDATION_MODE") {
+	if _, err := Start(context.Background(), Options{Issuer: iss, Args: []string{"--validation-mode=psychic"}}); err == nil || !strings.Contains(err.Error(), "VALIDATION_MODE") {
 		t.Errorf("bad mode: %v", err)
 	}
 }

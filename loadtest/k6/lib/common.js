@@ -44,14 +44,26 @@ export function waitReady() {
   }
 }
 
+// formEncode is application/x-www-form-urlencoded encoding as Go's
+// url.QueryEscape does it: only A-Z a-z 0-9 - _ . ~ stay, a space becomes
+// '+', every other byte of the UTF-8 is %XX.
+function formEncode(s) {
+  return encodeURIComponent(s)
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replace(/%20/g, '+');
+}
+
 // getToken gets an access token from POST /token with client_secret_basic,
-// the way a client of tokengate does, and fails the test if it cannot.
+// the way a client of tokengate does, and fails the test if it cannot. The
+// id and secret are form-encoded before base64 (RFC 6749 2.3.1), so that
+// one with ':' or '%' still authenticates.
 export function getToken() {
+  const basic = encoding.b64encode(`${formEncode(CLIENT_ID)}:${formEncode(CLIENT_SECRET)}`);
   const res = http.post(
     `${BASE_URL}/token`,
     { grant_type: 'client_credentials' },
     {
-      headers: { Authorization: `Basic ${encoding.b64encode(`${CLIENT_ID}:${CLIENT_SECRET}`)}` },
+      headers: { Authorization: `Basic ${basic}` },
       tags: { name: 'token' },
     },
   );
