@@ -1,11 +1,10 @@
 package handlers
 
 import (
-	"math"
-	"strconv"
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/tokengate/tokengate/internal/promtext"
 	"github.com/valyala/fasthttp"
 )
 
@@ -13,11 +12,10 @@ import (
 // 0.0.4 (https://prometheus.io/docs/instrumenting/exposition_formats/),
 // without authentication, like /healthz. The handlers write their own
 // series (tokengate_requests_total), then Config.Metrics appends the rest.
-// The format is simple enough to write by hand: every family gets its
-// HELP and TYPE lines, label values are escaped, and the order is fixed.
+// Every family is written through internal/promtext, in a fixed order.
 
 // MetricsContentType is the Content-Type of GET /metrics.
-const MetricsContentType = "text/plain; version=0.0.4; charset=utf-8"
+const MetricsContentType = promtext.ContentType
 
 // maxPooledMetricsBuf is the largest rendering buffer kept for the next
 // scrape; a larger one (a hook gone wild) is left to the collector.
@@ -120,85 +118,10 @@ func (s *Server) appendMetrics(dst []byte) []byte {
 // per outcome, zeros included.
 func (c *requestCounters) appendMetrics(dst []byte) []byte {
 	const name = "tokengate_requests_total"
-	dst = AppendMetricHeader(dst, name, "counter",
+	dst = promtext.AppendHeader(dst, name, promtext.Counter,
 		"Requests to protected routes, by the outcome of the bearer-token check (authorized: the route's handler ran, whatever it answered).")
 	for o := range numOutcomes {
-		dst = AppendMetricSample(dst, name, float64(c.load(o)), "outcome", outcomeNames[o])
-	}
-	return dst
-}
-
-// AppendMetricHeader appends the "# HELP" and "# TYPE" lines of the metric
-// family name, of type typ ("counter", "gauge", "untyped", …), escaping
-// help as the text format requires (backslash and newline). name must be
-// a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*); it is not checked.
-func AppendMetricHeader(dst []byte, name, typ, help string) []byte {
-	dst = append(dst, "# HELP "...)
-	dst = append(dst, name...)
-	dst = append(dst, ' ')
-	dst = appendEscaped(dst, help, false)
-	dst = append(dst, "\n# TYPE "...)
-	dst = append(dst, name...)
-	dst = append(dst, ' ')
-	dst = append(dst, typ...)
-	return append(dst, '\n')
-}
-
-// AppendMetricSample appends one sample line: name, then labels, given as
-// name, value pairs (a trailing odd name is ignored), in braces, then v.
-// Label values are escaped (backslash, double quote, newline); label names
-// must be valid ([a-zA-Z_][a-zA-Z0-9_]*) and are not checked. Integral
-// values print without exponent up to 2^53, and NaN and infinities as
-// the format spells them.
-func AppendMetricSample(dst []byte, name string, v float64, labels ...string) []byte {
-	dst = append(dst, name...)
-	if len(labels) >= 2 {
-		dst = append(dst, '{')
-		for i := 0; i+1 < len(labels); i += 2 {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, labels[i]...)
-			dst = append(dst, '=', '"')
-			dst = appendEscaped(dst, labels[i+1], true)
-			dst = append(dst, '"')
-		}
-		dst = append(dst, '}')
-	}
-	dst = append(dst, ' ')
-	dst = appendMetricValue(dst, v)
-	return append(dst, '\n')
-}
-
-// appendMetricValue formats v as the text format's float.
-func appendMetricValue(dst []byte, v float64) []byte {
-	switch {
-	case math.IsNaN(v):
-		return append(dst, "NaN"...)
-	case math.IsInf(v, 1):
-		return append(dst, "+Inf"...)
-	case math.IsInf(v, -1):
-		return append(dst, "-Inf"...)
-	case v == math.Trunc(v) && math.Abs(v) <= 1<<53:
-		return strconv.AppendInt(dst, int64(v), 10)
-	}
-	return strconv.AppendFloat(dst, v, 'g', -1, 64)
-}
-
-// appendEscaped appends s with backslash and newline escaped, and double
-// quote too when quoted (a label value).
-func appendEscaped(dst []byte, s string, quoted bool) []byte {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\\':
-			dst = append(dst, '\\', '\\')
-		case c == '\n':
-			dst = append(dst, '\\', 'n')
-		case c == '"' && quoted:
-			dst = append(dst, '\\', '"')
-		default:
-			dst = append(dst, c)
-		}
+		dst = promtext.AppendUintSample(dst, name, c.load(o), "outcome", outcomeNames[o])
 	}
 	return dst
 }

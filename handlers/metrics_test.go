@@ -1,13 +1,13 @@
 package handlers_test
 
 import (
-	"math"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/tokengate/tokengate/handlers"
+	"github.com/tokengate/tokengate/internal/promtext"
 	"github.com/valyala/fasthttp"
 )
 
@@ -70,8 +70,8 @@ func TestMetricsHook(t *testing.T) {
 		if !strings.HasPrefix(string(dst), "# HELP tokengate_requests_total ") {
 			t.Errorf("the hook got %q, want the handlers' series first", dst)
 		}
-		dst = handlers.AppendMetricHeader(dst, "tokengate_test_gauge", "gauge", "A test gauge.")
-		return handlers.AppendMetricSample(dst, "tokengate_test_gauge", 7, "name", `a"b`)
+		dst = promtext.AppendHeader(dst, "tokengate_test_gauge", promtext.Gauge, "A test gauge.")
+		return promtext.AppendSample(dst, "tokengate_test_gauge", 7, "name", `a"b`)
 	}})
 	g.do(t, call{path: "/items", header: bearer(tokGood)})
 	for i := range 3 { // the pooled buffer is reused: every scrape is whole
@@ -116,32 +116,5 @@ func TestMetricsCountConcurrently(t *testing.T) {
 	h(ctx)
 	if got, want := string(ctx.Response.Body()), requestsFamily(workers/2*each, workers/2*each, 0, 0, 0, 0); got != want {
 		t.Errorf("body:\n%s\nwant:\n%s", got, want)
-	}
-}
-
-// TestAppendMetric checks the text format's escaping and number spelling.
-func TestAppendMetric(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		got    []byte
-		expect string
-	}{
-		{"header", handlers.AppendMetricHeader([]byte("x\n"), "a_total", "counter", "Path C:\\tmp\nnext \"line\"."),
-			"x\n# HELP a_total Path C:\\\\tmp\\nnext \"line\".\n# TYPE a_total counter\n"},
-		{"no labels", handlers.AppendMetricSample(nil, "a", 3), "a 3\n"},
-		{"labels escaped", handlers.AppendMetricSample(nil, "a", 1, "k", "q\"b\\n\nx", "l", ""),
-			`a{k="q\"b\\n\nx",l=""} 1` + "\n"},
-		{"odd label list", handlers.AppendMetricSample(nil, "a", 1, "k", "v", "dangling"), `a{k="v"} 1` + "\n"},
-		{"fraction", handlers.AppendMetricSample(nil, "a", 0.25), "a 0.25\n"},
-		{"negative", handlers.AppendMetricSample(nil, "a", -2), "a -2\n"},
-		{"2^53", handlers.AppendMetricSample(nil, "a", 1<<53), "a 9007199254740992\n"},
-		{"beyond 2^53", handlers.AppendMetricSample(nil, "a", 1<<60), "a 1.152921504606847e+18\n"},
-		{"NaN", handlers.AppendMetricSample(nil, "a", math.NaN()), "a NaN\n"},
-		{"+Inf", handlers.AppendMetricSample(nil, "a", math.Inf(1)), "a +Inf\n"},
-		{"-Inf", handlers.AppendMetricSample(nil, "a", math.Inf(-1)), "a -Inf\n"},
-	} {
-		if string(tc.got) != tc.expect {
-			t.Errorf("%s: got %q, want %q", tc.name, tc.got, tc.expect)
-		}
 	}
 }

@@ -70,7 +70,7 @@ type Config struct {
 	// Metrics, when set, appends more series to GET /metrics, after the
 	// handlers' own (tokengate_requests_total): dst in, dst with the
 	// series appended out, in the Prometheus text format version 0.0.4
-	// (AppendMetricHeader and AppendMetricSample write it). It is called
+	// (package internal/promtext writes it). It is called
 	// once per scrape, on the scraping request's goroutine, and should be
 	// quick and deterministic in its order. nil means only the handlers'
 	// series.
