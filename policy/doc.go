@@ -17,7 +17,7 @@
 //	default: deny                  # deny (the default) | authenticated | public: when no route matches
 //	case_insensitive_paths: false  # true folds ASCII case in paths, for case-insensitive upstreams
 //	routes:                        # first match wins, in file order
-//	  - host: api.example.com      # optional; exact, or "*.example.com" (exactly one more label)
+//	  - host: api.example.com      # optional; a DNS name or IPv4 address, or "*.example.com" (exactly one more label)
 //	    path: /orders/**           # exact, or glob: "*" is one segment, "**" (last) is zero or more
 //	    methods: [GET, HEAD]       # optional, default all; GET also matches HEAD
 //	    scopes: [orders:read]      # optional; all required (from scp or scope)

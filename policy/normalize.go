@@ -12,6 +12,7 @@ type PathError struct {
 	Reason string // e.g. "encoded slash"
 }
 
+// Error returns "policy: bad request path: " and the reason.
 func (e *PathError) Error() string { return "policy: bad request path: " + e.Reason }
 
 // Is makes errors.Is(err, ErrBadPath) true for every *PathError.
@@ -49,9 +50,11 @@ var (
 //   - refuses a '%' not followed by two hex digits (so "%u002e" too);
 //   - decodes percent-encoded unreserved characters (ALPHA, DIGIT, "-", ".",
 //     "_", "~"), so "%61dmin" is "admin" and "%2e%2e" is "..";
-//   - keeps every other escape encoded, with upper-case hex: "%252e" stays
-//     "%252e" (decoding happens once), "%c3%a9" becomes "%C3%A9", and
-//     overlong or look-alike sequences ("%C0%AF", "%EF%BC%8F") stay literal;
+//   - keeps every other escape encoded, with upper-case hex: "%c3%a9"
+//     becomes "%C3%A9", overlong or look-alike sequences ("%C0%AF",
+//     "%EF%BC%8F") stay literal, and "%252e" stays "%252e" because "%25"
+//     is not decoded (decoding happens once; an upstream that decodes twice
+//     cannot be guarded by any policy that decodes once);
 //   - percent-encodes raw bytes that may not appear in a path (space, '"',
 //     '<', '>', '[', ']', '^', '`', '{', '|', '}', and bytes from 0x80), so
 //     raw UTF-8 and its escaped form normalise alike;

@@ -27,6 +27,7 @@ type Error struct {
 	Msg  string // one line, never a secret (values are not quoted from issuer entries)
 }
 
+// Error returns "policy: FILE:LINE: MSG" (without ":LINE" when Line is 0).
 func (e *Error) Error() string {
 	if e.Line > 0 {
 		return "policy: " + e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Msg
@@ -215,6 +216,9 @@ func (ps *parser) fields(n *yaml.Node, what string, fn func(key string, k, v *ya
 	seen := make(map[string]bool, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if k.ShortTag() == "!!merge" {
+			return ps.fail(k, "%s: YAML merge keys (<<) are not supported", what)
+		}
 		key, err := ps.str(k, what+" key")
 		if err != nil {
 			return err

@@ -35,6 +35,8 @@ const (
 	AccessPublic
 )
 
+// String returns the policy file's word for a: deny, authenticated or
+// public.
 func (a Access) String() string {
 	switch a {
 	case AccessDeny:
@@ -55,7 +57,7 @@ type Rule struct {
 	Host    string   // host pattern in lower case: "api.example.com" or "*.example.com"; "" for any host
 	Path    string   // path pattern in normal form ("/orders/**"); "" (any path) for the default rule
 	Methods []string // upper-case methods; nil for any method
-	Access  Access
+	Access  Access   // what the rule asks of a request
 	Scopes  []string // all required (AccessAuthenticated only)
 	Issuers []string // issuer URLs (iss) a token must come from; nil for any configured issuer
 
@@ -97,6 +99,7 @@ const (
 	WrongIssuer
 )
 
+// String returns a short description of o, for logs.
 func (o Outcome) String() string {
 	switch o {
 	case Denied:
@@ -197,7 +200,7 @@ func (p *Policy) Match(host, method, path []byte) *Rule {
 	}
 	for i := range p.routes {
 		r := &p.routes[i]
-		if r.matchHost(host) && r.matchMethod(method) && r.matchPath(path, p.caseInsensitive) {
+		if r.matchPath(path, p.caseInsensitive) && r.matchMethod(method) && r.matchHost(host) {
 			return r
 		}
 	}
