@@ -1,0 +1,61 @@
+package policy
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Holder keeps the current Policy for concurrent readers and swaps it on
+// Reload. Load is one atomic read and does not allocate; a bad file never
+// replaces a good policy. Catching SIGHUP (or watching the file) is the
+// caller's job. A Holder is safe for concurrent use.
+type Holder struct {
+	now func() time.Time
+	mu  sync.Mutex // serialises Reload, so that the file read last is the one kept
+	cur atomic.Pointer[snapshot]
+}
+
+// snapshot pairs a policy with the time it was installed, so that Load and
+// LoadedAt never disagree about which policy they describe.
+type snapshot struct {
+	p  *Policy
+	at time.Time
+}
+
+// NewHolder returns a Holder serving p, which must not be nil. now is the
+// clock for LoadedAt; nil means time.Now.
+func NewHolder(p *Policy, now func() time.Time) *Holder {
+	if p == nil {
+		panic("policy: NewHolder with a nil policy")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	h := &Holder{now: now}
+	h.cur.Store(&snapshot{p: p, at: now()})
+	return h
+}
+
+// Load returns the current policy.
+func (h *Holder) Load() *Policy { return h.cur.Load().p }
+
+// Reload parses the file at path and, when it is good, makes it the current
+// policy. On error (an *Error for a bad file) the current policy stays.
+func (h *Holder) Reload(path string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p, err := Load(path)
+	if err != nil {
+		return err
+	}
+	h.cur.Store(&snapshot{p: p, at: h.now()})
+	return nil
+}
+
+// LoadedAt returns when the current policy was installed (by NewHolder or
+// the last successful Reload), for a metric.
+func (h *Holder) LoadedAt() time.Time { return h.cur.Load().at }
+
+// Rules returns the number of routes of the current policy, for a metric.
+func (h *Holder) Rules() int { return h.cur.Load().p.Len() }
