@@ -350,3 +350,50 @@ func TestFasthttpLogWithholdsRequestBytes(t *testing.T) {
 		t.Errorf("detail %q, want %q", got, want)
 	}
 }
+
+// zeroCase is one "0 turns it off" setting served end to end: a token
+// minted expiredFor ago is requested twice, and must get wantCode and run
+// the validator wantCalls times.
+type zeroCase struct {
+	name       string
+	args       []string
+	expiredFor time.Duration
+	wantCode   int
+	wantCalls  uint64
+}
+
+func (tc zeroCase) run(t *testing.T) {
+	now := time.Now() // frozen: the validator's clock does not move
+	a := start(t, devConfig(t, tc.args...), Options{Now: func() time.Time { return now }})
+	waitReady(t, a)
+	tok, err := a.Dev().Mint(devissuer.MintOptions{IssuedAt: now.Add(-2 * time.Hour), Lifetime: 2*time.Hour - tc.expiredFor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client(a, nil)
+	for range 2 {
+		if code, body := get(t, c, "/items", tok); code != tc.wantCode {
+			t.Fatalf("GET /items = %d %s, want %d", code, body, tc.wantCode)
+		}
+		a.Cache().Wait()
+	}
+	if got := a.Cache().Stats().Validations; got != tc.wantCalls {
+		t.Errorf("validations = %d, want %d", got, tc.wantCalls)
+	}
+}
+
+// TestZeroTurnsOff: CLOCK_LEEWAY=0 and NEGATIVE_CACHE_TTL=0 mean none, as
+// README says, and their defaults apply otherwise.
+func TestZeroTurnsOff(t *testing.T) {
+	cases := []zeroCase{
+		// Past exp, a token is not cached (its entry would outlive it).
+		{name: "default leeway accepts 30s past exp", expiredFor: 30 * time.Second, wantCode: 200, wantCalls: 2},
+		{name: "CLOCK_LEEWAY=0 refuses 30s past exp", args: []string{"--clock-leeway=0"}, expiredFor: 30 * time.Second, wantCode: 401, wantCalls: 1},
+		{name: "CLOCK_LEEWAY=0 accepts a valid token", args: []string{"--clock-leeway=0"}, expiredFor: -time.Second, wantCode: 200, wantCalls: 1},
+		{name: "default negative cache", expiredFor: time.Hour, wantCode: 401, wantCalls: 1},
+		{name: "NEGATIVE_CACHE_TTL=0", args: []string{"--negative-cache-ttl=0"}, expiredFor: time.Hour, wantCode: 401, wantCalls: 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, tc.run)
+	}
+}
