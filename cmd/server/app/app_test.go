@@ -397,3 +397,48 @@ func TestZeroTurnsOff(t *testing.T) {
 		t.Run(tc.name, tc.run)
 	}
 }
+
+// TestBuildValidation: each mode builds its own parts and nothing else; an
+// unknown mode builds nothing.
+func TestBuildValidation(t *testing.T) {
+	cases := []struct {
+		mode             config.Mode
+		keys, remote, ok bool
+	}{
+		{mode: config.ModeLocal, keys: true, ok: true},
+		{mode: config.ModeRemote, remote: true, ok: true},
+		{mode: config.ModeHybrid, keys: true, remote: true, ok: true},
+		{mode: "several-issuers"},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.mode), func(t *testing.T) {
+			cfg, err := config.Load([]string{"--okta-issuer=http://127.0.0.1:9/oauth2/default",
+				"--okta-client-id=id", "--okta-client-secret=secret"}, nil, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Mode = tc.mode
+			v, err := buildValidation(cfg, Options{}, zap.NewNop())
+			if !tc.ok {
+				if err == nil || !strings.Contains(err.Error(), "unknown validation mode") ||
+					v.client != nil || v.discovery != nil || v.keys != nil || v.remote != nil || v.cache != nil || v.ready != nil {
+					t.Fatalf("got %+v, %v; want nothing and an unknown-mode error", v, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.close()
+			if (v.keys != nil) != tc.keys || (v.remote != nil) != tc.remote {
+				t.Errorf("keys %v, remote %v; want keys %v, remote %v", v.keys != nil, v.remote != nil, tc.keys, tc.remote)
+			}
+			if v.client == nil || v.discovery == nil || v.cache == nil || v.ready == nil {
+				t.Errorf("incomplete: %+v", v)
+			}
+			if v.ready() == nil {
+				t.Error("ready before any key or endpoint is known")
+			}
+		})
+	}
+}
