@@ -1,9 +1,7 @@
 package auth
 
 import (
-	"encoding/base64"
 	"net"
-	"net/url"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -71,12 +69,4 @@ func NewHTTPClient(cfg HTTPClientConfig) *fasthttp.Client {
 			return fasthttp.DialTimeout(addr, dial)
 		},
 	}
-}
-
-// BasicAuthorization returns the Authorization header value that
-// authenticates a client to an authorization server by HTTP Basic, with id
-// and secret form-urlencoded first as RFC 6749 section 2.3.1 requires
-// (a secret holding ':' or '%' then survives the trip).
-func BasicAuthorization(id, secret string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
 }

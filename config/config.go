@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -42,11 +43,28 @@ const (
 )
 
 // Client authentication methods at the introspection endpoint
-// (INTROSPECTION_AUTH_METHOD).
+// (INTROSPECTION_AUTH_METHOD). They are auth.AuthMethodClientSecretBasic
+// and auth.AuthMethodClientSecretPost, which config may not import; a test
+// fails if the two pairs differ.
 const (
 	AuthClientSecretBasic = "client_secret_basic"
 	AuthClientSecretPost  = "client_secret_post"
 )
+
+// Disabled is the value Load gives a duration setting that 0 turns off
+// (CLOCK_LEEWAY, NEGATIVE_CACHE_TTL). Such a field means what the field it
+// is passed to means (auth.LocalConfig.Leeway, authcache.Config.NegativeTTL):
+// a negative value is "off" and 0 the package's default, so the value goes
+// through unchanged. Load never leaves such a field 0.
+const Disabled time.Duration = -1
+
+// defaultAlgorithms is the JWS algorithm allow-list that applies when
+// ALLOWED_ALGORITHMS is not set, and the only algorithms it may name:
+// auth.DefaultAlgorithms, which config may not import, in the same order
+// (a test fails if they differ). Usage and the check of ALLOWED_ALGORITHMS
+// read it; an unset ALLOWED_ALGORITHMS stays empty and the validator
+// applies its own default.
+const defaultAlgorithms = "RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,ES512,EdDSA"
 
 // DefaultDotenvPath is the .env file cmd/server reads: the one in the
 // working directory.
@@ -90,14 +108,16 @@ type Config struct {
 	// Mode is the validation mode (VALIDATION_MODE, local).
 	Mode Mode
 	// ClockLeeway is the tolerance for exp, nbf and iat (CLOCK_LEEWAY, 60s).
-	// 0 means none.
+	// As in auth.LocalConfig.Leeway, negative means none: CLOCK_LEEWAY=0
+	// loads as Disabled. Load never leaves it 0 (auth's default).
 	ClockLeeway time.Duration
 	// MaxTokenSize is the largest token accepted, in bytes, checked before
 	// parsing (MAX_TOKEN_SIZE, 8192).
 	MaxTokenSize int
 	// AllowedAlgorithms is the JWS algorithm allow-list
 	// (ALLOWED_ALGORITHMS, comma-separated). Empty means the validator's
-	// default list of asymmetric algorithms; none and HS* are refused here.
+	// default, auth.DefaultAlgorithms; only algorithms of that list are
+	// accepted, and none and HS* are refused with their own message.
 	AllowedAlgorithms []string
 	// AllowedClientIDs, when not empty, is the list of client ids (cid or
 	// client_id) whose tokens are accepted (ALLOWED_CLIENT_IDS).
@@ -112,11 +132,15 @@ type Config struct {
 	// hybrid mode (CACHE_MAX_TTL, 5m); never past the token's exp.
 	CacheMaxTTL time.Duration
 	// NegativeCacheTTL is how long a rejected token stays cached
-	// (NEGATIVE_CACHE_TTL, 5s). 0 disables negative caching.
+	// (NEGATIVE_CACHE_TTL, 5s). As in authcache.Config.NegativeTTL,
+	// negative disables negative caching: NEGATIVE_CACHE_TTL=0 loads as
+	// Disabled. Load never leaves it 0 (authcache's default).
 	NegativeCacheTTL time.Duration
 	// IntrospectionCacheTTL caps how long an introspection result is
 	// cached in remote mode (INTROSPECTION_CACHE_TTL, 30s). 0 means no
-	// caching: every request is introspected.
+	// caching: every request is introspected. (It becomes the cache's
+	// MaxTTL in remote mode only, and 0 its NoPositiveCaching switch: a
+	// choice of the mode, not a second meaning of 0.)
 	IntrospectionCacheTTL time.Duration
 	// RevalidateAfter is the age after which hybrid mode re-introspects a
 	// cached token in the background (REVALIDATE_AFTER, 30s).
@@ -244,10 +268,10 @@ func settings() []setting {
 				return fmt.Errorf("must be local, remote or hybrid")
 			}},
 		{env: "CLOCK_LEEWAY", flag: "clock-leeway", def: "60s", usage: "tolerance for exp, nbf and iat (0 = none)",
-			set: durationIn(func(c *Config) *time.Duration { return &c.ClockLeeway }, 0, 10*time.Minute)},
+			set: durationOrDisabled(func(c *Config) *time.Duration { return &c.ClockLeeway }, 10*time.Minute)},
 		{env: "MAX_TOKEN_SIZE", flag: "max-token-size", def: "8192", usage: "largest token accepted, in bytes",
 			set: intIn(func(c *Config) *int { return &c.MaxTokenSize }, 256, 64<<10)},
-		{env: "ALLOWED_ALGORITHMS", flag: "allowed-algorithms", defDoc: "RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,ES512,EdDSA", usage: "comma-separated JWS algorithm allow-list (none and HS* are never allowed)",
+		{env: "ALLOWED_ALGORITHMS", flag: "allowed-algorithms", defDoc: defaultAlgorithms, usage: "comma-separated JWS algorithm allow-list (none and HS* are never allowed)",
 			set: func(c *Config, v string) error {
 				algs, err := parseAlgorithms(v)
 				c.AllowedAlgorithms = algs
@@ -272,7 +296,7 @@ func settings() []setting {
 		{env: "CACHE_MAX_TTL", flag: "cache-max-ttl", def: "5m", usage: "longest a valid token stays cached (never past its exp)",
 			set: durationIn(func(c *Config) *time.Duration { return &c.CacheMaxTTL }, time.Second, 24*time.Hour)},
 		{env: "NEGATIVE_CACHE_TTL", flag: "negative-cache-ttl", def: "5s", usage: "how long a rejected token stays cached (0 = not cached)",
-			set: durationIn(func(c *Config) *time.Duration { return &c.NegativeCacheTTL }, 0, time.Hour)},
+			set: durationOrDisabled(func(c *Config) *time.Duration { return &c.NegativeCacheTTL }, time.Hour)},
 		{env: "INTROSPECTION_CACHE_TTL", flag: "introspection-cache-ttl", def: "30s", usage: "remote mode: longest an introspection result is cached (0 = every request is introspected)",
 			set: durationIn(func(c *Config) *time.Duration { return &c.IntrospectionCacheTTL }, 0, 24*time.Hour)},
 		{env: "REVALIDATE_AFTER", flag: "revalidate-after", def: "30s", usage: "hybrid mode: age after which a cached token is re-introspected in the background",
@@ -284,7 +308,7 @@ func settings() []setting {
 					c.IntrospectionAuthMethod = v
 					return nil
 				}
-				return fmt.Errorf("must be client_secret_basic or client_secret_post")
+				return fmt.Errorf("must be %s or %s", AuthClientSecretBasic, AuthClientSecretPost)
 			}},
 		{env: "INTROSPECTION_MAX_CONCURRENT", flag: "introspection-max-concurrent", def: "64", usage: "in-flight introspections; beyond it requests get 503 at once",
 			set: intIn(func(c *Config) *int { return &c.IntrospectionMaxConcurrent }, 1, 100000)},
@@ -660,6 +684,21 @@ func durationIn(field func(*Config) *time.Duration, lo, hi time.Duration) func(*
 	}
 }
 
+// durationOrDisabled returns a setter for a duration in [0, hi] where 0
+// turns the feature off and is stored as Disabled.
+func durationOrDisabled(field func(*Config) *time.Duration, hi time.Duration) func(*Config, string) error {
+	set := durationIn(field, 0, hi)
+	return func(c *Config, v string) error {
+		if err := set(c, v); err != nil {
+			return err
+		}
+		if *field(c) == 0 {
+			*field(c) = Disabled
+		}
+		return nil
+	}
+}
+
 // boolField returns a setter for a boolean field (strconv.ParseBool syntax).
 func boolField(field func(*Config) *bool) func(*Config, string) error {
 	return func(c *Config, v string) error {
@@ -706,29 +745,21 @@ func splitList(v string) []string {
 	return out
 }
 
-// asymmetric lists the JWS algorithms tokengate can verify with a JWKS key.
-var asymmetric = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-
+// parseAlgorithms reads ALLOWED_ALGORITHMS: names from defaultAlgorithms.
 func parseAlgorithms(v string) ([]string, error) {
 	algs := splitList(v)
 	if len(algs) == 0 {
 		return nil, errEmpty
 	}
+	known := strings.Split(defaultAlgorithms, ",")
 	for _, a := range algs {
-		known := false
-		for _, k := range asymmetric {
-			if a == k {
-				known = true
-				break
-			}
-		}
-		if known {
+		if slices.Contains(known, a) {
 			continue
 		}
 		if strings.EqualFold(a, "none") || strings.HasPrefix(strings.ToUpper(a), "HS") {
 			return nil, fmt.Errorf("%s is never allowed (unsigned or symmetric: anyone holding the JWKS could forge tokens)", a)
 		}
-		return nil, fmt.Errorf("unknown algorithm %s; choose from %s", a, strings.Join(asymmetric, ","))
+		return nil, fmt.Errorf("unknown algorithm %s; choose from %s", a, defaultAlgorithms)
 	}
 	return algs, nil
 }
@@ -747,14 +778,25 @@ func checkScope(v string, list bool) error {
 		if p == "" {
 			return errEmpty
 		}
-		for i := 0; i < len(p); i++ {
-			c := p[i]
-			if c < 0x21 || c == '"' || c == '\\' || c > 0x7e {
-				return fmt.Errorf("a scope is printable ASCII without spaces, quotes or backslashes")
-			}
+		if !validScopeToken(p) {
+			return fmt.Errorf("a scope is printable ASCII without spaces, quotes or backslashes")
 		}
 	}
 	return nil
+}
+
+// validScopeToken is auth.ValidScopeToken, which config may not import: a
+// test compares the two on every byte.
+func validScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 func checkHostPort(v string) error {

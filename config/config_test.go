@@ -178,8 +178,13 @@ func TestPrecedence(t *testing.T) {
 			}
 		}},
 		{name: "cache sizes", env: map[string]string{"OKTA_ISSUER": fromEnv, "CACHE_MAX_COST": "128 mib", "NEGATIVE_CACHE_TTL": "0s"}, check: func(tb testing.TB, c Config) {
-			if c.CacheMaxCost != 128<<20 || c.NegativeCacheTTL != 0 {
+			if c.CacheMaxCost != 128<<20 || c.NegativeCacheTTL != Disabled {
 				tb.Errorf("got %d %v", c.CacheMaxCost, c.NegativeCacheTTL)
+			}
+		}},
+		{name: "no leeway", env: map[string]string{"OKTA_ISSUER": fromEnv, "CLOCK_LEEWAY": "0"}, check: func(tb testing.TB, c Config) {
+			if c.ClockLeeway != Disabled {
+				tb.Errorf("ClockLeeway = %v, want Disabled", c.ClockLeeway)
 			}
 		}},
 		{name: "dev defaults", args: []string{"--dev"}, check: func(tb testing.TB, c Config) {

@@ -26,6 +26,9 @@ func unstarted(tb testing.TB, cfg Config) *Issuer {
 	return i
 }
 
+// FuzzParseBasic: no panic, at most two candidates with non-empty ids, the
+// first read as auth.ParseBasicAuthorization reads the header, and
+// surviving the RFC 6749 encoding.
 func FuzzParseBasic(f *testing.F) {
 	for _, seed := range []string{
 		basic("dev-client", "dev-secret"),
@@ -33,10 +36,12 @@ func FuzzParseBasic(f *testing.F) {
 		"Basic ", "Basic", "basic ZGV2OnNlY3JldA", "Basic ZGV2LWNsaWVudA==", "Bearer x",
 		"Basic " + "JTIy" + "OiUyMg==", "Basic %%%", "Basic OnNlY3JldA==",
 		"Basic YStiOjUwJQ==", // a+b:50% sent without the RFC 6749 encoding
+		"Basic\tZGV2OnNlY3JldA==", " basic ZGV2OnNlY3JldA== \t", "Basicx ZGV2OnNlY3JldA==",
 	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, h string) {
+		checkBasicIsAuths(t, []byte(h))
 		creds, isBasic := parseBasic([]byte(h))
 		if len(creds) > 0 && !isBasic {
 			t.Fatal("credentials without Basic")

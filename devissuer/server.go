@@ -162,7 +162,7 @@ type metadata struct {
 
 // encodeMetadata pre-encodes both discovery documents.
 func (i *Issuer) encodeMetadata() error {
-	authMethods := []string{"client_secret_basic", "client_secret_post"}
+	authMethods := []string{authMethodBasic, authMethodPost}
 	scopes := i.cfg.Scopes
 	if len(scopes) == 0 {
 		scopes = slices.Clone(i.cfg.DefaultScopes)
@@ -257,7 +257,8 @@ func readForm(ctx *fasthttp.RequestCtx, args *fasthttp.Args) *oauthError {
 }
 
 // authenticateClient checks client_secret_basic (RFC 6749 2.3.1) or
-// client_secret_post. Using both is refused.
+// client_secret_post. Using both is refused. Of the candidates parseBasic
+// offers, the first that names a client with that secret wins.
 func (i *Issuer) authenticateClient(ctx *fasthttp.RequestCtx, args *fasthttp.Args) (*Client, *oauthError) {
 	var creds []credentials
 	basic := false
@@ -278,7 +279,7 @@ func (i *Issuer) authenticateClient(ctx *fasthttp.RequestCtx, args *fasthttp.Arg
 	} else {
 		if !args.Has("client_id") {
 			return nil, &oauthError{status: fasthttp.StatusUnauthorized, code: "invalid_client",
-				description: "client authentication required (client_secret_basic or client_secret_post)", challenge: true}
+				description: "client authentication required (" + authMethodBasic + " or " + authMethodPost + ")", challenge: true}
 		}
 		creds = []credentials{{string(args.Peek("client_id")), string(args.Peek("client_secret"))}}
 	}
@@ -307,40 +308,63 @@ func (i *Issuer) checkSecret(cr credentials) *Client {
 
 const dummySecret = "devissuer: no such client"
 
+// The client authentication methods the issuer accepts (RFC 7591 2 names):
+// auth.AuthMethodClientSecretBasic and auth.AuthMethodClientSecretPost,
+// which devissuer may not import; a test fails if they differ.
+const (
+	authMethodBasic = "client_secret_basic"
+	authMethodPost  = "client_secret_post"
+)
+
 // credentials are a client_id and client_secret as presented.
 type credentials struct{ id, secret string }
 
 // parseBasic decodes an Authorization header. isBasic says whether the
-// scheme is Basic (case-insensitive). The candidates are the base64 of
-// "id:secret" form-urlencoded-decoded (RFC 6749 2.3.1) and, when that
-// differs, taken verbatim, for clients that skip the encoding (curl -u).
-// No candidate means malformed credentials. An id is never empty.
+// scheme is Basic. The first candidate is what auth.ParseBasicAuthorization
+// makes of the header (RFC 6749 2.3.1: id and secret form-urlencoded, each
+// taken verbatim where it is not valid encoding); the second, when it
+// differs, is id and secret taken verbatim, for clients that skip the
+// encoding (curl -u) yet send a '+' or '%'. No candidate means malformed
+// credentials. An id is never empty. devissuer may not import auth:
+// FuzzParseBasic fails when the two read a header differently.
 func parseBasic(h []byte) (candidates []credentials, isBasic bool) {
-	scheme, rest, _ := bytes.Cut(bytes.TrimSpace(h), []byte(" "))
-	if !bytes.EqualFold(scheme, []byte("basic")) {
+	const scheme = "basic"
+	h = bytes.TrimLeft(h, " \t")
+	if len(h) < len(scheme) || !bytes.EqualFold(h[:len(scheme)], []byte(scheme)) {
 		return nil, false
 	}
-	rest = bytes.TrimSpace(rest)
-	raw, err := base64.StdEncoding.DecodeString(string(rest))
+	rest := h[len(scheme):]
+	if len(rest) > 0 && rest[0] != ' ' && rest[0] != '\t' {
+		return nil, false // "Basicx …" is another scheme
+	}
+	enc := string(bytes.Trim(rest, " \t"))
+	raw, err := base64.StdEncoding.DecodeString(enc)
 	if err != nil {
 		// Tolerate clients that drop the padding.
-		if raw, err = base64.RawStdEncoding.DecodeString(string(rest)); err != nil {
+		if raw, err = base64.RawStdEncoding.DecodeString(enc); err != nil {
 			return nil, true
 		}
 	}
 	rawID, rawSecret, found := strings.Cut(string(raw), ":")
-	if !found {
+	if !found || rawID == "" {
 		return nil, true
 	}
-	id, errID := url.QueryUnescape(rawID)
-	secret, errSecret := url.QueryUnescape(rawSecret)
-	if errID == nil && errSecret == nil && id != "" {
-		candidates = append(candidates, credentials{id, secret})
-	}
-	if rawID != "" && (len(candidates) == 0 || rawID != id || rawSecret != secret) {
-		candidates = append(candidates, credentials{rawID, rawSecret})
+	decoded := credentials{formUnescape(rawID), formUnescape(rawSecret)}
+	candidates = append(candidates, decoded)
+	if verbatim := (credentials{rawID, rawSecret}); verbatim != decoded {
+		candidates = append(candidates, verbatim)
 	}
 	return candidates, true
+}
+
+// formUnescape undoes application/x-www-form-urlencoded encoding, or
+// returns s unchanged when it is not valid encoding.
+func formUnescape(s string) string {
+	u, err := url.QueryUnescape(s)
+	if err != nil {
+		return s
+	}
+	return u
 }
 
 // parseScope splits a scope parameter (RFC 6749 3.3) into distinct
@@ -361,6 +385,8 @@ func parseScope(s string) (scopes []string, ok bool) {
 }
 
 // validScopeToken reports whether s is 1*NQCHAR: %x21 / %x23-5B / %x5D-7E.
+// It is auth.ValidScopeToken, which devissuer may not import; a test
+// compares the two on every byte.
 func validScopeToken(s string) bool {
 	if s == "" {
 		return false

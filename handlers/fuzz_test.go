@@ -57,7 +57,7 @@ func FuzzTokenRequestParsing(f *testing.F) {
 		if !c.basic {
 			return
 		}
-		id, secret, err := parseBasic([]byte(auth.BasicAuthorization(c.id, c.secret)))
+		id, secret, err := auth.ParseBasicAuthorization([]byte(auth.BasicAuthorization(c.id, c.secret)))
 		if err != nil || id != c.id || secret != c.secret {
 			t.Fatalf("re-encoded %q/%q parses as %q/%q, %v", c.id, c.secret, id, secret, err)
 		}

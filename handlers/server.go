@@ -106,7 +106,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RequiredScope == "" {
 		cfg.RequiredScope = "items"
 	}
-	if !validScope(cfg.RequiredScope) {
+	if !auth.ValidScopeToken(cfg.RequiredScope) {
 		return nil, fmt.Errorf("handlers: Config.RequiredScope %q is not a single scope token", cfg.RequiredScope)
 	}
 	if cfg.Realm == "" {
@@ -173,21 +173,6 @@ func (s *Server) Handler() fasthttp.RequestHandler { return s.router.Handler }
 func (s *Server) Router() *router.Router { return s.router }
 
 func quote(s string) []byte { return appendQuoted(nil, s, len(s)) }
-
-// validScope reports whether s is one RFC 6749 scope-token:
-// 1*( %x21 / %x23-5B / %x5D-7E ).
-func validScope(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
 
 // hello answers GET /, the tutorial's greeting; no authentication.
 func (s *Server) hello(ctx *fasthttp.RequestCtx) {

@@ -1,12 +1,9 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"net"
-	"net/url"
 	"strings"
 	"time"
 
@@ -216,74 +213,19 @@ func isNetTimeout(err error) bool {
 // Using both is an error (RFC 6749 section 2.3); an Authorization header
 // with another scheme counts as absent.
 func clientCredentials(authz []byte, form *fasthttp.Args) (clientCreds, error) {
-	id, secret, err := parseBasic(authz)
+	id, secret, err := auth.ParseBasicAuthorization(authz)
 	switch {
 	case err == nil:
 		if form.Has("client_secret") {
 			return clientCreds{}, errMultipleAuth
 		}
 		return clientCreds{id: id, secret: secret, basic: true}, nil
-	case !errors.Is(err, errNoCredentials):
-		return clientCreds{}, err
+	case !errors.Is(err, auth.ErrNotBasic):
+		return clientCreds{}, errMalformedBasic
 	}
 	fid, fsecret := form.Peek("client_id"), form.Peek("client_secret")
 	if len(fid) == 0 || len(fsecret) == 0 {
 		return clientCreds{}, errNoCredentials
 	}
 	return clientCreds{id: string(fid), secret: string(fsecret)}, nil
-}
-
-// parseBasic decodes an HTTP Basic Authorization header value (RFC 7617)
-// whose user-id and password are the client id and secret, each
-// form-urlencoded first (RFC 6749 section 2.3.1). A value that is not
-// valid form-urlencoding is taken as it is: many clients (curl -u) do not
-// encode. A header that is empty or has another scheme is errNoCredentials;
-// a Basic header that does not decode, or names no client id, is
-// errMalformedBasic. The results never alias authz.
-func parseBasic(authz []byte) (id, secret string, err error) {
-	const scheme = "basic"
-	h := bytes.TrimLeft(authz, " \t")
-	if len(h) < len(scheme) || !bytes.EqualFold(h[:len(scheme)], []byte(scheme)) {
-		return "", "", errNoCredentials
-	}
-	rest := h[len(scheme):]
-	if len(rest) > 0 && rest[0] != ' ' && rest[0] != '\t' {
-		return "", "", errNoCredentials // "Basicx …" is another scheme
-	}
-	enc := bytes.Trim(rest, " \t")
-	if len(enc) == 0 {
-		return "", "", errMalformedBasic
-	}
-	// Padded or not; RawStdEncoding needs the larger buffer.
-	dec := make([]byte, base64.RawStdEncoding.DecodedLen(len(enc)))
-	n, derr := base64.StdEncoding.Decode(dec, enc)
-	if derr != nil {
-		n, derr = base64.RawStdEncoding.Decode(dec, enc)
-		if derr != nil {
-			return "", "", errMalformedBasic
-		}
-	}
-	dec = dec[:n]
-	i := bytes.IndexByte(dec, ':')
-	if i < 0 {
-		return "", "", errMalformedBasic
-	}
-	id, secret = formUnescape(string(dec[:i])), formUnescape(string(dec[i+1:]))
-	if id == "" {
-		return "", "", errMalformedBasic
-	}
-	return id, secret, nil
-}
-
-// formUnescape undoes application/x-www-form-urlencoded encoding, or
-// returns s unchanged when it is not valid encoding.
-func formUnescape(s string) string {
-	if !strings.ContainsAny(s, "%+") {
-		return s
-	}
-	u, err := url.QueryUnescape(s)
-	if err != nil {
-		return s
-	}
-	return u
 }

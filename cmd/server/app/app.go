@@ -74,15 +74,11 @@ type App struct {
 	dev       *devissuer.Issuer // nil unless cfg.Dev
 	ownDev    bool              // Start started dev, Shutdown closes it
 	devClient devissuer.Client  // dev's first client, under cfg.Dev
-	issuer    string
-	audience  string
-	discovery *auth.Discovery
-	keys      *auth.KeySet // nil in remote mode
-	remote    *auth.Remote // nil in local mode
-	cache     *authcache.Cache
-	handlers  *handlers.Server
-	ready     func() error
-	info      []byte // tokengate_info, rendered once
+	issuer    string            // the issuer tokengate trusts (cfg's, or dev's)
+
+	validation // the validator chain, the cache, the key set, readiness
+	handlers   *handlers.Server
+	info       []byte // tokengate_info, rendered once
 
 	server     *fasthttp.Server
 	ln         net.Listener
@@ -108,10 +104,6 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("app: not started: %w", err)
 	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
-	}
 	log := opts.Logger
 	if log == nil {
 		log = zap.NewNop()
@@ -119,8 +111,6 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	a := &App{
 		cfg:      cfg,
 		log:      log,
-		issuer:   cfg.Issuer,
-		audience: cfg.Audience,
 		ln:       opts.Listener,
 		stopping: make(chan struct{}),
 	}
@@ -135,191 +125,41 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		log.Warn("tokengate: ignored under --dev: the development issuer supplies it", zap.String("variable", name))
 	}
 
-	clientID, clientSecret := cfg.ClientID, cfg.ClientSecret
+	trusted := cfg // cfg as the validators see it: under --dev, pointed at the development issuer
 	if cfg.Dev {
-		if err := a.startDev(cfg, opts.Issuer); err != nil {
+		if trusted, err = a.startDev(cfg, opts.Issuer); err != nil {
 			return nil, err
 		}
-		clientID, clientSecret = a.devClient.ID, a.devClient.Secret
 	}
-
-	// One pooled, size-limited client for every call to the authorization
-	// server: discovery, JWKS, introspection and the /token relay.
-	client := auth.NewHTTPClient(auth.HTTPClientConfig{
-		ReadTimeout: max(5*time.Second, cfg.IntrospectionTimeout),
-	})
-
-	a.discovery, err = auth.NewDiscovery(auth.DiscoveryConfig{
-		Issuer: a.issuer,
-		Override: auth.Metadata{
-			JWKSURI:               cfg.JWKSURI,
-			TokenEndpoint:         cfg.TokenEndpoint,
-			IntrospectionEndpoint: cfg.IntrospectionEndpoint,
-		},
-		Client: client,
-		Now:    now,
-		Logger: log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("app: %w", err)
+	a.issuer = trusted.Issuer
+	if a.validation, err = buildValidation(trusted, opts, log); err != nil {
+		return nil, err
 	}
-
-	var local *auth.Local
-	if cfg.Mode == config.ModeLocal || cfg.Mode == config.ModeHybrid {
-		a.keys, err = auth.NewKeySet(auth.KeySetConfig{
-			Discovery:          a.discovery,
-			Client:             client,
-			RefreshInterval:    cfg.JWKSRefreshInterval,
-			UnknownKIDCooldown: cfg.JWKSRefreshCooldown,
-			Now:                now,
-			Logger:             log,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("app: %w", err)
-		}
-		leeway := cfg.ClockLeeway
-		if leeway == 0 {
-			leeway = -1 // auth.LocalConfig: negative means none, 0 means the default
-		}
-		local, err = auth.NewLocal(auth.LocalConfig{
-			Issuer:         a.issuer,
-			Audience:       a.audience,
-			Keys:           a.keys,
-			Algorithms:     cfg.AllowedAlgorithms,
-			Leeway:         leeway,
-			MaxTokenSize:   cfg.MaxTokenSize,
-			AllowedClients: cfg.AllowedClientIDs,
-			RequireATJWT:   cfg.RequireATJWT,
-			Now:            now,
-			Logger:         log,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("app: %w", err)
-		}
+	if err := a.buildHandlers(); err != nil {
+		return nil, err
 	}
-	var remote *auth.Remote
-	if cfg.Mode == config.ModeRemote || cfg.Mode == config.ModeHybrid {
-		remote, err = auth.NewRemote(auth.RemoteConfig{
-			Issuer:          a.issuer,
-			Audience:        a.audience,
-			RequireAudience: cfg.IntrospectionRequireAudience,
-			Discovery:       a.discovery,
-			ClientID:        clientID,
-			ClientSecret:    clientSecret,
-			AuthMethod:      cfg.IntrospectionAuthMethod,
-			Client:          client,
-			Timeout:         cfg.IntrospectionTimeout,
-			MaxConcurrent:   cfg.IntrospectionMaxConcurrent,
-			MaxTokenSize:    cfg.MaxTokenSize,
-			AllowedClients:  cfg.AllowedClientIDs,
-			Now:             now,
-			Logger:          log,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("app: %w", err)
-		}
-		a.remote = remote
-	}
-
-	negativeTTL := cfg.NegativeCacheTTL
-	if negativeTTL == 0 {
-		negativeTTL = -1 // authcache: negative disables, 0 means the default
-	}
-	cacheCfg := authcache.Config{
-		MaxCost:     cfg.CacheMaxCost,
-		MaxTTL:      cfg.CacheMaxTTL,
-		NegativeTTL: negativeTTL,
-		Now:         now,
-		Logger:      log,
-	}
-	var validator auth.Validator
-	switch cfg.Mode {
-	case config.ModeLocal:
-		validator, a.ready = local, a.keys.Ready
-	case config.ModeRemote:
-		validator, a.ready = remote, a.introspectionReady
-		cacheCfg.MaxTTL = cfg.IntrospectionCacheTTL
-		cacheCfg.NoPositiveCaching = cfg.IntrospectionCacheTTL == 0
-	case config.ModeHybrid:
-		h := auth.NewHybrid(local, remote)
-		validator, a.ready = h, a.keys.Ready
-		cacheCfg.Revalidator = h.Revalidator()
-		cacheCfg.RevalidateAfter = cfg.RevalidateAfter
-	default:
-		return nil, fmt.Errorf("app: unknown validation mode %q", cfg.Mode)
-	}
-	if opts.MeasureUncachedValid {
-		cacheCfg.NoPositiveCaching = true
-	}
-	a.cache, err = authcache.New(validator, cacheCfg)
-	if err != nil {
-		return nil, fmt.Errorf("app: %w", err)
-	}
-
-	a.info = infoMetric(string(cfg.Mode))
-	baseCtx, cancel := context.WithCancel(context.Background())
-	a.baseCancel = cancel
-	a.handlers, err = handlers.New(handlers.Config{
-		Validator:     a.cache,
-		RequiredScope: cfg.RequiredScope,
-		Ready:         a.ready,
-		TokenEndpoint: func(ctx context.Context) (string, error) {
-			return a.discovery.Endpoint(ctx, func(m auth.Metadata) string { return m.TokenEndpoint })
-		},
-		TokenClient:  client,
-		DefaultScope: cfg.TokenScope,
-		DevClientID:  a.devClient.ID, // zero unless --dev
-		BaseContext:  baseCtx,
-		Metrics:      a.appendMetrics,
-		Logger:       log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("app: %w", err)
-	}
-
 	if a.ln == nil {
 		if err := a.listen(ctx); err != nil {
 			return nil, err
 		}
 	}
-
-	if a.keys != nil {
-		a.keys.Start() // first JWKS fetch at once, in the background
-	}
-	a.server = &fasthttp.Server{
-		Handler:                      a.handlers.Handler(),
-		ReadTimeout:                  readTimeout,
-		WriteTimeout:                 writeTimeout,
-		IdleTimeout:                  idleTimeout,
-		MaxRequestBodySize:           maxRequestBodySize,
-		ReadBufferSize:               max(16<<10, cfg.MaxTokenSize+8<<10),
-		NoDefaultServerHeader:        true,
-		DisablePreParseMultipartForm: true,
-		CloseOnShutdown:              true,
-		// fasthttp's parse errors otherwise quote the raw request,
-		// Authorization header included.
-		SecureErrorLogMessage: true,
-		Logger:                fasthttpLogger{log},
-	}
-	a.served = make(chan struct{})
-	go func() {
-		defer close(a.served)
-		a.serveErr = a.server.Serve(a.ln)
-	}()
+	a.validation.start()
+	a.serve()
 
 	log.Info("tokengate: serving",
 		zap.String("addr", a.Addr()),
 		zap.String("mode", string(cfg.Mode)),
-		zap.String("issuer", a.issuer),
-		zap.String("audience", a.audience),
+		zap.String("issuer", trusted.Issuer),
+		zap.String("audience", trusted.Audience),
 		zap.String("required_scope", cfg.RequiredScope),
 		zap.Bool("dev", cfg.Dev))
 	return a, nil
 }
 
 // startDev adopts iss, or starts the development issuer when iss is nil,
-// and points tokengate at it.
-func (a *App) startDev(cfg config.Config, iss *devissuer.Issuer) error {
+// and returns cfg pointed at it: its issuer URL and audience, and its first
+// client for introspection.
+func (a *App) startDev(cfg config.Config, iss *devissuer.Issuer) (config.Config, error) {
 	if iss == nil {
 		var err error
 		iss, err = devissuer.Start(devissuer.Config{
@@ -330,17 +170,229 @@ func (a *App) startDev(cfg config.Config, iss *devissuer.Issuer) error {
 			Logger:        a.log,
 		})
 		if err != nil {
-			return fmt.Errorf("app: starting the development issuer: %w", err)
+			return cfg, fmt.Errorf("app: starting the development issuer: %w", err)
 		}
 		a.ownDev = true
 	}
 	a.dev = iss
 	clients := iss.Clients()
 	if len(clients) == 0 {
-		return errors.New("app: the development issuer has no client")
+		return cfg, errors.New("app: the development issuer has no client")
 	}
 	a.devClient = clients[0]
-	a.issuer, a.audience = iss.Issuer(), iss.Audience()
+	cfg.Issuer, cfg.Audience = iss.Issuer(), iss.Audience()
+	cfg.ClientID, cfg.ClientSecret = a.devClient.ID, a.devClient.Secret
+	return cfg, nil
+}
+
+// validation is how tokengate checks tokens: the mode's validator chain
+// wrapped in the cache, and what /readyz, /metrics, /token and Shutdown
+// need of it. buildValidation builds one per mode; a new mode (several
+// issuers, a shared second-level cache) is a new case there.
+type validation struct {
+	client    auth.HTTPClient  // the one pooled, size-limited client to the authorization server; /token's too
+	discovery *auth.Discovery  // the issuer's metadata; /token asks it for the token endpoint
+	keys      *auth.KeySet     // nil in remote mode
+	remote    *auth.Remote     // nil in local mode
+	cache     *authcache.Cache // wraps the mode's validator; what the handlers call
+	ready     func() error     // /readyz: nil once tokens can be checked
+}
+
+// buildValidation builds the validation of cfg.Mode for the issuer,
+// audience and client in cfg. It starts no goroutine that start would
+// start; on error it has closed whatever it built.
+func buildValidation(cfg config.Config, opts Options, log *zap.Logger) (v validation, err error) {
+	defer func() {
+		if err != nil {
+			v.close()
+			v = validation{}
+		}
+	}()
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	// Discovery, JWKS, introspection and the /token relay all use v.client.
+	v.client = auth.NewHTTPClient(auth.HTTPClientConfig{
+		ReadTimeout: max(5*time.Second, cfg.IntrospectionTimeout),
+	})
+	v.discovery, err = auth.NewDiscovery(auth.DiscoveryConfig{
+		Issuer: cfg.Issuer,
+		Override: auth.Metadata{
+			JWKSURI:               cfg.JWKSURI,
+			TokenEndpoint:         cfg.TokenEndpoint,
+			IntrospectionEndpoint: cfg.IntrospectionEndpoint,
+		},
+		Client: v.client,
+		Now:    now,
+		Logger: log,
+	})
+	if err != nil {
+		return v, fmt.Errorf("app: %w", err)
+	}
+
+	cacheCfg := authcache.Config{
+		MaxCost:     cfg.CacheMaxCost,
+		MaxTTL:      cfg.CacheMaxTTL,
+		NegativeTTL: cfg.NegativeCacheTTL,
+		Now:         now,
+		Logger:      log,
+	}
+	var validator auth.Validator
+	switch cfg.Mode {
+	case config.ModeLocal:
+		if validator, err = v.newLocal(cfg, now, log); err != nil {
+			return v, err
+		}
+		v.ready = v.keys.Ready
+	case config.ModeRemote:
+		if v.remote, err = v.newRemote(cfg, now, log); err != nil {
+			return v, err
+		}
+		validator, v.ready = v.remote, introspectionReady(v.discovery)
+		// Remote answers live at most INTROSPECTION_CACHE_TTL; 0 keeps none.
+		cacheCfg.MaxTTL = cfg.IntrospectionCacheTTL
+		cacheCfg.NoPositiveCaching = cfg.IntrospectionCacheTTL == 0
+	case config.ModeHybrid:
+		var local *auth.Local
+		if local, err = v.newLocal(cfg, now, log); err != nil {
+			return v, err
+		}
+		if v.remote, err = v.newRemote(cfg, now, log); err != nil {
+			return v, err
+		}
+		h := auth.NewHybrid(local, v.remote)
+		validator, v.ready = h, v.keys.Ready
+		cacheCfg.Revalidator = h.Revalidator()
+		cacheCfg.RevalidateAfter = cfg.RevalidateAfter
+	default:
+		return v, fmt.Errorf("app: unknown validation mode %q", cfg.Mode)
+	}
+	if opts.MeasureUncachedValid {
+		cacheCfg.NoPositiveCaching = true
+	}
+	if v.cache, err = authcache.New(validator, cacheCfg); err != nil {
+		return v, fmt.Errorf("app: %w", err)
+	}
+	return v, nil
+}
+
+// newLocal builds the key set (into v.keys) and the JWT validator over it.
+func (v *validation) newLocal(cfg config.Config, now func() time.Time, log *zap.Logger) (*auth.Local, error) {
+	var err error
+	v.keys, err = auth.NewKeySet(auth.KeySetConfig{
+		Discovery:          v.discovery,
+		Client:             v.client,
+		RefreshInterval:    cfg.JWKSRefreshInterval,
+		UnknownKIDCooldown: cfg.JWKSRefreshCooldown,
+		Now:                now,
+		Logger:             log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	local, err := auth.NewLocal(auth.LocalConfig{
+		Issuer:         cfg.Issuer,
+		Audience:       cfg.Audience,
+		Keys:           v.keys,
+		Algorithms:     cfg.AllowedAlgorithms,
+		Leeway:         cfg.ClockLeeway,
+		MaxTokenSize:   cfg.MaxTokenSize,
+		AllowedClients: cfg.AllowedClientIDs,
+		RequireATJWT:   cfg.RequireATJWT,
+		Now:            now,
+		Logger:         log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	return local, nil
+}
+
+// newRemote builds the introspection validator.
+func (v *validation) newRemote(cfg config.Config, now func() time.Time, log *zap.Logger) (*auth.Remote, error) {
+	remote, err := auth.NewRemote(auth.RemoteConfig{
+		Issuer:          cfg.Issuer,
+		Audience:        cfg.Audience,
+		RequireAudience: cfg.IntrospectionRequireAudience,
+		Discovery:       v.discovery,
+		ClientID:        cfg.ClientID,
+		ClientSecret:    cfg.ClientSecret,
+		AuthMethod:      cfg.IntrospectionAuthMethod,
+		Client:          v.client,
+		Timeout:         cfg.IntrospectionTimeout,
+		MaxConcurrent:   cfg.IntrospectionMaxConcurrent,
+		MaxTokenSize:    cfg.MaxTokenSize,
+		AllowedClients:  cfg.AllowedClientIDs,
+		Now:             now,
+		Logger:          log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	return remote, nil
+}
+
+// start starts the background work: the key set's first fetch, at once,
+// and its refresh.
+func (v *validation) start() {
+	if v.keys != nil {
+		v.keys.Start()
+	}
+}
+
+// close stops what buildValidation built, refreshers before caches, and
+// waits for them. It tolerates a partly built validation.
+func (v *validation) close() {
+	if v.keys != nil {
+		v.keys.Close()
+	}
+	if v.cache != nil {
+		v.cache.Close()
+	}
+	if v.discovery != nil {
+		v.discovery.Close()
+	}
+}
+
+// introspectionReady is /readyz in remote mode: ready once the
+// introspection endpoint is known (configured, or discovered). Discovery
+// failures are retried at most every few seconds, so probes cannot hammer
+// the authorization server.
+func introspectionReady(disc *auth.Discovery) func() error {
+	return func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), readyCheckTimeout)
+		defer cancel()
+		_, err := disc.Endpoint(ctx, func(m auth.Metadata) string { return m.IntrospectionEndpoint })
+		return err
+	}
+}
+
+// buildHandlers builds the router, the auth middleware and the handlers
+// over the cache.
+func (a *App) buildHandlers() error {
+	a.info = infoMetric(string(a.cfg.Mode))
+	baseCtx, cancel := context.WithCancel(context.Background())
+	a.baseCancel = cancel
+	disc := a.discovery
+	var err error
+	a.handlers, err = handlers.New(handlers.Config{
+		Validator:     a.cache,
+		RequiredScope: a.cfg.RequiredScope,
+		Ready:         a.ready,
+		TokenEndpoint: func(ctx context.Context) (string, error) {
+			return disc.Endpoint(ctx, func(m auth.Metadata) string { return m.TokenEndpoint })
+		},
+		TokenClient:  a.client,
+		DefaultScope: a.cfg.TokenScope,
+		DevClientID:  a.devClient.ID, // zero unless --dev
+		BaseContext:  baseCtx,
+		Metrics:      a.appendMetrics,
+		Logger:       a.log,
+	})
+	if err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
 	return nil
 }
 
@@ -362,15 +414,29 @@ func (a *App) listen(ctx context.Context) error {
 	return nil
 }
 
-// introspectionReady is /readyz in remote mode: ready once the
-// introspection endpoint is known (configured, or discovered). Discovery
-// failures are retried at most every few seconds, so probes cannot hammer
-// the authorization server.
-func (a *App) introspectionReady() error {
-	ctx, cancel := context.WithTimeout(context.Background(), readyCheckTimeout)
-	defer cancel()
-	_, err := a.discovery.Endpoint(ctx, func(m auth.Metadata) string { return m.IntrospectionEndpoint })
-	return err
+// serve serves the handlers on a.ln in a goroutine that closes a.served
+// when Serve returns; Shutdown stops it.
+func (a *App) serve() {
+	a.server = &fasthttp.Server{
+		Handler:                      a.handlers.Handler(),
+		ReadTimeout:                  readTimeout,
+		WriteTimeout:                 writeTimeout,
+		IdleTimeout:                  idleTimeout,
+		MaxRequestBodySize:           maxRequestBodySize,
+		ReadBufferSize:               max(16<<10, a.cfg.MaxTokenSize+8<<10),
+		NoDefaultServerHeader:        true,
+		DisablePreParseMultipartForm: true,
+		CloseOnShutdown:              true,
+		// fasthttp's parse errors otherwise quote the raw request,
+		// Authorization header included.
+		SecureErrorLogMessage: true,
+		Logger:                fasthttpLogger{a.log},
+	}
+	a.served = make(chan struct{})
+	go func() {
+		defer close(a.served)
+		a.serveErr = a.server.Serve(a.ln)
+	}()
 }
 
 // Config is the configuration the App was started with.
@@ -483,15 +549,7 @@ func (a *App) stop(ctx context.Context) error {
 	if a.baseCancel != nil {
 		a.baseCancel()
 	}
-	if a.keys != nil {
-		a.keys.Close()
-	}
-	if a.cache != nil {
-		a.cache.Close()
-	}
-	if a.discovery != nil {
-		a.discovery.Close()
-	}
+	a.validation.close() // key refresher, cache, discovery
 	if a.ownDev {
 		if err := a.dev.Close(); err != nil {
 			a.log.Warn("tokengate: development issuer", zap.Error(err))

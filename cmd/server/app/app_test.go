@@ -350,3 +350,95 @@ func TestFasthttpLogWithholdsRequestBytes(t *testing.T) {
 		t.Errorf("detail %q, want %q", got, want)
 	}
 }
+
+// zeroCase is one "0 turns it off" setting served end to end: a token
+// minted expiredFor ago is requested twice, and must get wantCode and run
+// the validator wantCalls times.
+type zeroCase struct {
+	name       string
+	args       []string
+	expiredFor time.Duration
+	wantCode   int
+	wantCalls  uint64
+}
+
+func (tc zeroCase) run(t *testing.T) {
+	now := time.Now() // frozen: the validator's clock does not move
+	a := start(t, devConfig(t, tc.args...), Options{Now: func() time.Time { return now }})
+	waitReady(t, a)
+	tok, err := a.Dev().Mint(devissuer.MintOptions{IssuedAt: now.Add(-2 * time.Hour), Lifetime: 2*time.Hour - tc.expiredFor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client(a, nil)
+	for range 2 {
+		if code, body := get(t, c, "/items", tok); code != tc.wantCode {
+			t.Fatalf("GET /items = %d %s, want %d", code, body, tc.wantCode)
+		}
+		a.Cache().Wait()
+	}
+	if got := a.Cache().Stats().Validations; got != tc.wantCalls {
+		t.Errorf("validations = %d, want %d", got, tc.wantCalls)
+	}
+}
+
+// TestZeroTurnsOff: CLOCK_LEEWAY=0 and NEGATIVE_CACHE_TTL=0 mean none, as
+// README says, and their defaults apply otherwise.
+func TestZeroTurnsOff(t *testing.T) {
+	cases := []zeroCase{
+		// Past exp, a token is not cached (its entry would outlive it).
+		{name: "default leeway accepts 30s past exp", expiredFor: 30 * time.Second, wantCode: 200, wantCalls: 2},
+		{name: "CLOCK_LEEWAY=0 refuses 30s past exp", args: []string{"--clock-leeway=0"}, expiredFor: 30 * time.Second, wantCode: 401, wantCalls: 1},
+		{name: "CLOCK_LEEWAY=0 accepts a valid token", args: []string{"--clock-leeway=0"}, expiredFor: -time.Second, wantCode: 200, wantCalls: 1},
+		{name: "default negative cache", expiredFor: time.Hour, wantCode: 401, wantCalls: 1},
+		{name: "NEGATIVE_CACHE_TTL=0", args: []string{"--negative-cache-ttl=0"}, expiredFor: time.Hour, wantCode: 401, wantCalls: 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, tc.run)
+	}
+}
+
+// TestBuildValidation: each mode builds its own parts and nothing else; an
+// unknown mode builds nothing.
+func TestBuildValidation(t *testing.T) {
+	cases := []struct {
+		mode             config.Mode
+		keys, remote, ok bool
+	}{
+		{mode: config.ModeLocal, keys: true, ok: true},
+		{mode: config.ModeRemote, remote: true, ok: true},
+		{mode: config.ModeHybrid, keys: true, remote: true, ok: true},
+		{mode: "several-issuers"},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.mode), func(t *testing.T) {
+			cfg, err := config.Load([]string{"--okta-issuer=http://127.0.0.1:9/oauth2/default",
+				"--okta-client-id=id", "--okta-client-secret=secret"}, nil, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Mode = tc.mode
+			v, err := buildValidation(cfg, Options{}, zap.NewNop())
+			if !tc.ok {
+				if err == nil || !strings.Contains(err.Error(), "unknown validation mode") ||
+					v.client != nil || v.discovery != nil || v.keys != nil || v.remote != nil || v.cache != nil || v.ready != nil {
+					t.Fatalf("got %+v, %v; want nothing and an unknown-mode error", v, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.close()
+			if (v.keys != nil) != tc.keys || (v.remote != nil) != tc.remote {
+				t.Errorf("keys %v, remote %v; want keys %v, remote %v", v.keys != nil, v.remote != nil, tc.keys, tc.remote)
+			}
+			if v.client == nil || v.discovery == nil || v.cache == nil || v.ready == nil {
+				t.Errorf("incomplete: %+v", v)
+			}
+			if v.ready() == nil {
+				t.Error("ready before any key or endpoint is known")
+			}
+		})
+	}
+}
