@@ -51,7 +51,7 @@ func TestRevalidatorPanicKeepsEntry(t *testing.T) {
 	mustValid(t, c, "tok")
 	c.Wait()
 	clk.Advance(90 * time.Second) // due, not yet past MaxStaleness
-	mustValid(t, c, "tok") // starts the re-check
+	mustValid(t, c, "tok")        // starts the re-check
 	c.Wait()
 	if got := reval.calls.Load(); got != 1 {
 		t.Fatalf("revalidator called %d times, want 1", got)
