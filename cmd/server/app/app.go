@@ -236,6 +236,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	switch cfg.Mode {
 	case config.ModeLocal:
 		validator, a.ready = local, a.keys.Ready
+		cacheCfg.SigningKeys = a.keys
 	case config.ModeRemote:
 		validator, a.ready = remote, a.introspectionReady
 		cacheCfg.MaxTTL = cfg.IntrospectionCacheTTL
@@ -245,6 +246,8 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		validator, a.ready = h, a.keys.Ready
 		cacheCfg.Revalidator = h.Revalidator()
 		cacheCfg.RevalidateAfter = cfg.RevalidateAfter
+		cacheCfg.MaxStaleness = cfg.MaxStaleness
+		cacheCfg.SigningKeys = a.keys
 	default:
 		return nil, fmt.Errorf("app: unknown validation mode %q", cfg.Mode)
 	}
