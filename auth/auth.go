@@ -23,6 +23,12 @@ type Principal struct {
 	TokenID   string    // jti
 	IssuedAt  time.Time // iat; zero when absent
 	ExpiresAt time.Time // exp; zero only for remote results that carry none
+
+	// KeyThumbprint is the RFC 7638 SHA-256 thumbprint (base64url) of the
+	// JWKS key that verified the token; "" when no key did (introspection).
+	// A cache keeps it to stop serving the token once the issuer retires
+	// that key (KeySet.HoldsKey).
+	KeyThumbprint string
 }
 
 // HasScope reports whether the principal was granted scope. It does not

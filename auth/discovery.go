@@ -15,6 +15,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // Well-known paths tried, in this order, under the issuer URL.
@@ -91,10 +92,11 @@ type Discovery struct {
 
 	found atomic.Pointer[Metadata] // merged metadata after the first success
 
-	mu       sync.Mutex     // guards call, lastErr, lastFail, closed
+	mu       sync.Mutex     // guards call, lastErr, lastFail, streak, closed
 	call     *discoveryCall // the fetch in flight, or nil
 	lastErr  error          // cause of the last failed fetch
 	lastFail time.Time      // when it failed (d.now)
+	streak   failureStreak  // the failed fetches in a row, for the log
 	closed   bool
 	wg       sync.WaitGroup // fetch goroutines
 }
@@ -258,25 +260,54 @@ func (d *Discovery) run(c *discoveryCall) {
 	}
 
 	d.mu.Lock()
+	var (
+		level        zapcore.Level
+		failures     int
+		failingSince time.Time
+	)
+	now := d.now()
 	if err == nil {
 		d.found.Store(&md)
 		d.lastErr = nil
+		failures, failingSince = d.streak.succeed()
 	} else {
 		d.lastErr = err
-		d.lastFail = d.now()
+		d.lastFail = now
+		level = d.streak.fail(now, failureSummaryInterval)
+		failures, failingSince = d.streak.count, d.streak.since
 	}
 	d.call = nil
 	c.md, c.err = md, err
 	d.mu.Unlock()
+	// Logged before the waiters are released, so that whoever waited for
+	// this discovery finds its line in the log.
+	d.logFetch(md, err, level, failures, now.Sub(failingSince))
 	close(c.done)
-
-	if err != nil {
-		d.log.Warn("auth: discovery failed", zap.String("issuer", d.issuer), zap.Error(err))
-	} else {
-		d.log.Info("auth: discovered authorization server",
-			zap.String("issuer", d.issuer), zap.String("jwks_uri", redactURL(md.JWKSURI)))
-	}
 }
+
+// logFetch reports one discovery's result: the failures of a run as state
+// changes (see failureStreak), at the level it chose, or the success.
+func (d *Discovery) logFetch(md Metadata, err error, level zapcore.Level, failures int, failingFor time.Duration) {
+	if err != nil {
+		// The first failure of a run, then one line per
+		// failureSummaryInterval: an issuer down at start is retried for
+		// as long as it is down.
+		if ce := d.log.Check(level, "auth: discovery failed"); ce != nil {
+			ce.Write(zap.String("issuer", d.issuer), zap.Error(err),
+				zap.Int("failures_in_a_row", failures), zap.Duration("failing_for", failingFor))
+		}
+		return
+	}
+	fields := []zap.Field{zap.String("issuer", d.issuer), zap.String("jwks_uri", redactURL(md.JWKSURI))}
+	if failures > 0 {
+		fields = append(fields, zap.Int("failures_before", failures), zap.Duration("failed_for", failingFor))
+	}
+	d.log.Info("auth: discovered authorization server", fields...)
+}
+
+// failureSummaryInterval is the least time between two warnings about
+// the same run of failed discoveries.
+const failureSummaryInterval = time.Minute
 
 // fetch tries the two well-known URLs in turn. A transport error on the
 // first (connection refused, timeout) is returned at once: the second URL

@@ -30,10 +30,21 @@ import (
 // round-trip exactly.
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// stepClock is a clock that moves only when told to.
+// stepClock is a clock that moves only when told to. Its After channels
+// fire when Advance reaches their deadline.
 type stepClock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
+	mu     sync.Mutex // guards the fields below
+	now    time.Time
+	timers []stepTimer
+	// armed, when non-nil, receives the duration of every After call (it
+	// blocks the caller until the test reads it).
+	armed chan time.Duration
+}
+
+// stepTimer is one pending After.
+type stepTimer struct {
+	at time.Time
+	ch chan time.Time
 }
 
 func newStepClock(t time.Time) *stepClock { return &stepClock{now: t} }
@@ -44,10 +55,37 @@ func (c *stepClock) Now() time.Time {
 	return c.now
 }
 
+// Advance moves the clock and fires the After channels now due.
 func (c *stepClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+	kept := c.timers[:0]
+	for _, t := range c.timers {
+		if t.at.After(c.now) {
+			kept = append(kept, t)
+			continue
+		}
+		t.ch <- c.now // buffered, fired once
+	}
+	c.timers = kept
+}
+
+// After is time.After on the step clock.
+func (c *stepClock) After(d time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	c.mu.Lock()
+	if d <= 0 {
+		ch <- c.now
+	} else {
+		c.timers = append(c.timers, stepTimer{at: c.now.Add(d), ch: ch})
+	}
+	armed := c.armed
+	c.mu.Unlock()
+	if armed != nil {
+		armed <- d
+	}
+	return ch
 }
 
 // signingKey is a private key with the kid and alg it signs with.

@@ -2,12 +2,15 @@ package auth
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -16,6 +19,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	josejson "github.com/go-jose/go-jose/v4/json"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // minRSAKeyBits is the smallest RSA modulus a KeySet accepts.
@@ -42,14 +46,24 @@ type KeySetConfig struct {
 	// to one minute (or RefreshInterval, if that is shorter).
 	RefreshInterval time.Duration
 
-	// RetryInterval is the wait after a failed background refresh (5s).
+	// RetryInterval is the wait after the first failed background refresh
+	// (5s). Each further failure in a row doubles it, up to
+	// MaxRetryInterval, and each wait is jittered down by up to half, so
+	// that replicas started together do not retry together.
 	RetryInterval time.Duration
+
+	// MaxRetryInterval caps the background retry wait (1m). While
+	// refreshes keep failing, the log gets the first failure and then at
+	// most one summary line per MaxRetryInterval.
+	MaxRetryInterval time.Duration
 
 	// UnknownKIDCooldown is the minimum time between two refreshes caused
 	// by tokens naming a key the set does not hold (30s). Within it such
 	// tokens are rejected at once, so made-up key ids cannot make the
 	// KeySet hammer the authorization server, and no request waits on a
-	// rate limiter.
+	// rate limiter; the first of them schedules one refresh for the
+	// cooldown's end, so that a key the issuer has just published is
+	// loaded within one cooldown however many made-up kids arrive.
 	UnknownKIDCooldown time.Duration
 
 	// MaxResponseSize is the largest JWKS body accepted (1 MiB). The
@@ -57,9 +71,17 @@ type KeySetConfig struct {
 	// stops the read; this check catches clients built without one.
 	MaxResponseSize int
 
-	// Now is the clock for the unknown-kid cooldown (time.Now). Network
-	// deadlines and the background timer always use the wall clock.
+	// Now is the clock for the unknown-kid cooldown and the log's summary
+	// interval (time.Now). Network deadlines always use the wall clock.
 	Now func() time.Time
+
+	// After waits for the background refresher and the refresh scheduled
+	// at a cooldown's end (time.After). Tests pass a manual clock's.
+	After func(time.Duration) <-chan time.Time
+
+	// Rand returns the retry jitter, a number in [0, 1)
+	// (math/rand/v2.Float64). Tests pass a fixed one.
+	Rand func() float64
 
 	// Logger receives refresh results and keys that are skipped
 	// (zap.NewNop()).
@@ -67,28 +89,35 @@ type KeySetConfig struct {
 }
 
 // KeySet holds an authorization server's public signing keys (its JWKS),
-// indexed by key id.
+// indexed by key id. Keys of different types may share a key id (RFC 7517
+// section 4.5); a token gets the one that fits its algorithm.
 //
 // Reads are lock-free: the keys are an immutable map behind an atomic
 // pointer, replaced whole by each successful refresh, so a key removed
-// from the JWKS stops validating after the next refresh. A failed refresh
-// keeps the last good keys. Start runs a background refresher; a token
-// naming an unknown key id triggers an immediate refresh, deduplicated
-// (one fetch in flight, shared by every caller, each of which leaves when
-// its own context ends) and rate-limited (UnknownKIDCooldown). Stats counts
-// the fetches. A KeySet is safe for concurrent use; Close stops it.
+// from the JWKS stops validating after the next refresh, and
+// KeyGeneration changes so that caches can notice (see HoldsKey). A failed
+// refresh keeps the last good keys. Start runs a background refresher,
+// which backs off exponentially while the issuer fails; a token naming an
+// unknown key id triggers an immediate refresh, deduplicated (one fetch in
+// flight, shared by every caller, each of which leaves when its own
+// context ends) and rate-limited (UnknownKIDCooldown). Stats counts the
+// fetches. A KeySet is safe for concurrent use; Close stops it.
 type KeySet struct {
 	disc          *Discovery
 	client        HTTPClient
 	fetchTimeout  time.Duration
 	refreshEvery  time.Duration
 	retryInterval time.Duration
+	maxRetry      time.Duration
 	cooldown      time.Duration
 	maxSize       int
 	now           func() time.Time
+	after         func(time.Duration) <-chan time.Time
+	rand          func() float64
 	log           *zap.Logger
 
 	keys atomic.Pointer[keySnapshot] // nil until the first successful refresh
+	gen  atomic.Uint64               // KeyGeneration; bumped after a snapshot that dropped a key is stored
 
 	// Counters for Stats; written off the hot path (a lookup of a known
 	// kid touches none of them).
@@ -106,6 +135,8 @@ type KeySet struct {
 	lastUnknown time.Time     // start of the last unknown-kid refresh (k.now)
 	lastErr     error         // cause of the last failed fetch; nil after a success
 	maxAge      time.Duration // max-age of the last good response; -1 when absent
+	streak      failureStreak // the failed fetches in a row, for the log
+	scheduled   bool          // an unknown-kid refresh waits for the cooldown's end
 	started     bool
 	closed      bool
 }
@@ -118,15 +149,17 @@ type refreshCall struct {
 
 // keySnapshot is an immutable set of verification keys.
 type keySnapshot struct {
-	byKID map[string]*verifyKey
-	all   []*verifyKey // including keys without kid
+	byKID        map[string][]*verifyKey // keys sharing a kid differ in the algorithms they accept
+	byThumbprint map[string]*verifyKey
+	all          []*verifyKey // including keys without kid
 }
 
 // verifyKey is one usable public key from the JWKS.
 type verifyKey struct {
-	kid string
-	alg string // the JWK's "alg"; "" when it names none
-	key any    // *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey
+	kid        string
+	alg        string // the JWK's "alg"; "" when it names none
+	thumbprint string // RFC 7638 SHA-256 thumbprint, base64url: the key's identity
+	key        any    // *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey
 }
 
 // NewKeySet checks cfg and returns a KeySet. It makes no request: call
@@ -147,6 +180,10 @@ func NewKeySet(cfg KeySetConfig) (*KeySet, error) {
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = 5 * time.Second
 	}
+	if cfg.MaxRetryInterval <= 0 {
+		cfg.MaxRetryInterval = time.Minute
+	}
+	cfg.MaxRetryInterval = max(cfg.MaxRetryInterval, cfg.RetryInterval)
 	if cfg.UnknownKIDCooldown <= 0 {
 		cfg.UnknownKIDCooldown = 30 * time.Second
 	}
@@ -155,6 +192,12 @@ func NewKeySet(cfg KeySetConfig) (*KeySet, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.After == nil {
+		cfg.After = time.After
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -166,9 +209,12 @@ func NewKeySet(cfg KeySetConfig) (*KeySet, error) {
 		fetchTimeout:  cfg.FetchTimeout,
 		refreshEvery:  cfg.RefreshInterval,
 		retryInterval: cfg.RetryInterval,
+		maxRetry:      cfg.MaxRetryInterval,
 		cooldown:      cfg.UnknownKIDCooldown,
 		maxSize:       cfg.MaxResponseSize,
 		now:           cfg.Now,
+		after:         cfg.After,
+		rand:          cfg.Rand,
 		log:           cfg.Logger,
 		ctx:           ctx,
 		cancel:        cancel,
@@ -177,8 +223,9 @@ func NewKeySet(cfg KeySetConfig) (*KeySet, error) {
 }
 
 // Start runs the background refresher: a first fetch at once, then one
-// every RefreshInterval (or the response's max-age), and RetryInterval
-// after a failure. Calling Start again, or after Close, does nothing.
+// every RefreshInterval (or the response's max-age); after failures it
+// retries with exponential back-off from RetryInterval to
+// MaxRetryInterval. Calling Start again, or after Close, does nothing.
 func (k *KeySet) Start() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -190,8 +237,8 @@ func (k *KeySet) Start() {
 	go k.loop()
 }
 
-// Close stops the refresher and waits for it and for any fetch in flight
-// (at most FetchTimeout, plus discovery). Keys already loaded remain
+// Close stops the refresher and any scheduled refresh, and waits for them
+// and for any fetch in flight (at most FetchTimeout, plus discovery). Keys already loaded remain
 // usable. Close does not close the Discovery.
 func (k *KeySet) Close() {
 	k.mu.Lock()
@@ -256,6 +303,23 @@ func (k *KeySet) KeyIDs() []string {
 	return ids
 }
 
+// KeyGeneration returns a number that changes whenever a refresh drops a
+// key the set held; it never changes otherwise. A cache stamps an entry
+// with it and, when it has changed, asks HoldsKey whether the key that
+// verified the entry's token is still there. It is one atomic load.
+func (k *KeySet) KeyGeneration() uint64 { return k.gen.Load() }
+
+// HoldsKey reports whether the set holds the key whose RFC 7638 SHA-256
+// thumbprint (base64url, as in Principal.KeyThumbprint) is thumbprint.
+func (k *KeySet) HoldsKey(thumbprint string) bool {
+	s := k.keys.Load()
+	if s == nil {
+		return false
+	}
+	_, ok := s.byThumbprint[thumbprint]
+	return ok
+}
+
 // Stats returns a snapshot of the key set's counters. It takes no lock.
 func (k *KeySet) Stats() KeySetStats {
 	s := KeySetStats{
@@ -275,31 +339,49 @@ func (k *KeySet) Stats() KeySetStats {
 // loop is the background refresher started by Start.
 func (k *KeySet) loop() {
 	defer k.wg.Done()
+	failures := 0 // in a row
 	for {
 		err := k.Refresh(k.ctx)
 		if k.ctx.Err() != nil {
 			return
 		}
-		wait := k.nextRefresh(err)
-		t := time.NewTimer(wait)
+		if err != nil {
+			failures++
+		} else {
+			failures = 0
+		}
 		select {
 		case <-k.ctx.Done():
-			t.Stop()
 			return
-		case <-t.C:
+		case <-k.after(k.nextRefresh(failures)):
 		}
 	}
 }
 
-// nextRefresh decides how long the refresher sleeps after a fetch.
-func (k *KeySet) nextRefresh(err error) time.Duration {
-	if err != nil {
-		return k.retryInterval
+// nextRefresh decides how long the refresher sleeps after a fetch that
+// ended failures failed fetches in a row (0: it succeeded).
+func (k *KeySet) nextRefresh(failures int) time.Duration {
+	if failures > 0 {
+		return retryWait(failures, k.retryInterval, k.maxRetry, k.rand())
 	}
 	k.mu.Lock()
 	maxAge := k.maxAge
 	k.mu.Unlock()
 	return refreshWait(maxAge, k.refreshEvery)
+}
+
+// retryWait is the back-off after failures (≥ 1) failed fetches in a row:
+// base doubled per further failure and capped at maxWait, less up to half
+// of it as jitter, r ∈ [0, 1) choosing how much ("equal jitter": the wait
+// stays within [d/2, d) of the un-jittered d).
+func retryWait(failures int, base, maxWait time.Duration, r float64) time.Duration {
+	d := base
+	for i := 1; i < failures && d < maxWait; i++ {
+		d *= 2
+	}
+	d = min(d, maxWait)
+	r = min(max(r, 0), 1)
+	return d - time.Duration(r*float64(d/2))
 }
 
 // refreshWait bounds a Cache-Control max-age (negative: none) to
@@ -313,8 +395,9 @@ func refreshWait(maxAge, interval time.Duration) time.Duration {
 }
 
 // startOrJoin returns the fetch in flight, starting one if there is none.
-// With unknownKID set it starts one only outside the cooldown and returns
-// (nil, nil) when it may not.
+// With unknownKID set it starts one only outside the cooldown; within it,
+// it schedules one for the cooldown's end (see scheduleLocked) and returns
+// (nil, nil).
 func (k *KeySet) startOrJoin(unknownKID bool) (*refreshCall, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -327,16 +410,59 @@ func (k *KeySet) startOrJoin(unknownKID bool) (*refreshCall, error) {
 	if unknownKID {
 		now := k.now()
 		if !k.lastUnknown.IsZero() && now.Sub(k.lastUnknown) < k.cooldown {
+			k.scheduleLocked(now)
 			return nil, nil
 		}
 		k.lastUnknown = now
 		k.unknownKIDRuns.Add(1)
 	}
+	return k.startLocked(), nil
+}
+
+// startLocked starts a fetch. k.mu is held and no fetch is in flight.
+func (k *KeySet) startLocked() *refreshCall {
 	c := &refreshCall{done: make(chan struct{})}
 	k.call = c
 	k.wg.Add(1)
 	go k.run(c)
-	return c, nil
+	return c
+}
+
+// scheduleLocked arranges one unknown-kid refresh at the end of the
+// current cooldown, unless one is already arranged: however many unknown
+// kids arrive within a cooldown, one fetch follows it. k.mu is held.
+func (k *KeySet) scheduleLocked(now time.Time) {
+	if k.scheduled || k.closed {
+		return
+	}
+	k.scheduled = true
+	// Armed here, not on the goroutine, so that the wait counts from now.
+	due := k.after(k.lastUnknown.Add(k.cooldown).Sub(now))
+	k.wg.Add(1)
+	go k.runScheduled(due)
+}
+
+// runScheduled waits for the cooldown's end, then refreshes as for an
+// unknown kid, unless Close came first, a fetch is already in flight (it
+// began after the kid was seen, so it will do), or another unknown kid
+// has meanwhile caused one.
+func (k *KeySet) runScheduled(due <-chan time.Time) {
+	defer k.wg.Done()
+	select {
+	case <-k.ctx.Done():
+		return
+	case <-due:
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.scheduled = false
+	now := k.now()
+	if k.closed || k.call != nil || now.Sub(k.lastUnknown) < k.cooldown {
+		return
+	}
+	k.lastUnknown = now
+	k.unknownKIDRuns.Add(1)
+	k.startLocked()
 }
 
 // run performs one fetch for c and publishes the result.
@@ -349,21 +475,59 @@ func (k *KeySet) run(c *refreshCall) {
 	}
 
 	k.mu.Lock()
+	now := k.now()
+	var (
+		level            zapcore.Level
+		failures         int
+		failingSince     time.Time
+		previouslyLoaded bool
+	)
 	if err == nil {
-		k.keys.Store(snap)
-		k.lastSuccess.Store(k.now().UnixNano())
+		old := k.keys.Swap(snap)
+		if old != nil && old.dropsFrom(snap) {
+			// After the store: a cache that sees the new generation must
+			// find the new keys.
+			k.gen.Add(1)
+		}
+		k.lastSuccess.Store(now.UnixNano())
 		k.lastErr = nil
 		k.maxAge = maxAge
+		failures, failingSince = k.streak.succeed()
 	} else {
 		k.lastErr = err
+		level = k.streak.fail(now, k.maxRetry)
+		failures, failingSince = k.streak.count, k.streak.since
+		previouslyLoaded = k.keys.Load() != nil
 	}
 	k.call = nil
 	c.err = err
 	k.mu.Unlock()
+	// Logged before the waiters are released, so that whoever waited for
+	// this fetch finds its line in the log.
+	k.logFetch(snap, err, level, failures, now.Sub(failingSince), previouslyLoaded)
 	close(c.done)
+}
 
+// logFetch reports one fetch's result: the failures of a run as state
+// changes (see failureStreak), at the level it chose, or the recovery.
+func (k *KeySet) logFetch(snap *keySnapshot, err error, level zapcore.Level, failures int, failingFor time.Duration, previouslyLoaded bool) {
 	if err != nil {
-		k.log.Warn("auth: JWKS refresh failed; keeping the previous keys", zap.Error(err))
+		var de *discoveryError
+		if errors.As(err, &de) {
+			level = zap.DebugLevel // Discovery logs its own failures
+		}
+		msg := "auth: JWKS not loaded yet; not ready"
+		if previouslyLoaded {
+			msg = "auth: JWKS refresh failed; keeping the previous keys"
+		}
+		if ce := k.log.Check(level, msg); ce != nil {
+			ce.Write(zap.Error(err), zap.Int("failures_in_a_row", failures), zap.Duration("failing_for", failingFor))
+		}
+		return
+	}
+	if failures > 0 {
+		k.log.Info("auth: JWKS refresh recovered",
+			zap.Int("keys", len(snap.all)), zap.Int("failures_before", failures), zap.Duration("failed_for", failingFor))
 		return
 	}
 	if ce := k.log.Check(zap.DebugLevel, "auth: JWKS refreshed"); ce != nil {
@@ -371,11 +535,28 @@ func (k *KeySet) run(c *refreshCall) {
 	}
 }
 
+// discoveryError marks a fetch that failed because the jwks_uri could not
+// be discovered.
+type discoveryError struct{ err error }
+
+func (e *discoveryError) Error() string { return "discovery: " + e.err.Error() }
+func (e *discoveryError) Unwrap() error { return e.err }
+
+// dropsFrom reports whether next lacks a key that s holds.
+func (s *keySnapshot) dropsFrom(next *keySnapshot) bool {
+	for tp := range s.byThumbprint {
+		if _, ok := next.byThumbprint[tp]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
 // fetch discovers the jwks_uri if need be, then GETs and parses the JWKS.
 func (k *KeySet) fetch() (*keySnapshot, time.Duration, error) {
 	uri, err := k.disc.endpoint(k.ctx, func(m Metadata) string { return m.JWKSURI })
 	if err != nil {
-		return nil, 0, fmt.Errorf("discovery: %w", err)
+		return nil, 0, &discoveryError{err}
 	}
 	doc, err := fetchDocument(k.client, uri, k.fetchTimeout, k.maxSize)
 	if err != nil {
@@ -390,8 +571,11 @@ func (k *KeySet) fetch() (*keySnapshot, time.Duration, error) {
 
 // parseJWKS turns a JWKS document into a snapshot. Keys it cannot use
 // (encryption keys, symmetric keys, keys published with their private
-// half, short RSA keys, unknown types) are skipped and logged; a document
-// with no usable key is an error.
+// half, short RSA keys, unknown types) are skipped and logged, and so is a
+// key whose kid an earlier key already has if the two accept a common
+// algorithm (there would be no telling which one a token means); keys of
+// different types may share a kid. A document with no usable key is an
+// error.
 func parseJWKS(body []byte, log *zap.Logger) (*keySnapshot, error) {
 	var set struct {
 		Keys []josejson.RawMessage `json:"keys"`
@@ -402,7 +586,10 @@ func parseJWKS(body []byte, log *zap.Logger) (*keySnapshot, error) {
 	if len(set.Keys) == 0 {
 		return nil, errors.New("JWKS has no keys")
 	}
-	snap := &keySnapshot{byKID: make(map[string]*verifyKey, len(set.Keys))}
+	snap := &keySnapshot{
+		byKID:        make(map[string][]*verifyKey, len(set.Keys)),
+		byThumbprint: make(map[string]*verifyKey, len(set.Keys)),
+	}
 	for i, raw := range set.Keys {
 		vk, err := parseJWK(raw)
 		if err != nil {
@@ -410,12 +597,13 @@ func parseJWKS(body []byte, log *zap.Logger) (*keySnapshot, error) {
 			continue
 		}
 		if vk.kid != "" {
-			if _, dup := snap.byKID[vk.kid]; dup {
+			if slices.ContainsFunc(snap.byKID[vk.kid], vk.overlaps) {
 				log.Warn("auth: skipping JWKS key with duplicate kid", zap.String("kid", vk.kid))
 				continue
 			}
-			snap.byKID[vk.kid] = vk
+			snap.byKID[vk.kid] = append(snap.byKID[vk.kid], vk)
 		}
+		snap.byThumbprint[vk.thumbprint] = vk
 		snap.all = append(snap.all, vk)
 	}
 	if len(snap.all) == 0 {
@@ -448,7 +636,11 @@ func parseJWK(raw []byte) (*verifyKey, error) {
 		// a signature it verifies proves nothing.
 		return nil, errors.New("key carries private or symmetric key material: not trusted")
 	}
-	vk := &verifyKey{kid: jwk.KeyID, alg: jwk.Algorithm}
+	tp, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("key thumbprint: %w", err)
+	}
+	vk := &verifyKey{kid: jwk.KeyID, alg: jwk.Algorithm, thumbprint: base64.RawURLEncoding.EncodeToString(tp)}
 	switch key := jwk.Key.(type) {
 	case *rsa.PublicKey:
 		if key.N.BitLen() < minRSAKeyBits {
@@ -495,6 +687,16 @@ func (v *verifyKey) accepts(alg string) bool {
 	return false
 }
 
+// overlaps reports whether v and w accept a common algorithm.
+func (v *verifyKey) overlaps(w *verifyKey) bool {
+	for _, alg := range DefaultAlgorithms() {
+		if v.accepts(alg) && w.accepts(alg) {
+			return true
+		}
+	}
+	return false
+}
+
 // Errors of a key lookup.
 var (
 	errUnknownKey     = &TokenError{Reason: reasonUnknownKey}
@@ -506,14 +708,16 @@ var (
 // the set has no such key, so that the caller may refresh.
 func (s *keySnapshot) find(kid, alg string) (*verifyKey, error) {
 	if kid != "" {
-		v, ok := s.byKID[kid]
+		keys, ok := s.byKID[kid]
 		if !ok {
 			return nil, nil
 		}
-		if !v.accepts(alg) {
-			return nil, errKeyAlgMismatch
+		for _, v := range keys {
+			if v.accepts(alg) {
+				return v, nil
+			}
 		}
-		return v, nil
+		return nil, errKeyAlgMismatch
 	}
 	// No kid: only a single-key set will do (DESIGN.md); with several keys
 	// there is no telling which one the issuer meant.

@@ -385,16 +385,16 @@ func TestKeySetHonoursMaxAge(t *testing.T) {
 	iss := newFakeIssuer(t, k.rsa)
 	iss.configure(func(f *fakeIssuer) { f.cacheControl = "public, max-age=120" })
 	ks := newTestKeySet(t, iss.issuer, newStepClock(t0), nil)
-	if got := ks.nextRefresh(nil); got != 5*time.Minute {
+	if got := ks.nextRefresh(0); got != 5*time.Minute {
 		t.Fatalf("before any fetch: next refresh in %v, want the interval", got)
 	}
 	if err := ks.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if got := ks.nextRefresh(nil); got != 2*time.Minute {
+	if got := ks.nextRefresh(0); got != 2*time.Minute {
 		t.Fatalf("next refresh in %v, want max-age 2m", got)
 	}
-	if got := ks.nextRefresh(errors.New("boom")); got != 5*time.Second {
+	if got := ks.nextRefresh(1); got != 5*time.Second {
 		t.Fatalf("after a failure: next refresh in %v, want RetryInterval", got)
 	}
 }

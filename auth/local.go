@@ -225,7 +225,12 @@ func (l *Local) validate(ctx context.Context, token []byte) (*Principal, error) 
 	if err := josejson.Unmarshal(payload, &c); err != nil {
 		return nil, &TokenError{Reason: reasonClaims, Err: err}
 	}
-	return l.checkClaims(&c)
+	p, err := l.checkClaims(&c)
+	if err != nil {
+		return nil, err
+	}
+	p.KeyThumbprint = key.thumbprint
+	return p, nil
 }
 
 // checkCompactShape rejects, without decoding, anything that is not three

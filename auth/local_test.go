@@ -65,7 +65,7 @@ func newLocalFixtureWith(tb testing.TB, ksMod func(*KeySetConfig), mod func(*Loc
 func newTestKeySet(tb testing.TB, issuer string, clock *stepClock, mod func(*KeySetConfig)) *KeySet {
 	tb.Helper()
 	d := newTestDiscovery(tb, DiscoveryConfig{Issuer: issuer, Now: clock.Now})
-	cfg := KeySetConfig{Discovery: d, Now: clock.Now}
+	cfg := KeySetConfig{Discovery: d, Now: clock.Now, After: clock.After, Rand: func() float64 { return 0 }}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -25,6 +25,8 @@ func TestHitDoesNotAllocate(t *testing.T) {
 		{name: "positive hit", token: "good"},
 		{name: "negative hit", token: "bad", setup: func(f *fake) { f.set(invalid("bad signature")) }},
 		{name: "hybrid hit, revalidation not due", cfg: Config{RevalidateAfter: time.Hour}, token: "good"},
+		{name: "hit with a key set", cfg: Config{SigningKeys: newFakeKeys("key-g")}, token: "good",
+			setup: func(f *fake) { f.set(keyed(time.Now)) }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -55,12 +55,15 @@ type Config struct {
 	// NegativeTTL is how long an ErrInvalidToken answer is served from the
 	// cache, so that a repeated bad token costs one lookup. 0 means
 	// DefaultNegativeTTL (5s); negative disables negative caching.
-	// ErrUnavailable and all other errors are never cached.
+	// ErrUnavailable and all other errors are never cached, and neither is
+	// the rejection of a token naming a signing key the key set does not
+	// hold: a refresh may bring the key (see cacheableRejection).
 	NegativeTTL time.Duration
 
 	// Revalidator, when set, turns on the hybrid mode's background
 	// revalidation: a hit on a valid entry last validated RevalidateAfter or
-	// more ago is served at once while one background call to Revalidator
+	// more ago (but less than MaxStaleness) is served at once while one
+	// background call to Revalidator
 	// (usually the introspection validator, the wrapped one being the
 	// hybrid validator) re-checks the token. If it answers the token is
 	// good, the entry counts as validated now (it keeps its principal and
@@ -80,10 +83,29 @@ type Config struct {
 	// DefaultRevalidateAfter (30s); negative is an error.
 	RevalidateAfter time.Duration
 
+	// MaxStaleness bounds how old, since its last successful validation or
+	// re-check, a positive entry may be and still be served when a
+	// Revalidator is set (hybrid mode's MAX_STALENESS). A hit on an older
+	// entry (a token idle for a while, then used) is not served: the caller
+	// waits for a re-check by the Revalidator, one for all callers of the
+	// same token, and gets its answer; when none can be had (the
+	// Revalidator cannot answer, or every re-check slot is busy) it gets
+	// an *auth.UnavailableError, never the stale principal. 0 means twice
+	// RevalidateAfter; below RevalidateAfter, or negative, is an error.
+	// Unused without a Revalidator.
+	MaxStaleness time.Duration
+
 	// MaxRevalidations bounds the background re-checks running at once.
 	// When all slots are busy a due entry is not re-checked now; a later hit
 	// retries. 0 means DefaultMaxRevalidations (16); negative is an error.
 	MaxRevalidations int
+
+	// SigningKeys, when set, lets the cache stop serving a token whose
+	// signing key the issuer has retired: an entry whose principal names a
+	// key (auth.Principal.KeyThumbprint) is served only while SigningKeys
+	// holds that key. *auth.KeySet implements it. nil (remote mode) skips
+	// the check.
+	SigningKeys SigningKeys
 
 	// Now is the clock for entry deadlines and revalidation ages; nil means
 	// time.Now. (ristretto's own sweep of expired items uses the wall
@@ -103,6 +125,8 @@ type Stats struct {
 	Validations   uint64 // calls to the wrapped validator
 	Revalidations uint64 // calls to Config.Revalidator (background re-checks)
 	Revoked       uint64 // positive entries turned negative by a re-check
+	StaleWaits    uint64 // Validate calls that found an entry older than MaxStaleness and waited for its re-check
+	RetiredKeys   uint64 // Validate calls that found an entry whose signing key SigningKeys no longer holds (then validated afresh)
 	Evictions     uint64 // entries removed by the cost bound or ristretto's TTL sweep
 	Rejections    uint64 // entries refused by ristretto's admission policy
 	Cost          int64  // bytes currently accounted in the cache (0 after Close)
@@ -162,11 +186,26 @@ type Cache struct {
 	validations   atomic.Uint64
 	revalidations atomic.Uint64
 	revoked       atomic.Uint64
+	staleWaits    atomic.Uint64
+	retiredKeys   atomic.Uint64
 	evictions     atomic.Uint64
 	rejections    atomic.Uint64
 }
 
 var _ auth.Validator = (*Cache)(nil)
+
+// SigningKeys is what a Cache needs to notice that the issuer retired the
+// key that verified a cached token. *auth.KeySet implements it.
+type SigningKeys interface {
+	// KeyGeneration returns a number that changes whenever the set drops
+	// a key. Every hit on an entry with a key calls it, so it must be
+	// cheap (an atomic load) and must not allocate.
+	KeyGeneration() uint64
+	// HoldsKey reports whether the set holds the key whose thumbprint is
+	// given (auth.Principal.KeyThumbprint). Called only after
+	// KeyGeneration changed.
+	HoldsKey(thumbprint string) bool
+}
 
 // errClosed tells a waiter that the shared validation did not run because
 // the cache was closed; the waiter then validates uncached.
@@ -187,6 +226,8 @@ func New(next auth.Validator, cfg Config) (*Cache, error) {
 		return nil, fmt.Errorf("authcache: RevalidateAfter %v is negative", cfg.RevalidateAfter)
 	case cfg.MaxRevalidations < 0:
 		return nil, fmt.Errorf("authcache: MaxRevalidations %d is negative", cfg.MaxRevalidations)
+	case cfg.MaxStaleness < 0:
+		return nil, fmt.Errorf("authcache: MaxStaleness %v is negative", cfg.MaxStaleness)
 	}
 	if cfg.MaxCost == 0 {
 		cfg.MaxCost = DefaultMaxCost
@@ -199,6 +240,12 @@ func New(next auth.Validator, cfg Config) (*Cache, error) {
 	}
 	if cfg.RevalidateAfter == 0 {
 		cfg.RevalidateAfter = DefaultRevalidateAfter
+	}
+	if cfg.MaxStaleness == 0 {
+		cfg.MaxStaleness = 2 * cfg.RevalidateAfter
+	}
+	if cfg.MaxStaleness < cfg.RevalidateAfter {
+		return nil, fmt.Errorf("authcache: MaxStaleness %v is below RevalidateAfter %v", cfg.MaxStaleness, cfg.RevalidateAfter)
 	}
 	if cfg.MaxRevalidations == 0 {
 		cfg.MaxRevalidations = DefaultMaxRevalidations
@@ -277,30 +324,58 @@ func (c *Cache) Validate(ctx context.Context, token []byte) (*auth.Principal, er
 
 	if ok && e != nil && e.digest == *d {
 		if now := c.now(); now.Before(e.expiresAt) {
-			c.digests.Put(d)
 			if r := e.revoked.Load(); r != nil {
+				c.digests.Put(d)
 				sh.negHits.Add(1)
 				return nil, r.err
 			}
 			if e.principal == nil {
+				c.digests.Put(d)
 				sh.negHits.Add(1)
 				return nil, e.err
 			}
-			sh.hits.Add(1)
+			if keys := c.cfg.SigningKeys; keys != nil && e.keyGen.Load() != keys.KeyGeneration() && !c.keyStillHeld(e) {
+				// The issuer retired the token's key: validate afresh
+				// (the validator refuses it), never serve the entry.
+				c.retiredKeys.Add(1)
+				return c.miss(ctx, token, d)
+			}
 			if c.cfg.Revalidator != nil {
+				if now.UnixNano()-e.validatedAt.Load() >= int64(c.cfg.MaxStaleness) {
+					c.digests.Put(d)
+					return c.share(ctx, token, e.digest, e)
+				}
 				c.maybeRevalidate(e, now)
 			}
+			c.digests.Put(d)
+			sh.hits.Add(1)
 			return e.principal, nil
 		}
 	}
 	return c.miss(ctx, token, d)
 }
 
+// keyStillHeld is the slow path of a hit on an entry stamped with an
+// older key generation: it reports whether the key that verified the
+// entry's token is still held and, if so, stamps the entry with the
+// current generation, so that later hits take the fast path again. (The
+// generation is read first: a key dropped after that changes it again.)
+func (c *Cache) keyStillHeld(e *entry) bool {
+	gen := c.cfg.SigningKeys.KeyGeneration()
+	if tp := e.principal.KeyThumbprint; tp != "" && !c.cfg.SigningKeys.HoldsKey(tp) {
+		return false
+	}
+	e.keyGen.Store(gen)
+	return true
+}
+
 // call is one validation in progress, shared by every caller that misses on
-// its token while it runs. p and err are written once, by the leader, before
-// done is closed; waiters read them only after done is closed.
+// its token while it runs, or one re-check of a stale entry, shared by
+// every caller that finds it. p and err are written once, by the leader,
+// before done is closed; waiters read them only after done is closed.
 type call struct {
 	digest [sha256.Size]byte // the token's; the call's key in Cache.flight
+	stale  *entry            // the entry to re-check; nil for a validation
 	done   chan struct{}
 	p      *auth.Principal
 	err    error
@@ -326,6 +401,18 @@ type call struct {
 func (c *Cache) miss(ctx context.Context, token []byte, d *[sha256.Size]byte) (*auth.Principal, error) {
 	digest := *d
 	c.digests.Put(d)
+	return c.share(ctx, token, digest, nil)
+}
+
+// share is miss after the digest is taken: it joins or leads the work in
+// flight for digest, which is a validation of token or, when stale is set,
+// a re-check of that entry (see recheck). Either answers for the token, so
+// a caller joins whichever is running.
+func (c *Cache) share(ctx context.Context, token []byte, digest [sha256.Size]byte, stale *entry) (*auth.Principal, error) {
+	count := &c.misses
+	if stale != nil {
+		count = &c.staleWaits
+	}
 
 	// A caller that has already gone (client away, server stopping) starts
 	// no validation: a leader cannot leave one half-way.
@@ -341,7 +428,7 @@ func (c *Cache) miss(ctx context.Context, token []byte, d *[sha256.Size]byte) (*
 		c.flightMu.Unlock()
 		// Counted once joined: when Misses says n, n callers share a call
 		// (or have led their own).
-		c.misses.Add(1)
+		count.Add(1)
 		select {
 		case <-cl.done:
 			if cl.err == errClosed {
@@ -355,10 +442,10 @@ func (c *Cache) miss(ctx context.Context, token []byte, d *[sha256.Size]byte) (*
 			})
 		}
 	}
-	cl := &call{digest: digest, done: make(chan struct{})}
+	cl := &call{digest: digest, stale: stale, done: make(chan struct{})}
 	c.flight[digest] = cl
 	c.flightMu.Unlock()
-	c.misses.Add(1)
+	count.Add(1)
 
 	c.lead(cl, token)
 	if cl.err == errClosed {
@@ -383,7 +470,11 @@ func (c *Cache) lead(cl *call, token []byte) {
 		c.flightMu.Unlock()
 		close(cl.done)
 	}()
-	cl.p, cl.err = c.fill(&cl.digest, token)
+	if cl.stale != nil {
+		cl.p, cl.err = c.recheck(cl.stale)
+	} else {
+		cl.p, cl.err = c.fill(&cl.digest, token)
+	}
 	finished = true
 }
 
@@ -399,6 +490,10 @@ func (c *Cache) fill(digest *[sha256.Size]byte, token []byte) (*auth.Principal, 
 	}
 	defer c.end()
 
+	var gen uint64
+	if c.cfg.SigningKeys != nil {
+		gen = c.cfg.SigningKeys.KeyGeneration() // before: a key dropped during the validation changes it
+	}
 	c.validations.Add(1)
 	p, err := c.callValidator(c.next, token, digest)
 	if p == nil && err == nil {
@@ -411,6 +506,7 @@ func (c *Cache) fill(digest *[sha256.Size]byte, token []byte) (*auth.Principal, 
 			kept = bytes.Clone(token) // the caller reuses its buffer after we return
 		}
 		e := newEntry(*digest, p, negativeErr(p, err), kept, now, ttl)
+		e.keyGen.Store(gen)
 		c.rc.SetWithTTL(digest[:], e, e.cost, ttl)
 	}
 	return p, err
@@ -525,6 +621,8 @@ func (c *Cache) Stats() Stats {
 		Validations:   c.validations.Load(),
 		Revalidations: c.revalidations.Load(),
 		Revoked:       c.revoked.Load(),
+		StaleWaits:    c.staleWaits.Load(),
+		RetiredKeys:   c.retiredKeys.Load(),
 		Evictions:     c.evictions.Load(),
 		Rejections:    c.rejections.Load(),
 		MaxCost:       c.cfg.MaxCost,

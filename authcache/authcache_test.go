@@ -25,6 +25,8 @@ func TestNew(t *testing.T) {
 		{"negative MaxTTL", next, Config{MaxTTL: -time.Second}},
 		{"negative RevalidateAfter", next, Config{RevalidateAfter: -time.Second}},
 		{"negative MaxRevalidations", next, Config{MaxRevalidations: -1}},
+		{"negative MaxStaleness", next, Config{MaxStaleness: -time.Second}},
+		{"MaxStaleness below RevalidateAfter", next, Config{RevalidateAfter: time.Minute, MaxStaleness: 59 * time.Second}},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,6 +53,7 @@ func TestNew(t *testing.T) {
 		got := c.cfg
 		if got.MaxCost != want.MaxCost || got.MaxTTL != want.MaxTTL || got.NegativeTTL != want.NegativeTTL ||
 			got.RevalidateAfter != want.RevalidateAfter || got.MaxRevalidations != want.MaxRevalidations ||
+			got.MaxStaleness != 2*DefaultRevalidateAfter ||
 			got.Now == nil || got.Logger == nil {
 			t.Errorf("defaults = %+v, want %+v with Now and Logger set", got, want)
 		}
@@ -643,5 +646,33 @@ func TestMissWithEndedContextStartsNothing(t *testing.T) {
 	}
 	if n := v.calls.Load(); n != 0 {
 		t.Fatalf("validator called %d times, want 0", n)
+	}
+}
+
+// TestUnknownKeyIsNotNegativeCached: "unknown signing key" may turn good
+// once the key set refreshes, so it is answered but never cached; other
+// rejections are.
+func TestUnknownKeyIsNotNegativeCached(t *testing.T) {
+	for _, tc := range []struct {
+		reason    string
+		wantCalls int64
+	}{
+		{"unknown signing key", 2},
+		{"signature invalid", 1},
+	} {
+		t.Run(tc.reason, func(t *testing.T) {
+			f := newFake(time.Now)
+			f.set(invalid(tc.reason))
+			c := newTestCache(t, f, Config{NegativeTTL: time.Hour})
+			for range 2 {
+				if _, err := c.Validate(context.Background(), []byte("tok")); !errors.Is(err, auth.ErrInvalidToken) {
+					t.Fatalf("Validate: %v, want ErrInvalidToken", err)
+				}
+				c.Wait()
+			}
+			if got := f.calls.Load(); got != tc.wantCalls {
+				t.Errorf("validator called %d times, want %d", got, tc.wantCalls)
+			}
+		})
 	}
 }

@@ -29,7 +29,7 @@ func TestCloseStopsBackgroundWork(t *testing.T) {
 	// (the cache's) ends.
 	h.reval.block()
 	h.next.block()
-	h.clk.Advance(time.Minute)
+	h.clk.Advance(45 * time.Second) // due, not yet past MaxStaleness
 	mustValid(t, c, "cached")
 	waitFor(t, "the re-check to start", func() bool { return h.reval.calls.Load() == 1 })
 	missErr := make(chan error, 1)
@@ -98,7 +98,7 @@ func TestValidateAfterClose(t *testing.T) {
 // right.
 func TestCloseConcurrentWithValidate(t *testing.T) {
 	f := newFake(time.Now)
-	c, err := New(f, Config{Revalidator: f, RevalidateAfter: time.Nanosecond})
+	c, err := New(f, Config{Revalidator: f, RevalidateAfter: time.Nanosecond, MaxStaleness: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

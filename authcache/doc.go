@@ -11,9 +11,13 @@
 // What it guarantees: an entry never outlives its token (one rule, in one
 // function: min(exp − now, MaxTTL)); only "the token is bad" answers
 // (auth.ErrInvalidToken) are cached as negative entries, never "we could not
-// check" (auth.ErrUnavailable) or any other error; concurrent misses for one
-// token share one validation, run by the first caller on the cache's own
-// context, while every other caller may leave on its own ctx; a hit
+// check" (auth.ErrUnavailable) or any other error, nor "unknown signing key",
+// which a key-set refresh may undo; concurrent misses for one token share
+// one validation, run by the first caller on the cache's own context, while
+// every other caller may leave on its own ctx; a token whose signing key the
+// issuer retired is not served once the key set has dropped the key
+// (Config.SigningKeys); in hybrid mode an entry not re-checked for
+// MaxStaleness is not served until a re-check says it is still good; a hit
 // allocates nothing.
 //
 // What it leaves to others: checking route scopes (auth.Principal.HasScope),

@@ -45,6 +45,9 @@ type entry struct {
 	// good. A revoked entry is never served as positive, even by a hit that
 	// found it before it was replaced by a negative entry.
 	revoked atomic.Pointer[revocation]
+	// keyGen is the Config.SigningKeys generation at which the key that
+	// verified the token was last known to be held.
+	keyGen atomic.Uint64
 }
 
 // revocation carries the revalidator's ErrInvalidToken answer.
@@ -91,7 +94,7 @@ func entryCost(e *entry) int64 {
 	}
 	if p := e.principal; p != nil {
 		n += principalSize
-		n += int64(len(p.Subject) + len(p.ClientID) + len(p.Issuer) + len(p.TokenID))
+		n += int64(len(p.Subject) + len(p.ClientID) + len(p.Issuer) + len(p.TokenID) + len(p.KeyThumbprint))
 		n += int64(cap(p.Audience)) * stringSize
 		for _, s := range p.Audience {
 			n += int64(len(s))
@@ -113,7 +116,7 @@ func entryCost(e *entry) int64 {
 //     the token is already at or past exp (a validator with leeway may still
 //     accept it; the cache then asks the validator every time).
 //   - An ErrInvalidToken answer lives NegativeTTL (0 when negative caching
-//     is disabled).
+//     is disabled), unless it may turn good soon (see cacheableRejection).
 //   - Anything else — ErrUnavailable, context errors, unknown errors — is
 //     never cached: the token may be fine.
 //
@@ -122,7 +125,7 @@ func entryCost(e *entry) int64 {
 func ttlFor(now time.Time, p *auth.Principal, err error, cfg *Config) time.Duration {
 	switch {
 	case err != nil:
-		if errors.Is(err, auth.ErrInvalidToken) && !errors.Is(err, auth.ErrUnavailable) && cfg.NegativeTTL > 0 {
+		if cacheableRejection(err) && cfg.NegativeTTL > 0 {
 			return cfg.NegativeTTL
 		}
 		return 0
@@ -133,6 +136,22 @@ func ttlFor(now time.Time, p *auth.Principal, err error, cfg *Config) time.Durat
 	default:
 		return max(min(p.ExpiresAt.Sub(now), cfg.MaxTTL), 0)
 	}
+}
+
+// reasonUnknownKey is auth's TokenError reason for a token whose kid the
+// key set does not hold.
+const reasonUnknownKey = "unknown signing key"
+
+// cacheableRejection reports whether err says the token is bad for good:
+// an ErrInvalidToken (and not ErrUnavailable) other than "unknown signing
+// key", which a key-set refresh (a rotation the set has not seen yet) may
+// turn into a valid answer at any moment.
+func cacheableRejection(err error) bool {
+	if !errors.Is(err, auth.ErrInvalidToken) || errors.Is(err, auth.ErrUnavailable) {
+		return false
+	}
+	var te *auth.TokenError
+	return !errors.As(err, &te) || te.Reason != reasonUnknownKey
 }
 
 // digestHash is ristretto's KeyToHash: the key is a SHA-256 digest, so its

@@ -3,6 +3,7 @@ package authcache
 import (
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -53,11 +54,67 @@ func (c *Cache) revalidate(e *entry) {
 
 	c.revalidations.Add(1)
 	p, err := c.callValidator(c.cfg.Revalidator, e.token, &e.digest)
+	if c.settle(e, p, err) {
+		return // revoked: e stays marked as re-checking
+	}
+	e.revalidating.Store(false)
+}
+
+// recheck re-validates e, a positive entry found older than MaxStaleness,
+// for the callers waiting on it, and returns their answer: e's principal
+// if the Revalidator says the token is still good; otherwise its error
+// (ErrInvalidToken: e is revoked as by revalidate; ErrUnavailable: e is
+// kept, and is not served until a re-check succeeds). With every re-check
+// slot busy it answers ErrUnavailable at once. It runs on the leader's
+// goroutine, registered as cache-owned work.
+func (c *Cache) recheck(e *entry) (*auth.Principal, error) {
+	// Another leader may have settled e between this caller's hit and its
+	// joining the flight map.
+	if r := e.revoked.Load(); r != nil {
+		return nil, r.err
+	}
+	if c.now().UnixNano()-e.validatedAt.Load() < int64(c.cfg.MaxStaleness) {
+		return e.principal, nil
+	}
+	if !c.begin() {
+		return nil, errClosed
+	}
+	defer c.end()
+	select {
+	case c.slots <- struct{}{}:
+	default:
+		return nil, fmt.Errorf("authcache: %w", &auth.UnavailableError{
+			Reason: "cached answer too old to serve and no re-check slot free",
+		})
+	}
+	defer func() { <-c.slots }()
+
+	c.revalidations.Add(1)
+	p, err := c.callValidator(c.cfg.Revalidator, e.token, &e.digest)
+	c.settle(e, p, err)
+	if err == nil && p != nil {
+		return e.principal, nil
+	}
+	if err == nil {
+		err = errNoAnswer
+	}
+	return nil, err
+}
+
+// errNoAnswer is what a re-check gets from a Revalidator that returned
+// neither a principal nor an error.
+var errNoAnswer = errors.New("authcache: revalidator returned neither a principal nor an error")
+
+// settle applies a re-check's answer (p, err) to e: valid, e counts as
+// validated now; ErrInvalidToken, e is revoked and replaced by a negative
+// entry (deleted when negative caching is off), and settle reports true;
+// anything else leaves e as it is, and is logged.
+func (c *Cache) settle(e *entry, p *auth.Principal, err error) (revoked bool) {
 	now := c.now()
 	switch {
 	case err == nil && p != nil:
 		e.validatedAt.Store(now.UnixNano())
-		e.revalidating.Store(false)
+		return false
 	case errors.Is(err, auth.ErrInvalidToken) && !errors.Is(err, auth.ErrUnavailable):
 		e.revoked.Store(&revocation{err: err})
 		c.revoked.Add(1)
@@ -70,11 +127,11 @@ func (c *Cache) revalidate(e *entry) {
 		if ce := c.log.Check(zap.InfoLevel, "authcache: revalidation revoked a cached token"); ce != nil {
 			ce.Write(zap.String("token", hex.EncodeToString(e.digest[:4])), zap.Error(err))
 		}
+		return true
 	default:
 		if err == nil {
-			err = errors.New("authcache: revalidator returned neither a principal nor an error")
+			err = errNoAnswer
 		}
-		e.revalidating.Store(false)
 		level := zap.WarnLevel
 		if c.ctx.Err() != nil { // Close: expected
 			level = zap.DebugLevel
@@ -82,5 +139,6 @@ func (c *Cache) revalidate(e *entry) {
 		if ce := c.log.Check(level, "authcache: revalidation failed; keeping the cached answer"); ce != nil {
 			ce.Write(zap.String("token", hex.EncodeToString(e.digest[:4])), zap.Error(err))
 		}
+		return false
 	}
 }

@@ -199,3 +199,41 @@ func TestRevalidationSkipsNegativeEntries(t *testing.T) {
 		t.Errorf("revalidator called %d times for a negative entry, want 0", got)
 	}
 }
+
+// TestStaleEntryIsNotServed: a token revoked just after its last
+// introspection, idle past MaxStaleness (2 × RevalidateAfter by default),
+// then used by a burst of 1,000 concurrent requests: none is served the
+// stale principal, and they share one re-check.
+func TestStaleEntryIsNotServed(t *testing.T) {
+	h := newHybrid(t, Config{})
+	h.warm(t, "tok")
+	h.reval.set(invalid("token inactive"))
+	h.next.set(invalid("token inactive"))
+	h.clk.Advance(61 * time.Second) // idle past 2 × 30s
+
+	const n = 1000
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make([]error, n)
+	served := make([]bool, n)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			p, err := h.c.Validate(context.Background(), []byte("tok"))
+			served[i], errs[i] = p != nil, err
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i := range n {
+		if served[i] || !errors.Is(errs[i], auth.ErrInvalidToken) {
+			t.Fatalf("request %d: served %v, err %v; want ErrInvalidToken and no principal", i, served[i], errs[i])
+		}
+	}
+	if got := h.reval.calls.Load(); got != 1 {
+		t.Errorf("revalidator called %d times by %d requests, want 1 (merged)", got, n)
+	}
+	if got := h.next.calls.Load(); got != 1 {
+		t.Errorf("validator called %d times, want 1 (the warm-up)", got)
+	}
+}

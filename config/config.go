@@ -145,6 +145,11 @@ type Config struct {
 	// RevalidateAfter is the age after which hybrid mode re-introspects a
 	// cached token in the background (REVALIDATE_AFTER, 30s).
 	RevalidateAfter time.Duration
+	// MaxStaleness is the age, since its last successful introspection,
+	// past which hybrid mode no longer serves a cached token: the request
+	// waits for a re-introspection and gets 503 if none can be had
+	// (MAX_STALENESS, 2 × RevalidateAfter; at least RevalidateAfter).
+	MaxStaleness time.Duration
 
 	// IntrospectionAuthMethod is how tokengate authenticates at the
 	// introspection endpoint (INTROSPECTION_AUTH_METHOD,
@@ -301,6 +306,8 @@ func settings() []setting {
 			set: durationIn(func(c *Config) *time.Duration { return &c.IntrospectionCacheTTL }, 0, 24*time.Hour)},
 		{env: "REVALIDATE_AFTER", flag: "revalidate-after", def: "30s", usage: "hybrid mode: age after which a cached token is re-introspected in the background",
 			set: durationIn(func(c *Config) *time.Duration { return &c.RevalidateAfter }, time.Second, 24*time.Hour)},
+		{env: "MAX_STALENESS", flag: "max-staleness", defDoc: "2 × REVALIDATE_AFTER", usage: "hybrid mode: age past which a cached token is not served until re-introspected (503 if that fails)",
+			set: durationIn(func(c *Config) *time.Duration { return &c.MaxStaleness }, time.Second, 48*time.Hour)},
 		{env: "INTROSPECTION_AUTH_METHOD", flag: "introspection-auth-method", def: AuthClientSecretBasic, usage: "client_secret_basic or client_secret_post",
 			set: func(c *Config, v string) error {
 				switch v {
@@ -462,6 +469,13 @@ func (c *Config) finish(sources map[string]string) error {
 	}
 	if c.TokenScope == "" {
 		c.TokenScope = c.RequiredScope
+	}
+	if c.MaxStaleness == 0 {
+		c.MaxStaleness = 2 * c.RevalidateAfter
+	}
+	if c.MaxStaleness < c.RevalidateAfter {
+		return fail("MAX_STALENESS", fmt.Sprintf("%s is below REVALIDATE_AFTER (%s); a token must be re-checked before it is too stale to serve",
+			fmtDuration(c.MaxStaleness), fmtDuration(c.RevalidateAfter)))
 	}
 	if c.LogFormat == "" {
 		c.LogFormat = LogJSON

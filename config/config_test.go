@@ -46,6 +46,7 @@ func TestDefaults(t *testing.T) {
 		NegativeCacheTTL:           5 * time.Second,
 		IntrospectionCacheTTL:      30 * time.Second,
 		RevalidateAfter:            30 * time.Second,
+		MaxStaleness:               60 * time.Second,
 		IntrospectionAuthMethod:    AuthClientSecretBasic,
 		IntrospectionMaxConcurrent: 64,
 		IntrospectionTimeout:       5 * time.Second,
@@ -112,6 +113,16 @@ func TestPrecedence(t *testing.T) {
 			}
 		}},
 		{name: "dotenv unknown keys ignored", dotenv: "OKTA_ISSUER=" + fromDotenv + "\nSOMETHING_ELSE=1\n", check: issuer(fromDotenv)},
+		{name: "max staleness defaults to twice revalidate after", args: []string{"--okta-issuer", fromFlag, "--revalidate-after=45s"}, check: func(tb testing.TB, c Config) {
+			if c.MaxStaleness != 90*time.Second {
+				tb.Errorf("MaxStaleness = %v, want 90s", c.MaxStaleness)
+			}
+		}},
+		{name: "max staleness set", args: []string{"--okta-issuer", fromFlag, "--max-staleness=5m"}, check: func(tb testing.TB, c Config) {
+			if c.MaxStaleness != 5*time.Minute || c.RevalidateAfter != 30*time.Second {
+				tb.Errorf("MaxStaleness = %v, RevalidateAfter = %v; want 5m, 30s", c.MaxStaleness, c.RevalidateAfter)
+			}
+		}},
 		{name: "per variable precedence", args: []string{"--okta-issuer", fromFlag}, env: map[string]string{"LOG_LEVEL": "warn", "CLOCK_LEEWAY": "5s"}, dotenv: "LOG_LEVEL=debug\nCLOCK_LEEWAY=1s\nMAX_TOKEN_SIZE=4096\n", check: func(tb testing.TB, c Config) {
 			if c.LogLevel != "warn" || c.ClockLeeway != 5*time.Second || c.MaxTokenSize != 4096 {
 				tb.Errorf("got level %q leeway %v size %d", c.LogLevel, c.ClockLeeway, c.MaxTokenSize)
@@ -322,6 +333,8 @@ func TestValidationErrors(t *testing.T) {
 		{name: "negative negative ttl", env: map[string]string{"NEGATIVE_CACHE_TTL": "-1s"}, varName: "NEGATIVE_CACHE_TTL", want: []string{"between"}},
 		{name: "bad introspection ttl", env: map[string]string{"INTROSPECTION_CACHE_TTL": "x"}, varName: "INTROSPECTION_CACHE_TTL", want: []string{"not a duration"}},
 		{name: "zero revalidate", env: map[string]string{"REVALIDATE_AFTER": "0s"}, varName: "REVALIDATE_AFTER", want: []string{"between"}},
+		{name: "staleness below revalidate", env: map[string]string{"REVALIDATE_AFTER": "1m", "MAX_STALENESS": "30s"}, varName: "MAX_STALENESS", want: []string{"below REVALIDATE_AFTER"}},
+		{name: "bad staleness", env: map[string]string{"MAX_STALENESS": "0s"}, varName: "MAX_STALENESS", want: []string{"between 1s"}},
 		{name: "bad auth method", env: map[string]string{"INTROSPECTION_AUTH_METHOD": "private_key_jwt"}, varName: "INTROSPECTION_AUTH_METHOD", want: []string{"client_secret_basic or client_secret_post"}},
 		{name: "zero concurrency", env: map[string]string{"INTROSPECTION_MAX_CONCURRENT": "0"}, varName: "INTROSPECTION_MAX_CONCURRENT", want: []string{"between 1"}},
 		{name: "zero introspection timeout", env: map[string]string{"INTROSPECTION_TIMEOUT": "0s"}, varName: "INTROSPECTION_TIMEOUT", want: []string{"between"}},

@@ -245,6 +245,7 @@ func buildValidation(cfg config.Config, opts Options, log *zap.Logger) (v valida
 			return v, err
 		}
 		v.ready = v.keys.Ready
+		cacheCfg.SigningKeys = v.keys
 	case config.ModeRemote:
 		if v.remote, err = v.newRemote(cfg, now, log); err != nil {
 			return v, err
@@ -265,6 +266,8 @@ func buildValidation(cfg config.Config, opts Options, log *zap.Logger) (v valida
 		validator, v.ready = h, v.keys.Ready
 		cacheCfg.Revalidator = h.Revalidator()
 		cacheCfg.RevalidateAfter = cfg.RevalidateAfter
+		cacheCfg.MaxStaleness = cfg.MaxStaleness
+		cacheCfg.SigningKeys = v.keys
 	default:
 		return v, fmt.Errorf("app: unknown validation mode %q", cfg.Mode)
 	}
