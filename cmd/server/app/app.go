@@ -171,6 +171,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 			Client:             client,
 			RefreshInterval:    cfg.JWKSRefreshInterval,
 			UnknownKIDCooldown: cfg.JWKSRefreshCooldown,
+			DisableFastRSA:     !cfg.RSAFastVerify,
 			Now:                now,
 			Logger:             log,
 		})
