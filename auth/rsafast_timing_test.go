@@ -9,11 +9,11 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// BenchmarkRSAPublicOp is one RS256 signature check with the key in hand,
+// BenchmarkRS256PublicOp is one RS256 signature check with the key in hand,
 // impl=crypto-rsa (crypto/rsa.VerifyPKCS1v15, what go-jose calls) against
 // impl=fast (fastRSAKey), hash included. For reference on the same
 // machine: `openssl speed -seconds 3 rsa4096`, verify column.
-func BenchmarkRSAPublicOp(b *testing.B) {
+func BenchmarkRS256PublicOp(b *testing.B) {
 	all := rsaFixtures(b)
 	msg := []byte(fastRSAMessage)
 	for _, name := range []string{"rsa-2048", "rsa-3072", "rsa-4096", "rsa-8192"} {

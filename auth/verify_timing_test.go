@@ -144,10 +144,20 @@ func vtJoseVerify(token string, algs []jose.SignatureAlgorithm, pub crypto.Publi
 // are the CPU cost of one first-sight verification. For RSA keys,
 // impl=local-nofast is Local with KeySetConfig.DisableFastRSA, so
 // crypto/rsa at every size; impl=local uses fastRSAKey above 2048 bits.
-func BenchmarkVerify(b *testing.B) {
+func BenchmarkVerify(b *testing.B) { benchVerify(b, vtAlgs) }
+
+// BenchmarkRS256FirstSight is BenchmarkVerify for the RSA keys over 2048
+// bits only, where the fast path applies: impl=local (fastRSAKey),
+// impl=local-nofast and impl=jose (both crypto/rsa).
+func BenchmarkRS256FirstSight(b *testing.B) {
+	benchVerify(b, []vtAlg{{"RS256-3072", "RS256", 3072}, {"RS256-4096", "RS256", 4096}})
+}
+
+// benchVerify runs BenchmarkVerify's sub-benchmarks for algs.
+func benchVerify(b *testing.B, algs []vtAlg) {
 	var fx vtFixtures
 	ctx := context.Background()
-	for _, a := range vtAlgs {
+	for _, a := range algs {
 		b.Run("alg="+a.name+"/impl=jose", func(b *testing.B) {
 			f := fx.get(b, b, a)
 			algs := []jose.SignatureAlgorithm{jose.SignatureAlgorithm(a.alg)}

@@ -147,12 +147,12 @@ func benchJose(b *testing.B, iss *issuerFixture, ac algCase) {
 	})
 }
 
-// BenchmarkRSAFirstSight is case=miss of BenchmarkAuthCheck for RSA keys
+// BenchmarkRS256FirstSight is case=miss of BenchmarkAuthCheck for RSA keys
 // over 2048 bits (ORY Hydra signs with 4096), with the fast public
 // operation on (RSA_FAST_VERIFY=true, the default) and off (crypto/rsa),
 // beside impl=jose, the raw go-jose verification (crypto/rsa) of the same
 // tokens.
-func BenchmarkRSAFirstSight(b *testing.B) {
+func BenchmarkRS256FirstSight(b *testing.B) {
 	fx := newFixtures(b)
 	for _, ac := range []algCase{{"RS256-3072", "RS256", 3072}, {"RS256-4096", "RS256", 4096}} {
 		for _, fast := range []bool{true, false} {
