@@ -71,6 +71,16 @@ type KeySetConfig struct {
 	// stops the read; this check catches clients built without one.
 	MaxResponseSize int
 
+	// DisableFastRSA verifies RS256, RS384 and RS512 signatures of RSA
+	// keys over 2048 bits with crypto/rsa, as for smaller keys (false:
+	// such keys are prepared once, when the JWKS loads, for a
+	// variable-time public operation that is several times faster for
+	// 4096-bit keys; see fastRSAKey). The fast path only ever handles
+	// public data, compares the whole expected encoding and is tested
+	// against crypto/rsa, but it is tokengate's own arithmetic: set this
+	// to rule it out. It is always off when Go's FIPS 140-3 mode is on.
+	DisableFastRSA bool
+
 	// Now is the clock for the unknown-kid cooldown and the log's summary
 	// interval (time.Now). Network deadlines always use the wall clock.
 	Now func() time.Time
@@ -111,6 +121,7 @@ type KeySet struct {
 	maxRetry      time.Duration
 	cooldown      time.Duration
 	maxSize       int
+	fastRSA       bool
 	now           func() time.Time
 	after         func(time.Duration) <-chan time.Time
 	rand          func() float64
@@ -159,7 +170,10 @@ type verifyKey struct {
 	kid        string
 	alg        string // the JWK's "alg"; "" when it names none
 	thumbprint string // RFC 7638 SHA-256 thumbprint, base64url: the key's identity
-	key        any    // *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey
+	// key is what go-jose verifies with: *rsa.PublicKey, *fastRSAKey
+	// (an RSA key over 2048 bits, see rsaVerificationKey),
+	// *ecdsa.PublicKey or ed25519.PublicKey.
+	key any
 }
 
 // NewKeySet checks cfg and returns a KeySet. It makes no request: call
@@ -212,6 +226,7 @@ func NewKeySet(cfg KeySetConfig) (*KeySet, error) {
 		maxRetry:      cfg.MaxRetryInterval,
 		cooldown:      cfg.UnknownKIDCooldown,
 		maxSize:       cfg.MaxResponseSize,
+		fastRSA:       !cfg.DisableFastRSA,
 		now:           cfg.Now,
 		after:         cfg.After,
 		rand:          cfg.Rand,
@@ -562,7 +577,7 @@ func (k *KeySet) fetch() (*keySnapshot, time.Duration, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("jwks: %w", err)
 	}
-	snap, err := parseJWKS(doc.body, k.log)
+	snap, err := parseJWKS(doc.body, k.fastRSA, k.log)
 	if err != nil {
 		return nil, 0, fmt.Errorf("jwks: GET %s: %w", redactURL(uri), err)
 	}
@@ -575,8 +590,9 @@ func (k *KeySet) fetch() (*keySnapshot, time.Duration, error) {
 // key whose kid an earlier key already has if the two accept a common
 // algorithm (there would be no telling which one a token means); keys of
 // different types may share a kid. A document with no usable key is an
-// error.
-func parseJWKS(body []byte, log *zap.Logger) (*keySnapshot, error) {
+// error. With fastRSA, RSA keys over 2048 bits are prepared for fast
+// verification (rsaVerificationKey).
+func parseJWKS(body []byte, fastRSA bool, log *zap.Logger) (*keySnapshot, error) {
 	var set struct {
 		Keys []josejson.RawMessage `json:"keys"`
 	}
@@ -591,7 +607,7 @@ func parseJWKS(body []byte, log *zap.Logger) (*keySnapshot, error) {
 		byThumbprint: make(map[string]*verifyKey, len(set.Keys)),
 	}
 	for i, raw := range set.Keys {
-		vk, err := parseJWK(raw)
+		vk, err := parseJWK(raw, fastRSA)
 		if err != nil {
 			log.Warn("auth: skipping JWKS key", zap.Int("index", i), zap.Error(err))
 			continue
@@ -612,8 +628,9 @@ func parseJWKS(body []byte, log *zap.Logger) (*keySnapshot, error) {
 	return snap, nil
 }
 
-// parseJWK checks that one JWK is a public signature key we can use.
-func parseJWK(raw []byte) (*verifyKey, error) {
+// parseJWK checks that one JWK is a public signature key we can use, and
+// prepares it for verification.
+func parseJWK(raw []byte, fastRSA bool) (*verifyKey, error) {
 	var meta struct {
 		Use    string   `json:"use"`
 		KeyOps []string `json:"key_ops"`
@@ -646,7 +663,7 @@ func parseJWK(raw []byte) (*verifyKey, error) {
 		if key.N.BitLen() < minRSAKeyBits {
 			return nil, fmt.Errorf("RSA key of %d bits is shorter than %d", key.N.BitLen(), minRSAKeyBits)
 		}
-		vk.key = key
+		vk.key = rsaVerificationKey(key, fastRSA)
 	case *ecdsa.PublicKey:
 		vk.key = key
 	case ed25519.PublicKey:
@@ -667,7 +684,7 @@ func (v *verifyKey) accepts(alg string) bool {
 		return false
 	}
 	switch key := v.key.(type) {
-	case *rsa.PublicKey:
+	case *rsa.PublicKey, *fastRSAKey:
 		switch jose.SignatureAlgorithm(alg) {
 		case jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512:
 			return true

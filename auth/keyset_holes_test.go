@@ -313,7 +313,7 @@ func FuzzKeySelection(f *testing.F) {
 	f.Add([]byte(`{"keys":[{"kty":"EC","kid":"a","crv":"P-256","x":"AAAA","y":"AAAA"}]}`), "a", "ES256")
 	f.Add([]byte(`{"keys":[]}`), "", "")
 	f.Fuzz(func(t *testing.T, body []byte, kid, alg string) {
-		snap, err := parseJWKS(body, zap.NewNop())
+		snap, err := parseJWKS(body, true, zap.NewNop())
 		if err != nil {
 			return
 		}

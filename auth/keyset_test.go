@@ -346,7 +346,7 @@ func TestParseJWKSSkipsUnusableKeys(t *testing.T) {
 		`"not an object"`,
 	}, ",") + `]}`
 
-	snap, err := parseJWKS([]byte(body), zap.NewNop())
+	snap, err := parseJWKS([]byte(body), true, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

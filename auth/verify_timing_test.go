@@ -32,6 +32,7 @@ type vtAlg struct {
 
 var vtAlgs = []vtAlg{
 	{"RS256-2048", "RS256", 2048},
+	{"RS256-3072", "RS256", 3072},
 	{"RS256-4096", "RS256", 4096},
 	{"ES256", "ES256", 0},
 	{"EdDSA", "EdDSA", 0},
@@ -41,10 +42,11 @@ var vtAlgs = []vtAlg{
 // keeps nothing per token, so this only keeps the inputs realistic.
 const vtPool = 32
 
-// vtFixture is an issuer, a Local validator that trusts it, and tokens.
+// vtFixture is an issuer, Local validators that trust it, and tokens.
 type vtFixture struct {
 	iss    *devissuer.Issuer
 	local  *auth.Local
+	slow   *auth.Local // KeySetConfig.DisableFastRSA: crypto/rsa for every RSA key
 	pub    crypto.PublicKey
 	tokens []string
 	bytes  [][]byte
@@ -74,20 +76,24 @@ func (f *vtFixtures) get(tb, owner testing.TB, a vtAlg) *vtFixture {
 		tb.Fatal(err)
 	}
 	owner.Cleanup(disc.Close)
-	keys, err := auth.NewKeySet(auth.KeySetConfig{Discovery: disc})
-	if err != nil {
-		tb.Fatal(err)
+	newLocal := func(disableFastRSA bool) *auth.Local {
+		keys, err := auth.NewKeySet(auth.KeySetConfig{Discovery: disc, DisableFastRSA: disableFastRSA})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		owner.Cleanup(keys.Close)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := keys.Refresh(ctx); err != nil {
+			tb.Fatal(err)
+		}
+		local, err := auth.NewLocal(auth.LocalConfig{Issuer: iss.Issuer(), Audience: iss.Audience(), Keys: keys})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return local
 	}
-	owner.Cleanup(keys.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := keys.Refresh(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	local, err := auth.NewLocal(auth.LocalConfig{Issuer: iss.Issuer(), Audience: iss.Audience(), Keys: keys})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	local, slow := newLocal(false), newLocal(true)
 	tokens, err := iss.MintN(vtPool, devissuer.MintOptions{})
 	if err != nil {
 		tb.Fatal(err)
@@ -96,7 +102,7 @@ func (f *vtFixtures) get(tb, owner testing.TB, a vtAlg) *vtFixture {
 	if !ok {
 		tb.Fatal("no public key for the signing kid")
 	}
-	fx := &vtFixture{iss: iss, local: local, pub: pub, tokens: tokens}
+	fx := &vtFixture{iss: iss, local: local, slow: slow, pub: pub, tokens: tokens}
 	for _, t := range tokens {
 		fx.bytes = append(fx.bytes, []byte(t))
 	}
@@ -133,13 +139,25 @@ func vtJoseVerify(token string, algs []jose.SignatureAlgorithm, pub crypto.Publi
 	return c.ValidateWithLeeway(jwt.Expected{Issuer: issuer, AnyAudience: jwt.Audience{audience}, Time: time.Now()}, time.Minute)
 }
 
-// BenchmarkVerify runs impl=jose (raw go-jose) and impl=local
-// (Local.Validate) on the same tokens, serially: the figures are the CPU
-// cost of one verification.
-func BenchmarkVerify(b *testing.B) {
+// BenchmarkVerify runs impl=jose (raw go-jose, so crypto/rsa for RSA) and
+// impl=local (Local.Validate) on the same tokens, serially: the figures
+// are the CPU cost of one first-sight verification. For RSA keys,
+// impl=local-nofast is Local with KeySetConfig.DisableFastRSA, so
+// crypto/rsa at every size; impl=local uses fastRSAKey above 2048 bits.
+func BenchmarkVerify(b *testing.B) { benchVerify(b, vtAlgs) }
+
+// BenchmarkRS256FirstSight is BenchmarkVerify for the RSA keys over 2048
+// bits only, where the fast path applies: impl=local (fastRSAKey),
+// impl=local-nofast and impl=jose (both crypto/rsa).
+func BenchmarkRS256FirstSight(b *testing.B) {
+	benchVerify(b, []vtAlg{{"RS256-3072", "RS256", 3072}, {"RS256-4096", "RS256", 4096}})
+}
+
+// benchVerify runs BenchmarkVerify's sub-benchmarks for algs.
+func benchVerify(b *testing.B, algs []vtAlg) {
 	var fx vtFixtures
 	ctx := context.Background()
-	for _, a := range vtAlgs {
+	for _, a := range algs {
 		b.Run("alg="+a.name+"/impl=jose", func(b *testing.B) {
 			f := fx.get(b, b, a)
 			algs := []jose.SignatureAlgorithm{jose.SignatureAlgorithm(a.alg)}
@@ -164,6 +182,20 @@ func BenchmarkVerify(b *testing.B) {
 				i++
 			}
 		})
+		if a.bits == 0 {
+			continue
+		}
+		b.Run("alg="+a.name+"/impl=local-nofast", func(b *testing.B) {
+			f := fx.get(b, b, a)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := f.slow.Validate(ctx, f.bytes[i%vtPool]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
 	}
 }
 
@@ -172,7 +204,7 @@ func BenchmarkVerify(b *testing.B) {
 // compares like with like.
 func TestVerifyBenchmarkAgrees(t *testing.T) {
 	var fx vtFixtures
-	for _, a := range []vtAlg{vtAlgs[0], vtAlgs[2], vtAlgs[3]} {
+	for _, a := range []vtAlg{vtAlgs[0], vtAlgs[1], vtAlgs[3], vtAlgs[4]} {
 		t.Run(a.name, func(t *testing.T) {
 			f := fx.get(t, t, a)
 			algs := []jose.SignatureAlgorithm{jose.SignatureAlgorithm(a.alg)}
@@ -180,9 +212,11 @@ func TestVerifyBenchmarkAgrees(t *testing.T) {
 			if err := vtJoseVerify(tok, algs, f.pub, f.iss.Issuer(), f.iss.Audience()); err != nil {
 				t.Errorf("jose: %v", err)
 			}
-			p, err := f.local.Validate(context.Background(), []byte(tok))
-			if err != nil || !p.HasScope("items") {
-				t.Errorf("local: %v %+v", err, p)
+			for _, l := range []*auth.Local{f.local, f.slow} {
+				p, err := l.Validate(context.Background(), []byte(tok))
+				if err != nil || !p.HasScope("items") {
+					t.Errorf("local: %v %+v", err, p)
+				}
 			}
 			// Flip one character of the signature.
 			bad := []byte(tok)
@@ -195,8 +229,10 @@ func TestVerifyBenchmarkAgrees(t *testing.T) {
 			if err := vtJoseVerify(string(bad), algs, f.pub, f.iss.Issuer(), f.iss.Audience()); err == nil {
 				t.Error("jose accepted a tampered token")
 			}
-			if _, err := f.local.Validate(context.Background(), bad); !errors.Is(err, auth.ErrInvalidToken) {
-				t.Errorf("local: tampered token gave %v", err)
+			for _, l := range []*auth.Local{f.local, f.slow} {
+				if _, err := l.Validate(context.Background(), bad); !errors.Is(err, auth.ErrInvalidToken) {
+					t.Errorf("local: tampered token gave %v", err)
+				}
 			}
 		})
 	}

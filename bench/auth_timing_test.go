@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -119,25 +120,50 @@ func BenchmarkJoseVerify(b *testing.B) {
 	fx := newFixtures(b)
 	for _, ac := range algCases {
 		b.Run("alg="+ac.name, func(b *testing.B) {
-			iss := fx.get(b, ac)
-			algs := []jose.SignatureAlgorithm{jose.SignatureAlgorithm(ac.alg)}
-			issuer, aud := iss.iss.Issuer(), iss.iss.Audience()
-			for _, t := range iss.pool {
-				if err := joseVerify(t, algs, iss.pub, issuer, aud); err != nil {
-					b.Fatal(err)
-				}
+			benchJose(b, fx.get(b, ac), ac)
+		})
+	}
+}
+
+// benchJose runs joseVerify in parallel over iss's pool.
+func benchJose(b *testing.B, iss *issuerFixture, ac algCase) {
+	algs := []jose.SignatureAlgorithm{jose.SignatureAlgorithm(ac.alg)}
+	issuer, aud := iss.iss.Issuer(), iss.iss.Audience()
+	for _, t := range iss.pool {
+		if err := joseVerify(t, algs, iss.pub, issuer, aud); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var cyc cycler
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := joseVerify(iss.pool[cyc.next(len(iss.pool))], algs, iss.pub, issuer, aud); err != nil {
+				b.Error(err)
+				return
 			}
-			var cyc cycler
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if err := joseVerify(iss.pool[cyc.next(len(iss.pool))], algs, iss.pub, issuer, aud); err != nil {
-						b.Error(err)
-						return
-					}
-				}
+		}
+	})
+}
+
+// BenchmarkRS256FirstSight is case=miss of BenchmarkAuthCheck for RSA keys
+// over 2048 bits (ORY Hydra signs with 4096), with the fast public
+// operation on (RSA_FAST_VERIFY=true, the default) and off (crypto/rsa),
+// beside impl=jose, the raw go-jose verification (crypto/rsa) of the same
+// tokens.
+func BenchmarkRS256FirstSight(b *testing.B) {
+	fx := newFixtures(b)
+	for _, ac := range []algCase{{"RS256-3072", "RS256", 3072}, {"RS256-4096", "RS256", 4096}} {
+		for _, fast := range []bool{true, false} {
+			b.Run(fmt.Sprintf("alg=%s/fast=%v", ac.name, fast), func(b *testing.B) {
+				iss := fx.get(b, ac)
+				s := startServer(b, b, iss.iss, true, fmt.Sprintf("--rsa-fast-verify=%v", fast))
+				benchCheck(b, s.Cache(), bearers(iss.pool), s.Cache().Wait)
 			})
+		}
+		b.Run("alg="+ac.name+"/impl=jose", func(b *testing.B) {
+			benchJose(b, fx.get(b, ac), ac)
 		})
 	}
 }

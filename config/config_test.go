@@ -41,6 +41,7 @@ func TestDefaults(t *testing.T) {
 		Mode:                       ModeLocal,
 		ClockLeeway:                60 * time.Second,
 		MaxTokenSize:               8192,
+		RSAFastVerify:              true,
 		CacheMaxCost:               64 << 20,
 		CacheMaxTTL:                5 * time.Minute,
 		NegativeCacheTTL:           5 * time.Second,
@@ -176,6 +177,16 @@ func TestPrecedence(t *testing.T) {
 		{name: "introspection require audience flag false", args: []string{"--introspection-require-audience=false"}, env: map[string]string{"OKTA_ISSUER": fromEnv, "INTROSPECTION_REQUIRE_AUDIENCE": "1"}, check: func(tb testing.TB, c Config) {
 			if c.IntrospectionRequireAudience {
 				tb.Error("flag false did not win over env true")
+			}
+		}},
+		{name: "rsa fast verify off from env", env: map[string]string{"OKTA_ISSUER": fromEnv, "RSA_FAST_VERIFY": "false"}, check: func(tb testing.TB, c Config) {
+			if c.RSAFastVerify {
+				tb.Error("RSA_FAST_VERIFY=false not applied")
+			}
+		}},
+		{name: "rsa fast verify off by flag", args: []string{"--rsa-fast-verify=false"}, env: map[string]string{"OKTA_ISSUER": fromEnv, "RSA_FAST_VERIFY": "true"}, check: func(tb testing.TB, c Config) {
+			if c.RSAFastVerify {
+				tb.Error("--rsa-fast-verify=false did not win over env true")
 			}
 		}},
 		{name: "bool flag false", args: []string{"--require-at-jwt=false"}, env: map[string]string{"OKTA_ISSUER": fromEnv, "REQUIRE_AT_JWT": "true"}, check: func(tb testing.TB, c Config) {

@@ -288,6 +288,7 @@ func (v *validation) newLocal(cfg config.Config, now func() time.Time, log *zap.
 		Client:             v.client,
 		RefreshInterval:    cfg.JWKSRefreshInterval,
 		UnknownKIDCooldown: cfg.JWKSRefreshCooldown,
+		DisableFastRSA:     !cfg.RSAFastVerify,
 		Now:                now,
 		Logger:             log,
 	})
