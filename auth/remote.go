@@ -63,7 +63,7 @@ type RemoteConfig struct {
 	// RequireAudience is set.
 	Audience string
 	// RequireAudience rejects an active token whose response carries no
-	// aud (missing, null, "" or []) with the reason "audience missing".
+	// aud (missing, null, "" or []) with ReasonAudienceMissing.
 	// Zero (false) checks aud only when present, as RFC 7662 makes it
 	// optional: the authorization server has vouched for the token. Set it
 	// when one authorization server issues tokens for several APIs, or
@@ -346,14 +346,14 @@ func (r *Remote) Validate(ctx context.Context, token []byte) (*Principal, error)
 // introspectCheckToken rejects tokens that must never be sent anywhere.
 func introspectCheckToken(token []byte, maxSize int) error {
 	if len(token) == 0 {
-		return Invalid("empty token")
+		return Invalid(ReasonEmpty)
 	}
 	if len(token) > maxSize {
-		return Invalid("token too large")
+		return Invalid(ReasonTooLarge)
 	}
 	for _, c := range token {
 		if c < 0x21 || c > 0x7e {
-			return Invalid("token contains invalid characters")
+			return Invalid(ReasonInvalidCharacters)
 		}
 	}
 	return nil
@@ -444,8 +444,7 @@ func (r *Remote) introspect(ctx context.Context, ep *remoteEndpoint, token []byt
 		if errors.As(err, &ue) {
 			return nil, r.fail(RemoteBadResponse, token, ep, err, status)
 		}
-		var te *TokenError
-		if errors.As(err, &te) && te.Reason == reasonNotActive {
+		if errors.Is(err, ErrInactive) {
 			r.inactive.Add(1)
 		} else {
 			r.rejected.Add(1)
@@ -516,14 +515,6 @@ func (r *Remote) fail(kind RemoteFailureKind, token []byte, ep *remoteEndpoint, 
 	ce.Write(append(fields, zap.Error(err))...)
 	return err
 }
-
-// reasonNotActive is the reason of the *TokenError for a token the
-// authorization server says is not active.
-const reasonNotActive = "token is not active"
-
-// reasonAudienceMissing is the reason of the *TokenError for an active
-// token whose response carries no aud when RequireAudience is set.
-const reasonAudienceMissing = "audience missing"
 
 // introspectEndpointField selects introspection_endpoint from Metadata.
 func introspectEndpointField(m Metadata) string { return m.IntrospectionEndpoint }
@@ -746,77 +737,77 @@ func (r *Remote) introspectVerdict(body []byte, now time.Time) (*Principal, erro
 		}
 	}
 	if !bytes.Equal(bytes.TrimSpace(f.active), []byte("true")) {
-		return nil, Invalid(reasonNotActive)
+		return nil, Invalid(ReasonInactive)
 	}
 	p, reason, err := r.introspectPrincipal(&f, now)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, &UnavailableError{
 			Reason: "malformed introspection response", RetryAfter: RemoteDefaultRetryAfter, Err: err,
 		}
-	}
-	if reason != "" {
+	case p == nil:
 		return nil, Invalid(reason)
 	}
 	return p, nil
 }
 
 // introspectPrincipal checks the members of an active token's response.
-// It returns a Principal, or a client-safe reason the token is rejected,
-// or an error when a member has the wrong type.
-func (r *Remote) introspectPrincipal(f *introspectFields, now time.Time) (*Principal, string, error) {
+// It returns a Principal; or no Principal and the reason the token is
+// rejected; or an error when a member has the wrong type.
+func (r *Remote) introspectPrincipal(f *introspectFields, now time.Time) (*Principal, Reason, error) {
 	p := &Principal{Issuer: r.issuer}
 
 	if introspectPresent(f.exp) {
 		t, err := introspectNumericDate(f.exp)
 		if err != nil {
-			return nil, "", fmt.Errorf("exp: %w", err)
+			return nil, ReasonInvalid, fmt.Errorf("exp: %w", err)
 		}
 		if !t.After(now) {
-			return nil, "token expired", nil
+			return nil, ReasonExpired, nil
 		}
 		p.ExpiresAt = t
 	}
 	if introspectPresent(f.iat) {
 		t, err := introspectNumericDate(f.iat)
 		if err != nil {
-			return nil, "", fmt.Errorf("iat: %w", err)
+			return nil, ReasonInvalid, fmt.Errorf("iat: %w", err)
 		}
 		p.IssuedAt = t
 	}
 	if introspectPresent(f.iss) {
 		iss, err := introspectString(f.iss)
 		if err != nil {
-			return nil, "", fmt.Errorf("iss: %w", err)
+			return nil, ReasonInvalid, fmt.Errorf("iss: %w", err)
 		}
 		if iss != r.issuer {
-			return nil, "wrong issuer", nil
+			return nil, ReasonIssuer, nil
 		}
 	}
 	if introspectPresent(f.aud) {
 		aud, err := introspectStrings(f.aud, false)
 		if err != nil {
-			return nil, "", fmt.Errorf("aud: %w", err)
+			return nil, ReasonInvalid, fmt.Errorf("aud: %w", err)
 		}
 		if r.requireAudience && (len(aud) == 0 || len(aud) == 1 && aud[0] == "") {
-			return nil, reasonAudienceMissing, nil
+			return nil, ReasonAudienceMissing, nil
 		}
 		if !slices.Contains(aud, r.audience) {
-			return nil, "wrong audience", nil
+			return nil, ReasonAudience, nil
 		}
 		p.Audience = aud
 	} else if r.requireAudience {
-		return nil, reasonAudienceMissing, nil
+		return nil, ReasonAudienceMissing, nil
 	}
 	if introspectPresent(f.tokenType) {
 		tt, err := introspectString(f.tokenType)
 		if err != nil {
-			return nil, "", fmt.Errorf("token_type: %w", err)
+			return nil, ReasonInvalid, fmt.Errorf("token_type: %w", err)
 		}
 		switch strings.ToLower(tt) {
 		case "refresh_token", "id_token", "dpop",
 			"urn:ietf:params:oauth:token-type:refresh_token",
 			"urn:ietf:params:oauth:token-type:id_token":
-			return nil, "token type not accepted", nil
+			return nil, ReasonTokenType, nil
 		}
 	}
 
@@ -828,7 +819,7 @@ func (r *Remote) introspectPrincipal(f *introspectFields, now time.Time) (*Princ
 		p.Scopes, err = introspectStrings(f.scp, true)
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("scope: %w", err)
+		return nil, ReasonInvalid, fmt.Errorf("scope: %w", err)
 	}
 
 	for _, m := range []struct {
@@ -846,7 +837,7 @@ func (r *Remote) introspectPrincipal(f *introspectFields, now time.Time) (*Princ
 		}
 		s, err := introspectString(m.raw)
 		if err != nil {
-			return nil, "", fmt.Errorf("%s: %w", m.name, err)
+			return nil, ReasonInvalid, fmt.Errorf("%s: %w", m.name, err)
 		}
 		switch {
 		case m.dst != nil:
@@ -856,9 +847,9 @@ func (r *Remote) introspectPrincipal(f *introspectFields, now time.Time) (*Princ
 		}
 	}
 	if len(r.allowedClients) > 0 && !slices.Contains(r.allowedClients, p.ClientID) {
-		return nil, "client not allowed", nil
+		return nil, ReasonClientNotAllowed, nil
 	}
-	return p, "", nil
+	return p, ReasonInvalid, nil
 }
 
 // introspectPresent reports whether a member is there and not null.

@@ -202,15 +202,16 @@ func remoteUnix(d time.Duration) string {
 	return strconv.FormatInt(remoteT0.Add(d).Unix(), 10)
 }
 
-// remoteWantInvalid fails unless err is a *TokenError with reason.
-func remoteWantInvalid(tb testing.TB, p *Principal, err error, reason string) {
+// remoteWantInvalid fails unless err is a *TokenError that matches the
+// reason sentinel want.
+func remoteWantInvalid(tb testing.TB, p *Principal, err error, want error) {
 	tb.Helper()
 	var te *TokenError
 	if p != nil || !errors.Is(err, ErrInvalidToken) || !errors.As(err, &te) || errors.Is(err, ErrUnavailable) {
-		tb.Fatalf("got (%v, %v), want *TokenError %q", p, err, reason)
+		tb.Fatalf("got (%v, %v), want *TokenError %v", p, err, want)
 	}
-	if te.Reason != reason {
-		tb.Fatalf("reason %q, want %q", te.Reason, reason)
+	if !errors.Is(err, want) {
+		tb.Fatalf("error %v, want %v", err, want)
 	}
 }
 
@@ -234,7 +235,7 @@ type remoteVerdictCase struct {
 	body        string
 	edit        func(*RemoteConfig)
 	want        *Principal // nil: an error is expected
-	invalid     string     // *TokenError reason
+	invalid     error      // the *TokenError's reason sentinel
 	unavailable string     // *UnavailableError reason substring
 }
 
@@ -247,10 +248,10 @@ func (tc remoteVerdictCase) run(t *testing.T) {
 	}
 	want := RemoteStats{Introspections: 1}
 	switch {
-	case tc.invalid == reasonNotActive:
+	case tc.invalid == ErrInactive:
 		remoteWantInvalid(t, p, err, tc.invalid)
 		want.Inactive = 1
-	case tc.invalid != "":
+	case tc.invalid != nil:
 		remoteWantInvalid(t, p, err, tc.invalid)
 		want.Rejected = 1
 	case tc.unavailable != "":
@@ -323,24 +324,24 @@ func TestRemoteVerdicts(t *testing.T) {
 			body: " {\n \"active\" :\ttrue \n} \n",
 			want: &Principal{Issuer: remoteTestIssuer},
 		},
-		{name: "active false", body: `{"active":false}`, invalid: "token is not active"},
-		{name: "active is the string true", body: `{"active":"true","scope":"items"}`, invalid: "token is not active"},
-		{name: "active missing", body: `{"scope":"items","exp":` + exp + `}`, invalid: "token is not active"},
-		{name: "active is 1", body: `{"active":1}`, invalid: "token is not active"},
-		{name: "active is null", body: `{"active":null}`, invalid: "token is not active"},
-		{name: "active is an object", body: `{"active":{"true":true}}`, invalid: "token is not active"},
-		{name: "Active in another case", body: `{"Active":true}`, invalid: "token is not active"},
-		{name: "empty object", body: `{}`, invalid: "token is not active"},
-		{name: "inactive with garbage members is still inactive", body: `{"active":false,"exp":"soon"}`, invalid: "token is not active"},
-		{name: "foreign aud", body: `{"active":true,"aud":"api://other"}`, invalid: "wrong audience"},
-		{name: "foreign aud array", body: `{"active":true,"aud":["a","b"]}`, invalid: "wrong audience"},
-		{name: "empty aud array", body: `{"active":true,"aud":[]}`, invalid: "wrong audience"},
+		{name: "active false", body: `{"active":false}`, invalid: ErrInactive},
+		{name: "active is the string true", body: `{"active":"true","scope":"items"}`, invalid: ErrInactive},
+		{name: "active missing", body: `{"scope":"items","exp":` + exp + `}`, invalid: ErrInactive},
+		{name: "active is 1", body: `{"active":1}`, invalid: ErrInactive},
+		{name: "active is null", body: `{"active":null}`, invalid: ErrInactive},
+		{name: "active is an object", body: `{"active":{"true":true}}`, invalid: ErrInactive},
+		{name: "Active in another case", body: `{"Active":true}`, invalid: ErrInactive},
+		{name: "empty object", body: `{}`, invalid: ErrInactive},
+		{name: "inactive with garbage members is still inactive", body: `{"active":false,"exp":"soon"}`, invalid: ErrInactive},
+		{name: "foreign aud", body: `{"active":true,"aud":"api://other"}`, invalid: ErrAudience},
+		{name: "foreign aud array", body: `{"active":true,"aud":["a","b"]}`, invalid: ErrAudience},
+		{name: "empty aud array", body: `{"active":true,"aud":[]}`, invalid: ErrAudience},
 		{name: "no aud without RequireAudience", body: `{"active":true,"scope":"items"}`, want: &Principal{Issuer: remoteTestIssuer, Scopes: []string{"items"}}},
-		{name: "RequireAudience: no aud", body: `{"active":true,"scope":"items"}`, edit: remoteRequireAudience, invalid: "audience missing"},
-		{name: "RequireAudience: null aud", body: `{"active":true,"aud":null}`, edit: remoteRequireAudience, invalid: "audience missing"},
-		{name: "RequireAudience: empty aud string", body: `{"active":true,"aud":""}`, edit: remoteRequireAudience, invalid: "audience missing"},
-		{name: "RequireAudience: empty aud array", body: `{"active":true,"aud":[]}`, edit: remoteRequireAudience, invalid: "audience missing"},
-		{name: "RequireAudience: foreign aud", body: `{"active":true,"aud":"api://other"}`, edit: remoteRequireAudience, invalid: "wrong audience"},
+		{name: "RequireAudience: no aud", body: `{"active":true,"scope":"items"}`, edit: remoteRequireAudience, invalid: ErrAudienceMissing},
+		{name: "RequireAudience: null aud", body: `{"active":true,"aud":null}`, edit: remoteRequireAudience, invalid: ErrAudienceMissing},
+		{name: "RequireAudience: empty aud string", body: `{"active":true,"aud":""}`, edit: remoteRequireAudience, invalid: ErrAudienceMissing},
+		{name: "RequireAudience: empty aud array", body: `{"active":true,"aud":[]}`, edit: remoteRequireAudience, invalid: ErrAudienceMissing},
+		{name: "RequireAudience: foreign aud", body: `{"active":true,"aud":"api://other"}`, edit: remoteRequireAudience, invalid: ErrAudience},
 		{
 			name: "RequireAudience: right aud",
 			body: `{"active":true,"aud":"` + remoteTestAudience + `"}`,
@@ -353,24 +354,24 @@ func TestRemoteVerdicts(t *testing.T) {
 			edit: remoteRequireAudience,
 			want: &Principal{Issuer: remoteTestIssuer, Audience: []string{"other", remoteTestAudience}},
 		},
-		{name: "past exp", body: `{"active":true,"exp":` + remoteUnix(-time.Second) + `}`, invalid: "token expired"},
-		{name: "exp is now", body: `{"active":true,"exp":` + remoteUnix(0) + `}`, invalid: "token expired"},
-		{name: "wrong iss", body: `{"active":true,"iss":"https://evil.example.com"}`, invalid: "wrong issuer"},
-		{name: "iss with a trailing slash", body: `{"active":true,"iss":"` + remoteTestIssuer + `/"}`, invalid: "wrong issuer"},
+		{name: "past exp", body: `{"active":true,"exp":` + remoteUnix(-time.Second) + `}`, invalid: ErrExpired},
+		{name: "exp is now", body: `{"active":true,"exp":` + remoteUnix(0) + `}`, invalid: ErrExpired},
+		{name: "wrong iss", body: `{"active":true,"iss":"https://evil.example.com"}`, invalid: ErrIssuer},
+		{name: "iss with a trailing slash", body: `{"active":true,"iss":"` + remoteTestIssuer + `/"}`, invalid: ErrIssuer},
 		{
 			name:    "client not allowed",
 			body:    `{"active":true,"cid":"intruder"}`,
 			edit:    func(c *RemoteConfig) { c.AllowedClients = []string{"app"} },
-			invalid: "client not allowed",
+			invalid: ErrClientNotAllowed,
 		},
 		{
 			name:    "no client with an allow-list",
 			body:    `{"active":true}`,
 			edit:    func(c *RemoteConfig) { c.AllowedClients = []string{"app"} },
-			invalid: "client not allowed",
+			invalid: ErrClientNotAllowed,
 		},
-		{name: "refresh token", body: `{"active":true,"token_type":"refresh_token"}`, invalid: "token type not accepted"},
-		{name: "DPoP-bound token", body: `{"active":true,"token_type":"DPoP"}`, invalid: "token type not accepted"},
+		{name: "refresh token", body: `{"active":true,"token_type":"refresh_token"}`, invalid: ErrTokenType},
+		{name: "DPoP-bound token", body: `{"active":true,"token_type":"DPoP"}`, invalid: ErrTokenType},
 		{name: "duplicate active", body: `{"active":false,"active":true}`, unavailable: "not valid JSON"},
 		{name: "duplicate exp", body: `{"active":true,"exp":1,"exp":` + exp + `}`, unavailable: "not valid JSON"},
 		{name: "trailing garbage", body: `{"active":true} x`, unavailable: "not valid JSON"},
@@ -639,19 +640,20 @@ func TestRemoteRejectsTokensBeforeCalling(t *testing.T) {
 	f := newRemoteFake(t, remoteFakeBody(`{"active":true}`))
 	r := newRemoteTest(t, f.url(), func(c *RemoteConfig) { c.MaxTokenSize = 16 })
 	for _, tc := range []struct {
-		name, token, reason string
+		name, token string
+		want        error
 	}{
-		{"empty", "", "empty token"},
-		{"over MaxTokenSize", strings.Repeat("a", 17), "token too large"},
-		{"space", "abc def", "token contains invalid characters"},
-		{"newline", "abc\ndef", "token contains invalid characters"},
-		{"NUL", "abc\x00", "token contains invalid characters"},
-		{"DEL", "abc\x7f", "token contains invalid characters"},
-		{"non-ASCII", "abcé", "token contains invalid characters"},
+		{"empty", "", ErrEmptyToken},
+		{"over MaxTokenSize", strings.Repeat("a", 17), ErrTokenTooLarge},
+		{"space", "abc def", ErrInvalidCharacters},
+		{"newline", "abc\ndef", ErrInvalidCharacters},
+		{"NUL", "abc\x00", ErrInvalidCharacters},
+		{"DEL", "abc\x7f", ErrInvalidCharacters},
+		{"non-ASCII", "abcé", ErrInvalidCharacters},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := r.Validate(context.Background(), []byte(tc.token))
-			remoteWantInvalid(t, p, err, tc.reason)
+			remoteWantInvalid(t, p, err, tc.want)
 		})
 	}
 	if n := f.calls.Load(); n != 0 {
