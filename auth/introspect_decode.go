@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // introspectFields holds the raw members of an introspection response
@@ -97,13 +99,13 @@ func introspectDecode(body []byte) (introspectFields, error) {
 }
 
 // introspectVerdict turns a 200 body into a Principal, a *TokenError
-// (inactive or unacceptable) or an *UnavailableError (malformed).
+// (inactive or unacceptable) or an *UnavailableError (malformed, from
+// introspectFailure).
 func (r *Remote) introspectVerdict(body []byte, now time.Time) (*Principal, error) {
 	f, err := introspectDecode(body)
 	if err != nil {
-		return nil, &UnavailableError{
-			Reason: "introspection response is not valid JSON", RetryAfter: RemoteDefaultRetryAfter, Err: err,
-		}
+		return nil, introspectFailure("introspection response is not valid JSON", RemoteDefaultRetryAfter,
+			&IntrospectionError{Kind: RemoteBadResponse, StatusCode: fasthttp.StatusOK, Err: err})
 	}
 	if !bytes.Equal(bytes.TrimSpace(f.active), []byte("true")) {
 		return nil, Invalid(ReasonInactive)
@@ -111,9 +113,8 @@ func (r *Remote) introspectVerdict(body []byte, now time.Time) (*Principal, erro
 	p, reason, err := r.introspectPrincipal(&f, now)
 	switch {
 	case err != nil:
-		return nil, &UnavailableError{
-			Reason: "malformed introspection response", RetryAfter: RemoteDefaultRetryAfter, Err: err,
-		}
+		return nil, introspectFailure("malformed introspection response", RemoteDefaultRetryAfter,
+			&IntrospectionError{Kind: RemoteBadResponse, StatusCode: fasthttp.StatusOK, Err: err})
 	case p == nil:
 		return nil, Invalid(reason)
 	}

@@ -146,7 +146,13 @@ type RemoteConfig struct {
 // failure and a RetryAfter taken from Retry-After (delta-seconds or an
 // HTTP date) or Okta's X-Rate-Limit-Reset (Unix seconds), rounded up to a
 // whole second, at least 1s and at most RemoteMaxRetryAfter;
-// RemoteDefaultRetryAfter when the server gives neither.
+// RemoteDefaultRetryAfter when the server gives neither. Every
+// *UnavailableError from Remote wraps an *IntrospectionError (errors.As)
+// with the failure's RemoteFailureKind, the HTTP status, the server's RFC
+// 6749 error code and the RetryAfter it asked for. A bad token is a
+// *TokenError whose Reason is one Local uses too (ReasonExpired,
+// ReasonIssuer, ...), or ReasonInactive when the server says it is not
+// active.
 //
 // Stats counts introspections, verdicts and failures by kind. A Remote is
 // safe for concurrent use.
@@ -315,21 +321,19 @@ func (r *Remote) Validate(ctx context.Context, token []byte) (*Principal, error)
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, r.fail(RemoteCancelled, token, nil, &UnavailableError{
-			Reason: "request cancelled before introspection", RetryAfter: RemoteDefaultRetryAfter, Err: err,
-		}, 0)
+		return nil, r.fail(token, nil, introspectFailure("request cancelled before introspection",
+			RemoteDefaultRetryAfter, &IntrospectionError{Kind: RemoteCancelled, Err: err}))
 	}
-	ep, err := r.introspectionEndpoint(ctx)
-	if err != nil {
-		return nil, r.fail(RemoteNoEndpoint, token, nil, err, 0)
+	ep, ue := r.introspectionEndpoint(ctx)
+	if ue != nil {
+		return nil, r.fail(token, nil, ue)
 	}
 
 	select {
 	case r.sem <- struct{}{}:
 	default:
-		return nil, r.fail(RemoteOverflow, token, ep, &UnavailableError{
-			Reason: "too many concurrent introspections", RetryAfter: RemoteOverloadRetryAfter,
-		}, 0)
+		return nil, r.fail(token, ep, introspectFailure("too many concurrent introspections",
+			RemoteOverloadRetryAfter, &IntrospectionError{Kind: RemoteOverflow}))
 	}
 	defer func() { <-r.sem }()
 
@@ -353,8 +357,9 @@ func introspectCheckToken(token []byte, maxSize int) error {
 }
 
 // introspectionEndpoint returns the explicit endpoint, else the one
-// discovered (remembered after the first success).
-func (r *Remote) introspectionEndpoint(ctx context.Context) (*remoteEndpoint, error) {
+// discovered (remembered after the first success), or a RemoteNoEndpoint
+// failure.
+func (r *Remote) introspectionEndpoint(ctx context.Context) (*remoteEndpoint, *UnavailableError) {
 	if r.endpoint != nil {
 		return r.endpoint, nil
 	}
@@ -368,15 +373,13 @@ func (r *Remote) introspectionEndpoint(ctx context.Context) (*remoteEndpoint, er
 		if errors.As(err, &ue) && ue.RetryAfter > 0 {
 			retry = ue.RetryAfter
 		}
-		return nil, &UnavailableError{
-			Reason: "cannot find the introspection endpoint", RetryAfter: retry, Err: err,
-		}
+		return nil, introspectFailure("cannot find the introspection endpoint", retry,
+			&IntrospectionError{Kind: RemoteNoEndpoint, Err: err})
 	}
 	ep, err := introspectCheckEndpoint(raw)
 	if err != nil {
-		return nil, &UnavailableError{
-			Reason: "discovered introspection_endpoint is unusable", RetryAfter: RemoteDefaultRetryAfter, Err: err,
-		}
+		return nil, introspectFailure("discovered introspection_endpoint is unusable", RemoteDefaultRetryAfter,
+			&IntrospectionError{Kind: RemoteNoEndpoint, Err: err})
 	}
 	if r.discovered.CompareAndSwap(nil, ep) {
 		r.warnPlainHTTP(ep)
@@ -411,31 +414,28 @@ func (r *Remote) introspect(ctx context.Context, ep *remoteEndpoint, token []byt
 	r.introspections.Add(1)
 	if err := r.client.DoDeadline(req, resp, deadline); err != nil {
 		kind, reason := introspectTransportFailure(err)
-		return nil, r.fail(kind, token, ep, &UnavailableError{
-			Reason: reason, RetryAfter: RemoteDefaultRetryAfter, Err: err,
-		}, 0)
+		return nil, r.fail(token, ep, introspectFailure(reason, RemoteDefaultRetryAfter,
+			&IntrospectionError{Kind: kind, Err: err}))
 	}
 
 	status := resp.StatusCode()
 	if status != fasthttp.StatusOK {
-		kind, reason := introspectStatusFailure(status, resp.Body())
-		return nil, r.fail(kind, token, ep, &UnavailableError{
-			Reason:     reason,
-			RetryAfter: introspectRetryAfter(&resp.Header, r.now()),
-		}, status)
+		code := introspectOAuthErrorCode(resp.Body())
+		kind, reason := introspectStatusFailure(status, code)
+		return nil, r.fail(token, ep, introspectFailure(reason, RemoteDefaultRetryAfter, &IntrospectionError{
+			Kind: kind, StatusCode: status, ErrorCode: code, RetryAfter: introspectRetryAfter(&resp.Header, r.now()),
+		}))
 	}
 	respBody := resp.Body()
 	if len(respBody) > r.maxResponseSize {
-		return nil, r.fail(RemoteBadResponse, token, ep, &UnavailableError{
-			Reason: "introspection response too large", RetryAfter: RemoteDefaultRetryAfter,
-		}, status)
+		return nil, r.fail(token, ep, introspectFailure("introspection response too large", RemoteDefaultRetryAfter,
+			&IntrospectionError{Kind: RemoteOversize, StatusCode: status}))
 	}
 
 	p, err := r.introspectVerdict(respBody, r.now())
 	if err != nil {
-		var ue *UnavailableError
-		if errors.As(err, &ue) {
-			return nil, r.fail(RemoteBadResponse, token, ep, err, status)
+		if ue, ok := err.(*UnavailableError); ok {
+			return nil, r.fail(token, ep, ue)
 		}
 		if errors.Is(err, ErrInactive) {
 			r.inactive.Add(1)

@@ -229,6 +229,20 @@ func remoteWantUnavailable(tb testing.TB, p *Principal, err error, reason string
 	return ue
 }
 
+// remoteWantKind fails unless err wraps an *IntrospectionError of kind;
+// it returns that error.
+func remoteWantKind(tb testing.TB, err error, kind RemoteFailureKind) *IntrospectionError {
+	tb.Helper()
+	ie, ok := errors.AsType[*IntrospectionError](err)
+	if !ok {
+		tb.Fatalf("%v wraps no *IntrospectionError", err)
+	}
+	if ie.Kind != kind {
+		tb.Fatalf("IntrospectionError.Kind = %v, want %v (%v)", ie.Kind, kind, err)
+	}
+	return ie
+}
+
 // remoteVerdictCase is one 200 response body and what Validate makes of it.
 type remoteVerdictCase struct {
 	name        string
@@ -256,6 +270,9 @@ func (tc remoteVerdictCase) run(t *testing.T) {
 		want.Rejected = 1
 	case tc.unavailable != "":
 		remoteWantUnavailable(t, p, err, tc.unavailable)
+		if ie := remoteWantKind(t, err, RemoteBadResponse); ie.StatusCode != 200 || ie.Err == nil {
+			t.Errorf("IntrospectionError %+v: want status 200 and the decoding error", ie)
+		}
 		want.Failures[RemoteBadResponse] = 1
 	default:
 		if err != nil {
@@ -401,6 +418,11 @@ type remoteFailureCase struct {
 	retry  time.Duration
 	level  zapcore.Level     // of the log line
 	kind   RemoteFailureKind // counted in Stats and named in the log
+
+	// The *IntrospectionError's other fields.
+	status int           // HTTP status; 0 when there was no answer
+	code   string        // the RFC 6749 error code let through
+	asked  time.Duration // the RetryAfter the server asked for; 0 for none
 }
 
 func (tc remoteFailureCase) run(t *testing.T) {
@@ -416,6 +438,10 @@ func (tc remoteFailureCase) run(t *testing.T) {
 	ue := remoteWantUnavailable(t, p, err, tc.reason)
 	if ue.RetryAfter != tc.retry {
 		t.Errorf("RetryAfter = %v, want %v", ue.RetryAfter, tc.retry)
+	}
+	ie := remoteWantKind(t, err, tc.kind)
+	if ie.StatusCode != tc.status || ie.ErrorCode != tc.code || ie.RetryAfter != tc.asked {
+		t.Errorf("IntrospectionError = %+v, want status %d, code %q, RetryAfter %v", ie, tc.status, tc.code, tc.asked)
 	}
 
 	entries := logs.All()
@@ -467,84 +493,84 @@ func TestRemoteServerFailures(t *testing.T) {
 		{
 			name:   "500",
 			reply:  remoteReply{status: 500, body: `oops`},
-			reason: "returned 500", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus5xx,
+			reason: "returned 500", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus5xx, status: 500,
 		},
 		{
 			name:   "503 with Retry-After",
 			reply:  remoteReply{status: 503, header: map[string]string{"Retry-After": "7"}},
-			reason: "returned 503", retry: 7 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus5xx,
+			reason: "returned 503", retry: 7 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus5xx, status: 503, asked: 7 * time.Second,
 		},
 		{
 			name:   "429 with Retry-After seconds",
 			reply:  remoteReply{status: 429, header: map[string]string{"Retry-After": "30"}},
-			reason: "rate limiting us (429)", retry: 30 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429,
+			reason: "rate limiting us (429)", retry: 30 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429, status: 429, asked: 30 * time.Second,
 		},
 		{
 			name:   "429 with Retry-After date",
 			reply:  remoteReply{status: 429, header: map[string]string{"Retry-After": retryDate}},
-			reason: "(429)", retry: 90 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429,
+			reason: "(429)", retry: 90 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429, status: 429, asked: 90 * time.Second,
 		},
 		{
 			name:   "429 with X-Rate-Limit-Reset",
 			reply:  remoteReply{status: 429, header: map[string]string{"X-Rate-Limit-Reset": remoteUnix(42 * time.Second)}},
-			reason: "(429)", retry: 42 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429,
+			reason: "(429)", retry: 42 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429, status: 429, asked: 42 * time.Second,
 		},
 		{
 			name: "Retry-After wins over X-Rate-Limit-Reset",
 			reply: remoteReply{status: 429, header: map[string]string{
 				"Retry-After": "5", "X-Rate-Limit-Reset": remoteUnix(42 * time.Second),
 			}},
-			reason: "(429)", retry: 5 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429,
+			reason: "(429)", retry: 5 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429, status: 429, asked: 5 * time.Second,
 		},
 		{
 			name:   "429 with a reset in the past",
 			reply:  remoteReply{status: 429, header: map[string]string{"X-Rate-Limit-Reset": remoteUnix(-time.Hour)}},
-			reason: "(429)", retry: time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429,
+			reason: "(429)", retry: time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429, status: 429, asked: time.Second,
 		},
 		{
 			name:   "429 with a huge Retry-After is capped",
 			reply:  remoteReply{status: 429, header: map[string]string{"Retry-After": "99999999999999999999999"}},
-			reason: "(429)", retry: RemoteMaxRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus429,
+			reason: "(429)", retry: RemoteMaxRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus429, status: 429, asked: RemoteMaxRetryAfter,
 		},
 		{
 			name:   "429 with an unparsable Retry-After",
 			reply:  remoteReply{status: 429, header: map[string]string{"Retry-After": "soon"}},
-			reason: "(429)", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus429,
+			reason: "(429)", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus429, status: 429,
 		},
 		{
 			name:   "429 without a hint",
 			reply:  remoteReply{status: 429},
-			reason: "(429)", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus429,
+			reason: "(429)", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus429, status: 429,
 		},
 		{
 			name:   "401 for our credentials",
 			setup:  func(_ testing.TB, _ *remoteFake, c *RemoteConfig) { c.ClientSecret = "wrong" },
-			reason: "rejected our client credentials (401)", retry: RemoteDefaultRetryAfter, level: zapcore.ErrorLevel, kind: RemoteCredentialsRejected,
+			reason: "rejected our client credentials (401)", retry: RemoteDefaultRetryAfter, level: zapcore.ErrorLevel, kind: RemoteCredentialsRejected, status: 401, code: "invalid_client",
 		},
 		{
 			name:   "403",
 			reply:  remoteReply{status: 403},
-			reason: "rejected our client credentials (403)", retry: RemoteDefaultRetryAfter, level: zapcore.ErrorLevel, kind: RemoteCredentialsRejected,
+			reason: "rejected our client credentials (403)", retry: RemoteDefaultRetryAfter, level: zapcore.ErrorLevel, kind: RemoteCredentialsRejected, status: 403,
 		},
 		{
 			name:   "redirect is not followed",
 			reply:  remoteReply{status: 302, header: map[string]string{"Location": "https://elsewhere.example.com/"}},
-			reason: "unexpected status 302", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse,
+			reason: "unexpected status 302", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse, status: 302,
 		},
 		{
 			name:   "400 names the server's OAuth error code",
 			reply:  remoteReply{status: 400, body: `{"error":"unsupported_token_type","error_description":"Structured JWT Tokens cannot be introspected"}`},
-			reason: "returned 400 unsupported_token_type", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse,
+			reason: "returned 400 unsupported_token_type", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse, status: 400, code: "unsupported_token_type",
 		},
 		{
 			name:   "400 with an error code unfit to show",
 			reply:  remoteReply{status: 400, body: `{"error":"<script>alert(1)</script> \"x\""}`},
-			reason: "unexpected status 400", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse,
+			reason: "unexpected status 400", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse, status: 400,
 		},
 		{
 			name:   "not JSON",
 			reply:  remoteReply{header: map[string]string{"Content-Type": "text/html"}, body: `<html>maintenance</html>`},
-			reason: "not valid JSON", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse,
+			reason: "not valid JSON", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse, status: 200,
 		},
 		{
 			name:  "body over the client's limit",
@@ -554,7 +580,7 @@ func TestRemoteServerFailures(t *testing.T) {
 				tb.Cleanup(client.CloseIdleConnections)
 				c.Client = client
 			},
-			reason: "too large", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse,
+			reason: "too large", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteOversize,
 		},
 		{
 			name:  "body over MaxResponseSize with an unlimited client",
@@ -565,7 +591,7 @@ func TestRemoteServerFailures(t *testing.T) {
 				c.Client = client
 				c.MaxResponseSize = 1024
 			},
-			reason: "too large", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse,
+			reason: "too large", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteOversize, status: 200,
 		},
 	} {
 		t.Run(tc.name, tc.run)
@@ -692,6 +718,7 @@ func TestRemoteConcurrencyBound(t *testing.T) {
 		if ue.RetryAfter != RemoteOverloadRetryAfter {
 			t.Errorf("RetryAfter %v, want %v", ue.RetryAfter, RemoteOverloadRetryAfter)
 		}
+		remoteWantKind(t, res.err, RemoteOverflow)
 	}
 	for range limit {
 		<-f.arrived
@@ -816,6 +843,7 @@ func TestRemoteContext(t *testing.T) {
 		cancel()
 		p, err := r.Validate(ctx, []byte(remoteTestToken))
 		remoteWantUnavailable(t, p, err, "cancelled")
+		remoteWantKind(t, err, RemoteCancelled)
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("%v does not wrap context.Canceled", err)
 		}
@@ -831,6 +859,7 @@ func TestRemoteContext(t *testing.T) {
 		start := time.Now()
 		p, err := r.Validate(ctx, []byte(remoteTestToken))
 		remoteWantUnavailable(t, p, err, "timed out")
+		remoteWantKind(t, err, RemoteTimeout)
 		if d := time.Since(start); d > 20*time.Second {
 			t.Fatalf("Validate took %v: ctx deadline ignored", d)
 		}
@@ -902,18 +931,21 @@ func TestRemoteDiscoveredEndpoint(t *testing.T) {
 		r := newRemote(t, newDisc(t, issuer, Metadata{}), issuer)
 		p, err := r.Validate(context.Background(), []byte(remoteTestToken))
 		remoteWantUnavailable(t, p, err, "cannot find the introspection endpoint")
+		remoteWantKind(t, err, RemoteNoEndpoint)
 	})
 	t.Run("advertised endpoint unusable", func(t *testing.T) {
 		issuer, _ := remoteDiscoveryServer(t, func(string) string { return "ftp://as.example.com/introspect" })
 		r := newRemote(t, newDisc(t, issuer, Metadata{}), issuer)
 		p, err := r.Validate(context.Background(), []byte(remoteTestToken))
 		remoteWantUnavailable(t, p, err, "unusable")
+		remoteWantKind(t, err, RemoteNoEndpoint)
 	})
 	t.Run("discovery down", func(t *testing.T) {
 		issuer := "http://" + remoteClosedAddr(t) + "/oauth2/default"
 		r := newRemote(t, newDisc(t, issuer, Metadata{}), issuer)
 		p, err := r.Validate(context.Background(), []byte(remoteTestToken))
 		ue := remoteWantUnavailable(t, p, err, "cannot find the introspection endpoint")
+		remoteWantKind(t, err, RemoteNoEndpoint)
 		if ue.RetryAfter <= 0 {
 			t.Errorf("RetryAfter %v, want > 0", ue.RetryAfter)
 		}
@@ -1000,16 +1032,16 @@ func TestIntrospectRetryAfterParsing(t *testing.T) {
 		header map[string]string
 		want   time.Duration
 	}{
-		{"none", nil, RemoteDefaultRetryAfter},
+		{"none", nil, 0},
 		{"zero", map[string]string{"Retry-After": "0"}, time.Second},
 		{"seconds with spaces", map[string]string{"Retry-After": " 12 "}, 12 * time.Second},
-		{"negative", map[string]string{"Retry-After": "-5"}, RemoteDefaultRetryAfter},
+		{"negative", map[string]string{"Retry-After": "-5"}, 0},
 		{"date in the past", map[string]string{"Retry-After": remoteT0.Add(-time.Hour).UTC().Format(http.TimeFormat)}, time.Second},
 		{"date, RFC 850", map[string]string{"Retry-After": remoteT0.Add(10 * time.Second).UTC().Format(time.RFC850)}, 10 * time.Second},
 		{"far date is capped", map[string]string{"Retry-After": remoteT0.Add(48 * time.Hour).UTC().Format(http.TimeFormat)}, RemoteMaxRetryAfter},
 		{"reset far away is capped", map[string]string{"X-Rate-Limit-Reset": remoteUnix(48 * time.Hour)}, RemoteMaxRetryAfter},
 		{"reset huge", map[string]string{"X-Rate-Limit-Reset": "999999999999999999999"}, RemoteMaxRetryAfter},
-		{"reset garbage", map[string]string{"X-Rate-Limit-Reset": "tomorrow"}, RemoteDefaultRetryAfter},
+		{"reset garbage", map[string]string{"X-Rate-Limit-Reset": "tomorrow"}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var h fasthttp.ResponseHeader

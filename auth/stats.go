@@ -13,7 +13,8 @@ type KeySetStats struct {
 }
 
 // RemoteFailureKind classifies an introspection that gave no verdict
-// (an *UnavailableError from Remote), for metrics and log rate limits.
+// (an *UnavailableError from Remote, whose *IntrospectionError carries
+// it), for metrics and log rate limits.
 type RemoteFailureKind int
 
 // The kinds of introspection failure. Their String values are the metric
@@ -31,8 +32,8 @@ const (
 	// RemoteCredentialsRejected: the server answered 401 or 403 to our own
 	// client credentials (a configuration problem).
 	RemoteCredentialsRejected
-	// RemoteBadResponse: any other status, or a body that is too large,
-	// not JSON, or malformed.
+	// RemoteBadResponse: any other status, or a body that is not JSON or
+	// is malformed.
 	RemoteBadResponse
 	// RemoteOverflow: refused without a call because MaxConcurrent
 	// introspections were already in flight.
@@ -42,6 +43,9 @@ const (
 	RemoteNoEndpoint
 	// RemoteCancelled: the caller's context had ended before the call.
 	RemoteCancelled
+	// RemoteOversize: the response body was larger than
+	// RemoteConfig.MaxResponseSize or the client's own limit.
+	RemoteOversize
 
 	// remoteFailureKinds is the number of kinds.
 	remoteFailureKinds
@@ -57,6 +61,7 @@ var remoteFailureNames = [remoteFailureKinds]string{
 	RemoteOverflow:            "overflow",
 	RemoteNoEndpoint:          "no_endpoint",
 	RemoteCancelled:           "cancelled",
+	RemoteOversize:            "oversize",
 }
 
 // String returns the kind's name in snake_case ("status_5xx"), or
