@@ -2,100 +2,64 @@ package auth
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/valyala/fasthttp"
 )
 
 // introspectFields holds the raw members of an introspection response
-// that Remote reads; nil means absent.
+// that Remote reads; nil means absent. go-jose's JSON package fills it:
+// member names match exactly (encoding/json would fold case), a member
+// given twice is an error (encoding/json keeps the last), and so is
+// anything after the object.
 type introspectFields struct {
-	active, exp, iat, iss, aud, scope, scp, clientID, cid, sub, jti, tokenType json.RawMessage
+	Active    josejson.RawMessage `json:"active"`
+	Exp       josejson.RawMessage `json:"exp"`
+	Iat       josejson.RawMessage `json:"iat"`
+	Iss       josejson.RawMessage `json:"iss"`
+	Aud       josejson.RawMessage `json:"aud"`
+	Scope     josejson.RawMessage `json:"scope"`
+	Scp       josejson.RawMessage `json:"scp"`
+	ClientID  josejson.RawMessage `json:"client_id"`
+	Cid       josejson.RawMessage `json:"cid"`
+	Sub       josejson.RawMessage `json:"sub"`
+	Jti       josejson.RawMessage `json:"jti"`
+	TokenType josejson.RawMessage `json:"token_type"`
 }
 
-// slot returns where member name goes, or nil for members Remote ignores.
-// Names match exactly (encoding/json alone would fold case).
-func (f *introspectFields) slot(name string) *json.RawMessage {
-	switch name {
-	case "active":
-		return &f.active
-	case "exp":
-		return &f.exp
-	case "iat":
-		return &f.iat
-	case "iss":
-		return &f.iss
-	case "aud":
-		return &f.aud
-	case "scope":
-		return &f.scope
-	case "scp":
-		return &f.scp
-	case "client_id":
-		return &f.clientID
-	case "cid":
-		return &f.cid
-	case "sub":
-		return &f.sub
-	case "jti":
-		return &f.jti
-	case "token_type":
-		return &f.tokenType
-	}
-	return nil
-}
-
-// introspectDecode reads body in one pass: exactly one JSON object,
-// nothing after it, no member Remote reads given twice.
+// introspectDecode reads body: exactly one JSON object, nothing after it,
+// no member name given twice (those Remote ignores included).
+//
+// It replaced a hand-written pass over encoding/json's token stream that
+// refused duplicates only among the members Remote reads; that decoder is
+// kept in the tests as the oracle and the baseline. go-jose's package
+// holds every other rule of it (FuzzRemoteParse, and
+// FuzzIntrospectDecodeAgainstStream found no other difference) and is
+// faster, with a quarter of the
+// allocations (BenchmarkIntrospectDecode -benchmem, fastest of 6 runs on a
+// shared 2-core machine, so the times are noisy, the allocations exact):
+//
+//	body                stream                        josejson
+//	okta, 279 B         14.7 µs  3976 B  151 allocs   10.0 µs  1440 B  36 allocs
+//	inactive            2.7 µs   1400 B   17 allocs    1.2 µs   552 B   5 allocs
+//	extra members       11.7 µs  2936 B   87 allocs    7.4 µs   792 B  22 allocs
+//
+// Unmarshal decodes a bare null into an empty struct, hence the check for
+// an object first.
 func introspectDecode(body []byte) (introspectFields, error) {
 	var f introspectFields
-	dec := json.NewDecoder(bytes.NewReader(body))
-	tok, err := dec.Token()
-	if err != nil {
-		return f, err
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return f, errors.New("introspection response is not a JSON object")
 	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return f, err
-		}
-		name, ok := tok.(string)
-		if !ok {
-			return f, errors.New("introspection response has a non-string member name")
-		}
-		dst := f.slot(name)
-		if dst == nil {
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return f, err
-			}
-			continue
-		}
-		if *dst != nil {
-			return f, fmt.Errorf("introspection response has member %q twice", name)
-		}
-		if err := dec.Decode(dst); err != nil {
-			return f, err
-		}
-	}
-	if _, err := dec.Token(); err != nil { // the closing '}'
-		return f, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return f, errors.New("introspection response has data after the JSON object")
-	}
-	return f, nil
+	err := josejson.Unmarshal(body, &f)
+	return f, err
 }
 
 // introspectVerdict turns a 200 body into a Principal, a *TokenError
@@ -107,7 +71,7 @@ func (r *Remote) introspectVerdict(body []byte, now time.Time) (*Principal, erro
 		return nil, introspectFailure("introspection response is not valid JSON", RemoteDefaultRetryAfter,
 			&IntrospectionError{Kind: RemoteBadResponse, StatusCode: fasthttp.StatusOK, Err: err})
 	}
-	if !bytes.Equal(bytes.TrimSpace(f.active), []byte("true")) {
+	if !bytes.Equal(bytes.TrimSpace(f.Active), []byte("true")) {
 		return nil, Invalid(ReasonInactive)
 	}
 	p, reason, err := r.introspectPrincipal(&f, now)
@@ -127,8 +91,8 @@ func (r *Remote) introspectVerdict(body []byte, now time.Time) (*Principal, erro
 func (r *Remote) introspectPrincipal(f *introspectFields, now time.Time) (*Principal, Reason, error) {
 	p := &Principal{Issuer: r.issuer}
 
-	if introspectPresent(f.exp) {
-		t, err := introspectNumericDate(f.exp)
+	if introspectPresent(f.Exp) {
+		t, err := introspectNumericDate(f.Exp)
 		if err != nil {
 			return nil, ReasonInvalid, fmt.Errorf("exp: %w", err)
 		}
@@ -137,15 +101,15 @@ func (r *Remote) introspectPrincipal(f *introspectFields, now time.Time) (*Princ
 		}
 		p.ExpiresAt = t
 	}
-	if introspectPresent(f.iat) {
-		t, err := introspectNumericDate(f.iat)
+	if introspectPresent(f.Iat) {
+		t, err := introspectNumericDate(f.Iat)
 		if err != nil {
 			return nil, ReasonInvalid, fmt.Errorf("iat: %w", err)
 		}
 		p.IssuedAt = t
 	}
-	if introspectPresent(f.iss) {
-		iss, err := introspectString(f.iss)
+	if introspectPresent(f.Iss) {
+		iss, err := introspectString(f.Iss)
 		if err != nil {
 			return nil, ReasonInvalid, fmt.Errorf("iss: %w", err)
 		}
@@ -153,8 +117,8 @@ func (r *Remote) introspectPrincipal(f *introspectFields, now time.Time) (*Princ
 			return nil, ReasonIssuer, nil
 		}
 	}
-	if introspectPresent(f.aud) {
-		aud, err := introspectStrings(f.aud, false)
+	if introspectPresent(f.Aud) {
+		aud, err := introspectStrings(f.Aud, false)
 		if err != nil {
 			return nil, ReasonInvalid, fmt.Errorf("aud: %w", err)
 		}
@@ -168,8 +132,8 @@ func (r *Remote) introspectPrincipal(f *introspectFields, now time.Time) (*Princ
 	} else if r.requireAudience {
 		return nil, ReasonAudienceMissing, nil
 	}
-	if introspectPresent(f.tokenType) {
-		tt, err := introspectString(f.tokenType)
+	if introspectPresent(f.TokenType) {
+		tt, err := introspectString(f.TokenType)
 		if err != nil {
 			return nil, ReasonInvalid, fmt.Errorf("token_type: %w", err)
 		}
@@ -183,10 +147,10 @@ func (r *Remote) introspectPrincipal(f *introspectFields, now time.Time) (*Princ
 
 	var err error
 	switch {
-	case introspectPresent(f.scope):
-		p.Scopes, err = introspectStrings(f.scope, true)
-	case introspectPresent(f.scp):
-		p.Scopes, err = introspectStrings(f.scp, true)
+	case introspectPresent(f.Scope):
+		p.Scopes, err = introspectStrings(f.Scope, true)
+	case introspectPresent(f.Scp):
+		p.Scopes, err = introspectStrings(f.Scp, true)
 	}
 	if err != nil {
 		return nil, ReasonInvalid, fmt.Errorf("scope: %w", err)
@@ -194,13 +158,13 @@ func (r *Remote) introspectPrincipal(f *introspectFields, now time.Time) (*Princ
 
 	for _, m := range []struct {
 		name string
-		raw  json.RawMessage
+		raw  josejson.RawMessage
 		dst  *string
 	}{
-		{"client_id", f.clientID, &p.ClientID},
-		{"cid", f.cid, nil},
-		{"sub", f.sub, &p.Subject},
-		{"jti", f.jti, &p.TokenID},
+		{"client_id", f.ClientID, &p.ClientID},
+		{"cid", f.Cid, nil},
+		{"sub", f.Sub, &p.Subject},
+		{"jti", f.Jti, &p.TokenID},
 	} {
 		if !introspectPresent(m.raw) {
 			continue
@@ -223,27 +187,27 @@ func (r *Remote) introspectPrincipal(f *introspectFields, now time.Time) (*Princ
 }
 
 // introspectPresent reports whether a member is there and not null.
-func introspectPresent(raw json.RawMessage) bool {
+func introspectPresent(raw josejson.RawMessage) bool {
 	return raw != nil && !bytes.Equal(raw, []byte("null"))
 }
 
 // introspectString decodes a JSON string (and nothing else).
-func introspectString(raw json.RawMessage) (string, error) {
+func introspectString(raw josejson.RawMessage) (string, error) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", errors.New("not a string")
 	}
 	var s string
-	err := json.Unmarshal(raw, &s)
+	err := josejson.Unmarshal(raw, &s)
 	return s, err
 }
 
 // introspectStrings decodes a string or an array of strings. With split,
 // a string is a space-separated list (RFC 6749 scope); otherwise it is one
 // value (aud).
-func introspectStrings(raw json.RawMessage, split bool) ([]string, error) {
+func introspectStrings(raw josejson.RawMessage, split bool) ([]string, error) {
 	if len(raw) > 0 && raw[0] == '[' {
 		var ss []string
-		if err := json.Unmarshal(raw, &ss); err != nil {
+		if err := josejson.Unmarshal(raw, &ss); err != nil {
 			return nil, errors.New("not a string or an array of strings")
 		}
 		return ss, nil
@@ -260,7 +224,7 @@ func introspectStrings(raw json.RawMessage, split bool) ([]string, error) {
 
 // introspectNumericDate decodes a JSON number of seconds since the epoch
 // (RFC 7519 NumericDate, fractions allowed). Strings are refused.
-func introspectNumericDate(raw json.RawMessage) (time.Time, error) {
+func introspectNumericDate(raw josejson.RawMessage) (time.Time, error) {
 	s := string(raw)
 	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
 		return time.Time{}, errors.New("not a number")

@@ -125,10 +125,10 @@ type RemoteConfig struct {
 // token introspection). It knows about revocation, at the price of one
 // round trip per call: put it behind a cache.
 //
-// Strictness: the response must be a single JSON object with no duplicate
-// members among those Remote reads (active, exp, iat, iss, aud, scope,
-// scp, client_id, cid, sub, jti, token_type) and nothing after it;
-// member names match case-sensitively. Anything else is an
+// Strictness: the response must be a single JSON object with no member
+// name given twice and nothing after it; the names Remote reads (active,
+// exp, iat, iss, aud, scope, scp, client_id, cid, sub, jti, token_type)
+// match case-sensitively. Anything else is an
 // *UnavailableError (the server failed), never a verdict. In a well-formed
 // response the token is active only if active is the JSON literal true
 // ("true", 1, null or a missing member mean inactive). For an active token,

@@ -391,6 +391,7 @@ func TestRemoteVerdicts(t *testing.T) {
 		{name: "DPoP-bound token", body: `{"active":true,"token_type":"DPoP"}`, invalid: ErrTokenType},
 		{name: "duplicate active", body: `{"active":false,"active":true}`, unavailable: "not valid JSON"},
 		{name: "duplicate exp", body: `{"active":true,"exp":1,"exp":` + exp + `}`, unavailable: "not valid JSON"},
+		{name: "duplicate member Remote ignores", body: `{"active":true,"ext":1,"ext":2}`, unavailable: "not valid JSON"},
 		{name: "trailing garbage", body: `{"active":true} x`, unavailable: "not valid JSON"},
 		{name: "two objects", body: `{"active":true}{"active":true}`, unavailable: "not valid JSON"},
 		{name: "truncated", body: `{"active":true,"scope":"ite`, unavailable: "not valid JSON"},
