@@ -43,8 +43,10 @@ func (p *Principal) HasScope(scope string) bool {
 // not check route-level scopes; callers do that with Principal.HasScope.
 // Otherwise the error says which of two different things happened:
 //
-//   - the token is bad: the error matches ErrInvalidToken (errors.Is) and
-//     is, or wraps, a *TokenError whose Reason is safe to show the client;
+//   - the token is bad: the error matches ErrInvalidToken and the
+//     sentinel of its Reason (errors.Is, e.g. ErrExpired), and is, or
+//     wraps, a *TokenError whose Reason's Description is safe to show the
+//     client (ReasonOf reads it without allocating);
 //   - the token could not be checked (keys not loaded, authorization server
 //     unreachable or failing): the error matches ErrUnavailable and is, or
 //     wraps, an *UnavailableError. Such a token may well be good: never
@@ -72,30 +74,41 @@ var (
 	ErrUnavailable = errors.New("auth: token cannot be validated now")
 )
 
-// TokenError says why a token was rejected. Reason is a short, fixed
-// description that is safe to send to the client (RFC 6750
+// TokenError says why a token was rejected. Reason is one of a fixed set
+// (see Reason); its Description is safe to send to the client (RFC 6750
 // error_description): it never contains token bytes or claim values chosen
-// by the client.
+// by the client. Err, the underlying cause, is for logs only.
+//
+// errors.Is(err, ErrInvalidToken) is true for every *TokenError, and
+// errors.Is(err, ErrExpired) (and each other reason's sentinel) for one
+// whose Reason is that reason.
 type TokenError struct {
-	Reason string // e.g. "token expired", "signature invalid"
+	Reason Reason // e.g. ReasonExpired, ReasonSignature
 	Err    error  // optional underlying cause, for logs
 }
 
 func (e *TokenError) Error() string {
 	if e.Err != nil {
-		return "auth: invalid token: " + e.Reason + ": " + e.Err.Error()
+		return "auth: invalid token: " + e.Reason.Description() + ": " + e.Err.Error()
 	}
-	return "auth: invalid token: " + e.Reason
+	return "auth: invalid token: " + e.Reason.Description()
 }
 
 // Unwrap returns the underlying cause.
 func (e *TokenError) Unwrap() error { return e.Err }
 
-// Is makes errors.Is(err, ErrInvalidToken) true for every *TokenError.
-func (e *TokenError) Is(target error) bool { return target == ErrInvalidToken }
+// Is makes errors.Is(err, ErrInvalidToken) true for every *TokenError, and
+// errors.Is(err, sentinel) true for the sentinel of e.Reason.
+func (e *TokenError) Is(target error) bool {
+	if target == ErrInvalidToken {
+		return true
+	}
+	s, ok := target.(reasonError)
+	return ok && Reason(s) == e.Reason
+}
 
-// Invalid returns a *TokenError with the given client-safe reason.
-func Invalid(reason string) error { return &TokenError{Reason: reason} }
+// Invalid returns a *TokenError with the given reason and no cause.
+func Invalid(reason Reason) error { return &TokenError{Reason: reason} }
 
 // UnavailableError says why a token could not be checked.
 type UnavailableError struct {
@@ -148,7 +161,7 @@ func ParseBearer(header []byte) ([]byte, error) {
 	return tok, nil
 }
 
-var errEmptyBearer = &TokenError{Reason: "empty bearer token"}
+var errEmptyBearer = &TokenError{Reason: ReasonEmpty}
 
 func asciiEqualFold(b []byte, lower string) bool {
 	for i := 0; i < len(lower); i++ {

@@ -32,8 +32,8 @@ func TestParseBearer(t *testing.T) {
 				}
 				if tc.wantErr == ErrInvalidToken {
 					var te *TokenError
-					if !errors.As(err, &te) || te.Reason != reasonEmpty {
-						t.Fatalf("err = %v, want reason %q", err, reasonEmpty)
+					if !errors.As(err, &te) || te.Reason != ReasonEmpty {
+						t.Fatalf("err = %v, want reason %q", err, ReasonEmpty)
 					}
 				}
 				return

@@ -2,7 +2,9 @@
 //
 // It owns the Validator contract, the Principal a valid token yields, the
 // typed errors that separate "the token is bad" (ErrInvalidToken, a 401)
-// from "we could not check" (ErrUnavailable, a 503), bearer-header parsing,
+// from "we could not check" (ErrUnavailable, a 503), the one vocabulary of
+// rejection reasons (Reason, with a sentinel per reason) that every
+// validator shares, bearer-header parsing,
 // authorization-server discovery, the JWKS KeySet, the local (JWT signature)
 // validator and the remote (RFC 7662 introspection) validator.
 //

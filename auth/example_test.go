@@ -80,10 +80,12 @@ func ExampleNewLocal() {
 	fmt.Println(p.Subject, p.HasScope("items"))
 
 	_, err = validator.Validate(ctx, []byte("not.a.token"))
-	var te *auth.TokenError
-	fmt.Println(errors.Is(err, auth.ErrInvalidToken), errors.As(err, &te) && te.Reason != "")
+	fmt.Println(errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrMalformed))
+	reason, _ := auth.ReasonOf(err) // for a metric label and the client's error_description
+	fmt.Println(reason, "/", reason.Description())
 
 	// Output:
 	// dev-client true
 	// true true
+	// malformed / malformed token
 }

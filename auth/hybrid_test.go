@@ -26,7 +26,7 @@ type hybridCase struct {
 	localErr error
 	reply    remoteReply
 	calls    int64  // introspection calls expected
-	invalid  string // expected *TokenError reason
+	invalid  error  // expected *TokenError reason sentinel
 	unavail  string // expected *UnavailableError reason substring
 	sameErr  bool   // the local error comes back as is
 }
@@ -53,7 +53,7 @@ func (tc hybridCase) run(t *testing.T) {
 		if p != nil || err != tc.localErr {
 			t.Fatalf("got (%v, %v), want the local error %v unchanged", p, err, tc.localErr)
 		}
-	case tc.invalid != "":
+	case tc.invalid != nil:
 		remoteWantInvalid(t, p, err, tc.invalid)
 	case tc.unavail != "":
 		remoteWantUnavailable(t, p, err, tc.unavail)
@@ -68,7 +68,7 @@ func TestHybrid(t *testing.T) {
 	active := remoteReply{body: `{"active":true,"scope":"other"}`}
 	for _, tc := range []hybridCase{
 		{
-			name: "locally invalid never reaches the server", localErr: Invalid("signature invalid"),
+			name: "locally invalid never reaches the server", localErr: Invalid(ReasonSignature),
 			reply: active, calls: 0, sameErr: true,
 		},
 		{
@@ -77,7 +77,7 @@ func TestHybrid(t *testing.T) {
 			reply:    active, calls: 0, sameErr: true,
 		},
 		{name: "valid and active: the local principal", reply: active, calls: 1},
-		{name: "revoked", reply: remoteReply{body: `{"active":false}`}, calls: 1, invalid: "token is not active"},
+		{name: "revoked", reply: remoteReply{body: `{"active":false}`}, calls: 1, invalid: ErrInactive},
 		{name: "remote down", reply: remoteReply{status: 500}, calls: 1, unavail: "returned 500"},
 		{
 			name: "remote rate limited", calls: 1, unavail: "(429)",
@@ -89,7 +89,7 @@ func TestHybrid(t *testing.T) {
 }
 
 func TestHybridRevalidator(t *testing.T) {
-	local, remote := &hybridFakeLocal{}, &hybridFakeLocal{err: Invalid("token is not active")}
+	local, remote := &hybridFakeLocal{}, &hybridFakeLocal{err: Invalid(ReasonInactive)}
 	h := NewHybrid(local, remote)
 	if h.Revalidator() != Validator(remote) {
 		t.Fatal("Revalidator is not the remote validator")

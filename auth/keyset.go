@@ -716,9 +716,9 @@ func (v *verifyKey) overlaps(w *verifyKey) bool {
 
 // Errors of a key lookup.
 var (
-	errUnknownKey     = &TokenError{Reason: reasonUnknownKey}
-	errKeyAlgMismatch = &TokenError{Reason: reasonKeyAlg}
-	errAmbiguousKey   = &TokenError{Reason: reasonNoKID}
+	errUnknownKey     = &TokenError{Reason: ReasonUnknownKey}
+	errKeyAlgMismatch = &TokenError{Reason: ReasonKeyAlgorithm}
+	errAmbiguousKey   = &TokenError{Reason: ReasonNoKeyID}
 )
 
 // find picks the key for a token's kid and alg. It returns (nil, nil) when

@@ -61,7 +61,7 @@ func TestKeySetRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := f.local.Validate(t.Context(), oldTok)
-	checkReason(t, err, reasonUnknownKey)
+	checkReason(t, err, ErrUnknownKey)
 	if _, err := f.local.Validate(t.Context(), newTok); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestKeySetUnknownKIDFlood(t *testing.T) {
 		}
 		wg.Wait()
 		for _, err := range errs {
-			checkReason(t, err, reasonUnknownKey)
+			checkReason(t, err, ErrUnknownKey)
 		}
 	}
 
@@ -198,7 +198,7 @@ func TestKeySetIssuerDownAtStart(t *testing.T) {
 	}
 	// Tokens rejected before any key lookup are still 401.
 	_, err = l.Validate(t.Context(), []byte(unsignedToken(`{"alg":"none"}`, f.claims(nil), "")))
-	checkReason(t, err, reasonAlgorithm)
+	checkReason(t, err, ErrAlgorithm)
 }
 
 // TestKeySetIssuerDownAfterStart: the last good keys keep validating.
@@ -230,7 +230,7 @@ func TestKeySetIssuerDownAfterStart(t *testing.T) {
 		t.Fatalf("new kid, refresh failed: err = %v, want ErrUnavailable", err)
 	}
 	_, err = f.local.Validate(t.Context(), []byte(f.mint(t, f.keys.rsa2, nil)))
-	checkReason(t, err, reasonUnknownKey)
+	checkReason(t, err, ErrUnknownKey)
 }
 
 // TestKeySetBadJWKSKeepsOldKeys: a bad JWKS response is an error and
@@ -434,7 +434,7 @@ func TestKeySetLifecycle(t *testing.T) {
 	// An unknown kid on a closed set is a plain 401, with no fetch.
 	n := f.iss.jwksHits.Load()
 	_, err := f.local.Validate(t.Context(), []byte(f.mint(t, f.keys.rsa2, nil)))
-	checkReason(t, err, reasonUnknownKey)
+	checkReason(t, err, ErrUnknownKey)
 	if f.iss.jwksHits.Load() != n {
 		t.Fatal("a closed key set fetched")
 	}

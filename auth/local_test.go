@@ -155,7 +155,7 @@ type validateCase struct {
 	token  func(t *testing.T) string
 
 	wantErr     error  // nil, ErrNoToken, ErrInvalidToken or ErrUnavailable
-	wantReason  string // the TokenError's Reason when wantErr is ErrInvalidToken
+	wantReason  Reason // the TokenError's Reason when wantErr is ErrInvalidToken
 	wantFetches int64  // JWKS requests the case may cause
 	check       func(t *testing.T, p *Principal)
 }
@@ -201,7 +201,7 @@ func (tc validateCase) run(t *testing.T) {
 			t.Fatalf("err = %v (%T), want a *TokenError", err, err)
 		}
 		if te.Reason != tc.wantReason {
-			t.Fatalf("reason = %q, want %q (err: %v)", te.Reason, tc.wantReason, err)
+			t.Fatalf("reason = %v, want %v (err: %v)", te.Reason, tc.wantReason, err)
 		}
 	}
 }
@@ -288,17 +288,17 @@ func TestLocalValidate(t *testing.T) {
 		{name: "another scheme", header: "Basic ZGV2LWNsaWVudDpkZXYtc2VjcmV0", wantErr: ErrNoToken},
 		{name: "lower-case bearer", header: "bearer " + f.mint(t, k.rsa, nil)},
 		{name: "upper-case BEARER with extra spaces", header: "  BEARER   " + f.mint(t, k.rsa, nil) + "  "},
-		{name: "empty bearer token", header: "Bearer   ", wantErr: ErrInvalidToken, wantReason: reasonEmpty},
-		{name: "empty token bytes", token: func(*testing.T) string { return "" }, wantErr: ErrInvalidToken, wantReason: reasonEmpty},
-		{name: "alg none", wantErr: ErrInvalidToken, wantReason: reasonAlgorithm, token: func(*testing.T) string {
+		{name: "empty bearer token", header: "Bearer   ", wantErr: ErrInvalidToken, wantReason: ReasonEmpty},
+		{name: "empty token bytes", token: func(*testing.T) string { return "" }, wantErr: ErrInvalidToken, wantReason: ReasonEmpty},
+		{name: "alg none", wantErr: ErrInvalidToken, wantReason: ReasonAlgorithm, token: func(*testing.T) string {
 			return unsignedToken(`{"alg":"none","kid":"rsa-1"}`, f.claims(nil), "")
 		}},
-		{name: "alg None with a signature", wantErr: ErrInvalidToken, wantReason: reasonAlgorithm, token: func(*testing.T) string {
+		{name: "alg None with a signature", wantErr: ErrInvalidToken, wantReason: ReasonAlgorithm, token: func(*testing.T) string {
 			return unsignedToken(`{"alg":"None","kid":"rsa-1"}`, f.claims(nil), "c2ln")
 		}},
-		{name: "HS256 keyed with the public key PEM", token: hs256(pemBytes), wantErr: ErrInvalidToken, wantReason: reasonAlgorithm},
-		{name: "HS256 keyed with the public key DER", token: hs256(der), wantErr: ErrInvalidToken, wantReason: reasonAlgorithm},
-		{name: "JWE (5 segments)", wantErr: ErrInvalidToken, wantReason: reasonEncrypted, token: func(t *testing.T) string {
+		{name: "HS256 keyed with the public key PEM", token: hs256(pemBytes), wantErr: ErrInvalidToken, wantReason: ReasonAlgorithm},
+		{name: "HS256 keyed with the public key DER", token: hs256(der), wantErr: ErrInvalidToken, wantReason: ReasonAlgorithm},
+		{name: "JWE (5 segments)", wantErr: ErrInvalidToken, wantReason: ReasonEncrypted, token: func(t *testing.T) string {
 			enc, err := jose.NewEncrypter(jose.A128GCM, jose.Recipient{Algorithm: jose.RSA_OAEP, Key: rsaPub}, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -317,71 +317,71 @@ func TestLocalValidate(t *testing.T) {
 			}
 			return s
 		}},
-		{name: "over the size limit", wantErr: ErrInvalidToken, wantReason: reasonTooLarge,
+		{name: "over the size limit", wantErr: ErrInvalidToken, wantReason: ReasonTooLarge,
 			token: with(map[string]any{"pad": strings.Repeat("x", 8192)})},
-		{name: "4 KiB of dots", wantErr: ErrInvalidToken, wantReason: reasonMalformed,
+		{name: "4 KiB of dots", wantErr: ErrInvalidToken, wantReason: ReasonMalformed,
 			token: func(*testing.T) string { return strings.Repeat(".", 4096) }},
-		{name: "two segments", wantErr: ErrInvalidToken, wantReason: reasonMalformed,
+		{name: "two segments", wantErr: ErrInvalidToken, wantReason: ReasonMalformed,
 			token: func(t *testing.T) string { s := f.mint(t, k.rsa, nil); return s[:strings.LastIndexByte(s, '.')] }},
-		{name: "not base64url", wantErr: ErrInvalidToken, wantReason: reasonMalformed,
+		{name: "not base64url", wantErr: ErrInvalidToken, wantReason: ReasonMalformed,
 			token: func(*testing.T) string { return "eyJ+.eyJ/.abc=" }},
-		{name: "JWS JSON serialization", wantErr: ErrInvalidToken, wantReason: reasonMalformed,
+		{name: "JWS JSON serialization", wantErr: ErrInvalidToken, wantReason: ReasonMalformed,
 			token: func(*testing.T) string { return `{"payload":"e30","protected":"e30.x","signature":"YQ"}` }},
-		{name: "garbage header", wantErr: ErrInvalidToken, wantReason: reasonMalformed,
+		{name: "garbage header", wantErr: ErrInvalidToken, wantReason: ReasonMalformed,
 			token: func(*testing.T) string { return "bm90anNvbg.e30.YQ" }},
-		{name: "unknown kid", wantErr: ErrInvalidToken, wantReason: reasonUnknownKey, wantFetches: 1,
+		{name: "unknown kid", wantErr: ErrInvalidToken, wantReason: ReasonUnknownKey, wantFetches: 1,
 			token: valid(signingKey{"no-such-kid", k.attacker.alg, k.attacker.priv})},
-		{name: "signed by another key under a known kid", wantErr: ErrInvalidToken, wantReason: reasonSignature,
+		{name: "signed by another key under a known kid", wantErr: ErrInvalidToken, wantReason: ReasonSignature,
 			token: valid(signingKey{k.rsa.kid, k.attacker.alg, k.attacker.priv})},
-		{name: "tampered payload", wantErr: ErrInvalidToken, wantReason: reasonSignature, token: func(t *testing.T) string {
+		{name: "tampered payload", wantErr: ErrInvalidToken, wantReason: ReasonSignature, token: func(t *testing.T) string {
 			parts := strings.Split(f.mint(t, k.rsa, nil), ".")
 			other := strings.Split(f.mint(t, k.rsa, map[string]any{"scp": []string{"items", "admin"}}), ".")
 			return parts[0] + "." + other[1] + "." + parts[2]
 		}},
-		{name: "ES256 header on the RSA kid", wantErr: ErrInvalidToken, wantReason: reasonKeyAlg,
+		{name: "ES256 header on the RSA kid", wantErr: ErrInvalidToken, wantReason: ReasonKeyAlgorithm,
 			token: valid(signingKey{k.rsa.kid, k.ec.alg, k.ec.priv})},
-		{name: "jwk header with the attacker's key", wantErr: ErrInvalidToken, wantReason: reasonEmbeddedKey,
+		{name: "jwk header with the attacker's key", wantErr: ErrInvalidToken, wantReason: ReasonEmbeddedKey,
 			token: func(t *testing.T) string {
 				b, _ := json.Marshal(f.claims(nil))
 				return sign(t, k.attacker, b, &jose.SignerOptions{EmbedJWK: true}, false)
 			}},
-		{name: "jwk header with the attacker's key and a known kid", wantErr: ErrInvalidToken, wantReason: reasonEmbeddedKey,
+		{name: "jwk header with the attacker's key and a known kid", wantErr: ErrInvalidToken, wantReason: ReasonEmbeddedKey,
 			token: func(t *testing.T) string {
 				b, _ := json.Marshal(f.claims(nil))
 				return sign(t, k.attacker, b, (&jose.SignerOptions{EmbedJWK: true}).WithHeader("kid", k.rsa.kid), false)
 			}},
-		{name: "jku header", wantErr: ErrInvalidToken, wantReason: reasonKeyURL,
+		{name: "jku header", wantErr: ErrInvalidToken, wantReason: ReasonKeyURL,
 			token: withHeader(k.attacker, "jku", jku.URL+"/jwks")},
-		{name: "jku header with a known kid", wantErr: ErrInvalidToken, wantReason: reasonKeyURL,
+		{name: "jku header with a known kid", wantErr: ErrInvalidToken, wantReason: ReasonKeyURL,
 			token: withHeader(k.rsa, "jku", jku.URL+"/jwks")},
-		{name: "x5u header", wantErr: ErrInvalidToken, wantReason: reasonKeyURL,
+		{name: "x5u header", wantErr: ErrInvalidToken, wantReason: ReasonKeyURL,
 			token: withHeader(k.attacker, "x5u", jku.URL+"/cert.pem")},
-		{name: "crit header", wantErr: ErrInvalidToken, wantReason: reasonCrit, token: func(t *testing.T) string {
+		{name: "crit header", wantErr: ErrInvalidToken, wantReason: ReasonCrit, token: func(t *testing.T) string {
 			b, _ := json.Marshal(f.claims(nil))
 			return sign(t, k.rsa, b, (&jose.SignerOptions{}).WithHeader("exp", 1).WithCritical("exp"), false)
 		}},
-		{name: "b64 header", wantErr: ErrInvalidToken, wantReason: reasonMalformed,
+		{name: "b64 header", wantErr: ErrInvalidToken, wantReason: ReasonMalformed,
 			token: withHeader(k.rsa, "b64", true)},
-		{name: "wrong iss", wantErr: ErrInvalidToken, wantReason: reasonIssuer,
+		{name: "wrong iss", wantErr: ErrInvalidToken, wantReason: ReasonIssuer,
 			token: with(map[string]any{"iss": "https://evil.example.com/oauth2/default"})},
-		{name: "iss with a trailing slash", wantErr: ErrInvalidToken, wantReason: reasonIssuer,
+		{name: "iss with a trailing slash", wantErr: ErrInvalidToken, wantReason: ReasonIssuer,
 			token: with(map[string]any{"iss": f.iss.issuer + "/"})},
-		{name: "aud missing", wantErr: ErrInvalidToken, wantReason: reasonAudience, token: with(map[string]any{"aud": nil})},
-		{name: "aud foreign", wantErr: ErrInvalidToken, wantReason: reasonAudience, token: with(map[string]any{"aud": "api://other"})},
+		{name: "aud missing", wantErr: ErrInvalidToken, wantReason: ReasonAudience, token: with(map[string]any{"aud": nil})},
+		{name: "aud foreign", wantErr: ErrInvalidToken, wantReason: ReasonAudience, token: with(map[string]any{"aud": "api://other"})},
 		{name: "aud array containing ours", token: with(map[string]any{"aud": []string{"api://other", testAudience}})},
-		{name: "exp missing", wantErr: ErrInvalidToken, wantReason: reasonNoExpiry, token: with(map[string]any{"exp": nil})},
-		{name: "expired beyond leeway", wantErr: ErrInvalidToken, wantReason: reasonExpired,
+		{name: "exp missing", wantErr: ErrInvalidToken, wantReason: ReasonExpiryMissing, token: with(map[string]any{"exp": nil})},
+		{name: "expired beyond leeway", wantErr: ErrInvalidToken, wantReason: ReasonExpired,
 			token: with(map[string]any{"exp": t0.Add(-61 * time.Second).Unix()})},
-		{name: "expired exactly at leeway", wantErr: ErrInvalidToken, wantReason: reasonExpired,
+		{name: "expired exactly at leeway", wantErr: ErrInvalidToken, wantReason: ReasonExpired,
 			token: with(map[string]any{"exp": t0.Add(-60 * time.Second).Unix()})},
 		{name: "expired within leeway", token: with(map[string]any{"exp": t0.Add(-30 * time.Second).Unix()})},
-		{name: "nbf in the future", wantErr: ErrInvalidToken, wantReason: reasonNotYetValid,
+		{name: "nbf in the future", wantErr: ErrInvalidToken, wantReason: ReasonNotYetValid,
 			token: with(map[string]any{"nbf": t0.Add(5 * time.Minute).Unix()})},
 		{name: "nbf within leeway", token: with(map[string]any{"nbf": t0.Add(30 * time.Second).Unix()})},
-		{name: "iat in the future beyond leeway", wantErr: ErrInvalidToken, wantReason: reasonIssuedFuture,
+		{name: "iat in the future beyond leeway", wantErr: ErrInvalidToken, wantReason: ReasonIssuedInFuture,
 			token: with(map[string]any{"iat": t0.Add(2 * time.Minute).Unix()})},
 		{name: "iat within leeway", token: with(map[string]any{"iat": t0.Add(30 * time.Second).Unix()})},
-		{name: "exp as a string", wantErr: ErrInvalidToken, wantReason: reasonClaims,
+		{name: "exp as a string", wantErr: ErrInvalidToken, wantReason: ReasonClaims,
 			token: with(map[string]any{"exp": "tomorrow"})},
 		{name: "scope missing", token: with(map[string]any{"scp": nil}), check: func(t *testing.T, p *Principal) {
 			if p.HasScope("items") || len(p.Scopes) != 0 {
@@ -392,25 +392,25 @@ func TestLocalValidate(t *testing.T) {
 		{name: "scp string", token: with(map[string]any{"scp": "items  openid"}), check: wantScopes("items", "openid")},
 		{name: "scope string", token: with(map[string]any{"scp": nil, "scope": "items openid"}), check: wantScopes("items", "openid")},
 		{name: "scp wins over scope", token: with(map[string]any{"scp": []string{"a"}, "scope": "items"}), check: wantScopes("a")},
-		{name: "scp of numbers", wantErr: ErrInvalidToken, wantReason: reasonClaims, token: with(map[string]any{"scp": []int{1}})},
-		{name: "cid not allowed", wantErr: ErrInvalidToken, wantReason: reasonClientDenied, token: with(map[string]any{"cid": "client-z"})},
-		{name: "no client id with an allow-list", wantErr: ErrInvalidToken, wantReason: reasonClientDenied, token: with(map[string]any{"cid": nil})},
+		{name: "scp of numbers", wantErr: ErrInvalidToken, wantReason: ReasonClaims, token: with(map[string]any{"scp": []int{1}})},
+		{name: "cid not allowed", wantErr: ErrInvalidToken, wantReason: ReasonClientNotAllowed, token: with(map[string]any{"cid": "client-z"})},
+		{name: "no client id with an allow-list", wantErr: ErrInvalidToken, wantReason: ReasonClientNotAllowed, token: with(map[string]any{"cid": nil})},
 		{name: "client_id allowed", token: with(map[string]any{"cid": nil, "client_id": "client-b"}), check: func(t *testing.T, p *Principal) {
 			if p.ClientID != "client-b" {
 				t.Fatalf("ClientID = %q", p.ClientID)
 			}
 		}},
-		{name: "cid and client_id disagree", wantErr: ErrInvalidToken, wantReason: reasonClientClaims,
+		{name: "cid and client_id disagree", wantErr: ErrInvalidToken, wantReason: ReasonClientConflict,
 			token: with(map[string]any{"cid": "client-a", "client_id": "client-b"})},
-		{name: "duplicate claim", wantErr: ErrInvalidToken, wantReason: reasonClaims, token: func(t *testing.T) string {
+		{name: "duplicate claim", wantErr: ErrInvalidToken, wantReason: ReasonClaims, token: func(t *testing.T) string {
 			b, _ := json.Marshal(f.claims(nil))
 			b = append([]byte(`{"iss":"https://evil.example.com",`), b[1:]...)
 			return sign(t, k.rsa, b, nil, false)
 		}},
-		{name: "claims not an object", wantErr: ErrInvalidToken, wantReason: reasonClaims, token: func(t *testing.T) string {
+		{name: "claims not an object", wantErr: ErrInvalidToken, wantReason: ReasonClaims, token: func(t *testing.T) string {
 			return sign(t, k.rsa, []byte(`["iss"]`), nil, false)
 		}},
-		{name: "no kid, several keys in the set", wantErr: ErrInvalidToken, wantReason: reasonNoKID, token: func(t *testing.T) string {
+		{name: "no kid, several keys in the set", wantErr: ErrInvalidToken, wantReason: ReasonNoKeyID, token: func(t *testing.T) string {
 			b, _ := json.Marshal(f.claims(nil))
 			return sign(t, k.ec, b, nil, true)
 		}},
@@ -474,7 +474,7 @@ func TestLocalAlgorithmAllowList(t *testing.T) {
 	}
 	_, err := f.local.Validate(t.Context(), []byte(f.mint(t, f.keys.rsa, nil)))
 	var te *TokenError
-	if !errors.As(err, &te) || te.Reason != reasonAlgorithm {
+	if !errors.As(err, &te) || te.Reason != ReasonAlgorithm {
 		t.Fatalf("RS256 outside the allow-list: err = %v", err)
 	}
 }
@@ -482,19 +482,19 @@ func TestLocalAlgorithmAllowList(t *testing.T) {
 func TestLocalNegativeLeewayMeansNone(t *testing.T) {
 	f := newLocalFixture(t, func(c *LocalConfig) { c.Leeway = -1 })
 	for _, tc := range []struct {
-		name   string
-		edits  map[string]any
-		reason string
+		name  string
+		edits map[string]any
+		want  error
 	}{
-		{"exp one second ahead", map[string]any{"exp": t0.Add(time.Second).Unix()}, ""},
-		{"exp now", map[string]any{"exp": t0.Unix()}, reasonExpired},
-		{"nbf one second ahead", map[string]any{"nbf": t0.Add(time.Second).Unix()}, reasonNotYetValid},
-		{"iat one second ahead", map[string]any{"iat": t0.Add(time.Second).Unix()}, reasonIssuedFuture},
-		{"iat now", map[string]any{"iat": t0.Unix()}, ""},
+		{"exp one second ahead", map[string]any{"exp": t0.Add(time.Second).Unix()}, nil},
+		{"exp now", map[string]any{"exp": t0.Unix()}, ErrExpired},
+		{"nbf one second ahead", map[string]any{"nbf": t0.Add(time.Second).Unix()}, ErrNotYetValid},
+		{"iat one second ahead", map[string]any{"iat": t0.Add(time.Second).Unix()}, ErrIssuedInFuture},
+		{"iat now", map[string]any{"iat": t0.Unix()}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.local.Validate(t.Context(), []byte(f.mint(t, f.keys.rsa, tc.edits)))
-			checkReason(t, err, tc.reason)
+			checkReason(t, err, tc.want)
 		})
 	}
 }
@@ -507,19 +507,20 @@ func TestLocalClockMoves(t *testing.T) {
 	}
 	f.clock.Advance(time.Hour + time.Minute)
 	_, err := f.local.Validate(t.Context(), tok)
-	checkReason(t, err, reasonExpired)
+	checkReason(t, err, ErrExpired)
 }
 
 func TestLocalRequireATJWT(t *testing.T) {
 	f := newLocalFixture(t, func(c *LocalConfig) { c.RequireATJWT = true })
 	b, _ := json.Marshal(f.claims(nil))
 	for _, tc := range []struct {
-		name, typ, reason string
+		name, typ string
+		want      error
 	}{
-		{"at+jwt", "at+jwt", ""},
-		{"application/at+jwt any case", "application/AT+JWT", ""},
-		{"JWT", "JWT", reasonType},
-		{"none", "", reasonType},
+		{"at+jwt", "at+jwt", nil},
+		{"application/at+jwt any case", "application/AT+JWT", nil},
+		{"JWT", "JWT", ErrTokenType},
+		{"none", "", ErrTokenType},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := &jose.SignerOptions{}
@@ -527,7 +528,7 @@ func TestLocalRequireATJWT(t *testing.T) {
 				opts = opts.WithType(jose.ContentType(tc.typ))
 			}
 			_, err := f.local.Validate(t.Context(), []byte(sign(t, f.keys.rsa, b, opts, false)))
-			checkReason(t, err, tc.reason)
+			checkReason(t, err, tc.want)
 		})
 	}
 }
@@ -561,7 +562,7 @@ func TestLocalNoKIDWithSeveralKeysOfTheType(t *testing.T) {
 	}
 	b, _ := json.Marshal(f.claims(nil))
 	_, err := f.local.Validate(t.Context(), []byte(sign(t, f.keys.rsa, b, nil, true)))
-	checkReason(t, err, reasonNoKID)
+	checkReason(t, err, ErrNoKeyID)
 }
 
 func TestLocalNoKIDWithASingleKeySet(t *testing.T) {
@@ -576,7 +577,7 @@ func TestLocalNoKIDWithASingleKeySet(t *testing.T) {
 	}
 	// The single key is EC: an RS256 token without kid does not fit it.
 	_, err := f.local.Validate(t.Context(), []byte(sign(t, f.keys.rsa, b, nil, true)))
-	checkReason(t, err, reasonKeyAlg)
+	checkReason(t, err, ErrKeyAlgorithm)
 }
 
 func TestLocalConcurrentValidate(t *testing.T) {
@@ -600,18 +601,18 @@ func TestLocalConcurrentValidate(t *testing.T) {
 	}
 }
 
-// checkReason fails unless err is nil (reason "") or a *TokenError with
-// the reason.
-func checkReason(t *testing.T, err error, reason string) {
+// checkReason fails unless err is nil (want nil) or a *TokenError that
+// matches ErrInvalidToken and the reason sentinel want.
+func checkReason(t *testing.T, err error, want error) {
 	t.Helper()
-	if reason == "" {
+	if want == nil {
 		if err != nil {
 			t.Fatalf("Validate: %v", err)
 		}
 		return
 	}
 	var te *TokenError
-	if !errors.As(err, &te) || !errors.Is(err, ErrInvalidToken) || te.Reason != reason {
-		t.Fatalf("err = %v, want reason %q", err, reason)
+	if !errors.As(err, &te) || !errors.Is(err, ErrInvalidToken) || !errors.Is(err, want) {
+		t.Fatalf("err = %v, want %v", err, want)
 	}
 }

@@ -1,21 +1,14 @@
 package auth
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math"
 	"net"
-	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -63,7 +56,7 @@ type RemoteConfig struct {
 	// RequireAudience is set.
 	Audience string
 	// RequireAudience rejects an active token whose response carries no
-	// aud (missing, null, "" or []) with the reason "audience missing".
+	// aud (missing, null, "" or []) with ReasonAudienceMissing.
 	// Zero (false) checks aud only when present, as RFC 7662 makes it
 	// optional: the authorization server has vouched for the token. Set it
 	// when one authorization server issues tokens for several APIs, or
@@ -132,10 +125,10 @@ type RemoteConfig struct {
 // token introspection). It knows about revocation, at the price of one
 // round trip per call: put it behind a cache.
 //
-// Strictness: the response must be a single JSON object with no duplicate
-// members among those Remote reads (active, exp, iat, iss, aud, scope,
-// scp, client_id, cid, sub, jti, token_type) and nothing after it;
-// member names match case-sensitively. Anything else is an
+// Strictness: the response must be a single JSON object with no member
+// name given twice and nothing after it; the names Remote reads (active,
+// exp, iat, iss, aud, scope, scp, client_id, cid, sub, jti, token_type)
+// match case-sensitively. Anything else is an
 // *UnavailableError (the server failed), never a verdict. In a well-formed
 // response the token is active only if active is the JSON literal true
 // ("true", 1, null or a missing member mean inactive). For an active token,
@@ -153,7 +146,13 @@ type RemoteConfig struct {
 // failure and a RetryAfter taken from Retry-After (delta-seconds or an
 // HTTP date) or Okta's X-Rate-Limit-Reset (Unix seconds), rounded up to a
 // whole second, at least 1s and at most RemoteMaxRetryAfter;
-// RemoteDefaultRetryAfter when the server gives neither.
+// RemoteDefaultRetryAfter when the server gives neither. Every
+// *UnavailableError from Remote wraps an *IntrospectionError (errors.As)
+// with the failure's RemoteFailureKind, the HTTP status, the server's RFC
+// 6749 error code and the RetryAfter it asked for. A bad token is a
+// *TokenError whose Reason is one Local uses too (ReasonExpired,
+// ReasonIssuer, ...), or ReasonInactive when the server says it is not
+// active.
 //
 // Stats counts introspections, verdicts and failures by kind. A Remote is
 // safe for concurrent use.
@@ -322,21 +321,19 @@ func (r *Remote) Validate(ctx context.Context, token []byte) (*Principal, error)
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, r.fail(RemoteCancelled, token, nil, &UnavailableError{
-			Reason: "request cancelled before introspection", RetryAfter: RemoteDefaultRetryAfter, Err: err,
-		}, 0)
+		return nil, r.fail(token, nil, introspectFailure("request cancelled before introspection",
+			RemoteDefaultRetryAfter, &IntrospectionError{Kind: RemoteCancelled, Err: err}))
 	}
-	ep, err := r.introspectionEndpoint(ctx)
-	if err != nil {
-		return nil, r.fail(RemoteNoEndpoint, token, nil, err, 0)
+	ep, ue := r.introspectionEndpoint(ctx)
+	if ue != nil {
+		return nil, r.fail(token, nil, ue)
 	}
 
 	select {
 	case r.sem <- struct{}{}:
 	default:
-		return nil, r.fail(RemoteOverflow, token, ep, &UnavailableError{
-			Reason: "too many concurrent introspections", RetryAfter: RemoteOverloadRetryAfter,
-		}, 0)
+		return nil, r.fail(token, ep, introspectFailure("too many concurrent introspections",
+			RemoteOverloadRetryAfter, &IntrospectionError{Kind: RemoteOverflow}))
 	}
 	defer func() { <-r.sem }()
 
@@ -346,22 +343,23 @@ func (r *Remote) Validate(ctx context.Context, token []byte) (*Principal, error)
 // introspectCheckToken rejects tokens that must never be sent anywhere.
 func introspectCheckToken(token []byte, maxSize int) error {
 	if len(token) == 0 {
-		return Invalid("empty token")
+		return Invalid(ReasonEmpty)
 	}
 	if len(token) > maxSize {
-		return Invalid("token too large")
+		return Invalid(ReasonTooLarge)
 	}
 	for _, c := range token {
 		if c < 0x21 || c > 0x7e {
-			return Invalid("token contains invalid characters")
+			return Invalid(ReasonInvalidCharacters)
 		}
 	}
 	return nil
 }
 
 // introspectionEndpoint returns the explicit endpoint, else the one
-// discovered (remembered after the first success).
-func (r *Remote) introspectionEndpoint(ctx context.Context) (*remoteEndpoint, error) {
+// discovered (remembered after the first success), or a RemoteNoEndpoint
+// failure.
+func (r *Remote) introspectionEndpoint(ctx context.Context) (*remoteEndpoint, *UnavailableError) {
 	if r.endpoint != nil {
 		return r.endpoint, nil
 	}
@@ -375,15 +373,13 @@ func (r *Remote) introspectionEndpoint(ctx context.Context) (*remoteEndpoint, er
 		if errors.As(err, &ue) && ue.RetryAfter > 0 {
 			retry = ue.RetryAfter
 		}
-		return nil, &UnavailableError{
-			Reason: "cannot find the introspection endpoint", RetryAfter: retry, Err: err,
-		}
+		return nil, introspectFailure("cannot find the introspection endpoint", retry,
+			&IntrospectionError{Kind: RemoteNoEndpoint, Err: err})
 	}
 	ep, err := introspectCheckEndpoint(raw)
 	if err != nil {
-		return nil, &UnavailableError{
-			Reason: "discovered introspection_endpoint is unusable", RetryAfter: RemoteDefaultRetryAfter, Err: err,
-		}
+		return nil, introspectFailure("discovered introspection_endpoint is unusable", RemoteDefaultRetryAfter,
+			&IntrospectionError{Kind: RemoteNoEndpoint, Err: err})
 	}
 	if r.discovered.CompareAndSwap(nil, ep) {
 		r.warnPlainHTTP(ep)
@@ -418,34 +414,30 @@ func (r *Remote) introspect(ctx context.Context, ep *remoteEndpoint, token []byt
 	r.introspections.Add(1)
 	if err := r.client.DoDeadline(req, resp, deadline); err != nil {
 		kind, reason := introspectTransportFailure(err)
-		return nil, r.fail(kind, token, ep, &UnavailableError{
-			Reason: reason, RetryAfter: RemoteDefaultRetryAfter, Err: err,
-		}, 0)
+		return nil, r.fail(token, ep, introspectFailure(reason, RemoteDefaultRetryAfter,
+			&IntrospectionError{Kind: kind, Err: err}))
 	}
 
 	status := resp.StatusCode()
 	if status != fasthttp.StatusOK {
-		kind, reason := introspectStatusFailure(status, resp.Body())
-		return nil, r.fail(kind, token, ep, &UnavailableError{
-			Reason:     reason,
-			RetryAfter: introspectRetryAfter(&resp.Header, r.now()),
-		}, status)
+		code := introspectOAuthErrorCode(resp.Body())
+		kind, reason := introspectStatusFailure(status, code)
+		return nil, r.fail(token, ep, introspectFailure(reason, RemoteDefaultRetryAfter, &IntrospectionError{
+			Kind: kind, StatusCode: status, ErrorCode: code, RetryAfter: introspectRetryAfter(&resp.Header, r.now()),
+		}))
 	}
 	respBody := resp.Body()
 	if len(respBody) > r.maxResponseSize {
-		return nil, r.fail(RemoteBadResponse, token, ep, &UnavailableError{
-			Reason: "introspection response too large", RetryAfter: RemoteDefaultRetryAfter,
-		}, status)
+		return nil, r.fail(token, ep, introspectFailure("introspection response too large", RemoteDefaultRetryAfter,
+			&IntrospectionError{Kind: RemoteOversize, StatusCode: status}))
 	}
 
 	p, err := r.introspectVerdict(respBody, r.now())
 	if err != nil {
-		var ue *UnavailableError
-		if errors.As(err, &ue) {
-			return nil, r.fail(RemoteBadResponse, token, ep, err, status)
+		if ue, ok := err.(*UnavailableError); ok {
+			return nil, r.fail(token, ep, ue)
 		}
-		var te *TokenError
-		if errors.As(err, &te) && te.Reason == reasonNotActive {
+		if errors.Is(err, ErrInactive) {
 			r.inactive.Add(1)
 		} else {
 			r.rejected.Add(1)
@@ -473,451 +465,5 @@ func (r *Remote) Stats() RemoteStats {
 	return s
 }
 
-// fail counts a validation that gave no verdict under kind, logs err (an
-// *UnavailableError) and returns it.
-//
-// The log cannot amplify an outage or a flood: per kind, at most one line
-// per logInterval (on the injected clock) goes out at the kind's level
-// (ERROR when our own credentials were refused, a configuration problem;
-// WARN otherwise), carrying in "suppressed" the number of lines of that
-// kind logged at debug level since the previous one.
-func (r *Remote) fail(kind RemoteFailureKind, token []byte, ep *remoteEndpoint, err error, status int) error {
-	r.failures[kind].Add(1)
-	level := zap.WarnLevel
-	if kind == RemoteCredentialsRejected {
-		level = zap.ErrorLevel
-	}
-	suppressed, ok := r.logs[kind].allow(r.now())
-	if !ok {
-		level = zap.DebugLevel
-	}
-	ce := r.log.Check(level, "auth: introspection failed")
-	if ce == nil {
-		return err
-	}
-	fields := make([]zap.Field, 0, 9)
-	fields = append(fields, zap.String("token_fp", Fingerprint(token)), zap.Stringer("kind", kind))
-	var ue *UnavailableError
-	if errors.As(err, &ue) {
-		fields = append(fields, zap.String("reason", ue.Reason), zap.Duration("retry_after", ue.RetryAfter))
-	}
-	if ep != nil {
-		fields = append(fields, zap.String("endpoint_host", ep.host))
-	}
-	if status != 0 {
-		fields = append(fields, zap.Int("status", status))
-	}
-	if kind == RemoteOverflow {
-		fields = append(fields, zap.Int("max_concurrent", cap(r.sem)))
-	}
-	if ok {
-		fields = append(fields, zap.Uint64("suppressed", suppressed))
-	}
-	ce.Write(append(fields, zap.Error(err))...)
-	return err
-}
-
-// reasonNotActive is the reason of the *TokenError for a token the
-// authorization server says is not active.
-const reasonNotActive = "token is not active"
-
-// reasonAudienceMissing is the reason of the *TokenError for an active
-// token whose response carries no aud when RequireAudience is set.
-const reasonAudienceMissing = "audience missing"
-
 // introspectEndpointField selects introspection_endpoint from Metadata.
 func introspectEndpointField(m Metadata) string { return m.IntrospectionEndpoint }
-
-// introspectTransportFailure classifies and names a failed call.
-func introspectTransportFailure(err error) (RemoteFailureKind, string) {
-	var ne net.Error
-	switch {
-	case errors.Is(err, fasthttp.ErrDialTimeout):
-		return RemoteTimeout, "connecting to the introspection endpoint timed out"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return RemoteUnreachable, "introspection endpoint refused the connection"
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		return RemoteBadResponse, "introspection response too large"
-	case errors.Is(err, fasthttp.ErrTimeout), errors.As(err, &ne) && ne.Timeout():
-		return RemoteTimeout, "introspection timed out"
-	case errors.Is(err, fasthttp.ErrNoFreeConns):
-		return RemoteUnreachable, "no free connection to the introspection endpoint"
-	case errors.Is(err, fasthttp.ErrConnectionClosed):
-		return RemoteUnreachable, "introspection endpoint closed the connection"
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Op == "dial" {
-		return RemoteUnreachable, "cannot connect to the introspection endpoint"
-	}
-	return RemoteUnreachable, "introspection request failed"
-}
-
-// introspectStatusFailure classifies and names a non-200 answer. For a
-// 400-class answer the reason adds the server's RFC 6749 section 5.2 error
-// code when the body carries a well-formed one (node oidc-provider, for
-// one, answers a JWT access token with 400 "unsupported_token_type"): the
-// code says what to fix, and it is a short token from a fixed character
-// set, safe to show.
-func introspectStatusFailure(status int, body []byte) (RemoteFailureKind, string) {
-	s := strconv.Itoa(status)
-	switch {
-	case status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden:
-		return RemoteCredentialsRejected, "introspection endpoint rejected our client credentials (" + s + ")"
-	case status == fasthttp.StatusTooManyRequests:
-		return RemoteStatus429, "introspection endpoint is rate limiting us (429)"
-	case status >= 500:
-		return RemoteStatus5xx, "introspection endpoint returned " + s
-	}
-	if code := introspectOAuthErrorCode(body); code != "" {
-		return RemoteBadResponse, "introspection endpoint returned " + s + " " + code
-	}
-	return RemoteBadResponse, "introspection endpoint returned unexpected status " + s
-}
-
-// introspectOAuthErrorCode returns the "error" member of an RFC 6749
-// error body, or "" unless it is present, at most 64 bytes long and made
-// only of the characters section 5.2 allows there.
-func introspectOAuthErrorCode(body []byte) string {
-	if len(body) == 0 || len(body) > 4096 {
-		return ""
-	}
-	var e struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(body, &e) != nil || e.Error == "" || len(e.Error) > 64 {
-		return ""
-	}
-	for i := 0; i < len(e.Error); i++ {
-		// %x20-21 / %x23-5B / %x5D-7E, less the space for a single token.
-		if c := e.Error[i]; c <= 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return ""
-		}
-	}
-	return e.Error
-}
-
-// introspectRetryAfter reads Retry-After (delta-seconds or HTTP date), then
-// X-Rate-Limit-Reset (Unix seconds, Okta), and clamps the result.
-func introspectRetryAfter(h *fasthttp.ResponseHeader, now time.Time) time.Duration {
-	if v := strings.TrimSpace(string(h.Peek("Retry-After"))); v != "" {
-		if secs, ok := introspectDigits(v); ok {
-			return introspectClampRetry(secs, 0)
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			return introspectClampRetry(0, t.Sub(now))
-		}
-	}
-	if v := strings.TrimSpace(string(h.Peek("X-Rate-Limit-Reset"))); v != "" {
-		if secs, ok := introspectDigits(v); ok {
-			return introspectClampRetry(0, time.Unix(secs, 0).Sub(now))
-		}
-	}
-	return RemoteDefaultRetryAfter
-}
-
-// introspectDigits parses a non-negative decimal integer, saturating
-// instead of overflowing.
-func introspectDigits(s string) (int64, bool) {
-	if s == "" {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		if n < math.MaxInt64/100 {
-			n = n*10 + int64(c-'0')
-		}
-	}
-	return n, true
-}
-
-// introspectClampRetry turns seconds, or else d, into a RetryAfter of
-// whole seconds within [1s, RemoteMaxRetryAfter].
-func introspectClampRetry(secs int64, d time.Duration) time.Duration {
-	maxSecs := int64(RemoteMaxRetryAfter / time.Second)
-	if secs == 0 && d > 0 {
-		secs = int64(d / time.Second) // round up without overflowing
-		if d%time.Second != 0 {
-			secs++
-		}
-	}
-	switch {
-	case secs < 1:
-		secs = 1
-	case secs > maxSecs:
-		secs = maxSecs
-	}
-	return time.Duration(secs) * time.Second
-}
-
-// introspectFields holds the raw members of an introspection response
-// that Remote reads; nil means absent.
-type introspectFields struct {
-	active, exp, iat, iss, aud, scope, scp, clientID, cid, sub, jti, tokenType json.RawMessage
-}
-
-// slot returns where member name goes, or nil for members Remote ignores.
-// Names match exactly (encoding/json alone would fold case).
-func (f *introspectFields) slot(name string) *json.RawMessage {
-	switch name {
-	case "active":
-		return &f.active
-	case "exp":
-		return &f.exp
-	case "iat":
-		return &f.iat
-	case "iss":
-		return &f.iss
-	case "aud":
-		return &f.aud
-	case "scope":
-		return &f.scope
-	case "scp":
-		return &f.scp
-	case "client_id":
-		return &f.clientID
-	case "cid":
-		return &f.cid
-	case "sub":
-		return &f.sub
-	case "jti":
-		return &f.jti
-	case "token_type":
-		return &f.tokenType
-	}
-	return nil
-}
-
-// introspectDecode reads body in one pass: exactly one JSON object,
-// nothing after it, no member Remote reads given twice.
-func introspectDecode(body []byte) (introspectFields, error) {
-	var f introspectFields
-	dec := json.NewDecoder(bytes.NewReader(body))
-	tok, err := dec.Token()
-	if err != nil {
-		return f, err
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return f, errors.New("introspection response is not a JSON object")
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return f, err
-		}
-		name, ok := tok.(string)
-		if !ok {
-			return f, errors.New("introspection response has a non-string member name")
-		}
-		dst := f.slot(name)
-		if dst == nil {
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return f, err
-			}
-			continue
-		}
-		if *dst != nil {
-			return f, fmt.Errorf("introspection response has member %q twice", name)
-		}
-		if err := dec.Decode(dst); err != nil {
-			return f, err
-		}
-	}
-	if _, err := dec.Token(); err != nil { // the closing '}'
-		return f, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return f, errors.New("introspection response has data after the JSON object")
-	}
-	return f, nil
-}
-
-// introspectVerdict turns a 200 body into a Principal, a *TokenError
-// (inactive or unacceptable) or an *UnavailableError (malformed).
-func (r *Remote) introspectVerdict(body []byte, now time.Time) (*Principal, error) {
-	f, err := introspectDecode(body)
-	if err != nil {
-		return nil, &UnavailableError{
-			Reason: "introspection response is not valid JSON", RetryAfter: RemoteDefaultRetryAfter, Err: err,
-		}
-	}
-	if !bytes.Equal(bytes.TrimSpace(f.active), []byte("true")) {
-		return nil, Invalid(reasonNotActive)
-	}
-	p, reason, err := r.introspectPrincipal(&f, now)
-	if err != nil {
-		return nil, &UnavailableError{
-			Reason: "malformed introspection response", RetryAfter: RemoteDefaultRetryAfter, Err: err,
-		}
-	}
-	if reason != "" {
-		return nil, Invalid(reason)
-	}
-	return p, nil
-}
-
-// introspectPrincipal checks the members of an active token's response.
-// It returns a Principal, or a client-safe reason the token is rejected,
-// or an error when a member has the wrong type.
-func (r *Remote) introspectPrincipal(f *introspectFields, now time.Time) (*Principal, string, error) {
-	p := &Principal{Issuer: r.issuer}
-
-	if introspectPresent(f.exp) {
-		t, err := introspectNumericDate(f.exp)
-		if err != nil {
-			return nil, "", fmt.Errorf("exp: %w", err)
-		}
-		if !t.After(now) {
-			return nil, "token expired", nil
-		}
-		p.ExpiresAt = t
-	}
-	if introspectPresent(f.iat) {
-		t, err := introspectNumericDate(f.iat)
-		if err != nil {
-			return nil, "", fmt.Errorf("iat: %w", err)
-		}
-		p.IssuedAt = t
-	}
-	if introspectPresent(f.iss) {
-		iss, err := introspectString(f.iss)
-		if err != nil {
-			return nil, "", fmt.Errorf("iss: %w", err)
-		}
-		if iss != r.issuer {
-			return nil, "wrong issuer", nil
-		}
-	}
-	if introspectPresent(f.aud) {
-		aud, err := introspectStrings(f.aud, false)
-		if err != nil {
-			return nil, "", fmt.Errorf("aud: %w", err)
-		}
-		if r.requireAudience && (len(aud) == 0 || len(aud) == 1 && aud[0] == "") {
-			return nil, reasonAudienceMissing, nil
-		}
-		if !slices.Contains(aud, r.audience) {
-			return nil, "wrong audience", nil
-		}
-		p.Audience = aud
-	} else if r.requireAudience {
-		return nil, reasonAudienceMissing, nil
-	}
-	if introspectPresent(f.tokenType) {
-		tt, err := introspectString(f.tokenType)
-		if err != nil {
-			return nil, "", fmt.Errorf("token_type: %w", err)
-		}
-		switch strings.ToLower(tt) {
-		case "refresh_token", "id_token", "dpop",
-			"urn:ietf:params:oauth:token-type:refresh_token",
-			"urn:ietf:params:oauth:token-type:id_token":
-			return nil, "token type not accepted", nil
-		}
-	}
-
-	var err error
-	switch {
-	case introspectPresent(f.scope):
-		p.Scopes, err = introspectStrings(f.scope, true)
-	case introspectPresent(f.scp):
-		p.Scopes, err = introspectStrings(f.scp, true)
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("scope: %w", err)
-	}
-
-	for _, m := range []struct {
-		name string
-		raw  json.RawMessage
-		dst  *string
-	}{
-		{"client_id", f.clientID, &p.ClientID},
-		{"cid", f.cid, nil},
-		{"sub", f.sub, &p.Subject},
-		{"jti", f.jti, &p.TokenID},
-	} {
-		if !introspectPresent(m.raw) {
-			continue
-		}
-		s, err := introspectString(m.raw)
-		if err != nil {
-			return nil, "", fmt.Errorf("%s: %w", m.name, err)
-		}
-		switch {
-		case m.dst != nil:
-			*m.dst = s
-		case p.ClientID == "": // cid only when client_id is absent
-			p.ClientID = s
-		}
-	}
-	if len(r.allowedClients) > 0 && !slices.Contains(r.allowedClients, p.ClientID) {
-		return nil, "client not allowed", nil
-	}
-	return p, "", nil
-}
-
-// introspectPresent reports whether a member is there and not null.
-func introspectPresent(raw json.RawMessage) bool {
-	return raw != nil && !bytes.Equal(raw, []byte("null"))
-}
-
-// introspectString decodes a JSON string (and nothing else).
-func introspectString(raw json.RawMessage) (string, error) {
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", errors.New("not a string")
-	}
-	var s string
-	err := json.Unmarshal(raw, &s)
-	return s, err
-}
-
-// introspectStrings decodes a string or an array of strings. With split,
-// a string is a space-separated list (RFC 6749 scope); otherwise it is one
-// value (aud).
-func introspectStrings(raw json.RawMessage, split bool) ([]string, error) {
-	if len(raw) > 0 && raw[0] == '[' {
-		var ss []string
-		if err := json.Unmarshal(raw, &ss); err != nil {
-			return nil, errors.New("not a string or an array of strings")
-		}
-		return ss, nil
-	}
-	s, err := introspectString(raw)
-	if err != nil {
-		return nil, errors.New("not a string or an array of strings")
-	}
-	if split {
-		return splitScope(s), nil
-	}
-	return []string{s}, nil
-}
-
-// introspectNumericDate decodes a JSON number of seconds since the epoch
-// (RFC 7519 NumericDate, fractions allowed). Strings are refused.
-func introspectNumericDate(raw json.RawMessage) (time.Time, error) {
-	s := string(raw)
-	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
-		return time.Time{}, errors.New("not a number")
-	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n > introspectMaxSeconds || n < -introspectMaxSeconds {
-			return time.Time{}, errors.New("out of range")
-		}
-		return time.Unix(n, 0), nil
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(v) || v > introspectMaxSeconds || v < -introspectMaxSeconds {
-		return time.Time{}, errors.New("not a number in range")
-	}
-	sec, frac := math.Modf(v)
-	return time.Unix(int64(sec), int64(frac*1e9)), nil
-}
-
-// introspectMaxSeconds bounds NumericDates (year 9999 is 253402300799):
-// far enough for any token, small enough that no conversion overflows.
-const introspectMaxSeconds = 1 << 40

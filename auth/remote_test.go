@@ -202,15 +202,16 @@ func remoteUnix(d time.Duration) string {
 	return strconv.FormatInt(remoteT0.Add(d).Unix(), 10)
 }
 
-// remoteWantInvalid fails unless err is a *TokenError with reason.
-func remoteWantInvalid(tb testing.TB, p *Principal, err error, reason string) {
+// remoteWantInvalid fails unless err is a *TokenError that matches the
+// reason sentinel want.
+func remoteWantInvalid(tb testing.TB, p *Principal, err error, want error) {
 	tb.Helper()
 	var te *TokenError
 	if p != nil || !errors.Is(err, ErrInvalidToken) || !errors.As(err, &te) || errors.Is(err, ErrUnavailable) {
-		tb.Fatalf("got (%v, %v), want *TokenError %q", p, err, reason)
+		tb.Fatalf("got (%v, %v), want *TokenError %v", p, err, want)
 	}
-	if te.Reason != reason {
-		tb.Fatalf("reason %q, want %q", te.Reason, reason)
+	if !errors.Is(err, want) {
+		tb.Fatalf("error %v, want %v", err, want)
 	}
 }
 
@@ -228,13 +229,27 @@ func remoteWantUnavailable(tb testing.TB, p *Principal, err error, reason string
 	return ue
 }
 
+// remoteWantKind fails unless err wraps an *IntrospectionError of kind;
+// it returns that error.
+func remoteWantKind(tb testing.TB, err error, kind RemoteFailureKind) *IntrospectionError {
+	tb.Helper()
+	ie, ok := errors.AsType[*IntrospectionError](err)
+	if !ok {
+		tb.Fatalf("%v wraps no *IntrospectionError", err)
+	}
+	if ie.Kind != kind {
+		tb.Fatalf("IntrospectionError.Kind = %v, want %v (%v)", ie.Kind, kind, err)
+	}
+	return ie
+}
+
 // remoteVerdictCase is one 200 response body and what Validate makes of it.
 type remoteVerdictCase struct {
 	name        string
 	body        string
 	edit        func(*RemoteConfig)
 	want        *Principal // nil: an error is expected
-	invalid     string     // *TokenError reason
+	invalid     error      // the *TokenError's reason sentinel
 	unavailable string     // *UnavailableError reason substring
 }
 
@@ -247,14 +262,17 @@ func (tc remoteVerdictCase) run(t *testing.T) {
 	}
 	want := RemoteStats{Introspections: 1}
 	switch {
-	case tc.invalid == reasonNotActive:
+	case tc.invalid == ErrInactive:
 		remoteWantInvalid(t, p, err, tc.invalid)
 		want.Inactive = 1
-	case tc.invalid != "":
+	case tc.invalid != nil:
 		remoteWantInvalid(t, p, err, tc.invalid)
 		want.Rejected = 1
 	case tc.unavailable != "":
 		remoteWantUnavailable(t, p, err, tc.unavailable)
+		if ie := remoteWantKind(t, err, RemoteBadResponse); ie.StatusCode != 200 || ie.Err == nil {
+			t.Errorf("IntrospectionError %+v: want status 200 and the decoding error", ie)
+		}
 		want.Failures[RemoteBadResponse] = 1
 	default:
 		if err != nil {
@@ -323,24 +341,24 @@ func TestRemoteVerdicts(t *testing.T) {
 			body: " {\n \"active\" :\ttrue \n} \n",
 			want: &Principal{Issuer: remoteTestIssuer},
 		},
-		{name: "active false", body: `{"active":false}`, invalid: "token is not active"},
-		{name: "active is the string true", body: `{"active":"true","scope":"items"}`, invalid: "token is not active"},
-		{name: "active missing", body: `{"scope":"items","exp":` + exp + `}`, invalid: "token is not active"},
-		{name: "active is 1", body: `{"active":1}`, invalid: "token is not active"},
-		{name: "active is null", body: `{"active":null}`, invalid: "token is not active"},
-		{name: "active is an object", body: `{"active":{"true":true}}`, invalid: "token is not active"},
-		{name: "Active in another case", body: `{"Active":true}`, invalid: "token is not active"},
-		{name: "empty object", body: `{}`, invalid: "token is not active"},
-		{name: "inactive with garbage members is still inactive", body: `{"active":false,"exp":"soon"}`, invalid: "token is not active"},
-		{name: "foreign aud", body: `{"active":true,"aud":"api://other"}`, invalid: "wrong audience"},
-		{name: "foreign aud array", body: `{"active":true,"aud":["a","b"]}`, invalid: "wrong audience"},
-		{name: "empty aud array", body: `{"active":true,"aud":[]}`, invalid: "wrong audience"},
+		{name: "active false", body: `{"active":false}`, invalid: ErrInactive},
+		{name: "active is the string true", body: `{"active":"true","scope":"items"}`, invalid: ErrInactive},
+		{name: "active missing", body: `{"scope":"items","exp":` + exp + `}`, invalid: ErrInactive},
+		{name: "active is 1", body: `{"active":1}`, invalid: ErrInactive},
+		{name: "active is null", body: `{"active":null}`, invalid: ErrInactive},
+		{name: "active is an object", body: `{"active":{"true":true}}`, invalid: ErrInactive},
+		{name: "Active in another case", body: `{"Active":true}`, invalid: ErrInactive},
+		{name: "empty object", body: `{}`, invalid: ErrInactive},
+		{name: "inactive with garbage members is still inactive", body: `{"active":false,"exp":"soon"}`, invalid: ErrInactive},
+		{name: "foreign aud", body: `{"active":true,"aud":"api://other"}`, invalid: ErrAudience},
+		{name: "foreign aud array", body: `{"active":true,"aud":["a","b"]}`, invalid: ErrAudience},
+		{name: "empty aud array", body: `{"active":true,"aud":[]}`, invalid: ErrAudience},
 		{name: "no aud without RequireAudience", body: `{"active":true,"scope":"items"}`, want: &Principal{Issuer: remoteTestIssuer, Scopes: []string{"items"}}},
-		{name: "RequireAudience: no aud", body: `{"active":true,"scope":"items"}`, edit: remoteRequireAudience, invalid: "audience missing"},
-		{name: "RequireAudience: null aud", body: `{"active":true,"aud":null}`, edit: remoteRequireAudience, invalid: "audience missing"},
-		{name: "RequireAudience: empty aud string", body: `{"active":true,"aud":""}`, edit: remoteRequireAudience, invalid: "audience missing"},
-		{name: "RequireAudience: empty aud array", body: `{"active":true,"aud":[]}`, edit: remoteRequireAudience, invalid: "audience missing"},
-		{name: "RequireAudience: foreign aud", body: `{"active":true,"aud":"api://other"}`, edit: remoteRequireAudience, invalid: "wrong audience"},
+		{name: "RequireAudience: no aud", body: `{"active":true,"scope":"items"}`, edit: remoteRequireAudience, invalid: ErrAudienceMissing},
+		{name: "RequireAudience: null aud", body: `{"active":true,"aud":null}`, edit: remoteRequireAudience, invalid: ErrAudienceMissing},
+		{name: "RequireAudience: empty aud string", body: `{"active":true,"aud":""}`, edit: remoteRequireAudience, invalid: ErrAudienceMissing},
+		{name: "RequireAudience: empty aud array", body: `{"active":true,"aud":[]}`, edit: remoteRequireAudience, invalid: ErrAudienceMissing},
+		{name: "RequireAudience: foreign aud", body: `{"active":true,"aud":"api://other"}`, edit: remoteRequireAudience, invalid: ErrAudience},
 		{
 			name: "RequireAudience: right aud",
 			body: `{"active":true,"aud":"` + remoteTestAudience + `"}`,
@@ -353,26 +371,27 @@ func TestRemoteVerdicts(t *testing.T) {
 			edit: remoteRequireAudience,
 			want: &Principal{Issuer: remoteTestIssuer, Audience: []string{"other", remoteTestAudience}},
 		},
-		{name: "past exp", body: `{"active":true,"exp":` + remoteUnix(-time.Second) + `}`, invalid: "token expired"},
-		{name: "exp is now", body: `{"active":true,"exp":` + remoteUnix(0) + `}`, invalid: "token expired"},
-		{name: "wrong iss", body: `{"active":true,"iss":"https://evil.example.com"}`, invalid: "wrong issuer"},
-		{name: "iss with a trailing slash", body: `{"active":true,"iss":"` + remoteTestIssuer + `/"}`, invalid: "wrong issuer"},
+		{name: "past exp", body: `{"active":true,"exp":` + remoteUnix(-time.Second) + `}`, invalid: ErrExpired},
+		{name: "exp is now", body: `{"active":true,"exp":` + remoteUnix(0) + `}`, invalid: ErrExpired},
+		{name: "wrong iss", body: `{"active":true,"iss":"https://evil.example.com"}`, invalid: ErrIssuer},
+		{name: "iss with a trailing slash", body: `{"active":true,"iss":"` + remoteTestIssuer + `/"}`, invalid: ErrIssuer},
 		{
 			name:    "client not allowed",
 			body:    `{"active":true,"cid":"intruder"}`,
 			edit:    func(c *RemoteConfig) { c.AllowedClients = []string{"app"} },
-			invalid: "client not allowed",
+			invalid: ErrClientNotAllowed,
 		},
 		{
 			name:    "no client with an allow-list",
 			body:    `{"active":true}`,
 			edit:    func(c *RemoteConfig) { c.AllowedClients = []string{"app"} },
-			invalid: "client not allowed",
+			invalid: ErrClientNotAllowed,
 		},
-		{name: "refresh token", body: `{"active":true,"token_type":"refresh_token"}`, invalid: "token type not accepted"},
-		{name: "DPoP-bound token", body: `{"active":true,"token_type":"DPoP"}`, invalid: "token type not accepted"},
+		{name: "refresh token", body: `{"active":true,"token_type":"refresh_token"}`, invalid: ErrTokenType},
+		{name: "DPoP-bound token", body: `{"active":true,"token_type":"DPoP"}`, invalid: ErrTokenType},
 		{name: "duplicate active", body: `{"active":false,"active":true}`, unavailable: "not valid JSON"},
 		{name: "duplicate exp", body: `{"active":true,"exp":1,"exp":` + exp + `}`, unavailable: "not valid JSON"},
+		{name: "duplicate member Remote ignores", body: `{"active":true,"ext":1,"ext":2}`, unavailable: "not valid JSON"},
 		{name: "trailing garbage", body: `{"active":true} x`, unavailable: "not valid JSON"},
 		{name: "two objects", body: `{"active":true}{"active":true}`, unavailable: "not valid JSON"},
 		{name: "truncated", body: `{"active":true,"scope":"ite`, unavailable: "not valid JSON"},
@@ -400,6 +419,11 @@ type remoteFailureCase struct {
 	retry  time.Duration
 	level  zapcore.Level     // of the log line
 	kind   RemoteFailureKind // counted in Stats and named in the log
+
+	// The *IntrospectionError's other fields.
+	status int           // HTTP status; 0 when there was no answer
+	code   string        // the RFC 6749 error code let through
+	asked  time.Duration // the RetryAfter the server asked for; 0 for none
 }
 
 func (tc remoteFailureCase) run(t *testing.T) {
@@ -415,6 +439,10 @@ func (tc remoteFailureCase) run(t *testing.T) {
 	ue := remoteWantUnavailable(t, p, err, tc.reason)
 	if ue.RetryAfter != tc.retry {
 		t.Errorf("RetryAfter = %v, want %v", ue.RetryAfter, tc.retry)
+	}
+	ie := remoteWantKind(t, err, tc.kind)
+	if ie.StatusCode != tc.status || ie.ErrorCode != tc.code || ie.RetryAfter != tc.asked {
+		t.Errorf("IntrospectionError = %+v, want status %d, code %q, RetryAfter %v", ie, tc.status, tc.code, tc.asked)
 	}
 
 	entries := logs.All()
@@ -466,84 +494,84 @@ func TestRemoteServerFailures(t *testing.T) {
 		{
 			name:   "500",
 			reply:  remoteReply{status: 500, body: `oops`},
-			reason: "returned 500", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus5xx,
+			reason: "returned 500", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus5xx, status: 500,
 		},
 		{
 			name:   "503 with Retry-After",
 			reply:  remoteReply{status: 503, header: map[string]string{"Retry-After": "7"}},
-			reason: "returned 503", retry: 7 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus5xx,
+			reason: "returned 503", retry: 7 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus5xx, status: 503, asked: 7 * time.Second,
 		},
 		{
 			name:   "429 with Retry-After seconds",
 			reply:  remoteReply{status: 429, header: map[string]string{"Retry-After": "30"}},
-			reason: "rate limiting us (429)", retry: 30 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429,
+			reason: "rate limiting us (429)", retry: 30 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429, status: 429, asked: 30 * time.Second,
 		},
 		{
 			name:   "429 with Retry-After date",
 			reply:  remoteReply{status: 429, header: map[string]string{"Retry-After": retryDate}},
-			reason: "(429)", retry: 90 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429,
+			reason: "(429)", retry: 90 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429, status: 429, asked: 90 * time.Second,
 		},
 		{
 			name:   "429 with X-Rate-Limit-Reset",
 			reply:  remoteReply{status: 429, header: map[string]string{"X-Rate-Limit-Reset": remoteUnix(42 * time.Second)}},
-			reason: "(429)", retry: 42 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429,
+			reason: "(429)", retry: 42 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429, status: 429, asked: 42 * time.Second,
 		},
 		{
 			name: "Retry-After wins over X-Rate-Limit-Reset",
 			reply: remoteReply{status: 429, header: map[string]string{
 				"Retry-After": "5", "X-Rate-Limit-Reset": remoteUnix(42 * time.Second),
 			}},
-			reason: "(429)", retry: 5 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429,
+			reason: "(429)", retry: 5 * time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429, status: 429, asked: 5 * time.Second,
 		},
 		{
 			name:   "429 with a reset in the past",
 			reply:  remoteReply{status: 429, header: map[string]string{"X-Rate-Limit-Reset": remoteUnix(-time.Hour)}},
-			reason: "(429)", retry: time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429,
+			reason: "(429)", retry: time.Second, level: zapcore.WarnLevel, kind: RemoteStatus429, status: 429, asked: time.Second,
 		},
 		{
 			name:   "429 with a huge Retry-After is capped",
 			reply:  remoteReply{status: 429, header: map[string]string{"Retry-After": "99999999999999999999999"}},
-			reason: "(429)", retry: RemoteMaxRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus429,
+			reason: "(429)", retry: RemoteMaxRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus429, status: 429, asked: RemoteMaxRetryAfter,
 		},
 		{
 			name:   "429 with an unparsable Retry-After",
 			reply:  remoteReply{status: 429, header: map[string]string{"Retry-After": "soon"}},
-			reason: "(429)", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus429,
+			reason: "(429)", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus429, status: 429,
 		},
 		{
 			name:   "429 without a hint",
 			reply:  remoteReply{status: 429},
-			reason: "(429)", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus429,
+			reason: "(429)", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteStatus429, status: 429,
 		},
 		{
 			name:   "401 for our credentials",
 			setup:  func(_ testing.TB, _ *remoteFake, c *RemoteConfig) { c.ClientSecret = "wrong" },
-			reason: "rejected our client credentials (401)", retry: RemoteDefaultRetryAfter, level: zapcore.ErrorLevel, kind: RemoteCredentialsRejected,
+			reason: "rejected our client credentials (401)", retry: RemoteDefaultRetryAfter, level: zapcore.ErrorLevel, kind: RemoteCredentialsRejected, status: 401, code: "invalid_client",
 		},
 		{
 			name:   "403",
 			reply:  remoteReply{status: 403},
-			reason: "rejected our client credentials (403)", retry: RemoteDefaultRetryAfter, level: zapcore.ErrorLevel, kind: RemoteCredentialsRejected,
+			reason: "rejected our client credentials (403)", retry: RemoteDefaultRetryAfter, level: zapcore.ErrorLevel, kind: RemoteCredentialsRejected, status: 403,
 		},
 		{
 			name:   "redirect is not followed",
 			reply:  remoteReply{status: 302, header: map[string]string{"Location": "https://elsewhere.example.com/"}},
-			reason: "unexpected status 302", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse,
+			reason: "unexpected status 302", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse, status: 302,
 		},
 		{
 			name:   "400 names the server's OAuth error code",
 			reply:  remoteReply{status: 400, body: `{"error":"unsupported_token_type","error_description":"Structured JWT Tokens cannot be introspected"}`},
-			reason: "returned 400 unsupported_token_type", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse,
+			reason: "returned 400 unsupported_token_type", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse, status: 400, code: "unsupported_token_type",
 		},
 		{
 			name:   "400 with an error code unfit to show",
 			reply:  remoteReply{status: 400, body: `{"error":"<script>alert(1)</script> \"x\""}`},
-			reason: "unexpected status 400", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse,
+			reason: "unexpected status 400", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse, status: 400,
 		},
 		{
 			name:   "not JSON",
 			reply:  remoteReply{header: map[string]string{"Content-Type": "text/html"}, body: `<html>maintenance</html>`},
-			reason: "not valid JSON", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse,
+			reason: "not valid JSON", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse, status: 200,
 		},
 		{
 			name:  "body over the client's limit",
@@ -553,7 +581,7 @@ func TestRemoteServerFailures(t *testing.T) {
 				tb.Cleanup(client.CloseIdleConnections)
 				c.Client = client
 			},
-			reason: "too large", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse,
+			reason: "too large", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteOversize,
 		},
 		{
 			name:  "body over MaxResponseSize with an unlimited client",
@@ -564,7 +592,7 @@ func TestRemoteServerFailures(t *testing.T) {
 				c.Client = client
 				c.MaxResponseSize = 1024
 			},
-			reason: "too large", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteBadResponse,
+			reason: "too large", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteOversize, status: 200,
 		},
 	} {
 		t.Run(tc.name, tc.run)
@@ -639,19 +667,20 @@ func TestRemoteRejectsTokensBeforeCalling(t *testing.T) {
 	f := newRemoteFake(t, remoteFakeBody(`{"active":true}`))
 	r := newRemoteTest(t, f.url(), func(c *RemoteConfig) { c.MaxTokenSize = 16 })
 	for _, tc := range []struct {
-		name, token, reason string
+		name, token string
+		want        error
 	}{
-		{"empty", "", "empty token"},
-		{"over MaxTokenSize", strings.Repeat("a", 17), "token too large"},
-		{"space", "abc def", "token contains invalid characters"},
-		{"newline", "abc\ndef", "token contains invalid characters"},
-		{"NUL", "abc\x00", "token contains invalid characters"},
-		{"DEL", "abc\x7f", "token contains invalid characters"},
-		{"non-ASCII", "abcé", "token contains invalid characters"},
+		{"empty", "", ErrEmptyToken},
+		{"over MaxTokenSize", strings.Repeat("a", 17), ErrTokenTooLarge},
+		{"space", "abc def", ErrInvalidCharacters},
+		{"newline", "abc\ndef", ErrInvalidCharacters},
+		{"NUL", "abc\x00", ErrInvalidCharacters},
+		{"DEL", "abc\x7f", ErrInvalidCharacters},
+		{"non-ASCII", "abcé", ErrInvalidCharacters},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := r.Validate(context.Background(), []byte(tc.token))
-			remoteWantInvalid(t, p, err, tc.reason)
+			remoteWantInvalid(t, p, err, tc.want)
 		})
 	}
 	if n := f.calls.Load(); n != 0 {
@@ -690,6 +719,7 @@ func TestRemoteConcurrencyBound(t *testing.T) {
 		if ue.RetryAfter != RemoteOverloadRetryAfter {
 			t.Errorf("RetryAfter %v, want %v", ue.RetryAfter, RemoteOverloadRetryAfter)
 		}
+		remoteWantKind(t, res.err, RemoteOverflow)
 	}
 	for range limit {
 		<-f.arrived
@@ -814,6 +844,7 @@ func TestRemoteContext(t *testing.T) {
 		cancel()
 		p, err := r.Validate(ctx, []byte(remoteTestToken))
 		remoteWantUnavailable(t, p, err, "cancelled")
+		remoteWantKind(t, err, RemoteCancelled)
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("%v does not wrap context.Canceled", err)
 		}
@@ -829,6 +860,7 @@ func TestRemoteContext(t *testing.T) {
 		start := time.Now()
 		p, err := r.Validate(ctx, []byte(remoteTestToken))
 		remoteWantUnavailable(t, p, err, "timed out")
+		remoteWantKind(t, err, RemoteTimeout)
 		if d := time.Since(start); d > 20*time.Second {
 			t.Fatalf("Validate took %v: ctx deadline ignored", d)
 		}
@@ -900,18 +932,21 @@ func TestRemoteDiscoveredEndpoint(t *testing.T) {
 		r := newRemote(t, newDisc(t, issuer, Metadata{}), issuer)
 		p, err := r.Validate(context.Background(), []byte(remoteTestToken))
 		remoteWantUnavailable(t, p, err, "cannot find the introspection endpoint")
+		remoteWantKind(t, err, RemoteNoEndpoint)
 	})
 	t.Run("advertised endpoint unusable", func(t *testing.T) {
 		issuer, _ := remoteDiscoveryServer(t, func(string) string { return "ftp://as.example.com/introspect" })
 		r := newRemote(t, newDisc(t, issuer, Metadata{}), issuer)
 		p, err := r.Validate(context.Background(), []byte(remoteTestToken))
 		remoteWantUnavailable(t, p, err, "unusable")
+		remoteWantKind(t, err, RemoteNoEndpoint)
 	})
 	t.Run("discovery down", func(t *testing.T) {
 		issuer := "http://" + remoteClosedAddr(t) + "/oauth2/default"
 		r := newRemote(t, newDisc(t, issuer, Metadata{}), issuer)
 		p, err := r.Validate(context.Background(), []byte(remoteTestToken))
 		ue := remoteWantUnavailable(t, p, err, "cannot find the introspection endpoint")
+		remoteWantKind(t, err, RemoteNoEndpoint)
 		if ue.RetryAfter <= 0 {
 			t.Errorf("RetryAfter %v, want > 0", ue.RetryAfter)
 		}
@@ -998,16 +1033,16 @@ func TestIntrospectRetryAfterParsing(t *testing.T) {
 		header map[string]string
 		want   time.Duration
 	}{
-		{"none", nil, RemoteDefaultRetryAfter},
+		{"none", nil, 0},
 		{"zero", map[string]string{"Retry-After": "0"}, time.Second},
 		{"seconds with spaces", map[string]string{"Retry-After": " 12 "}, 12 * time.Second},
-		{"negative", map[string]string{"Retry-After": "-5"}, RemoteDefaultRetryAfter},
+		{"negative", map[string]string{"Retry-After": "-5"}, 0},
 		{"date in the past", map[string]string{"Retry-After": remoteT0.Add(-time.Hour).UTC().Format(http.TimeFormat)}, time.Second},
 		{"date, RFC 850", map[string]string{"Retry-After": remoteT0.Add(10 * time.Second).UTC().Format(time.RFC850)}, 10 * time.Second},
 		{"far date is capped", map[string]string{"Retry-After": remoteT0.Add(48 * time.Hour).UTC().Format(http.TimeFormat)}, RemoteMaxRetryAfter},
 		{"reset far away is capped", map[string]string{"X-Rate-Limit-Reset": remoteUnix(48 * time.Hour)}, RemoteMaxRetryAfter},
 		{"reset huge", map[string]string{"X-Rate-Limit-Reset": "999999999999999999999"}, RemoteMaxRetryAfter},
-		{"reset garbage", map[string]string{"X-Rate-Limit-Reset": "tomorrow"}, RemoteDefaultRetryAfter},
+		{"reset garbage", map[string]string{"X-Rate-Limit-Reset": "tomorrow"}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var h fasthttp.ResponseHeader

@@ -44,7 +44,7 @@ func TestReviewJWKSPrivateKeyIsNotTrusted(t *testing.T) {
 	}
 	// Anyone holding the published key can mint this token.
 	_, err := f.local.Validate(t.Context(), []byte(f.mint(t, k.rsa2, nil)))
-	checkReason(t, err, reasonUnknownKey)
+	checkReason(t, err, ErrUnknownKey)
 	if _, err := f.local.Validate(t.Context(), []byte(f.mint(t, k.rsa, nil))); err != nil {
 		t.Fatalf("the public key beside it: %v", err)
 	}

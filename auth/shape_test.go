@@ -10,25 +10,34 @@ import (
 // compactShapeReference is the byte-by-byte shape check that
 // checkCompactShape replaced with a lookup table, kept as the oracle its
 // answers must equal.
-func compactShapeReference(token []byte) string {
+func compactShapeReference(token []byte) (reason Reason, bad bool) {
 	switch bytes.Count(token, []byte{'.'}) {
 	case 2:
 	case 4:
-		return reasonEncrypted
+		return ReasonEncrypted, true
 	default:
-		return reasonMalformed
+		return ReasonMalformed, true
 	}
 	if token[0] == '.' || bytes.Contains(token, []byte("..")) {
-		return reasonMalformed
+		return ReasonMalformed, true
 	}
 	for _, c := range token {
 		switch {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.':
 		default:
-			return reasonMalformed
+			return ReasonMalformed, true
 		}
 	}
-	return ""
+	return ReasonInvalid, false
+}
+
+// shapeLabel folds a shape check's answer into one comparable string:
+// "ok" for a well-shaped token, else the reason's label.
+func shapeLabel(reason Reason, bad bool) string {
+	if !bad {
+		return "ok"
+	}
+	return reason.String()
 }
 
 // shapeBenchToken is about the size and alphabet of an Okta RS256 access
@@ -41,33 +50,33 @@ func TestCheckCompactShape(t *testing.T) {
 	cases := []struct {
 		name, token, want string
 	}{
-		{"empty", "", reasonMalformed},
-		{"one segment", "abc", reasonMalformed},
-		{"two segments", "abc.def", reasonMalformed},
-		{"three segments", "abc.def.ghi", ""},
-		{"empty signature", "abc.def.", ""},
-		{"empty header", ".def.ghi", reasonMalformed},
-		{"empty payload", "abc..ghi", reasonMalformed},
-		{"four segments", "a.b.c.d", reasonMalformed},
-		{"five segments (JWE)", "a.b.c.d.e", reasonEncrypted},
-		{"five segments with bad bytes", "a b.c.d.e.f", reasonEncrypted},
-		{"six segments", "a.b.c.d.e.f", reasonMalformed},
-		{"dots only", "..", reasonMalformed},
-		{"base64url alphabet", "ABCXYZabcxyz.0189-_.", ""},
-		{"padding", "abc=.def.ghi", reasonMalformed},
-		{"standard base64", "ab+c.d/ef.ghi", reasonMalformed},
-		{"space", "abc.def.gh i", reasonMalformed},
-		{"NUL", "abc.def.gh\x00", reasonMalformed},
-		{"high byte", "abc.d\xc3\xa9f.ghi", reasonMalformed},
-		{"DEL", "abc.def.ghi\x7f", reasonMalformed},
-		{"typical JWT", string(shapeBenchToken), ""},
+		{"empty", "", "malformed"},
+		{"one segment", "abc", "malformed"},
+		{"two segments", "abc.def", "malformed"},
+		{"three segments", "abc.def.ghi", "ok"},
+		{"empty signature", "abc.def.", "ok"},
+		{"empty header", ".def.ghi", "malformed"},
+		{"empty payload", "abc..ghi", "malformed"},
+		{"four segments", "a.b.c.d", "malformed"},
+		{"five segments (JWE)", "a.b.c.d.e", "encrypted"},
+		{"five segments with bad bytes", "a b.c.d.e.f", "encrypted"},
+		{"six segments", "a.b.c.d.e.f", "malformed"},
+		{"dots only", "..", "malformed"},
+		{"base64url alphabet", "ABCXYZabcxyz.0189-_.", "ok"},
+		{"padding", "abc=.def.ghi", "malformed"},
+		{"standard base64", "ab+c.d/ef.ghi", "malformed"},
+		{"space", "abc.def.gh i", "malformed"},
+		{"NUL", "abc.def.gh\x00", "malformed"},
+		{"high byte", "abc.d\xc3\xa9f.ghi", "malformed"},
+		{"DEL", "abc.def.ghi\x7f", "malformed"},
+		{"typical JWT", string(shapeBenchToken), "ok"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := checkCompactShape([]byte(tc.token)); got != tc.want {
+			if got := shapeLabel(checkCompactShape([]byte(tc.token))); got != tc.want {
 				t.Errorf("checkCompactShape(%q) = %q, want %q", tc.token, got, tc.want)
 			}
-			if got := compactShapeReference([]byte(tc.token)); got != tc.want {
+			if got := shapeLabel(compactShapeReference([]byte(tc.token))); got != tc.want {
 				t.Errorf("reference(%q) = %q, want %q", tc.token, got, tc.want)
 			}
 		})
@@ -84,7 +93,7 @@ func TestCheckCompactShapeEveryByte(t *testing.T) {
 			orig := tok[i]
 			for b := range 256 {
 				tok[i] = byte(b)
-				if got, want := checkCompactShape(tok), compactShapeReference(tok); got != want {
+				if got, want := shapeLabel(checkCompactShape(tok)), shapeLabel(compactShapeReference(tok)); got != want {
 					t.Fatalf("checkCompactShape(%q) = %q, want %q", tok, got, want)
 				}
 			}
@@ -98,7 +107,7 @@ func TestCheckCompactShapeEveryByte(t *testing.T) {
 		for i := range tok {
 			tok[i] = alphabet[rng.IntN(len(alphabet))]
 		}
-		if got, want := checkCompactShape(tok), compactShapeReference(tok); got != want {
+		if got, want := shapeLabel(checkCompactShape(tok)), shapeLabel(compactShapeReference(tok)); got != want {
 			t.Fatalf("checkCompactShape(%q) = %q, want %q", tok, got, want)
 		}
 	}
@@ -109,7 +118,7 @@ func FuzzCheckCompactShape(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, token []byte) {
-		if got, want := checkCompactShape(token), compactShapeReference(token); got != want {
+		if got, want := shapeLabel(checkCompactShape(token)), shapeLabel(compactShapeReference(token)); got != want {
 			t.Fatalf("checkCompactShape(%q) = %q, want %q", token, got, want)
 		}
 	})
@@ -121,7 +130,7 @@ func FuzzCheckCompactShape(f *testing.F) {
 func BenchmarkCheckCompactShape(b *testing.B) {
 	for _, bc := range []struct {
 		name  string
-		check func([]byte) string
+		check func([]byte) (Reason, bool)
 	}{
 		{"impl=table", checkCompactShape},
 		{"impl=reference", compactShapeReference},
@@ -130,7 +139,7 @@ func BenchmarkCheckCompactShape(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(shapeBenchToken)))
 			for b.Loop() {
-				if r := bc.check(shapeBenchToken); r != "" {
+				if r, bad := bc.check(shapeBenchToken); bad {
 					b.Fatal(r)
 				}
 			}

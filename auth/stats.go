@@ -1,9 +1,6 @@
 package auth
 
-import (
-	"sync/atomic"
-	"time"
-)
+import "time"
 
 // KeySetStats is a snapshot of a KeySet's counters, for metrics. Counters
 // only grow.
@@ -16,7 +13,8 @@ type KeySetStats struct {
 }
 
 // RemoteFailureKind classifies an introspection that gave no verdict
-// (an *UnavailableError from Remote), for metrics and log rate limits.
+// (an *UnavailableError from Remote, whose *IntrospectionError carries
+// it), for metrics and log rate limits.
 type RemoteFailureKind int
 
 // The kinds of introspection failure. Their String values are the metric
@@ -34,8 +32,8 @@ const (
 	// RemoteCredentialsRejected: the server answered 401 or 403 to our own
 	// client credentials (a configuration problem).
 	RemoteCredentialsRejected
-	// RemoteBadResponse: any other status, or a body that is too large,
-	// not JSON, or malformed.
+	// RemoteBadResponse: any other status, or a body that is not JSON or
+	// is malformed.
 	RemoteBadResponse
 	// RemoteOverflow: refused without a call because MaxConcurrent
 	// introspections were already in flight.
@@ -45,6 +43,9 @@ const (
 	RemoteNoEndpoint
 	// RemoteCancelled: the caller's context had ended before the call.
 	RemoteCancelled
+	// RemoteOversize: the response body was larger than
+	// RemoteConfig.MaxResponseSize or the client's own limit.
+	RemoteOversize
 
 	// remoteFailureKinds is the number of kinds.
 	remoteFailureKinds
@@ -60,6 +61,7 @@ var remoteFailureNames = [remoteFailureKinds]string{
 	RemoteOverflow:            "overflow",
 	RemoteNoEndpoint:          "no_endpoint",
 	RemoteCancelled:           "cancelled",
+	RemoteOversize:            "oversize",
 }
 
 // String returns the kind's name in snake_case ("status_5xx"), or
@@ -89,30 +91,4 @@ type RemoteStats struct {
 	// RemoteFailureKind. Overflow, NoEndpoint and Cancelled failures make
 	// no request.
 	Failures [remoteFailureKinds]uint64
-}
-
-// logLimiter lets at most one line a logInterval through at its own level;
-// the lines in between go to debug level, and the next line let through
-// says how many those were. It takes no lock.
-type logLimiter struct {
-	last       atomic.Int64  // UnixNano (on the owner's clock) of the last line let through; 0 before the first
-	suppressed atomic.Uint64 // lines sent to debug level since then
-}
-
-// logInterval is the least time between two lines a logLimiter lets
-// through.
-const logInterval = time.Second
-
-// allow reports whether a line at now may go out at its own level and, if
-// so, how many lines were suppressed since the previous one. A clock that
-// went back also allows a line, so that a wall-clock step cannot silence
-// the log for as long as it stepped.
-func (l *logLimiter) allow(now time.Time) (suppressed uint64, ok bool) {
-	n := now.UnixNano()
-	last := l.last.Load()
-	if d := n - last; (d >= int64(logInterval) || d < 0) && l.last.CompareAndSwap(last, n) {
-		return l.suppressed.Swap(0), true
-	}
-	l.suppressed.Add(1)
-	return 0, false
 }

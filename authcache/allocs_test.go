@@ -6,11 +6,14 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/auth"
 )
 
 // TestHitDoesNotAllocate guards the hot path: a cache hit, positive or
 // negative, with or without a revalidator that is not yet due, allocates
-// nothing.
+// nothing, and neither does auth.ReasonOf, with which a caller counts a
+// negative hit by its reason.
 //
 // (ristretto's access buffer allocates one 512-byte stripe per 64 Gets that
 // it hands to its admission policy; AllocsPerRun reports the integer average,
@@ -23,7 +26,7 @@ func TestHitDoesNotAllocate(t *testing.T) {
 		setup func(f *fake)
 	}{
 		{name: "positive hit", token: "good"},
-		{name: "negative hit", token: "bad", setup: func(f *fake) { f.set(invalid("bad signature")) }},
+		{name: "negative hit", token: "bad", setup: func(f *fake) { f.set(invalid(auth.ReasonSignature)) }},
 		{name: "hybrid hit, revalidation not due", cfg: Config{RevalidateAfter: time.Hour}, token: "good"},
 		{name: "hit with a key set", cfg: Config{SigningKeys: newFakeKeys("key-g")}, token: "good",
 			setup: func(f *fake) { f.set(keyed(time.Now)) }},
@@ -43,9 +46,17 @@ func TestHitDoesNotAllocate(t *testing.T) {
 			ctx := context.Background()
 			c.Validate(ctx, tok)
 			c.Wait()
-			allocs := testing.AllocsPerRun(10_000, func() { c.Validate(ctx, tok) })
+			var reason auth.Reason
+			var rejected bool
+			allocs := testing.AllocsPerRun(10_000, func() {
+				_, err := c.Validate(ctx, tok)
+				reason, rejected = auth.ReasonOf(err)
+			})
 			if allocs > 0 {
 				t.Errorf("a cache hit allocates %v times, want 0", allocs)
+			}
+			if wantRejected := tc.token == "bad"; rejected != wantRejected || rejected && reason != auth.ReasonSignature {
+				t.Errorf("ReasonOf = (%v, %v), want a rejection %v, for signature", reason, rejected, wantRejected)
 			}
 			if got := f.calls.Load(); got != 1 {
 				t.Errorf("validator called %d times, want 1 (every run a hit)", got)

@@ -90,9 +90,9 @@ func TestTTLFor(t *testing.T) {
 		{"exp past (validator leeway) is not cached", cfg, p(now.Add(-time.Second)), nil, 0},
 		{"no exp (remote) lives MaxTTL", cfg, p(time.Time{}), nil, 5 * time.Minute},
 		{"NoPositiveCaching", Config{MaxTTL: time.Minute, NoPositiveCaching: true}, p(now.Add(time.Hour)), nil, 0},
-		{"invalid token lives NegativeTTL", cfg, nil, auth.Invalid("bad"), 5 * time.Second},
+		{"invalid token lives NegativeTTL", cfg, nil, auth.Invalid(auth.ReasonMalformed), 5 * time.Second},
 		{"wrapped invalid token", cfg, nil, fmt.Errorf("x: %w", auth.ErrInvalidToken), 5 * time.Second},
-		{"negative caching disabled", Config{MaxTTL: time.Minute, NegativeTTL: -1}, nil, auth.Invalid("bad"), 0},
+		{"negative caching disabled", Config{MaxTTL: time.Minute, NegativeTTL: -1}, nil, auth.Invalid(auth.ReasonMalformed), 0},
 		{"unavailable is never cached", cfg, nil, &auth.UnavailableError{Reason: "down"}, 0},
 		{"context error is never cached", cfg, nil, context.Canceled, 0},
 		{"unknown error is never cached", cfg, nil, errors.New("boom"), 0},
@@ -190,7 +190,7 @@ func TestLifetimes(t *testing.T) {
 		{
 			name:   "negative entry cached for NegativeTTL then expires",
 			cfg:    Config{NegativeTTL: 5 * time.Second},
-			answer: fixed(invalid("bad signature")),
+			answer: fixed(invalid(auth.ReasonSignature)),
 			steps: []step{
 				{0, 1, auth.ErrInvalidToken},
 				{5*time.Second - time.Nanosecond, 1, auth.ErrInvalidToken},
@@ -201,7 +201,7 @@ func TestLifetimes(t *testing.T) {
 		{
 			name:   "negative caching disabled",
 			cfg:    Config{NegativeTTL: -1},
-			answer: fixed(invalid("bad signature")),
+			answer: fixed(invalid(auth.ReasonSignature)),
 			steps:  []step{{0, 1, auth.ErrInvalidToken}, {0, 2, auth.ErrInvalidToken}},
 		},
 		{
@@ -218,8 +218,9 @@ func TestLifetimes(t *testing.T) {
 		{
 			name:   "NoPositiveCaching still caches negatives",
 			cfg:    Config{NoPositiveCaching: true},
-			answer: fixed(invalid("expired")),
-			steps:  []step{{0, 1, auth.ErrInvalidToken}, {0, 1, auth.ErrInvalidToken}},
+			answer: fixed(invalid(auth.ReasonExpired)),
+			// A negative hit still answers the reason's sentinel.
+			steps: []step{{0, 1, auth.ErrExpired}, {0, 1, auth.ErrExpired}},
 		},
 	}
 	for _, tc := range cases {
@@ -500,7 +501,7 @@ func TestStats(t *testing.T) {
 	c.Wait()
 	mustValid(t, c, "good")
 	mustValid(t, c, "good")
-	f.set(invalid("bad"))
+	f.set(invalid(auth.ReasonMalformed))
 	for range 3 {
 		if _, err := c.Validate(context.Background(), []byte("bad")); !errors.Is(err, auth.ErrInvalidToken) {
 			t.Fatalf("Validate(bad): %v", err)
@@ -521,7 +522,7 @@ func TestStats(t *testing.T) {
 func TestEntryCost(t *testing.T) {
 	now := time.Now()
 	pos := newEntry([32]byte{}, principalFor("t", now.Add(time.Hour)), nil, nil, now, time.Minute)
-	neg := newEntry([32]byte{}, nil, auth.Invalid("bad"), nil, now, time.Minute)
+	neg := newEntry([32]byte{}, nil, auth.Invalid(auth.ReasonMalformed), nil, now, time.Minute)
 	tok := make([]byte, 900)
 	withTok := newEntry([32]byte{}, principalFor("t", now.Add(time.Hour)), nil, tok, now, time.Minute)
 	if pos.cost < 200 || pos.cost > 1000 {
@@ -533,7 +534,7 @@ func TestEntryCost(t *testing.T) {
 	if withTok.cost != pos.cost+900 {
 		t.Errorf("entry with a kept token costs %d, want %d", withTok.cost, pos.cost+900)
 	}
-	if negTok := newEntry([32]byte{}, nil, auth.Invalid("bad"), tok, now, time.Minute); negTok.token != nil {
+	if negTok := newEntry([32]byte{}, nil, auth.Invalid(auth.ReasonMalformed), tok, now, time.Minute); negTok.token != nil {
 		t.Error("a negative entry keeps its token")
 	}
 }

@@ -19,7 +19,7 @@ func (f validatorFunc) Validate(ctx context.Context, token []byte) (*auth.Princi
 func Example() {
 	slow := validatorFunc(func(ctx context.Context, token []byte) (*auth.Principal, error) {
 		if string(token) != "good-token" {
-			return nil, auth.Invalid("signature invalid")
+			return nil, auth.Invalid(auth.ReasonSignature)
 		}
 		return &auth.Principal{Subject: "alice", Scopes: []string{"items"}, ExpiresAt: time.Now().Add(time.Hour)}, nil
 	})

@@ -110,8 +110,8 @@ func valid(exp time.Time) func([]byte) (*auth.Principal, error) {
 	return func(tok []byte) (*auth.Principal, error) { return principalFor(string(tok), exp), nil }
 }
 
-// invalid answers ErrInvalidToken for every token.
-func invalid(reason string) func([]byte) (*auth.Principal, error) {
+// invalid answers ErrInvalidToken, for reason, for every token.
+func invalid(reason auth.Reason) func([]byte) (*auth.Principal, error) {
 	return func([]byte) (*auth.Principal, error) { return nil, auth.Invalid(reason) }
 }
 

@@ -52,7 +52,7 @@ func ExampleStats_AppendMetrics() {
 func TestAppendMetricsFromACache(t *testing.T) {
 	v := validatorFunc(func(_ context.Context, token []byte) (*auth.Principal, error) {
 		if string(token) != "good" {
-			return nil, auth.Invalid("signature invalid")
+			return nil, auth.Invalid(auth.ReasonSignature)
 		}
 		return &auth.Principal{Subject: "s", ExpiresAt: time.Now().Add(time.Hour)}, nil
 	})

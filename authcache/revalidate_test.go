@@ -102,7 +102,7 @@ func TestRevalidationRevokes(t *testing.T) {
 			d := sha256.Sum256([]byte("tok"))
 			old, _ := h.c.rc.Get(d[:])
 
-			h.reval.set(invalid("token inactive"))
+			h.reval.set(invalid(auth.ReasonInactive))
 			h.clk.Advance(31 * time.Second)
 			mustValid(t, h.c, "tok") // served once more while the re-check runs
 			h.c.Wait()
@@ -110,7 +110,7 @@ func TestRevalidationRevokes(t *testing.T) {
 				t.Fatalf("Stats = %+v, want 1 revalidation, 1 revoked", s)
 			}
 
-			h.next.set(invalid("token inactive")) // what the full validator says now
+			h.next.set(invalid(auth.ReasonInactive)) // what the full validator says now
 			p, err := h.c.Validate(context.Background(), []byte("tok"))
 			if p != nil || !errors.Is(err, auth.ErrInvalidToken) {
 				t.Fatalf("Validate after revocation = %v, %v; want ErrInvalidToken", p, err)
@@ -185,7 +185,7 @@ func TestRevalidationBounded(t *testing.T) {
 
 func TestRevalidationSkipsNegativeEntries(t *testing.T) {
 	h := newHybrid(t, Config{NegativeTTL: time.Hour})
-	h.next.set(invalid("bad"))
+	h.next.set(invalid(auth.ReasonMalformed))
 	if _, err := h.c.Validate(context.Background(), []byte("bad")); !errors.Is(err, auth.ErrInvalidToken) {
 		t.Fatalf("Validate: %v", err)
 	}

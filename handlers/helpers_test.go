@@ -23,7 +23,8 @@ const (
 	tokGood      = "good-token"      // scope items
 	tokNoScope   = "no-scope-token"  // valid, scope other
 	tokExpired   = "expired-token"   // *TokenError "token expired"
-	tokQuote     = "quote-token"     // *TokenError with " and \ in its reason
+	tokCause     = "cause-token"     // *TokenError whose cause has " and \ in it
+	tokOdd       = "odd-token"       // *TokenError with a Reason beyond NumReasons
 	tokDown      = "down-token"      // *UnavailableError, RetryAfter 1.5s
 	tokDownZero  = "down-zero-token" // *UnavailableError, RetryAfter 0
 	tokDownWrap  = "down-wrap-token" // *UnavailableError joined with another error
@@ -57,8 +58,9 @@ func newAuthStub() *authStub {
 	return &authStub{results: map[string]stubResult{
 		tokGood:     {p: principalGood},
 		tokNoScope:  {p: principalNoScope},
-		tokExpired:  {err: auth.Invalid("token expired")},
-		tokQuote:    {err: &auth.TokenError{Reason: `bad "kid" \ here`, Err: errors.New("detail for logs")}},
+		tokExpired:  {err: auth.Invalid(auth.ReasonExpired)},
+		tokCause:    {err: &auth.TokenError{Reason: auth.ReasonUnknownKey, Err: errors.New(`bad "kid" \ here`)}},
+		tokOdd:      {err: &auth.TokenError{Reason: auth.NumReasons + 1}},
 		tokDown:     {err: &auth.UnavailableError{Reason: "keys not loaded", RetryAfter: 1500 * time.Millisecond}},
 		tokDownZero: {err: &auth.UnavailableError{Reason: "introspection endpoint returned 500"}},
 		tokDownWrap: {err: errors.Join(errors.New("cache"), &auth.UnavailableError{Reason: "jwks fetch failed", RetryAfter: 3 * time.Second})},
@@ -75,7 +77,7 @@ func (a *authStub) Validate(_ context.Context, token []byte) (*auth.Principal, e
 	}
 	r, ok := a.results[string(token)]
 	if !ok {
-		return nil, auth.Invalid("signature invalid")
+		return nil, auth.Invalid(auth.ReasonSignature)
 	}
 	return r.p, r.err
 }

@@ -83,7 +83,7 @@ func (g *scopeGuard) wrap(next fasthttp.RequestHandler) fasthttp.RequestHandler 
 //   - a token that could not be checked now (auth.ErrUnavailable, or the
 //     server's context ending): 503 with Retry-After, never 401;
 //   - a bad token (auth.ErrInvalidToken): 401, error="invalid_token" with
-//     the TokenError's client-safe reason as error_description;
+//     the client-safe description of its auth.Reason as error_description;
 //   - a valid token without the route's scope: 403, error="insufficient_scope";
 //   - anything else: 500, logged with the request id.
 //
@@ -115,10 +115,8 @@ func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error, token []byt
 
 	case errors.Is(err, auth.ErrInvalidToken):
 		s.requests.inc(ctx, outcomeInvalidToken)
-		reason := "invalid token"
-		if te, ok := errors.AsType[*auth.TokenError](err); ok && te.Reason != "" {
-			reason = te.Reason
-		}
+		r, _ := auth.ReasonOf(err) // auth.ReasonInvalid ("invalid token") when err carries none
+		reason := r.Description()
 		var buf [256]byte
 		h.SetBytesV(headerWWWAuthenticate, s.appendInvalidChallenge(buf[:0], reason))
 		writeDetail(ctx, fasthttp.StatusUnauthorized, reason)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/tokengate/tokengate/auth"
 	"github.com/valyala/fasthttp"
 )
 
@@ -77,7 +78,7 @@ type openAPIDoc struct {
 // if the template or the pre-encoded bodies are broken, which the tests
 // would show for every configuration.
 func (s *Server) renderOpenAPI() (*openAPIDoc, error) {
-	invalid := s.appendInvalidChallenge(nil, "token expired")
+	invalid := s.appendInvalidChallenge(nil, auth.ReasonExpired.Description())
 
 	data := openAPIData{
 		Server:       serverURLPlaceholder,

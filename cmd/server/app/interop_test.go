@@ -618,7 +618,7 @@ func TestInterop(t *testing.T) {
 			client: interopOpaqueClient(), happy: 200, happyDetail: "red ball", happyIntrospects: 2,
 			cases: []interopCase{
 				{name: "no resource, no aud", token: interopTokenFor(interopUnboundClient(), "", "items"), status: 401, detail: "audience missing", challenge: interopInvalidToken, introspects: 1},
-				{name: "other resource", token: interopTokenFor(interopOpaqueClient(), interopOtherAudience, "items"), status: 401, detail: "wrong audience", challenge: interopInvalidToken, introspects: 1},
+				{name: "other resource", token: interopTokenFor(interopOpaqueClient(), interopOtherAudience, "items"), status: 401, detail: "audience mismatch", challenge: interopInvalidToken, introspects: 1},
 			},
 		},
 		{
