@@ -51,7 +51,7 @@ func TestKeySetSharedKID(t *testing.T) {
 	}
 	// An alg neither key fits is still refused as a mismatch.
 	_, err = l.Validate(t.Context(), []byte(f.mint(t, signingKey{"shared", jose.EdDSA, k.ed.priv}, nil)))
-	checkReason(t, err, reasonKeyAlg)
+	checkReason(t, err, ErrKeyAlgorithm)
 }
 
 // TestKeySetRotatedKeyAfterMadeUpKID: a made-up kid inside the cooldown
@@ -69,7 +69,7 @@ func TestKeySetRotatedKeyAfterMadeUpKID(t *testing.T) {
 
 	// t0: a made-up kid uses up the cooldown's one refresh.
 	_, err := f.local.Validate(t.Context(), madeUp("made-up-0"))
-	checkReason(t, err, reasonUnknownKey)
+	checkReason(t, err, ErrUnknownKey)
 	if got := f.iss.jwksHits.Load() - start; got != 1 {
 		t.Fatalf("%d fetches for the first made-up kid, want 1", got)
 	}
@@ -81,10 +81,10 @@ func TestKeySetRotatedKeyAfterMadeUpKID(t *testing.T) {
 	for i := range 20 {
 		f.clock.Advance(time.Second)
 		_, err := f.local.Validate(t.Context(), madeUp("made-up-x"))
-		checkReason(t, err, reasonUnknownKey)
+		checkReason(t, err, ErrUnknownKey)
 		if i == 10 {
 			_, err := f.local.Validate(t.Context(), newTok)
-			checkReason(t, err, reasonUnknownKey)
+			checkReason(t, err, ErrUnknownKey)
 		}
 	}
 	if got := f.iss.jwksHits.Load() - start; got != 1 {
@@ -105,7 +105,7 @@ func TestKeySetRotatedKeyAfterMadeUpKID(t *testing.T) {
 	// The scheduled refresh counts as the new cooldown's unknown-kid
 	// refresh: made-up kids right after it fetch nothing.
 	_, err = f.local.Validate(t.Context(), madeUp("made-up-y"))
-	checkReason(t, err, reasonUnknownKey)
+	checkReason(t, err, ErrUnknownKey)
 	if got := f.iss.jwksHits.Load() - start; got != 2 {
 		t.Fatalf("%d fetches, want still 2", got)
 	}

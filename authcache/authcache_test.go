@@ -655,13 +655,13 @@ func TestMissWithEndedContextStartsNothing(t *testing.T) {
 // rejections are.
 func TestUnknownKeyIsNotNegativeCached(t *testing.T) {
 	for _, tc := range []struct {
-		reason    string
+		reason    auth.Reason
 		wantCalls int64
 	}{
-		{"unknown signing key", 2},
-		{"signature invalid", 1},
+		{auth.ReasonUnknownKey, 2},
+		{auth.ReasonSignature, 1},
 	} {
-		t.Run(tc.reason, func(t *testing.T) {
+		t.Run(tc.reason.String(), func(t *testing.T) {
 			f := newFake(time.Now)
 			f.set(invalid(tc.reason))
 			c := newTestCache(t, f, Config{NegativeTTL: time.Hour})

@@ -138,10 +138,6 @@ func ttlFor(now time.Time, p *auth.Principal, err error, cfg *Config) time.Durat
 	}
 }
 
-// reasonUnknownKey is auth's TokenError reason for a token whose kid the
-// key set does not hold.
-const reasonUnknownKey = "unknown signing key"
-
 // cacheableRejection reports whether err says the token is bad for good:
 // an ErrInvalidToken (and not ErrUnavailable) other than "unknown signing
 // key", which a key-set refresh (a rotation the set has not seen yet) may
@@ -150,8 +146,7 @@ func cacheableRejection(err error) bool {
 	if !errors.Is(err, auth.ErrInvalidToken) || errors.Is(err, auth.ErrUnavailable) {
 		return false
 	}
-	var te *auth.TokenError
-	return !errors.As(err, &te) || te.Reason != reasonUnknownKey
+	return !errors.Is(err, auth.ErrUnknownKey)
 }
 
 // digestHash is ristretto's KeyToHash: the key is a SHA-256 digest, so its

@@ -75,7 +75,7 @@ func TestRetiredKeyIsNotServed(t *testing.T) {
 	keys.drop("key-a")
 	f.set(func(tok []byte) (*auth.Principal, error) {
 		if tok[0] == 'a' {
-			return nil, auth.Invalid(reasonUnknownKey)
+			return nil, auth.Invalid(auth.ReasonUnknownKey)
 		}
 		return keyed(clk.Now)(tok)
 	})
@@ -121,7 +121,7 @@ func TestKeyDroppedDuringValidation(t *testing.T) {
 	c := newTestCache(t, f, Config{Now: clk.Now, SigningKeys: keys})
 	mustValid(t, c, "a-tok")
 	c.Wait()
-	f.set(func([]byte) (*auth.Principal, error) { return nil, auth.Invalid(reasonUnknownKey) })
+	f.set(func([]byte) (*auth.Principal, error) { return nil, auth.Invalid(auth.ReasonUnknownKey) })
 	if p, err := c.Validate(context.Background(), []byte("a-tok")); p != nil || !errors.Is(err, auth.ErrInvalidToken) {
 		t.Fatalf("Validate = %v, %v; want ErrInvalidToken", p, err)
 	}
@@ -140,7 +140,7 @@ func TestStaleEntryOutcomes(t *testing.T) {
 	}{
 		{name: "still valid", answer: func(now func() time.Time) func([]byte) (*auth.Principal, error) { return valid(now().Add(time.Hour)) },
 			wantValid: true, wantReval: 1},
-		{name: "revoked", answer: func(func() time.Time) func([]byte) (*auth.Principal, error) { return invalid("token inactive") },
+		{name: "revoked", answer: func(func() time.Time) func([]byte) (*auth.Principal, error) { return invalid(auth.ReasonInactive) },
 			wantErr: auth.ErrInvalidToken, wantReval: 1},
 		{name: "introspection down", answer: func(func() time.Time) func([]byte) (*auth.Principal, error) { return unavailable() },
 			wantErr: auth.ErrUnavailable, wantReval: 50},

@@ -207,8 +207,8 @@ func TestRevalidationSkipsNegativeEntries(t *testing.T) {
 func TestStaleEntryIsNotServed(t *testing.T) {
 	h := newHybrid(t, Config{})
 	h.warm(t, "tok")
-	h.reval.set(invalid("token inactive"))
-	h.next.set(invalid("token inactive"))
+	h.reval.set(invalid(auth.ReasonInactive))
+	h.next.set(invalid(auth.ReasonInactive))
 	h.clk.Advance(61 * time.Second) // idle past 2 × 30s
 
 	const n = 1000
