@@ -161,8 +161,12 @@ func (g *gate) do(tb testing.TB, c call) *fasthttp.Response {
 	}
 	req.Header.SetMethod(c.method)
 	req.SetRequestURI("http://tokengate.test" + c.path)
+	req.URI().DisablePathNormalizing = true // send the path as written
 	for i := 0; i+1 < len(c.header); i += 2 {
 		req.Header.Set(c.header[i], c.header[i+1])
+		if strings.EqualFold(c.header[i], "Host") {
+			req.UseHostHeader = true
+		}
 	}
 	if c.form != "" {
 		req.Header.SetContentType("application/x-www-form-urlencoded")

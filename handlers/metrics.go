@@ -33,6 +33,10 @@ const (
 	outcomeInsufficientScope                // 403, error="insufficient_scope"
 	outcomeUnavailable                      // 503, the token could not be checked now
 	outcomeError                            // 500, the check failed unexpectedly
+	outcomePublic                           // decision endpoints: 200, the matched rule is public
+	outcomeDenied                           // decision endpoints: 403, the matched rule refuses the request or the token's issuer
+	outcomeBadRequest                       // decision endpoints: 400, the original request could not be read
+	outcomeUntrustedPeer                    // decision endpoints: 403, the peer is not in TrustedProxies
 	numOutcomes
 )
 
@@ -44,6 +48,10 @@ var outcomeNames = [numOutcomes]string{
 	outcomeInsufficientScope: "insufficient_scope",
 	outcomeUnavailable:       "unavailable",
 	outcomeError:             "error",
+	outcomePublic:            "public",
+	outcomeDenied:            "denied",
+	outcomeBadRequest:        "bad_request",
+	outcomeUntrustedPeer:     "untrusted_peer",
 }
 
 // counterShardBits is log2 of the number of counter shards.
@@ -108,6 +116,7 @@ func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) {
 // appendMetrics appends the handlers' series, then Config.Metrics's.
 func (s *Server) appendMetrics(dst []byte) []byte {
 	dst = s.requests.appendMetrics(dst)
+
 	if s.cfg.Metrics != nil {
 		dst = s.cfg.Metrics(dst)
 	}
@@ -119,7 +128,7 @@ func (s *Server) appendMetrics(dst []byte) []byte {
 func (c *requestCounters) appendMetrics(dst []byte) []byte {
 	const name = "tokengate_requests_total"
 	dst = promtext.AppendHeader(dst, name, promtext.Counter,
-		"Requests to protected routes, by the outcome of the bearer-token check (authorized: the route's handler ran, whatever it answered).")
+		"Requests to protected routes and decision endpoints, by the outcome of the check (authorized: the route's handler ran or the decision allowed a token).")
 	for o := range numOutcomes {
 		dst = promtext.AppendUintSample(dst, name, c.load(o), "outcome", outcomeNames[o])
 	}

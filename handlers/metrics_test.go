@@ -13,8 +13,9 @@ import (
 
 // requestsFamily renders the tokengate_requests_total family as it must
 // read for the given counts, in exposition order.
-func requestsFamily(authorized, noToken, invalid, scope, unavailable, failed int) string {
-	return `# HELP tokengate_requests_total Requests to protected routes, by the outcome of the bearer-token check (authorized: the route's handler ran, whatever it answered).
+func requestsFamily(authorized, noToken, invalid, scope, unavailable, failed int, decisions ...int) string {
+	d := append(decisions, 0, 0, 0, 0) // public, denied, bad_request, untrusted_peer
+	return `# HELP tokengate_requests_total Requests to protected routes and decision endpoints, by the outcome of the check (authorized: the route's handler ran or the decision allowed a token).
 # TYPE tokengate_requests_total counter
 tokengate_requests_total{outcome="authorized"} ` + strconv.Itoa(authorized) + `
 tokengate_requests_total{outcome="no_token"} ` + strconv.Itoa(noToken) + `
@@ -22,6 +23,10 @@ tokengate_requests_total{outcome="invalid_token"} ` + strconv.Itoa(invalid) + `
 tokengate_requests_total{outcome="insufficient_scope"} ` + strconv.Itoa(scope) + `
 tokengate_requests_total{outcome="unavailable"} ` + strconv.Itoa(unavailable) + `
 tokengate_requests_total{outcome="error"} ` + strconv.Itoa(failed) + `
+tokengate_requests_total{outcome="public"} ` + strconv.Itoa(d[0]) + `
+tokengate_requests_total{outcome="denied"} ` + strconv.Itoa(d[1]) + `
+tokengate_requests_total{outcome="bad_request"} ` + strconv.Itoa(d[2]) + `
+tokengate_requests_total{outcome="untrusted_peer"} ` + strconv.Itoa(d[3]) + `
 `
 }
 

@@ -40,11 +40,18 @@ type scopeGuard struct {
 
 func (s *Server) newScopeGuard(scope string) *scopeGuard {
 	g := &scopeGuard{s: s, scope: scope}
-	g.challenge = append(append([]byte(nil), s.bearerChallenge...), `, error="insufficient_scope", scope=`...)
-	g.challenge = appendQuoted(g.challenge, scope, len(scope))
+	g.challenge = s.appendScopeChallenge(nil, scope)
 	g.body = append([]byte(`{"detail":`), appendJSONString(nil, "insufficient scope: "+scope+" required")...)
 	g.body = append(g.body, '}')
 	return g
+}
+
+// appendScopeChallenge appends the WWW-Authenticate value for a valid
+// token that lacks scope (RFC 6750 section 3.1, insufficient_scope).
+func (s *Server) appendScopeChallenge(dst []byte, scope string) []byte {
+	dst = append(dst, s.bearerChallenge...)
+	dst = append(dst, `, error="insufficient_scope", scope=`...)
+	return appendQuoted(dst, scope, len(scope))
 }
 
 // wrap returns next behind the bearer-token check. On a validator cache
@@ -55,7 +62,7 @@ func (g *scopeGuard) wrap(next fasthttp.RequestHandler) fasthttp.RequestHandler 
 	return func(ctx *fasthttp.RequestCtx) {
 		token, err := auth.ParseBearer(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
 		if err != nil {
-			s.writeAuthError(ctx, err, nil, g)
+			s.writeAuthError(ctx, err, nil, g, "")
 			return
 		}
 		p, err := s.cfg.Validator.Validate(s.baseCtx, token)
@@ -67,7 +74,7 @@ func (g *scopeGuard) wrap(next fasthttp.RequestHandler) fasthttp.RequestHandler 
 			err = errInsufficientScope
 		}
 		if err != nil {
-			s.writeAuthError(ctx, err, token, g)
+			s.writeAuthError(ctx, err, token, g, "")
 			return
 		}
 		s.requests.inc(ctx, outcomeAuthorized)
@@ -88,8 +95,10 @@ func (g *scopeGuard) wrap(next fasthttp.RequestHandler) fasthttp.RequestHandler 
 //   - anything else: 500, logged with the request id.
 //
 // Each case also counts its outcome for GET /metrics. token, when known,
-// is used only for its fingerprint in debug logs.
-func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error, token []byte, g *scopeGuard) {
+// is used only for its fingerprint in debug logs. The insufficient-scope
+// answer is g's pre-encoded one when g is set (a route's fixed scope), and
+// otherwise is built for scope (a decision endpoint's matched rule).
+func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error, token []byte, g *scopeGuard, scope string) {
 	h := &ctx.Response.Header
 	switch {
 	case errors.Is(err, auth.ErrNoToken):
@@ -124,9 +133,16 @@ func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error, token []byt
 
 	case errors.Is(err, errInsufficientScope):
 		s.requests.inc(ctx, outcomeInsufficientScope)
-		h.SetBytesV(headerWWWAuthenticate, g.challenge)
-		writeJSON(ctx, fasthttp.StatusForbidden, g.body)
-		s.debugAuth(ctx, "handlers: insufficient scope", token, fasthttp.StatusForbidden, g.scope)
+		if g != nil {
+			h.SetBytesV(headerWWWAuthenticate, g.challenge)
+			writeJSON(ctx, fasthttp.StatusForbidden, g.body)
+			scope = g.scope
+		} else {
+			var buf [256]byte
+			h.SetBytesV(headerWWWAuthenticate, s.appendScopeChallenge(buf[:0], scope))
+			writeDetail(ctx, fasthttp.StatusForbidden, "insufficient scope: "+scope+" required")
+		}
+		s.debugAuth(ctx, "handlers: insufficient scope", token, fasthttp.StatusForbidden, scope)
 
 	default:
 		s.requests.inc(ctx, outcomeError)

@@ -38,6 +38,7 @@ var (
 	bodyInternalError    = []byte(`{"detail":"Internal Server Error"}`)
 	bodyNotAuthenticated = []byte(`{"detail":"Not authenticated"}`)
 	bodyItemNotFound     = []byte(`{"detail":"Item not found"}`)
+	bodyUntrustedPeer    = []byte(`{"detail":"forbidden: this endpoint answers trusted proxies only"}`)
 )
 
 // writeJSON answers with a pre-encoded JSON body. body is not copied: it

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/fasthttp/router"
 	"github.com/tokengate/tokengate/auth"
+	"github.com/tokengate/tokengate/policy"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 )
@@ -76,6 +78,18 @@ type Config struct {
 	// series.
 	Metrics func(dst []byte) []byte
 
+	// Policy is the route policy of the decision endpoints (/auth/forward,
+	// /auth/request, /auth/envoy/…), swapped atomically on reload. nil
+	// means policy.Default(RequiredScope): any valid token with the
+	// required scope, and the default claim headers.
+	Policy *policy.Holder
+
+	// TrustedProxies are the peers allowed to call the decision
+	// endpoints, which believe the forwarded headers. nil means
+	// DefaultTrustedProxies (loopback); an empty non-nil slice trusts
+	// nobody.
+	TrustedProxies []netip.Prefix
+
 	// Logger receives operational logs; nil discards them. Tokens appear
 	// only as auth.Fingerprint, client secrets never.
 	Logger *zap.Logger
@@ -89,6 +103,7 @@ type Server struct {
 	baseCtx context.Context
 	client  auth.HTTPClient
 	router  *router.Router
+	policy  *policy.Holder // the decision endpoints' rules
 
 	bearerChallenge []byte // Bearer realm="…"
 	basicChallenge  []byte // Basic realm="…"
@@ -136,11 +151,19 @@ func New(cfg Config) (*Server, error) {
 		cfg.TokenClient = auth.NewHTTPClient(auth.HTTPClientConfig{})
 	}
 
+	if cfg.Policy == nil {
+		cfg.Policy = policy.NewHolder(policy.Default(cfg.RequiredScope), nil)
+	}
+	if cfg.TrustedProxies == nil {
+		cfg.TrustedProxies = DefaultTrustedProxies()
+	}
+
 	s := &Server{
 		cfg:             cfg,
 		log:             cfg.Logger,
 		baseCtx:         cfg.BaseContext,
 		client:          cfg.TokenClient,
+		policy:          cfg.Policy,
 		bearerChallenge: append([]byte("Bearer realm="), quote(cfg.Realm)...),
 		basicChallenge:  append([]byte("Basic realm="), quote(cfg.Realm)...),
 	}
@@ -155,6 +178,9 @@ func New(cfg Config) (*Server, error) {
 	r.GET("/items", s.items.wrap(s.listItems))
 	r.GET("/items/{id}", s.items.wrap(s.getItem))
 	r.POST("/token", s.token)
+	r.ANY(PathForward, s.decideForward)
+	r.ANY(PathRequest, s.decideRequest)
+	r.ANY(PathEnvoy+"/{path:*}", s.decideEnvoy)
 	s.mountDocs(r)
 
 	r.NotFound = notFound
@@ -171,6 +197,12 @@ func (s *Server) Handler() fasthttp.RequestHandler { return s.router.Handler }
 // Router returns the router, for callers that mount extra routes (metrics,
 // admin) before serving. Routes must not be added once serving has begun.
 func (s *Server) Router() *router.Router { return s.router }
+
+// DefaultTrustedProxies returns the peers trusted when Config.TrustedProxies
+// is nil: the IPv4 and IPv6 loopback ranges.
+func DefaultTrustedProxies() []netip.Prefix {
+	return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+}
 
 func quote(s string) []byte { return appendQuoted(nil, s, len(s)) }
 

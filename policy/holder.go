@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tokengate/tokengate/internal/promtext"
 )
 
 // Holder keeps the current Policy for concurrent readers and swaps it on
@@ -59,3 +61,13 @@ func (h *Holder) LoadedAt() time.Time { return h.cur.Load().at }
 
 // Rules returns the number of routes of the current policy, for a metric.
 func (h *Holder) Rules() int { return h.cur.Load().p.Len() }
+
+// AppendMetrics appends the policy's series in the Prometheus text format:
+// tokengate_policy_rules and tokengate_policy_loaded_timestamp_seconds.
+func (h *Holder) AppendMetrics(dst []byte) []byte {
+	dst = promtext.AppendGauge(dst, "tokengate_policy_rules",
+		"Routes in the current policy (the default rule not counted).", int64(h.Rules()))
+	const loaded = "tokengate_policy_loaded_timestamp_seconds"
+	dst = promtext.AppendHeader(dst, loaded, promtext.Gauge, "When the current policy was loaded (start or the last good reload), in Unix seconds.")
+	return promtext.AppendSample(dst, loaded, float64(h.LoadedAt().UnixMilli())/1e3)
+}

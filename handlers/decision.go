@@ -1,0 +1,362 @@
+package handlers
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+
+	"github.com/tokengate/tokengate/auth"
+	"github.com/tokengate/tokengate/policy"
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+)
+
+// The decision endpoints (forward auth). A proxy in front of another
+// service asks one of them, on every request, whether the request may
+// pass: 200 allows (with the policy's claim headers for the upstream),
+// 401 carries the RFC 6750 challenge, 403 refuses a valid token the
+// route's rule does not accept, 503 says the token cannot be checked now.
+// Each dialect reads the original request from where its proxy puts it:
+//
+//	/auth/forward   Traefik ForwardAuth, Caddy forward_auth: X-Forwarded-Method, -Host, -Uri
+//	/auth/request   nginx auth_request, ingress-nginx auth-url: X-Original-URI or X-Original-URL,
+//	                X-Original-Method (else the subrequest's own method), X-Forwarded-Host (else the URL's host, else Host)
+//	/auth/envoy/…   Envoy ext_authz (HTTP service, path_prefix /auth/envoy): the request itself
+//
+// They believe those headers, so only peers in Config.TrustedProxies may
+// ask. The path is normalised once (policy.Normalize) and the rule matched
+// on the result; a path the policy refuses to read is 400, never a
+// decision about some other path.
+const (
+	PathForward = "/auth/forward"
+	PathRequest = "/auth/request"
+	PathEnvoy   = "/auth/envoy"
+)
+
+// dialect is the proxy convention of a decision endpoint.
+type dialect uint8
+
+const (
+	dialectForward dialect = iota
+	dialectRequest
+	dialectEnvoy
+)
+
+// Request headers the dialects read.
+const (
+	headerXForwardedMethod = "X-Forwarded-Method"
+	headerXForwardedHost   = "X-Forwarded-Host"
+	headerXForwardedURI    = "X-Forwarded-Uri"
+	headerXOriginalURI     = "X-Original-URI"
+	headerXOriginalURL     = "X-Original-URL"
+	headerXOriginalMethod  = "X-Original-Method"
+)
+
+// badOriginal says which header made the original request unusable; it
+// becomes the 400's detail.
+type badOriginal struct {
+	detail string
+}
+
+// Pre-built refusals of the original request, one per header and problem.
+var (
+	errNoForwardedURI     = &badOriginal{"missing X-Forwarded-Uri header"}
+	errBadForwardedURI    = &badOriginal{"malformed X-Forwarded-Uri header: must be a path starting with /"}
+	errNoForwardedMethod  = &badOriginal{"missing X-Forwarded-Method header"}
+	errBadForwardedMethod = &badOriginal{"malformed X-Forwarded-Method header"}
+	errBadForwardedHost   = &badOriginal{"malformed X-Forwarded-Host header"}
+	errNoOriginalURI      = &badOriginal{"missing X-Original-URI or X-Original-URL header"}
+	errBadOriginalURI     = &badOriginal{"malformed X-Original-URI header: must be a path starting with /"}
+	errBadOriginalURL     = &badOriginal{"malformed X-Original-URL header: must be an absolute http or https URL"}
+	errBadOriginalMethod  = &badOriginal{"malformed X-Original-Method header"}
+	errBadHost            = &badOriginal{"malformed Host header"}
+	errBadEnvoyPath       = &badOriginal{"request path must start with " + PathEnvoy + "/"}
+	errBothOriginals      = &badOriginal{"X-Original-URI and X-Original-URL disagree; send one"}
+)
+
+// original is the request a proxy asks about, as slices of the decision
+// request's own headers (valid only while the handler runs).
+type original struct {
+	method []byte
+	host   []byte
+	target []byte // the raw request target: path, optionally ?query
+}
+
+// decideForward, decideRequest and decideEnvoy are the route handlers.
+func (s *Server) decideForward(ctx *fasthttp.RequestCtx) { s.decide(ctx, dialectForward) }
+func (s *Server) decideRequest(ctx *fasthttp.RequestCtx) { s.decide(ctx, dialectRequest) }
+func (s *Server) decideEnvoy(ctx *fasthttp.RequestCtx)   { s.decide(ctx, dialectEnvoy) }
+
+// decide answers a decision request. On a cache hit it allocates nothing:
+// headers are read in place, the path is normalised into a stack buffer,
+// the policy match and the claim rendering do not allocate.
+func (s *Server) decide(ctx *fasthttp.RequestCtx, d dialect) {
+	if !s.trustedPeer(ctx) {
+		s.requests.inc(ctx, outcomeUntrustedPeer)
+		s.log.Warn("handlers: decision request from a peer outside TRUSTED_PROXIES",
+			zap.Uint64("request_id", ctx.ID()),
+			zap.Stringer("peer", ctx.RemoteAddr()),
+			zap.ByteString("path", ctx.Path()))
+		writeJSON(ctx, fasthttp.StatusForbidden, bodyUntrustedPeer)
+		return
+	}
+	o, bad := readOriginal(ctx, d)
+	if bad != nil {
+		s.badDecisionRequest(ctx, bad.detail)
+		return
+	}
+	var pathBuf [512]byte
+	path, err := policy.Normalize(pathBuf[:0], o.target)
+	if err != nil {
+		detail := "bad request path"
+		if pe, ok := errors.AsType[*policy.PathError](err); ok {
+			detail = "bad request path: " + pe.Reason
+		}
+		s.badDecisionRequest(ctx, detail)
+		return
+	}
+
+	rule := s.policy.Load().Match(o.host, o.method, path)
+	switch rule.Access {
+	case policy.AccessPublic:
+		s.requests.inc(ctx, outcomePublic)
+		ctx.SetStatusCode(fasthttp.StatusOK)
+		return
+	case policy.AccessDeny:
+		s.refuse(ctx, rule, "forbidden: this route is closed")
+		return
+	}
+
+	token, err := auth.ParseBearer(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
+	if err != nil {
+		s.writeAuthError(ctx, err, nil, nil, "")
+		return
+	}
+	p, err := s.cfg.Validator.Validate(s.baseCtx, token)
+	if err == nil && p == nil {
+		err = errNilPrincipal
+	}
+	if err != nil {
+		s.writeAuthError(ctx, err, token, nil, "")
+		return
+	}
+	switch outcome, scope := rule.Decide(p); outcome {
+	case policy.Allowed:
+		s.requests.inc(ctx, outcomeAuthorized)
+		s.writeClaimHeaders(ctx, p, token)
+		ctx.SetStatusCode(fasthttp.StatusOK)
+	case policy.MissingScope:
+		s.writeAuthError(ctx, errInsufficientScope, token, nil, scope)
+	case policy.WrongIssuer:
+		s.refuse(ctx, rule, "forbidden: tokens from this issuer are not accepted on this route")
+	default:
+		s.refuse(ctx, rule, "forbidden")
+	}
+}
+
+// refuse answers 403 for a request the matched rule does not let through.
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, rule *policy.Rule, detail string) {
+	s.requests.inc(ctx, outcomeDenied)
+	writeDetail(ctx, fasthttp.StatusForbidden, detail)
+	if ce := s.log.Check(zap.DebugLevel, "handlers: decision refused by policy"); ce != nil {
+		ce.Write(zap.Uint64("request_id", ctx.ID()), zap.Int("rule", rule.Index), zap.Int("line", rule.Line))
+	}
+}
+
+// badDecisionRequest answers 400 for an original request that cannot be
+// read; detail names the header.
+func (s *Server) badDecisionRequest(ctx *fasthttp.RequestCtx, detail string) {
+	s.requests.inc(ctx, outcomeBadRequest)
+	writeDetail(ctx, fasthttp.StatusBadRequest, detail)
+	if ce := s.log.Check(zap.DebugLevel, "handlers: unusable decision request"); ce != nil {
+		ce.Write(zap.Uint64("request_id", ctx.ID()), zap.String("detail", detail))
+	}
+}
+
+// writeClaimHeaders sets the policy's claim headers from p. A claim the
+// principal lacks is left out; a value the policy refuses to put in a
+// header (control bytes, too long) is left out and logged.
+func (s *Server) writeClaimHeaders(ctx *fasthttp.RequestCtx, p *auth.Principal, token []byte) {
+	var buf [1024]byte
+	for _, h := range s.policy.Load().Headers() {
+		v, err := policy.AppendClaim(buf[:0], h.Claim, p)
+		switch {
+		case err == nil:
+			ctx.Response.Header.SetBytesV(h.Name, v)
+		case errors.Is(err, policy.ErrClaimAbsent):
+		default:
+			s.log.Warn("handlers: claim header left out",
+				zap.Uint64("request_id", ctx.ID()),
+				zap.String("header", h.Name),
+				zap.String("token", auth.Fingerprint(token)),
+				zap.Error(err))
+		}
+	}
+}
+
+// trustedPeer reports whether the TCP peer is in Config.TrustedProxies.
+func (s *Server) trustedPeer(ctx *fasthttp.RequestCtx) bool {
+	addr, ok := netip.AddrFromSlice(ctx.RemoteIP())
+	if !ok {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// readOriginal reads the original request of a decision request in
+// dialect d.
+func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) {
+	h := &ctx.Request.Header
+	var o original
+	switch d {
+	case dialectForward:
+		o.target = h.Peek(headerXForwardedURI)
+		if len(o.target) == 0 {
+			return o, errNoForwardedURI
+		}
+		if o.target[0] != '/' {
+			return o, errBadForwardedURI
+		}
+		o.method = h.Peek(headerXForwardedMethod)
+		if len(o.method) == 0 {
+			return o, errNoForwardedMethod
+		}
+		if !validMethod(o.method) {
+			return o, errBadForwardedMethod
+		}
+		if o.host = h.Peek(headerXForwardedHost); len(o.host) > 0 {
+			if !validHost(o.host) {
+				return o, errBadForwardedHost
+			}
+		} else if o.host = h.Host(); !validHost(o.host) {
+			return o, errBadHost
+		}
+
+	case dialectRequest:
+		uri, url := h.Peek(headerXOriginalURI), h.Peek(headerXOriginalURL)
+		var urlHost []byte
+		if len(url) > 0 {
+			var ok bool
+			if urlHost, o.target, ok = splitAbsoluteURL(url); !ok || !validHost(urlHost) {
+				return o, errBadOriginalURL
+			}
+		}
+		switch {
+		case len(uri) > 0 && len(url) > 0:
+			if !bytes.Equal(uri, o.target) {
+				return o, errBothOriginals
+			}
+		case len(uri) > 0:
+			if uri[0] != '/' {
+				return o, errBadOriginalURI
+			}
+			o.target = uri
+		case len(url) == 0:
+			return o, errNoOriginalURI
+		}
+		// nginx's auth_request subrequest keeps the original method, so
+		// without X-Original-Method the request's own method is the one.
+		if o.method = h.Peek(headerXOriginalMethod); len(o.method) == 0 {
+			o.method = h.Method()
+		} else if !validMethod(o.method) {
+			return o, errBadOriginalMethod
+		}
+		switch o.host = h.Peek(headerXForwardedHost); {
+		case len(o.host) > 0:
+			if !validHost(o.host) {
+				return o, errBadForwardedHost
+			}
+		case len(urlHost) > 0:
+			o.host = urlHost
+		default:
+			if o.host = h.Host(); !validHost(o.host) {
+				return o, errBadHost
+			}
+		}
+
+	case dialectEnvoy:
+		raw := h.RequestURI()
+		if !bytes.HasPrefix(raw, []byte(PathEnvoy+"/")) {
+			return o, errBadEnvoyPath
+		}
+		o.target = raw[len(PathEnvoy):]
+		o.method = h.Method()
+		if o.host = h.Host(); !validHost(o.host) {
+			return o, errBadHost
+		}
+	}
+	return o, nil
+}
+
+// splitAbsoluteURL splits an absolute http(s) URL (ingress-nginx's
+// X-Original-URL, "$scheme://$http_host$request_uri") into its authority
+// and its request target ("/" when the URL has no path).
+func splitAbsoluteURL(u []byte) (host, target []byte, ok bool) {
+	var rest []byte
+	switch {
+	case len(u) > 8 && asciiHasPrefixFold(u, "https://"):
+		rest = u[8:]
+	case len(u) > 7 && asciiHasPrefixFold(u, "http://"):
+		rest = u[7:]
+	default:
+		return nil, nil, false
+	}
+	end := bytes.IndexAny(rest, "/?#")
+	if end < 0 {
+		return rest, []byte("/"), true
+	}
+	host = rest[:end]
+	if rest[end] != '/' {
+		// "http://h?q": the path is empty, which means "/".
+		return host, []byte("/"), true
+	}
+	return host, rest[end:], true
+}
+
+func asciiHasPrefixFold(b []byte, lowerPrefix string) bool {
+	if len(b) < len(lowerPrefix) {
+		return false
+	}
+	for i := 0; i < len(lowerPrefix); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lowerPrefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// validMethod reports whether m is an RFC 9110 method token.
+func validMethod(m []byte) bool {
+	if len(m) == 0 || len(m) > 32 {
+		return false
+	}
+	for _, c := range m {
+		if !isTchar(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// isTchar reports whether c is an RFC 9110 tchar.
+func isTchar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		return true
+	}
+	return false
+}

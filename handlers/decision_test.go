@@ -1,0 +1,288 @@
+package handlers_test
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/tokengate/tokengate/handlers"
+	"github.com/tokengate/tokengate/policy"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+)
+
+// decisionPolicy is the policy of the decision tests. principalGood has
+// scopes openid and items and no issuer; principalNoScope has scope other.
+const decisionPolicy = `
+default: deny
+routes:
+  - host: api.example.com
+    path: /orders/**
+    methods: [GET, HEAD]
+    scopes: [items]
+  - path: /orders/**
+    methods: [POST]
+    scopes: [orders:write]
+  - path: /public/**
+    public: true
+  - path: /admin/**
+    scopes: [admin]
+  - path: /any
+  - path: /okta-only
+    issuers: [https://okta.example.com]
+`
+
+// newDecisionGate serves a Server with decisionPolicy to clients that
+// appear to come from peer.
+func newDecisionGate(tb testing.TB, peer string, cfg handlers.Config) *gate {
+	tb.Helper()
+	p, err := policy.Parse("decision.yaml", []byte(decisionPolicy))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.Policy = policy.NewHolder(p, nil)
+	cfg.Validator = newAuthStub()
+	s, err := handlers.New(cfg)
+	if err != nil {
+		tb.Fatalf("handlers.New: %v", err)
+	}
+	ln := fasthttputil.NewInmemoryListener()
+	server := &fasthttp.Server{Handler: s.Handler(), NoDefaultDate: true}
+	done := make(chan error, 1)
+	go func() { done <- server.Serve(ln) }()
+	tb.Cleanup(func() {
+		_ = server.Shutdown()
+		<-done
+	})
+	from := &net.TCPAddr{IP: net.ParseIP(peer), Port: 40000}
+	return &gate{srv: s, client: &fasthttp.Client{
+		Dial:                   func(string) (net.Conn, error) { return ln.DialWithLocalAddr(from) },
+		DisablePathNormalizing: true,
+		MaxResponseBodySize:    1 << 20,
+	}}
+}
+
+// decisionCase is one decision request and what must come of it.
+type decisionCase struct {
+	name string
+	call call
+	want want
+}
+
+var (
+	claimsGood = map[string]string{"X-Auth-Subject": "svc-a", "X-Auth-Client-Id": "client-a", "X-Auth-Scopes": "openid items"}
+	claimsNone = map[string]string{"X-Auth-Subject": "", "X-Auth-Client-Id": "", "X-Auth-Scopes": ""}
+)
+
+func withClaims(extra map[string]string, claims map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range claims {
+		out[k] = v
+	}
+	for k, v := range extra {
+		out[k] = v
+	}
+	return out
+}
+
+const (
+	challengeBare    = `Bearer realm="tokengate"`
+	challengeExpired = `Bearer realm="tokengate", error="invalid_token", error_description="token expired"`
+)
+
+func forward(method, host, uri string, token string) call {
+	h := []string{"X-Forwarded-Method", method, "X-Forwarded-Proto", "https", "X-Forwarded-Host", host, "X-Forwarded-Uri", uri}
+	if token != "" {
+		h = append(h, "Authorization", "Bearer "+token)
+	}
+	return call{path: handlers.PathForward, header: h}
+}
+
+// TestDecisionForward covers /auth/forward (Traefik, Caddy): every answer,
+// the claim headers, and the original-request headers it needs.
+func TestDecisionForward(t *testing.T) {
+	g := newDecisionGate(t, "127.0.0.1", handlers.Config{})
+	for _, tc := range []decisionCase{
+		{"allowed with claim headers", forward("GET", "api.example.com", "/orders/1", tokGood),
+			want{status: 200, body: "", header: claimsGood}},
+		{"HEAD follows GET", forward("HEAD", "api.example.com", "/orders/1", tokGood),
+			want{status: 200, header: claimsGood}},
+		{"host with port", forward("GET", "API.example.com:8443", "/orders/1?x=1", tokGood),
+			want{status: 200, header: claimsGood}},
+		{"public route needs no token", forward("GET", "x", "/public/a", ""),
+			want{status: 200, header: claimsNone}},
+		{"public route ignores a bad token", forward("GET", "x", "/public/a", tokExpired),
+			want{status: 200, header: claimsNone}},
+		{"no token", forward("GET", "x", "/any", ""),
+			want{status: 401, body: `{"detail":"Not authenticated"}`, header: withClaims(map[string]string{"WWW-Authenticate": challengeBare}, claimsNone)}},
+		{"expired token", forward("GET", "x", "/any", tokExpired),
+			want{status: 401, header: map[string]string{"WWW-Authenticate": challengeExpired}}},
+		{"unknown token", forward("GET", "x", "/any", "forged"),
+			want{status: 401, bodyHas: []string{"signature invalid"}}},
+		{"scope missing", forward("GET", "api.example.com", "/orders/1", tokNoScope),
+			want{status: 403, header: withClaims(map[string]string{"WWW-Authenticate": `Bearer realm="tokengate", error="insufficient_scope", scope="items"`}, claimsNone),
+				body: `{"detail":"insufficient scope: items required"}`}},
+		{"method rule needs another scope", forward("POST", "api.example.com", "/orders/1", tokGood),
+			want{status: 403, bodyHas: []string{"orders:write"}}},
+		{"other host falls through to the default", forward("GET", "other.example.com", "/orders/1", tokGood),
+			want{status: 403, header: claimsNone}},
+		{"issuer not listed", forward("GET", "x", "/okta-only", tokGood),
+			want{status: 403, bodyHas: []string{"issuer"}}},
+		{"no rule: default deny", forward("GET", "x", "/elsewhere", tokGood),
+			want{status: 403, header: claimsNone}},
+		{"authorization server down", forward("GET", "x", "/any", tokDown),
+			want{status: 503, header: map[string]string{"Retry-After": "2"}}},
+		// The classic bypasses: none reads as the public route.
+		{"dot segments", forward("GET", "x", "/public/../admin/x", ""),
+			want{status: 401}},
+		{"encoded dot segments", forward("GET", "x", "/public/%2e%2e/admin/x", ""),
+			want{status: 401}},
+		{"encoded slash", forward("GET", "x", "/public%2F..%2Fadmin", ""),
+			want{status: 400, bodyHas: []string{"bad request path"}}},
+		{"repeated slashes", forward("GET", "x", "//admin/x", ""),
+			want{status: 401}},
+		{"path parameter", forward("GET", "x", "/admin;x=1", ""),
+			want{status: 400}},
+		{"query cannot change the path", forward("GET", "x", "/admin/x?/public/a", ""),
+			want{status: 401}},
+		{"fragment", forward("GET", "x", "/admin/x#/public", ""),
+			want{status: 401}},
+		// The original request must be readable.
+		{"missing X-Forwarded-Uri", call{path: handlers.PathForward, header: []string{"X-Forwarded-Method", "GET"}},
+			want{status: 400, body: `{"detail":"missing X-Forwarded-Uri header"}`}},
+		{"relative X-Forwarded-Uri", forward("GET", "x", "admin", ""),
+			want{status: 400, bodyHas: []string{"X-Forwarded-Uri"}}},
+		{"missing X-Forwarded-Method", call{path: handlers.PathForward, header: []string{"X-Forwarded-Uri", "/public/a"}},
+			want{status: 400, body: `{"detail":"missing X-Forwarded-Method header"}`}},
+		{"bad X-Forwarded-Method", forward("G T", "x", "/public/a", ""),
+			want{status: 400, bodyHas: []string{"X-Forwarded-Method"}}},
+		{"a list in X-Forwarded-Host", forward("GET", "a.example.com, api.example.com", "/orders/1", tokGood),
+			want{status: 400, bodyHas: []string{"X-Forwarded-Host"}}},
+		{"any method of the decision request", call{method: "DELETE", path: handlers.PathForward, header: forward("GET", "x", "/public/a", "").header},
+			want{status: 200}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.want.check(t, g.do(t, tc.call)) })
+	}
+}
+
+// TestDecisionRequest covers /auth/request (nginx, ingress-nginx).
+func TestDecisionRequest(t *testing.T) {
+	g := newDecisionGate(t, "127.0.0.1", handlers.Config{})
+	auth := func(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
+	for _, tc := range []decisionCase{
+		{"nginx headers", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/orders/1", "X-Original-Method", "GET", "X-Forwarded-Host", "api.example.com"}, auth(tokGood)...)},
+			want{status: 200, header: claimsGood}},
+		{"nginx without X-Original-Method keeps the subrequest's method", call{method: "POST", path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/orders/1", "X-Forwarded-Host", "api.example.com"}, auth(tokGood)...)},
+			want{status: 403, bodyHas: []string{"orders:write"}}},
+		{"host from Host when not forwarded", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/orders/1", "Host", "api.example.com"}, auth(tokGood)...)},
+			want{status: 200, header: claimsGood}},
+		{"ingress-nginx X-Original-URL", call{path: handlers.PathRequest, header: append([]string{"X-Original-URL", "https://api.example.com/orders/1?a=b", "X-Original-Method", "GET"}, auth(tokGood)...)},
+			want{status: 200, header: claimsGood}},
+		{"X-Original-URL without a path", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "https://api.example.com"}},
+			want{status: 403}},
+		{"X-Original-URL bypass attempt", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "http://x/public/%2e%2e/admin/"}},
+			want{status: 401}},
+		{"no original request", call{path: handlers.PathRequest},
+			want{status: 400, body: `{"detail":"missing X-Original-URI or X-Original-URL header"}`}},
+		{"relative X-Original-URL", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "/orders/1"}},
+			want{status: 400, bodyHas: []string{"X-Original-URL"}}},
+		{"disagreeing originals", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/public/a", "X-Original-URL", "http://x/admin/a"}},
+			want{status: 400, bodyHas: []string{"disagree"}}},
+		{"public", call{method: "HEAD", path: handlers.PathRequest, header: []string{"X-Original-URI", "/public/a"}},
+			want{status: 200}},
+		{"no token", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/any"}},
+			want{status: 401, header: map[string]string{"WWW-Authenticate": challengeBare}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.want.check(t, g.do(t, tc.call)) })
+	}
+}
+
+// TestDecisionEnvoy covers /auth/envoy/… (Envoy ext_authz, HTTP service
+// with path_prefix /auth/envoy): the request itself is the original.
+func TestDecisionEnvoy(t *testing.T) {
+	g := newDecisionGate(t, "127.0.0.1", handlers.Config{})
+	envoy := func(method, path, host, tok string) call {
+		h := []string{"Host", host}
+		if tok != "" {
+			h = append(h, "Authorization", "Bearer "+tok)
+		}
+		return call{method: method, path: handlers.PathEnvoy + path, header: h}
+	}
+	for _, tc := range []decisionCase{
+		{"allowed", envoy("GET", "/orders/1", "api.example.com", tokGood), want{status: 200, header: claimsGood}},
+		{"method", envoy("POST", "/orders/1", "api.example.com", tokGood), want{status: 403}},
+		{"public", envoy("PUT", "/public/x?y=1", "x", ""), want{status: 200}},
+		{"no token", envoy("GET", "/any", "x", ""), want{status: 401, header: map[string]string{"WWW-Authenticate": challengeBare}}},
+		{"encoded slash", envoy("GET", "/public/..%2fadmin", "x", ""), want{status: 400}},
+		{"dot segments", envoy("GET", "/public/%2E%2E/admin/x", "x", ""), want{status: 401}},
+		{"root", envoy("GET", "/", "x", tokGood), want{status: 403}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.want.check(t, g.do(t, tc.call)) })
+	}
+}
+
+// TestDecisionTrustedProxies: only peers in TrustedProxies may ask, since
+// the endpoints believe the forwarded headers.
+func TestDecisionTrustedProxies(t *testing.T) {
+	req := forward("GET", "x", "/public/a", "")
+	for _, tc := range []struct {
+		name    string
+		peer    string
+		trusted []netip.Prefix
+		status  int
+	}{
+		{"loopback by default", "127.0.0.1", nil, 200},
+		{"IPv6 loopback by default", "::1", nil, 200},
+		{"others refused by default", "192.0.2.7", nil, 403},
+		{"configured range", "192.0.2.7", []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, 200},
+		{"loopback not trusted when not listed", "127.0.0.1", []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, 403},
+		{"nobody", "127.0.0.1", []netip.Prefix{}, 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newDecisionGate(t, tc.peer, handlers.Config{TrustedProxies: tc.trusted})
+			w := want{status: tc.status}
+			if tc.status == 403 {
+				w.body = `{"detail":"forbidden: this endpoint answers trusted proxies only"}`
+			}
+			w.check(t, g.do(t, req))
+			// The protected demo routes are not restricted to proxies.
+			want{status: 401}.check(t, g.do(t, call{path: "/items"}))
+		})
+	}
+}
+
+// TestDecisionPolicyReload: a reload swaps the rules the endpoints apply.
+func TestDecisionPolicyReload(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/policy.yaml"
+	write := func(s string) {
+		if err := writeFile(path, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("default: public\n")
+	p, err := policy.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := policy.NewHolder(p, func() time.Time { return time.Unix(1700000000, 0) })
+	s, err := handlers.New(handlers.Config{Validator: newAuthStub(), Policy: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := decisionCtx(forward("GET", "x", "/a", ""))
+	s.Handler()(ctx)
+	if got := ctx.Response.StatusCode(); got != 200 {
+		t.Fatalf("public default: %d", got)
+	}
+	write("default: deny\n")
+	if err := h.Reload(path); err != nil {
+		t.Fatal(err)
+	}
+	ctx = decisionCtx(forward("GET", "x", "/a", ""))
+	s.Handler()(ctx)
+	if got := ctx.Response.StatusCode(); got != 403 {
+		t.Fatalf("after reload to deny: %d", got)
+	}
+}
