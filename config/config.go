@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -193,6 +194,17 @@ type Config struct {
 	// long to finish (SHUTDOWN_TIMEOUT, 10s).
 	ShutdownTimeout time.Duration
 
+	// PolicyFile is the route policy of the decision endpoints
+	// (POLICY_FILE; empty: any valid token with RequiredScope, and the
+	// default claim headers). The file is read and checked at start and
+	// on SIGHUP by package policy; config only checks that it is named.
+	PolicyFile string
+	// TrustedProxies are the peers that may call the decision endpoints
+	// and whose X-Forwarded-For is believed (TRUSTED_PROXIES,
+	// comma-separated CIDRs or addresses; 127.0.0.0/8,::1/128). Never nil
+	// after Load; "none" trusts nobody.
+	TrustedProxies []netip.Prefix
+
 	// Dev runs the development authorization server in-process and points
 	// tokengate at it (--dev). Issuer, ClientID, ClientSecret and the
 	// endpoint overrides are then ignored (see DevIgnored).
@@ -361,6 +373,14 @@ func settings() []setting {
 			}},
 		{env: "SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: "10s", usage: "how long in-flight requests get to finish on SIGINT/SIGTERM",
 			set: durationIn(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, time.Millisecond, 10*time.Minute)},
+		{env: "POLICY_FILE", flag: "policy-file", defDoc: "(none: any valid token with REQUIRED_SCOPE)", usage: "YAML route policy of the decision endpoints /auth/forward, /auth/request, /auth/envoy/ (re-read on SIGHUP)",
+			set: func(c *Config, v string) error { c.PolicyFile = v; return nil }},
+		{env: "TRUSTED_PROXIES", flag: "trusted-proxies", def: "127.0.0.0/8,::1/128", usage: `peers allowed to call the decision endpoints: comma-separated CIDRs or addresses ("none": nobody)`,
+			set: func(c *Config, v string) error {
+				p, err := parseTrustedProxies(v)
+				c.TrustedProxies = p
+				return err
+			}},
 		{flag: "dev", def: "false", isBool: true, usage: "run the development authorization server in-process (no Okta account needed); loopback only",
 			set: boolField(func(c *Config) *bool { return &c.Dev })},
 		{flag: "dev-client-id", def: "dev-client", usage: "--dev: the development issuer's client id",
@@ -819,6 +839,38 @@ func validScopeToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// parseTrustedProxies parses TRUSTED_PROXIES: comma-separated CIDRs or
+// single addresses (an IPv4 address is a /32, an IPv6 one a /128), or
+// "none" for an empty, non-nil list.
+func parseTrustedProxies(v string) ([]netip.Prefix, error) {
+	if strings.EqualFold(strings.TrimSpace(v), "none") {
+		return []netip.Prefix{}, nil
+	}
+	var out []netip.Prefix
+	for _, item := range splitList(v) {
+		if p, err := netip.ParsePrefix(item); err == nil {
+			if p != p.Masked() {
+				return nil, fmt.Errorf("%q has host bits set; write %s", item, p.Masked())
+			}
+			if p.Addr().Is4In6() {
+				return nil, fmt.Errorf("%q: write IPv4 ranges in IPv4 form", item)
+			}
+			out = append(out, p)
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", item)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	if len(out) == 0 {
+		return nil, errors.New(`no entry; write "none" to trust nobody`)
+	}
+	return out, nil
 }
 
 func checkHostPort(v string) error {

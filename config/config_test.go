@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -56,6 +58,7 @@ func TestDefaults(t *testing.T) {
 		LogFormat:                  LogJSON,
 		LogLevel:                   "info",
 		ShutdownTimeout:            10 * time.Second,
+		TrustedProxies:             []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 		DevClientID:                "dev-client",
 		DevClientSecret:            "dev-secret",
 		DevIssuerAddr:              "127.0.0.1:0",
@@ -499,4 +502,32 @@ func FuzzDotenv(f *testing.F) {
 			t.Fatalf("message %q leaks the secret", msg)
 		}
 	})
+}
+
+// TestTrustedProxies covers TRUSTED_PROXIES parsing.
+func TestTrustedProxies(t *testing.T) {
+	for _, tc := range []struct {
+		in, want, err string
+	}{
+		{in: "10.0.0.0/8, 192.168.1.7", want: "[10.0.0.0/8 192.168.1.7/32]"},
+		{in: "::1,fd00::/8", want: "[::1/128 fd00::/8]"},
+		{in: "none", want: "[]"},
+		{in: "10.0.0.1/8", err: "host bits"},
+		{in: "::ffff:10.0.0.0/104", err: "IPv4 form"},
+		{in: "example.com", err: "neither a CIDR nor an IP address"},
+		{in: ",", err: "no entry"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := parseTrustedProxies(tc.in)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || fmt.Sprint(got) != tc.want {
+				t.Fatalf("got %v, %v; want %s", got, err, tc.want)
+			}
+		})
+	}
 }

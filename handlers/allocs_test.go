@@ -3,9 +3,11 @@
 package handlers_test
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/tokengate/tokengate/handlers"
+	"github.com/tokengate/tokengate/policy"
 	"github.com/valyala/fasthttp"
 )
 
@@ -53,6 +55,51 @@ func TestHotPathAllocs(t *testing.T) {
 			}
 			if allocs > 0 {
 				t.Errorf("%v allocations per request, want 0", allocs)
+			}
+		})
+	}
+}
+
+// TestDecisionAllocs fails if a decision on a validator hit allocates:
+// the header reads, the path normalisation, the policy match and the claim
+// headers included (issue 10).
+func TestDecisionAllocs(t *testing.T) {
+	p, err := policy.Parse("allocs.yaml", []byte(decisionPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := handlers.New(handlers.Config{
+		Validator:      newAuthStub(),
+		Policy:         policy.NewHolder(p, nil),
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler()
+	for _, tc := range []struct {
+		name string
+		call call
+		want int
+	}{
+		{"forward, allowed with claim headers", forward("GET", "api.example.com", "/orders/1?x=1", tokGood), 200},
+		{"forward, public", forward("GET", "x", "/public/a/b", ""), 200},
+		{"forward, dot segments and escapes", forward("GET", "api.example.com", "/x/../orders/%31", tokGood), 200},
+		{"request, allowed", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/orders/1", "X-Original-Method", "GET", "X-Forwarded-Host", "api.example.com", "Authorization", "Bearer " + tokGood}}, 200},
+		{"request, X-Original-URL", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "https://api.example.com/orders/1", "Authorization", "Bearer " + tokGood}}, 200},
+		{"envoy, allowed", call{path: handlers.PathEnvoy + "/orders/1", header: []string{"Host", "api.example.com", "Authorization", "Bearer " + tokGood}}, 200},
+		{"forward, no token", forward("GET", "x", "/any", ""), 401},
+		{"forward, scope missing", forward("GET", "api.example.com", "/orders/1", tokNoScope), 403},
+		{"forward, default deny", forward("GET", "x", "/elsewhere", tokGood), 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := decisionCtx(tc.call)
+			allocs := testing.AllocsPerRun(1000, func() { h(ctx) })
+			if got := ctx.Response.StatusCode(); got != tc.want {
+				t.Fatalf("status = %d, want %d (%s): the run did not take the path under test", got, tc.want, ctx.Response.Body())
+			}
+			if allocs > 0 {
+				t.Errorf("%v allocations per decision, want 0", allocs)
 			}
 		})
 	}

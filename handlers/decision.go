@@ -87,6 +87,17 @@ func (s *Server) decideForward(ctx *fasthttp.RequestCtx) { s.decide(ctx, dialect
 func (s *Server) decideRequest(ctx *fasthttp.RequestCtx) { s.decide(ctx, dialectRequest) }
 func (s *Server) decideEnvoy(ctx *fasthttp.RequestCtx)   { s.decide(ctx, dialectEnvoy) }
 
+// decideEnvoyDispatched is decideEnvoy called from Handler ahead of the
+// router, which would otherwise recover the handler's panics.
+func (s *Server) decideEnvoyDispatched(ctx *fasthttp.RequestCtx) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.recoverPanic(ctx, v)
+		}
+	}()
+	s.decide(ctx, dialectEnvoy)
+}
+
 // decide answers a decision request. On a cache hit it allocates nothing:
 // headers are read in place, the path is normalised into a stack buffer,
 // the policy match and the claim rendering do not allocate.

@@ -140,7 +140,11 @@ func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error, token []byt
 		} else {
 			var buf [256]byte
 			h.SetBytesV(headerWWWAuthenticate, s.appendScopeChallenge(buf[:0], scope))
-			writeDetail(ctx, fasthttp.StatusForbidden, "insufficient scope: "+scope+" required")
+			b := append(buf[:0], `{"detail":"insufficient scope: `...)
+			b = append(appendJSONChars(b, scope), ` required"}`...)
+			ctx.SetStatusCode(fasthttp.StatusForbidden)
+			ctx.Response.Header.SetContentTypeBytes(contentTypeJSON)
+			ctx.Response.SetBody(b)
 		}
 		s.debugAuth(ctx, "handlers: insufficient scope", token, fasthttp.StatusForbidden, scope)
 

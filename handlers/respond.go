@@ -92,8 +92,14 @@ func setRetryAfter(ctx *fasthttp.RequestCtx, d time.Duration) {
 // it escapes <, > and & and U+2028/U+2029, and replaces every byte of
 // invalid UTF-8 with U+FFFD, so the result is always valid JSON.
 func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
+	return append(appendJSONChars(dst, s), '"')
+}
+
+// appendJSONChars appends s escaped as the inside of a JSON string
+// literal, as appendJSONString does, without the quotes.
+func appendJSONChars(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
@@ -127,7 +133,7 @@ func appendJSONString(dst []byte, s string) []byte {
 		}
 		i += size
 	}
-	return append(dst, '"')
+	return dst
 }
 
 // appendQuoted appends s as an RFC 9110 quoted-string for an

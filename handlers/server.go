@@ -192,7 +192,22 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Handler returns the request handler to serve, with every route mounted.
-func (s *Server) Handler() fasthttp.RequestHandler { return s.router.Handler }
+//
+// Envoy's decision requests (/auth/envoy/…) are dispatched before the
+// router: its catch-all parameter would copy the path into a string on
+// every request, and the decision reads the raw request target anyway.
+// The route stays registered, so that the router, /openapi.json and the
+// drift test agree.
+func (s *Server) Handler() fasthttp.RequestHandler {
+	r := s.router.Handler
+	return func(ctx *fasthttp.RequestCtx) {
+		if p := ctx.Path(); len(p) > len(PathEnvoy) && p[len(PathEnvoy)] == '/' && string(p[:len(PathEnvoy)]) == PathEnvoy {
+			s.decideEnvoyDispatched(ctx)
+			return
+		}
+		r(ctx)
+	}
+}
 
 // Router returns the router, for callers that mount extra routes (metrics,
 // admin) before serving. Routes must not be added once serving has begun.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokengate/tokengate/cmd/server/app"
 	"github.com/tokengate/tokengate/config"
+	"github.com/tokengate/tokengate/policy"
 )
 
 // Exit codes.
@@ -52,6 +53,8 @@ type options struct {
 
 	// now is app.Options.Now (nil: time.Now).
 	now func() time.Time
+	// hup, when set, replaces SIGHUP: a value on it reloads the policy.
+	hup <-chan os.Signal
 	// started, when set, is called once the server accepts connections,
 	// with the running app. It must not block for long: run waits for it
 	// before watching ctx.
@@ -84,6 +87,11 @@ func runWith(ctx context.Context, o options) int {
 			log.Info("tokengate: stopped before serving", zap.Error(err))
 			return exitOK
 		}
+		if pe, ok := errors.AsType[*policy.Error](err); ok {
+			// A bad policy file is a configuration error: one line, exit 2.
+			fmt.Fprintf(o.stderr, "tokengate: %v\n", pe)
+			return exitConfig
+		}
 		log.Error("tokengate: cannot start", zap.Error(err))
 		return exitFailed
 	}
@@ -92,13 +100,30 @@ func runWith(ctx context.Context, o options) int {
 		o.started(a)
 	}
 
+	// SIGHUP re-reads the policy file; a bad one keeps the current policy
+	// (Reload logs why).
+	hup := o.hup
+	if hup == nil {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGHUP)
+		defer signal.Stop(c)
+		hup = c
+	}
+
 	code := exitOK
-	select {
-	case <-ctx.Done():
-		log.Info("tokengate: stopping", zap.Duration("timeout", cfg.ShutdownTimeout))
-	case <-a.Done():
-		log.Error("tokengate: serving failed", zap.Error(a.Err()))
-		code = exitFailed
+wait:
+	for {
+		select {
+		case <-hup:
+			_ = a.Reload()
+		case <-ctx.Done():
+			log.Info("tokengate: stopping", zap.Duration("timeout", cfg.ShutdownTimeout))
+			break wait
+		case <-a.Done():
+			log.Error("tokengate: serving failed", zap.Error(a.Err()))
+			code = exitFailed
+			break wait
+		}
 	}
 	a.Close()
 	log.Info("tokengate: stopped")

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -63,6 +64,12 @@ type testServer struct {
 // checking that it exits 0.
 func startServer(tb testing.TB, args []string, env map[string]string, now func() time.Time) *testServer {
 	tb.Helper()
+	return startServerWith(tb, args, env, now, nil)
+}
+
+// startServerWith is startServer with hup standing in for SIGHUP.
+func startServerWith(tb testing.TB, args []string, env map[string]string, now func() time.Time, hup <-chan os.Signal) *testServer {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &testServer{
 		stdout: &syncBuffer{},
@@ -79,6 +86,7 @@ func startServer(tb testing.TB, args []string, env map[string]string, now func()
 			stdout:  s.stdout,
 			stderr:  s.stderr,
 			now:     now,
+			hup:     hup,
 			started: func(a *app.App) { started <- a },
 		})
 	}()
@@ -718,4 +726,78 @@ func TestStopBeforeStart(t *testing.T) {
 	if stdout.String() != "" {
 		t.Errorf("banner printed although nothing served:\n%s", stdout.String())
 	}
+}
+
+// TestPolicyFile: a bad policy file stops the start with exit 2 and one
+// line naming the file and line; SIGHUP re-reads the file, and a bad new
+// file keeps the policy in force.
+func TestPolicyFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy.yaml")
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("bad file exits 2 with one line", func(t *testing.T) {
+		write("default: deny\nroutes:\n  - path: /a/**/b\n")
+		var stdout, stderr bytes.Buffer
+		code := runWith(context.Background(), options{
+			args:   []string{"--dev", "--listen", "127.0.0.1:0", "--policy-file", path},
+			getenv: func(string) string { return "" },
+			stdout: &stdout, stderr: &stderr,
+		})
+		line := stderr.String()
+		if code != exitConfig || strings.Count(line, "\n") != 1 {
+			t.Fatalf("exit %d, stderr %q", code, line)
+		}
+		for _, w := range []string{"tokengate: policy: ", path + ":3:", "**"} {
+			if !strings.Contains(line, w) {
+				t.Errorf("stderr %q does not contain %q", line, w)
+			}
+		}
+	})
+
+	t.Run("SIGHUP reloads, a bad file keeps the old policy", func(t *testing.T) {
+		write("default: public\n")
+		hup := make(chan os.Signal)
+		s := startServerWith(t, []string{"--dev", "--policy-file", path}, nil, nil, hup)
+		decide := func() int {
+			t.Helper()
+			req, _ := http.NewRequest(http.MethodGet, s.base+"/auth/forward", nil)
+			req.Header.Set("X-Forwarded-Method", "GET")
+			req.Header.Set("X-Forwarded-Uri", "/anything")
+			resp, err := s.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if got := decide(); got != 200 {
+			t.Fatalf("public default: %d", got)
+		}
+		// hup is unbuffered and run reloads right after receiving, so a
+		// second send returns only once the first reload is done.
+		reload := func() {
+			hup <- syscall.SIGHUP
+			hup <- syscall.SIGHUP
+		}
+		write("default: deny\n")
+		reload()
+		if got := decide(); got != 403 {
+			t.Fatalf("after reloading a deny policy: %d", got)
+		}
+		write("default: maybe\n")
+		reload()
+		write("default: public\n") // not reloaded: no signal
+		if got := decide(); got != 403 {
+			t.Errorf("after a bad file: %d, want the old policy's 403", got)
+		}
+		if !strings.Contains(s.stderr.String(), "policy reload failed") {
+			t.Errorf("the failed reload was not logged:\n%s", s.stderr)
+		}
+	})
 }

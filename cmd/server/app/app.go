@@ -17,6 +17,7 @@ import (
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/devissuer"
 	"github.com/tokengate/tokengate/handlers"
+	"github.com/tokengate/tokengate/policy"
 )
 
 // Server limits. Request bodies are small form posts (/token); headers carry
@@ -76,7 +77,8 @@ type App struct {
 	devClient devissuer.Client  // dev's first client, under cfg.Dev
 	issuer    string            // the issuer tokengate trusts (cfg's, or dev's)
 
-	validation // the validator chain, the cache, the key set, readiness
+	validation                // the validator chain, the cache, the key set, readiness
+	policy     *policy.Holder // the decision endpoints' rules; Reload swaps them
 	handlers   *handlers.Server
 	info       []byte // tokengate_info, rendered once
 
@@ -121,6 +123,16 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 			cancel()
 		}
 	}()
+	// The policy file first: a bad one stops the start before anything
+	// runs, with one error naming the file and line.
+	pol := policy.Default(cfg.RequiredScope)
+	if cfg.PolicyFile != "" {
+		if pol, err = policy.Load(cfg.PolicyFile); err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
+	}
+	a.policy = policy.NewHolder(pol, opts.Now)
+
 	for _, name := range cfg.DevIgnored {
 		log.Warn("tokengate: ignored under --dev: the development issuer supplies it", zap.String("variable", name))
 	}
@@ -381,9 +393,11 @@ func (a *App) buildHandlers() error {
 	disc := a.discovery
 	var err error
 	a.handlers, err = handlers.New(handlers.Config{
-		Validator:     a.cache,
-		RequiredScope: a.cfg.RequiredScope,
-		Ready:         a.ready,
+		Validator:      a.cache,
+		Policy:         a.policy,
+		TrustedProxies: a.cfg.TrustedProxies,
+		RequiredScope:  a.cfg.RequiredScope,
+		Ready:          a.ready,
 		TokenEndpoint: func(ctx context.Context) (string, error) {
 			return disc.Endpoint(ctx, func(m auth.Metadata) string { return m.TokenEndpoint })
 		},
@@ -397,6 +411,22 @@ func (a *App) buildHandlers() error {
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
 	}
+	return nil
+}
+
+// Reload re-reads what can change without a restart: the policy file
+// (POLICY_FILE). cmd/server calls it on SIGHUP. A bad new file keeps the
+// current policy, and the error says why (an *policy.Error names the file
+// and line).
+func (a *App) Reload() error {
+	if a.cfg.PolicyFile == "" {
+		return nil
+	}
+	if err := a.policy.Reload(a.cfg.PolicyFile); err != nil {
+		a.log.Error("tokengate: policy reload failed; keeping the current policy", zap.Error(err))
+		return fmt.Errorf("app: %w", err)
+	}
+	a.log.Info("tokengate: policy reloaded", zap.String("file", a.cfg.PolicyFile), zap.Int("rules", a.policy.Rules()))
 	return nil
 }
 

@@ -23,6 +23,7 @@ func (a *App) appendMetrics(dst []byte) []byte {
 	dst = promtext.AppendGauge(dst, "tokengate_ready",
 		"1 when tokens can be validated (keys loaded, or the introspection endpoint known), else 0: what /readyz says.", ready)
 
+	dst = a.policy.AppendMetrics(dst)
 	dst = a.cache.Stats().AppendMetrics(dst)
 	if a.keys != nil {
 		dst = a.keys.Stats().AppendMetrics(dst)
