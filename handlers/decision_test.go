@@ -286,3 +286,41 @@ func TestDecisionPolicyReload(t *testing.T) {
 		t.Fatalf("after reload to deny: %d", got)
 	}
 }
+
+// TestDecisionProxyContracts sends the requests Traefik and Envoy send, as
+// their documentation describes them (neither is packaged here, so they
+// are not run for real): Traefik's ForwardAuth middleware makes a GET to
+// the address with X-Forwarded-Method, -Proto, -Host, -Uri and -For and
+// the client's headers; Envoy's ext_authz HTTP service sends the original
+// method to path_prefix + the original path, with the original Host
+// (:authority), Authorization and Content-Length: 0 (its default
+// allowed_headers), plus its own x-envoy-* and x-forwarded-* headers.
+func TestDecisionProxyContracts(t *testing.T) {
+	g := newDecisionGate(t, "127.0.0.1", handlers.Config{})
+	traefik := call{path: handlers.PathForward, header: []string{
+		"X-Forwarded-Method", "GET",
+		"X-Forwarded-Proto", "https",
+		"X-Forwarded-Host", "api.example.com",
+		"X-Forwarded-Uri", "/orders/7?expand=lines",
+		"X-Forwarded-For", "203.0.113.9",
+		"X-Real-Ip", "203.0.113.9",
+		"Authorization", "Bearer " + tokGood,
+		"Accept", "application/json",
+	}}
+	want{status: 200, body: "", header: claimsGood}.check(t, g.do(t, traefik))
+
+	envoy := call{method: "DELETE", path: handlers.PathEnvoy + "/orders/7", header: []string{
+		"Host", "api.example.com",
+		"Authorization", "Bearer " + tokGood,
+		"Content-Length", "0",
+		"X-Envoy-Internal", "true",
+		"X-Forwarded-Proto", "https",
+		"X-Request-Id", "5e1b9c1e-0c35-4d0a-9a4a-2b0c2f0d2a11",
+	}}
+	// DELETE on /orders/** matches the POST-only rule? No: only GET/HEAD
+	// (scope items) and POST (orders:write) are listed, so the default
+	// rule (deny) answers.
+	want{status: 403, header: claimsNone}.check(t, g.do(t, envoy))
+	envoy.method = "GET"
+	want{status: 200, header: claimsGood}.check(t, g.do(t, envoy))
+}

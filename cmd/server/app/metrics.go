@@ -9,7 +9,7 @@ import (
 
 // appendMetrics is handlers.Config.Metrics: after the handlers' request
 // counters, GET /metrics shows, in this order, tokengate_info,
-// tokengate_ready, the cache's series (always), the key set's (local and
+// tokengate_ready, the policy's, the cache's series (always), the key set's (local and
 // hybrid modes) and the introspection client's (remote and hybrid modes).
 // Each component renders its own families (an AppendMetrics method, through
 // internal/promtext); this function only puts them in order.

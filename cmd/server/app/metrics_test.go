@@ -307,7 +307,7 @@ func (tc metricsCase) run(t *testing.T) {
 			t.Errorf("%s in %s mode, which does not introspect", f, tc.mode)
 		}
 	}
-	wantOrder := []string{"tokengate_requests_total", "tokengate_info", "tokengate_ready", "tokengate_cache_hits_total"}
+	wantOrder := []string{"tokengate_requests_total", "tokengate_info", "tokengate_ready", "tokengate_policy_rules", "tokengate_policy_loaded_timestamp_seconds", "tokengate_cache_hits_total"}
 	if got := ex.families(); len(got) < len(wantOrder) || strings.Join(got[:len(wantOrder)], " ") != strings.Join(wantOrder, " ") {
 		t.Errorf("families begin %q, want %q", got, wantOrder)
 	}
