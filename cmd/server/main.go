@@ -7,13 +7,25 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
 	"go.uber.org/zap"
+	// The Mozilla root bundle, used only when the system has none (a
+	// scratch container): see the package doc.
+	_ "golang.org/x/crypto/x509roots/fallback"
 
 	"github.com/tokengate/tokengate/cmd/server/app"
 	"github.com/tokengate/tokengate/config"
+)
+
+// Build stamps, set by the linker: go build -ldflags "-X main.version=v1.2.0
+// -X main.commit=… -X main.date=…" (make build and make image do it).
+var (
+	version = "(devel)"
+	commit  = ""
+	date    = ""
 )
 
 // Exit codes.
@@ -25,7 +37,17 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	code := runWith(ctx, options{
+		args:       os.Args[1:],
+		getenv:     os.Getenv,
+		stdout:     os.Stdout,
+		stderr:     os.Stderr,
+		dotenvPath: config.DefaultDotenvPath,
+		reload:     hup,
+	})
+	signal.Stop(hup)
 	stop()
 	os.Exit(code)
 }
@@ -42,6 +64,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 }
 
+// buildInfo is what the linker stamped.
+func buildInfo() app.BuildInfo {
+	return app.BuildInfo{Version: version, Commit: commit, Date: date}
+}
+
+// wantsVersion reports whether args ask for the version (--version or
+// -version), which needs no configuration.
+func wantsVersion(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if a == "--version" || a == "-version" {
+			return true
+		}
+	}
+	return false
+}
+
 // options are run's inputs plus the seams tests use.
 type options struct {
 	args       []string
@@ -56,6 +97,8 @@ type options struct {
 	// with the running app. It must not block for long: run waits for it
 	// before watching ctx.
 	started func(*app.App)
+	// reload receives SIGHUP: each signal calls App.Reload (nil: none).
+	reload <-chan os.Signal
 }
 
 func runWith(ctx context.Context, o options) int {
@@ -64,6 +107,11 @@ func runWith(ctx context.Context, o options) int {
 	}
 	if o.stderr == nil {
 		o.stderr = io.Discard
+	}
+	if wantsVersion(o.args) {
+		b := buildInfo()
+		fmt.Fprintf(o.stdout, "tokengate %s\ncommit %s\nbuilt %s\n%s\n", b.Version, orUnknown(b.Commit), orUnknown(b.Date), runtime.Version())
+		return exitOK
 	}
 	cfg, err := config.Load(o.args, o.getenv, o.dotenvPath)
 	if errors.Is(err, config.ErrHelp) {
@@ -78,7 +126,7 @@ func runWith(ctx context.Context, o options) int {
 	log := app.NewLogger(cfg, o.stderr)
 	defer func() { _ = log.Sync() }() // stderr may not support fsync
 
-	a, err := app.Start(ctx, cfg, app.Options{Now: o.now, Logger: log})
+	a, err := app.Start(ctx, cfg, app.Options{Now: o.now, Logger: log, Build: buildInfo()})
 	if err != nil {
 		if ctx.Err() != nil { // stopped while starting: not a failure
 			log.Info("tokengate: stopped before serving", zap.Error(err))
@@ -93,14 +141,32 @@ func runWith(ctx context.Context, o options) int {
 	}
 
 	code := exitOK
-	select {
-	case <-ctx.Done():
-		log.Info("tokengate: stopping", zap.Duration("timeout", cfg.ShutdownTimeout))
-	case <-a.Done():
-		log.Error("tokengate: serving failed", zap.Error(a.Err()))
-		code = exitFailed
+	for serving := true; serving; {
+		select {
+		case <-ctx.Done():
+			log.Info("tokengate: stopping",
+				zap.Duration("drain_delay", cfg.ShutdownDrainDelay),
+				zap.Duration("timeout", cfg.ShutdownTimeout))
+			serving = false
+		case <-a.Done():
+			log.Error("tokengate: serving failed", zap.Error(a.Err()))
+			code = exitFailed
+			serving = false
+		case <-o.reload:
+			log.Info("tokengate: SIGHUP: reloading")
+			_ = a.Reload() // logged by Reload; the previous state stays in use
+		}
 	}
+	// A stop that had to cut off requests still exits 0: SHUTDOWN_TIMEOUT
+	// did its job, and the log says what was cut off.
 	a.Close()
 	log.Info("tokengate: stopped")
 	return code
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }

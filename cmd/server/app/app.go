@@ -2,11 +2,13 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -28,7 +30,24 @@ const (
 	idleTimeout        = 60 * time.Second
 	readyCheckTimeout  = 2 * time.Second
 	readyPollInterval  = 10 * time.Millisecond
+
+	// teardownGrace is how long past Shutdown's deadline the teardown
+	// (key refresher, cache, discovery) may still take before Shutdown
+	// returns without it: work that cannot be cancelled, such as an
+	// introspection call, then ends by its own timeout.
+	teardownGrace = 500 * time.Millisecond
 )
+
+// errShuttingDown is what /readyz says from the moment Shutdown begins.
+var errShuttingDown = errors.New("shutting down")
+
+// BuildInfo says which build of tokengate runs. cmd/server stamps it at
+// link time (-ldflags -X); empty fields are unknown.
+type BuildInfo struct {
+	Version string // e.g. v1.2.0, or git describe's v1.2.0-3-gabc1234-dirty
+	Commit  string // the full commit hash
+	Date    string // build time, RFC 3339 in UTC
+}
 
 // Options are what Start takes besides the configuration: injected
 // dependencies, and knobs for tests, benchmarks and load tests. The zero
@@ -44,9 +63,13 @@ type Options struct {
 
 	// Listener, when set, is served instead of a new listener on
 	// cfg.ListenAddr (e.g. fasthttputil.NewInmemoryListener). Shutdown
-	// closes it. The --dev loopback check applies only to listeners Start
-	// opens itself.
+	// closes it. The --dev loopback check and TLS (cfg.TLSCertFile) apply
+	// only to listeners Start opens itself: this one is served as given.
 	Listener net.Listener
+
+	// Build is the build's version, commit and date, for the logs and
+	// /metrics (tokengate_info). The zero value means unknown.
+	Build BuildInfo
 
 	// Issuer, when set, replaces the development issuer that cfg.Dev would
 	// start: tokengate trusts its issuer URL and audience and uses its
@@ -81,8 +104,11 @@ type App struct {
 	remote    *auth.Remote // nil in local mode
 	cache     *authcache.Cache
 	handlers  *handlers.Server
-	ready     func() error
-	info      []byte // tokengate_info, rendered once
+	ready     func() error // errShuttingDown once Shutdown begins
+	info      []byte       // tokengate_info, rendered once
+	build     BuildInfo
+	cert      *certificate // nil unless TLS (cfg.TLSCertFile)
+	draining  atomic.Bool  // Shutdown has begun: /readyz 503, Connection: close
 
 	server     *fasthttp.Server
 	ln         net.Listener
@@ -122,6 +148,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		issuer:   cfg.Issuer,
 		audience: cfg.Audience,
 		ln:       opts.Listener,
+		build:    opts.Build,
 		stopping: make(chan struct{}),
 	}
 	defer func() {
@@ -257,6 +284,13 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	}
 
 	a.info = infoMetric(string(cfg.Mode))
+	ready := a.ready
+	a.ready = func() error {
+		if a.draining.Load() {
+			return errShuttingDown
+		}
+		return ready()
+	}
 	baseCtx, cancel := context.WithCancel(context.Background())
 	a.baseCancel = cancel
 	a.handlers, err = handlers.New(handlers.Config{
@@ -287,7 +321,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		a.keys.Start() // first JWKS fetch at once, in the background
 	}
 	a.server = &fasthttp.Server{
-		Handler:                      a.handlers.Handler(),
+		Handler:                      a.Handler(),
 		ReadTimeout:                  readTimeout,
 		WriteTimeout:                 writeTimeout,
 		IdleTimeout:                  idleTimeout,
@@ -313,7 +347,10 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		zap.String("issuer", a.issuer),
 		zap.String("audience", a.audience),
 		zap.String("required_scope", cfg.RequiredScope),
-		zap.Bool("dev", cfg.Dev))
+		zap.Bool("tls", a.cert != nil),
+		zap.Bool("dev", cfg.Dev),
+		zap.String("version", a.build.Version),
+		zap.String("commit", a.build.Commit))
 	return a, nil
 }
 
@@ -345,7 +382,8 @@ func (a *App) startDev(cfg config.Config, iss *devissuer.Issuer) error {
 }
 
 // listen opens the listener on cfg.ListenAddr; under --dev it must be a
-// loopback address once resolved.
+// loopback address once resolved. With TLS_CERT_FILE it serves TLS, the
+// certificate read through a.cert so that Reload can replace it.
 func (a *App) listen(ctx context.Context) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", a.cfg.ListenAddr)
@@ -357,6 +395,15 @@ func (a *App) listen(ctx context.Context) error {
 			_ = ln.Close()
 			return fmt.Errorf("app: --dev serves only on loopback, and %s resolved to %s", a.cfg.ListenAddr, ln.Addr())
 		}
+	}
+	if a.cfg.TLSCertFile != "" {
+		cert, err := newCertificate(a.cfg.TLSCertFile, a.cfg.TLSKeyFile, a.log)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		a.cert = cert
+		ln = tls.NewListener(ln, cert.tlsConfig())
 	}
 	a.ln = ln
 	return nil
@@ -380,13 +427,30 @@ func (a *App) Config() config.Config { return a.cfg }
 func (a *App) Addr() string { return a.ln.Addr().String() }
 
 // URL is how a client on this machine reaches a TCP listener, e.g.
-// http://127.0.0.1:41234.
-func (a *App) URL() string { return "http://" + a.Addr() }
+// http://127.0.0.1:41234, or https://… when tokengate serves TLS.
+func (a *App) URL() string {
+	if a.cert != nil {
+		return "https://" + a.Addr()
+	}
+	return "http://" + a.Addr()
+}
+
+// Build is Options.Build: the version, commit and date of this build.
+func (a *App) Build() BuildInfo { return a.build }
 
 // Handler is the request handler the server serves: router, auth
-// middleware and handlers. Calling it directly (on a RequestCtx the caller
-// owns) runs the same code as a request over the listener.
-func (a *App) Handler() fasthttp.RequestHandler { return a.handlers.Handler() }
+// middleware and handlers; once Shutdown begins, every response also
+// carries Connection: close. Calling it directly (on a RequestCtx the
+// caller owns) runs the same code as a request over the listener.
+func (a *App) Handler() fasthttp.RequestHandler {
+	h := a.handlers.Handler()
+	return func(ctx *fasthttp.RequestCtx) {
+		h(ctx)
+		if a.draining.Load() {
+			ctx.SetConnectionClose()
+		}
+	}
+}
 
 // Cache is the validated-token cache, for its Stats and Wait.
 func (a *App) Cache() *authcache.Cache { return a.cache }
@@ -442,30 +506,57 @@ func (a *App) Err() error {
 	return errors.New("app: serving: the listener was closed")
 }
 
-// Shutdown stops tokengate in order: it stops accepting connections and
-// gives in-flight requests until ctx ends (then cuts them off, logs it and
-// returns ctx's error), then stops the key refresher, the cache, discovery
-// and a development issuer Start started. It waits for all of them. Later
+// Shutdown stops tokengate in order. At once /readyz answers 503
+// ("shutting down") and every response carries Connection: close; it keeps
+// serving so for cfg.ShutdownDrainDelay (SHUTDOWN_DRAIN_DELAY), the time a
+// load balancer takes to stop sending, unless ctx ends first. Then it stops
+// accepting connections and gives in-flight requests until ctx ends (then
+// cuts them off, logs it and returns ctx's error), and stops the key
+// refresher, the cache, discovery and a development issuer Start started,
+// waiting for them until ctx ends and briefly past it: work that cannot be
+// cancelled (a fasthttp call in flight) is left to end by its own timeout,
+// so Shutdown returns shortly after ctx's deadline whatever runs. Later
 // calls wait for the first and return its result.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.stopOnce.Do(func() {
+		a.draining.Store(true)
 		close(a.stopping)
 		a.stopErr = a.stop(ctx)
 	})
 	return a.stopErr
 }
 
-// Close is Shutdown bounded by cfg.ShutdownTimeout (SHUTDOWN_TIMEOUT).
+// Close is Shutdown bounded by cfg.ShutdownDrainDelay plus
+// cfg.ShutdownTimeout: the drain, then SHUTDOWN_TIMEOUT for what is in
+// flight.
 func (a *App) Close() {
-	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownDrainDelay+a.cfg.ShutdownTimeout)
 	defer cancel()
 	_ = a.Shutdown(ctx)
+}
+
+// drain keeps serving, with /readyz 503 and Connection: close, for the
+// drain delay or until ctx ends.
+func (a *App) drain(ctx context.Context) {
+	d := a.cfg.ShutdownDrainDelay
+	if d <= 0 {
+		return
+	}
+	a.log.Info("tokengate: draining: /readyz answers 503 and responses close their connections",
+		zap.Duration("drain_delay", d))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // stop tears down what Start built; it tolerates a partly built App.
 func (a *App) stop(ctx context.Context) error {
 	var cut error
 	if a.server != nil {
+		a.drain(ctx)
 		if err := a.server.ShutdownWithContext(ctx); err != nil {
 			cut = fmt.Errorf("app: in-flight requests cut off: %w", err)
 			a.log.Warn("tokengate: in-flight requests did not finish in time; cutting them off", zap.Error(err))
@@ -483,19 +574,49 @@ func (a *App) stop(ctx context.Context) error {
 	if a.baseCancel != nil {
 		a.baseCancel()
 	}
-	if a.keys != nil {
-		a.keys.Close()
-	}
-	if a.cache != nil {
-		a.cache.Close()
-	}
-	if a.discovery != nil {
-		a.discovery.Close()
-	}
-	if a.ownDev {
-		if err := a.dev.Close(); err != nil {
-			a.log.Warn("tokengate: development issuer", zap.Error(err))
-		}
+	if err := a.teardown(ctx); err != nil {
+		return errors.Join(cut, err)
 	}
 	return cut
+}
+
+// teardown stops the key refresher, the cache, discovery and a development
+// issuer Start started, in that order, and waits for them until ctx ends
+// and teardownGrace more. The cache waits for validations in flight, and a
+// fasthttp call cannot be cancelled: one stuck past SHUTDOWN_TIMEOUT is
+// left to end by its own bound (INTROSPECTION_TIMEOUT) on the teardown's
+// goroutine, which then finishes, while the process is free to exit.
+func (a *App) teardown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if a.keys != nil {
+			a.keys.Close()
+		}
+		if a.cache != nil {
+			a.cache.Close()
+		}
+		if a.discovery != nil {
+			a.discovery.Close()
+		}
+		if a.ownDev {
+			if err := a.dev.Close(); err != nil {
+				a.log.Warn("tokengate: development issuer", zap.Error(err))
+			}
+		}
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	grace := time.NewTimer(teardownGrace)
+	defer grace.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-grace.C:
+		a.log.Warn("tokengate: validations still in flight at the shutdown deadline; not waiting for them")
+		return fmt.Errorf("app: teardown not finished at the shutdown deadline: %w", ctx.Err())
+	}
 }
