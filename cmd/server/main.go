@@ -52,18 +52,6 @@ func main() {
 	os.Exit(code)
 }
 
-// run is the whole program: it serves until ctx ends and returns the exit
-// code.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	return runWith(ctx, options{
-		args:       args,
-		getenv:     getenv,
-		stdout:     stdout,
-		stderr:     stderr,
-		dotenvPath: config.DefaultDotenvPath,
-	})
-}
-
 // buildInfo is what the linker stamped.
 func buildInfo() app.BuildInfo {
 	return app.BuildInfo{Version: version, Commit: commit, Date: date}
@@ -83,7 +71,7 @@ func wantsVersion(args []string) bool {
 	return false
 }
 
-// options are run's inputs plus the seams tests use.
+// options are runWith's inputs: the process's, plus the seams tests use.
 type options struct {
 	args       []string
 	getenv     func(string) string
@@ -94,13 +82,15 @@ type options struct {
 	// now is app.Options.Now (nil: time.Now).
 	now func() time.Time
 	// started, when set, is called once the server accepts connections,
-	// with the running app. It must not block for long: run waits for it
+	// with the running app. It must not block for long: runWith waits for it
 	// before watching ctx.
 	started func(*app.App)
 	// reload receives SIGHUP: each signal calls App.Reload (nil: none).
 	reload <-chan os.Signal
 }
 
+// runWith is the whole program: it serves until ctx ends and returns the
+// exit code.
 func runWith(ctx context.Context, o options) int {
 	if o.stdout == nil {
 		o.stdout = io.Discard

@@ -298,7 +298,7 @@ func TestConfigErrorsExit2(t *testing.T) {
 
 func TestHelpExits0(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"-h"}, func(string) string { return "" }, &stdout, &stderr); code != 0 {
+	if code := runWith(context.Background(), options{args: []string{"-h"}, stdout: &stdout, stderr: &stderr}); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
 	for _, w := range []string{"OKTA_ISSUER", "--dev", "VALIDATION_MODE"} {

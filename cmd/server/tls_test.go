@@ -80,7 +80,7 @@ func TestTLSPairUnusableExits1(t *testing.T) {
 func TestVersion(t *testing.T) {
 	for _, args := range [][]string{{"--version"}, {"-version"}, {"--dev", "--version"}} {
 		var stdout, stderr bytes.Buffer
-		if code := run(context.Background(), args, func(string) string { return "" }, &stdout, &stderr); code != 0 {
+		if code := runWith(context.Background(), options{args: args, stdout: &stdout, stderr: &stderr}); code != 0 {
 			t.Fatalf("%v: exit code %d; stderr %s", args, code, stderr.String())
 		}
 		want := "tokengate " + version + "\ncommit unknown\nbuilt unknown\n" + runtime.Version() + "\n"
