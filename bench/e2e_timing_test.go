@@ -79,7 +79,7 @@ func benchGET(b *testing.B, s *server, path string, authz [][]byte) {
 		}
 		return true
 	}
-	uri := "http://tokengate.bench" + path
+	uri := s.base + path
 
 	// Warm up: every token once (so cached cases are cached), connections
 	// open, key set loaded.

@@ -83,11 +83,12 @@ func (f *fixtures) get(tb testing.TB, ac algCase) *issuerFixture {
 	return fx
 }
 
-// server is a tokengate served over an in-memory listener, and a client
-// that dials it.
+// server is a tokengate served over an in-memory listener (or loopback
+// TCP), and a client that dials it.
 type server struct {
 	*app.App
 	client *fasthttp.HostClient
+	base   string // scheme and host of request URIs: http://tokengate.bench
 }
 
 // startServer starts a tokengate for iss (flags in args) on an in-memory
@@ -112,6 +113,7 @@ func startServer(tb, owner testing.TB, iss *devissuer.Issuer, uncachedValid bool
 			ReadTimeout:         30 * time.Second,
 			WriteTimeout:        30 * time.Second,
 		},
+		base: "http://tokengate.bench",
 	}
 }
 

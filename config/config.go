@@ -191,8 +191,21 @@ type Config struct {
 	// LogLevel is debug, info, warn or error (LOG_LEVEL, info).
 	LogLevel string
 	// ShutdownTimeout bounds the graceful stop: in-flight requests get this
-	// long to finish (SHUTDOWN_TIMEOUT, 10s).
+	// long to finish (SHUTDOWN_TIMEOUT, 10s), counted from the end of the
+	// drain delay.
 	ShutdownTimeout time.Duration
+	// ShutdownDrainDelay is how long tokengate keeps serving after SIGTERM,
+	// with /readyz answering 503 and every response carrying Connection:
+	// close, before it stops accepting connections
+	// (SHUTDOWN_DRAIN_DELAY, 0: stop accepting at once). Set it to the time
+	// the load balancer or orchestrator takes to stop sending traffic.
+	ShutdownDrainDelay time.Duration
+
+	// TLSCertFile and TLSKeyFile are PEM files of the listener's
+	// certificate chain and private key (TLS_CERT_FILE, TLS_KEY_FILE).
+	// Both set: tokengate serves HTTPS (TLS 1.2 or later) and re-reads
+	// them on SIGHUP. Both empty: plain HTTP. Not with Dev.
+	TLSCertFile, TLSKeyFile string
 
 	// PolicyFile is the route policy of the decision endpoints
 	// (POLICY_FILE; empty: any valid token with RequiredScope, and the
@@ -381,6 +394,12 @@ func settings() []setting {
 				c.TrustedProxies = p
 				return err
 			}},
+		{env: "SHUTDOWN_DRAIN_DELAY", flag: "shutdown-drain-delay", def: "0s", usage: "on SIGTERM, how long to keep serving (/readyz 503, Connection: close) before refusing connections: the load balancer's endpoint-removal time",
+			set: durationIn(func(c *Config) *time.Duration { return &c.ShutdownDrainDelay }, 0, 10*time.Minute)},
+		{env: "TLS_CERT_FILE", flag: "tls-cert-file", defDoc: "(plain HTTP)", usage: "PEM certificate chain of the listener: serve HTTPS (with TLS_KEY_FILE; re-read on SIGHUP)",
+			set: func(c *Config, v string) error { c.TLSCertFile = v; return nil }},
+		{env: "TLS_KEY_FILE", flag: "tls-key-file", defDoc: "(plain HTTP)", usage: "PEM private key of the listener's certificate (with TLS_CERT_FILE)",
+			set: func(c *Config, v string) error { c.TLSKeyFile = v; return nil }},
 		{flag: "dev", def: "false", isBool: true, usage: "run the development authorization server in-process (no Okta account needed); loopback only",
 			set: boolField(func(c *Config) *bool { return &c.Dev })},
 		{flag: "dev-client-id", def: "dev-client", usage: "--dev: the development issuer's client id",
@@ -512,6 +531,17 @@ func (c *Config) finish(sources map[string]string) error {
 		}
 	}
 
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		set, unset := "TLS_CERT_FILE", "TLS_KEY_FILE"
+		if c.TLSCertFile == "" {
+			set, unset = unset, set
+		}
+		return fail(unset, fmt.Sprintf("not set while %s is; set both to serve HTTPS, or neither", set))
+	}
+	if c.Dev && c.TLSCertFile != "" {
+		return fail("TLS_CERT_FILE", "--dev serves plain HTTP on loopback; unset TLS_CERT_FILE and TLS_KEY_FILE, or run without --dev")
+	}
+
 	if c.Dev {
 		for _, name := range []string{"OKTA_ISSUER", "OKTA_CLIENT_ID", "OKTA_CLIENT_SECRET", "JWKS_URI", "TOKEN_ENDPOINT", "INTROSPECTION_ENDPOINT"} {
 			if sources[name] != "default" {
@@ -628,9 +658,9 @@ func Usage(w io.Writer) {
 	tw.Flush()
 }
 
-// variables returns the names of all environment variables Load reads, in
-// the order of Usage.
-func variables() []string {
+// Variables returns the names of all environment variables Load reads, in
+// the order of Usage (deployment manifests are checked against it).
+func Variables() []string {
 	var out []string
 	for _, s := range settings() {
 		if s.env != "" {

@@ -239,6 +239,11 @@ func TestPrecedence(t *testing.T) {
 			}
 		}},
 		{name: "missing dotenv file is fine", args: []string{"--dev"}, check: func(testing.TB, Config) {}},
+		{name: "tls pair and drain delay", env: map[string]string{"OKTA_ISSUER": fromEnv, "TLS_CERT_FILE": "/tls/tls.crt", "TLS_KEY_FILE": "/tls/tls.key", "SHUTDOWN_DRAIN_DELAY": "5s"}, check: func(tb testing.TB, c Config) {
+			if c.TLSCertFile != "/tls/tls.crt" || c.TLSKeyFile != "/tls/tls.key" || c.ShutdownDrainDelay != 5*time.Second {
+				tb.Errorf("TLS %q %q, drain %v", c.TLSCertFile, c.TLSKeyFile, c.ShutdownDrainDelay)
+			}
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, tc.run)
@@ -360,6 +365,10 @@ func TestValidationErrors(t *testing.T) {
 		{name: "bad log format", env: map[string]string{"LOG_FORMAT": "xml"}, varName: "LOG_FORMAT", want: []string{"json or console"}},
 		{name: "bad log level", env: map[string]string{"LOG_LEVEL": "trace"}, varName: "LOG_LEVEL", want: []string{"debug, info, warn or error"}},
 		{name: "bad shutdown timeout", env: map[string]string{"SHUTDOWN_TIMEOUT": "forever"}, varName: "SHUTDOWN_TIMEOUT", want: []string{"not a duration"}},
+		{name: "negative drain delay", env: map[string]string{"SHUTDOWN_DRAIN_DELAY": "-1s"}, varName: "SHUTDOWN_DRAIN_DELAY", want: []string{"between 0s and 10m"}},
+		{name: "tls cert without key", env: map[string]string{"TLS_CERT_FILE": "/tls/tls.crt"}, varName: "TLS_KEY_FILE", want: []string{"not set while TLS_CERT_FILE is", "both"}},
+		{name: "tls key without cert", args: []string{"--tls-key-file", "/tls/tls.key"}, varName: "TLS_CERT_FILE", want: []string{"not set while TLS_KEY_FILE is"}},
+		{name: "tls with dev", args: []string{"--dev", "--tls-cert-file", "a.crt", "--tls-key-file", "a.key"}, varName: "TLS_CERT_FILE", want: []string{"--dev serves plain HTTP"}, source: "flag --tls-cert-file"},
 		{name: "remote needs client id", env: map[string]string{"VALIDATION_MODE": "remote", "OKTA_CLIENT_SECRET": "topsecret"}, varName: "OKTA_CLIENT_ID", want: []string{"VALIDATION_MODE=remote"}},
 		{name: "hybrid needs client secret", env: map[string]string{"VALIDATION_MODE": "hybrid", "OKTA_CLIENT_ID": "id"}, varName: "OKTA_CLIENT_SECRET", want: []string{"VALIDATION_MODE=hybrid"}},
 		{name: "bad dev bool", args: []string{"--dev=maybe"}, varName: "--dev", want: []string{"true or false"}},
@@ -393,7 +402,7 @@ func TestHelp(t *testing.T) {
 	}
 	var b strings.Builder
 	Usage(&b)
-	for _, v := range append(variables(), "--dev", "--listen", "--dev-client-id") {
+	for _, v := range append(Variables(), "--dev", "--listen", "--dev-client-id") {
 		if !strings.Contains(b.String(), v) {
 			t.Errorf("Usage does not mention %s", v)
 		}
@@ -420,7 +429,7 @@ func TestREADMEDocumentsEverySetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range variables() {
+	for _, v := range Variables() {
 		if !strings.Contains(string(readme), "`"+v+"`") {
 			t.Errorf("README.md does not document `%s`", v)
 		}

@@ -3,6 +3,7 @@ package devissuer
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -108,6 +109,12 @@ type Config struct {
 	// Now is the clock for iat, exp and introspection (time.Now).
 	Now func() time.Time
 
+	// TLS, when set, makes the issuer serve HTTPS with it, so that its
+	// issuer URL and endpoints are https://127.0.0.1:PORT/…: for tests of
+	// the trust in an authorization server's certificate. Its certificate
+	// must name the loopback address clients dial. nil serves plain HTTP.
+	TLS *tls.Config
+
 	// Logger receives the issuer's logs (nil: none). Secrets and tokens
 	// are never logged.
 	Logger *zap.Logger
@@ -119,7 +126,7 @@ type Issuer struct {
 	cfg     Config
 	log     *zap.Logger
 	addr    string // resolved listen address, port fixed after Start
-	issuer  string // http://addr/oauth2/id
+	issuer  string // http(s)://addr/oauth2/id
 	prefix  string // /oauth2/id
 	clients map[string]*Client
 
@@ -244,6 +251,12 @@ func newIssuer(cfg Config) (*Issuer, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.TLS != nil {
+		cfg.TLS = cfg.TLS.Clone()
+		if cfg.TLS.MinVersion == 0 {
+			cfg.TLS.MinVersion = tls.VersionTLS12
+		}
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -296,7 +309,11 @@ func newIssuer(cfg Config) (*Issuer, error) {
 func (i *Issuer) setAddr(addr string) error {
 	i.addr = addr
 	i.prefix = "/oauth2/" + i.cfg.AuthServerID
-	i.issuer = "http://" + addr + i.prefix
+	scheme := "http://"
+	if i.cfg.TLS != nil {
+		scheme = "https://"
+	}
+	i.issuer = scheme + addr + i.prefix
 	return i.encodeMetadata()
 }
 
@@ -340,8 +357,12 @@ func loopbackAddr(addr string) (string, error) {
 	return net.JoinHostPort(ip.String(), port), nil
 }
 
-// serveLocked starts a new server generation on ln. lifeMu is held.
+// serveLocked starts a new server generation on ln (wrapped in TLS when
+// Config.TLS is set). lifeMu is held.
 func (i *Issuer) serveLocked(ln net.Listener) {
+	if i.cfg.TLS != nil {
+		ln = tls.NewListener(ln, i.cfg.TLS)
+	}
 	gen := make(chan struct{})
 	srv := &fasthttp.Server{
 		Handler:            func(ctx *fasthttp.RequestCtx) { i.handle(ctx, gen) },
@@ -470,7 +491,8 @@ func (i *Issuer) Close() error {
 	return err
 }
 
-// Issuer returns the issuer identifier, http://127.0.0.1:PORT/oauth2/default.
+// Issuer returns the issuer identifier, http://127.0.0.1:PORT/oauth2/default
+// (https:// with Config.TLS).
 func (i *Issuer) Issuer() string { return i.issuer }
 
 // Addr returns the host:port the issuer listens on (kept across Restart).

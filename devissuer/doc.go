@@ -3,7 +3,8 @@
 // tests. `tokengate --dev` runs it in-process so that nobody needs an
 // account anywhere.
 //
-// It serves, under the issuer http://127.0.0.1:PORT/oauth2/default:
+// It serves, under the issuer http://127.0.0.1:PORT/oauth2/default (or
+// https:// with Config.TLS):
 //
 //   - {issuer}/.well-known/oauth-authorization-server (RFC 8414; also at
 //     /.well-known/oauth-authorization-server/oauth2/default) and

@@ -7,14 +7,26 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
 	"go.uber.org/zap"
+	// The Mozilla root bundle, used only when the system has none (a
+	// scratch container): see the package doc.
+	_ "golang.org/x/crypto/x509roots/fallback"
 
 	"github.com/tokengate/tokengate/cmd/server/app"
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/policy"
+)
+
+// Build stamps, set by the linker: go build -ldflags "-X main.version=v1.2.0
+// -X main.commit=… -X main.date=…" (make build and make image do it).
+var (
+	version = "(devel)"
+	commit  = ""
+	date    = ""
 )
 
 // Exit codes.
@@ -26,24 +38,41 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	code := runWith(ctx, options{
+		args:       os.Args[1:],
+		getenv:     os.Getenv,
+		stdout:     os.Stdout,
+		stderr:     os.Stderr,
+		dotenvPath: config.DefaultDotenvPath,
+		reload:     hup,
+	})
+	signal.Stop(hup)
 	stop()
 	os.Exit(code)
 }
 
-// run is the whole program: it serves until ctx ends and returns the exit
-// code.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	return runWith(ctx, options{
-		args:       args,
-		getenv:     getenv,
-		stdout:     stdout,
-		stderr:     stderr,
-		dotenvPath: config.DefaultDotenvPath,
-	})
+// buildInfo is what the linker stamped.
+func buildInfo() app.BuildInfo {
+	return app.BuildInfo{Version: version, Commit: commit, Date: date}
 }
 
-// options are run's inputs plus the seams tests use.
+// wantsVersion reports whether args ask for the version (--version or
+// -version), which needs no configuration.
+func wantsVersion(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if a == "--version" || a == "-version" {
+			return true
+		}
+	}
+	return false
+}
+
+// options are runWith's inputs: the process's, plus the seams tests use.
 type options struct {
 	args       []string
 	getenv     func(string) string
@@ -53,20 +82,27 @@ type options struct {
 
 	// now is app.Options.Now (nil: time.Now).
 	now func() time.Time
-	// hup, when set, replaces SIGHUP: a value on it reloads the policy.
-	hup <-chan os.Signal
 	// started, when set, is called once the server accepts connections,
-	// with the running app. It must not block for long: run waits for it
+	// with the running app. It must not block for long: runWith waits for it
 	// before watching ctx.
 	started func(*app.App)
+	// reload receives SIGHUP: each signal calls App.Reload (nil: none).
+	reload <-chan os.Signal
 }
 
+// runWith is the whole program: it serves until ctx ends and returns the
+// exit code.
 func runWith(ctx context.Context, o options) int {
 	if o.stdout == nil {
 		o.stdout = io.Discard
 	}
 	if o.stderr == nil {
 		o.stderr = io.Discard
+	}
+	if wantsVersion(o.args) {
+		b := buildInfo()
+		fmt.Fprintf(o.stdout, "tokengate %s\ncommit %s\nbuilt %s\n%s\n", b.Version, orUnknown(b.Commit), orUnknown(b.Date), runtime.Version())
+		return exitOK
 	}
 	cfg, err := config.Load(o.args, o.getenv, o.dotenvPath)
 	if errors.Is(err, config.ErrHelp) {
@@ -81,7 +117,7 @@ func runWith(ctx context.Context, o options) int {
 	log := app.NewLogger(cfg, o.stderr)
 	defer func() { _ = log.Sync() }() // stderr may not support fsync
 
-	a, err := app.Start(ctx, cfg, app.Options{Now: o.now, Logger: log})
+	a, err := app.Start(ctx, cfg, app.Options{Now: o.now, Logger: log, Build: buildInfo()})
 	if err != nil {
 		if ctx.Err() != nil { // stopped while starting: not a failure
 			log.Info("tokengate: stopped before serving", zap.Error(err))
@@ -100,32 +136,33 @@ func runWith(ctx context.Context, o options) int {
 		o.started(a)
 	}
 
-	// SIGHUP re-reads the policy file; a bad one keeps the current policy
-	// (Reload logs why).
-	hup := o.hup
-	if hup == nil {
-		c := make(chan os.Signal, 1)
-		signal.Notify(c, syscall.SIGHUP)
-		defer signal.Stop(c)
-		hup = c
-	}
-
 	code := exitOK
-wait:
-	for {
+	for serving := true; serving; {
 		select {
-		case <-hup:
-			_ = a.Reload()
 		case <-ctx.Done():
-			log.Info("tokengate: stopping", zap.Duration("timeout", cfg.ShutdownTimeout))
-			break wait
+			log.Info("tokengate: stopping",
+				zap.Duration("drain_delay", cfg.ShutdownDrainDelay),
+				zap.Duration("timeout", cfg.ShutdownTimeout))
+			serving = false
 		case <-a.Done():
 			log.Error("tokengate: serving failed", zap.Error(a.Err()))
 			code = exitFailed
-			break wait
+			serving = false
+		case <-o.reload:
+			log.Info("tokengate: SIGHUP: reloading")
+			_ = a.Reload() // logged by Reload; the previous state stays in use
 		}
 	}
+	// A stop that had to cut off requests still exits 0: SHUTDOWN_TIMEOUT
+	// did its job, and the log says what was cut off.
 	a.Close()
 	log.Info("tokengate: stopped")
 	return code
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }

@@ -2,11 +2,13 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -29,7 +31,24 @@ const (
 	idleTimeout        = 60 * time.Second
 	readyCheckTimeout  = 2 * time.Second
 	readyPollInterval  = 10 * time.Millisecond
+
+	// teardownGrace is how long past Shutdown's deadline the teardown
+	// (key refresher, cache, discovery) may still take before Shutdown
+	// returns without it: work that cannot be cancelled, such as an
+	// introspection call, then ends by its own timeout.
+	teardownGrace = 500 * time.Millisecond
 )
+
+// errShuttingDown is what /readyz says from the moment Shutdown begins.
+var errShuttingDown = errors.New("shutting down")
+
+// BuildInfo says which build of tokengate runs. cmd/server stamps it at
+// link time (-ldflags -X); empty fields are unknown.
+type BuildInfo struct {
+	Version string // e.g. v1.2.0, or git describe's v1.2.0-3-gabc1234-dirty
+	Commit  string // the full commit hash
+	Date    string // build time, RFC 3339 in UTC
+}
 
 // Options are what Start takes besides the configuration: injected
 // dependencies, and knobs for tests, benchmarks and load tests. The zero
@@ -45,9 +64,13 @@ type Options struct {
 
 	// Listener, when set, is served instead of a new listener on
 	// cfg.ListenAddr (e.g. fasthttputil.NewInmemoryListener). Shutdown
-	// closes it. The --dev loopback check applies only to listeners Start
-	// opens itself.
+	// closes it. The --dev loopback check and TLS (cfg.TLSCertFile) apply
+	// only to listeners Start opens itself: this one is served as given.
 	Listener net.Listener
+
+	// Build is the build's version, commit and date, for the logs and
+	// /metrics (tokengate_info). The zero value means unknown.
+	Build BuildInfo
 
 	// Issuer, when set, replaces the development issuer that cfg.Dev would
 	// start: tokengate trusts its issuer URL and audience and uses its
@@ -80,7 +103,10 @@ type App struct {
 	validation                // the validator chain, the cache, the key set, readiness
 	policy     *policy.Holder // the decision endpoints' rules; Reload swaps them
 	handlers   *handlers.Server
-	info       []byte // tokengate_info, rendered once
+	info       []byte       // tokengate_info, rendered once
+	build      BuildInfo    // Options.Build
+	cert       *certificate // nil unless TLS (cfg.TLSCertFile)
+	draining   atomic.Bool  // Shutdown has begun: /readyz 503, Connection: close
 
 	server     *fasthttp.Server
 	ln         net.Listener
@@ -114,6 +140,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		cfg:      cfg,
 		log:      log,
 		ln:       opts.Listener,
+		build:    opts.Build,
 		stopping: make(chan struct{}),
 	}
 	defer func() {
@@ -164,7 +191,10 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		zap.String("issuer", trusted.Issuer),
 		zap.String("audience", trusted.Audience),
 		zap.String("required_scope", cfg.RequiredScope),
-		zap.Bool("dev", cfg.Dev))
+		zap.Bool("tls", a.cert != nil),
+		zap.Bool("dev", cfg.Dev),
+		zap.String("version", a.build.Version),
+		zap.String("commit", a.build.Commit))
 	return a, nil
 }
 
@@ -387,7 +417,14 @@ func introspectionReady(disc *auth.Discovery) func() error {
 // buildHandlers builds the router, the auth middleware and the handlers
 // over the cache.
 func (a *App) buildHandlers() error {
-	a.info = infoMetric(string(a.cfg.Mode))
+	a.info = infoMetric(string(a.cfg.Mode), a.build)
+	ready := a.ready
+	a.ready = func() error {
+		if a.draining.Load() {
+			return errShuttingDown
+		}
+		return ready()
+	}
 	baseCtx, cancel := context.WithCancel(context.Background())
 	a.baseCancel = cancel
 	disc := a.discovery
@@ -415,10 +452,17 @@ func (a *App) buildHandlers() error {
 }
 
 // Reload re-reads what can change without a restart: the policy file
-// (POLICY_FILE). cmd/server calls it on SIGHUP. A bad new file keeps the
-// current policy, and the error says why (an *policy.Error names the file
-// and line).
+// (POLICY_FILE) and the TLS certificate and key (TLS_CERT_FILE,
+// TLS_KEY_FILE). cmd/server calls it on SIGHUP. Each part that cannot be
+// used keeps the one in force, is logged and is returned; the other part
+// is still reloaded.
 func (a *App) Reload() error {
+	return errors.Join(a.reloadPolicy(), a.reloadCertificate())
+}
+
+// reloadPolicy re-reads POLICY_FILE; a bad new file keeps the current
+// policy (a *policy.Error names the file and line).
+func (a *App) reloadPolicy() error {
 	if a.cfg.PolicyFile == "" {
 		return nil
 	}
@@ -444,6 +488,15 @@ func (a *App) listen(ctx context.Context) error {
 			return fmt.Errorf("app: --dev serves only on loopback, and %s resolved to %s", a.cfg.ListenAddr, ln.Addr())
 		}
 	}
+	if a.cfg.TLSCertFile != "" {
+		cert, err := newCertificate(a.cfg.TLSCertFile, a.cfg.TLSKeyFile, a.log)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		a.cert = cert
+		ln = tls.NewListener(ln, cert.tlsConfig())
+	}
 	a.ln = ln
 	return nil
 }
@@ -452,7 +505,7 @@ func (a *App) listen(ctx context.Context) error {
 // when Serve returns; Shutdown stops it.
 func (a *App) serve() {
 	a.server = &fasthttp.Server{
-		Handler:                      a.handlers.Handler(),
+		Handler:                      a.Handler(),
 		ReadTimeout:                  readTimeout,
 		WriteTimeout:                 writeTimeout,
 		IdleTimeout:                  idleTimeout,
@@ -481,12 +534,28 @@ func (a *App) Addr() string { return a.ln.Addr().String() }
 
 // URL is how a client on this machine reaches a TCP listener, e.g.
 // http://127.0.0.1:41234.
-func (a *App) URL() string { return "http://" + a.Addr() }
+func (a *App) URL() string {
+	if a.cert != nil {
+		return "https://" + a.Addr()
+	}
+	return "http://" + a.Addr()
+}
+
+// Build is Options.Build: the version, commit and date of this build.
+func (a *App) Build() BuildInfo { return a.build }
 
 // Handler is the request handler the server serves: router, auth
 // middleware and handlers. Calling it directly (on a RequestCtx the caller
 // owns) runs the same code as a request over the listener.
-func (a *App) Handler() fasthttp.RequestHandler { return a.handlers.Handler() }
+func (a *App) Handler() fasthttp.RequestHandler {
+	h := a.handlers.Handler()
+	return func(ctx *fasthttp.RequestCtx) {
+		h(ctx)
+		if a.draining.Load() {
+			ctx.SetConnectionClose()
+		}
+	}
+}
 
 // Cache is the validated-token cache, for its Stats and Wait.
 func (a *App) Cache() *authcache.Cache { return a.cache }
@@ -542,30 +611,57 @@ func (a *App) Err() error {
 	return errors.New("app: serving: the listener was closed")
 }
 
-// Shutdown stops tokengate in order: it stops accepting connections and
-// gives in-flight requests until ctx ends (then cuts them off, logs it and
-// returns ctx's error), then stops the key refresher, the cache, discovery
-// and a development issuer Start started. It waits for all of them. Later
+// Shutdown stops tokengate in order. At once /readyz answers 503
+// ("shutting down") and every response carries Connection: close; it keeps
+// serving so for cfg.ShutdownDrainDelay (SHUTDOWN_DRAIN_DELAY), the time a
+// load balancer takes to stop sending, unless ctx ends first. Then it stops
+// accepting connections and gives in-flight requests until ctx ends (then
+// cuts them off, logs it and returns ctx's error), and stops the key
+// refresher, the cache, discovery and a development issuer Start started,
+// waiting for them until ctx ends and briefly past it: work that cannot be
+// cancelled (a fasthttp call in flight) is left to end by its own timeout,
+// so Shutdown returns shortly after ctx's deadline whatever runs. Later
 // calls wait for the first and return its result.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.stopOnce.Do(func() {
+		a.draining.Store(true)
 		close(a.stopping)
 		a.stopErr = a.stop(ctx)
 	})
 	return a.stopErr
 }
 
-// Close is Shutdown bounded by cfg.ShutdownTimeout (SHUTDOWN_TIMEOUT).
+// Close is Shutdown bounded by cfg.ShutdownDrainDelay plus
+// cfg.ShutdownTimeout: the drain, then SHUTDOWN_TIMEOUT for what is in
+// flight.
 func (a *App) Close() {
-	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownDrainDelay+a.cfg.ShutdownTimeout)
 	defer cancel()
 	_ = a.Shutdown(ctx)
+}
+
+// drain keeps serving, with /readyz 503 and Connection: close, for the
+// drain delay or until ctx ends.
+func (a *App) drain(ctx context.Context) {
+	d := a.cfg.ShutdownDrainDelay
+	if d <= 0 {
+		return
+	}
+	a.log.Info("tokengate: draining: /readyz answers 503 and responses close their connections",
+		zap.Duration("drain_delay", d))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // stop tears down what Start built; it tolerates a partly built App.
 func (a *App) stop(ctx context.Context) error {
 	var cut error
 	if a.server != nil {
+		a.drain(ctx)
 		if err := a.server.ShutdownWithContext(ctx); err != nil {
 			cut = fmt.Errorf("app: in-flight requests cut off: %w", err)
 			a.log.Warn("tokengate: in-flight requests did not finish in time; cutting them off", zap.Error(err))
@@ -583,11 +679,41 @@ func (a *App) stop(ctx context.Context) error {
 	if a.baseCancel != nil {
 		a.baseCancel()
 	}
-	a.validation.close() // key refresher, cache, discovery
-	if a.ownDev {
-		if err := a.dev.Close(); err != nil {
-			a.log.Warn("tokengate: development issuer", zap.Error(err))
-		}
+	if err := a.teardown(ctx); err != nil {
+		return errors.Join(cut, err)
 	}
 	return cut
+}
+
+// teardown stops the key refresher, the cache, discovery and a development
+// issuer Start started, in that order, and waits for them until ctx ends
+// and teardownGrace more. The cache waits for validations in flight, and a
+// fasthttp call cannot be cancelled: one stuck past SHUTDOWN_TIMEOUT is
+// left to end by its own bound (INTROSPECTION_TIMEOUT) on the teardown's
+// goroutine, which then finishes, while the process is free to exit.
+func (a *App) teardown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.validation.close() // key refresher, cache, discovery
+		if a.ownDev {
+			if err := a.dev.Close(); err != nil {
+				a.log.Warn("tokengate: development issuer", zap.Error(err))
+			}
+		}
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	grace := time.NewTimer(teardownGrace)
+	defer grace.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-grace.C:
+		a.log.Warn("tokengate: validations still in flight at the shutdown deadline; not waiting for them")
+		return fmt.Errorf("app: teardown not finished at the shutdown deadline: %w", ctx.Err())
+	}
 }

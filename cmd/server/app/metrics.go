@@ -36,14 +36,17 @@ func (a *App) appendMetrics(dst []byte) []byte {
 
 // infoMetric renders tokengate_info once: its labels do not change while
 // the process runs.
-func infoMetric(mode string) []byte {
-	version := "(devel)"
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		version = bi.Main.Version
+func infoMetric(mode string, build BuildInfo) []byte {
+	version := build.Version
+	if version == "" {
+		version = "(devel)"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
 	}
 	const name = "tokengate_info"
 	b := promtext.AppendHeader(nil, name, promtext.Gauge,
-		"Always 1; the labels say what runs: the validation mode, tokengate's version and the Go version it was built with.")
+		"Always 1; the labels say what runs: the validation mode, tokengate's version, commit and build date (stamped by make build), and the Go version it was built with.")
 	return promtext.AppendUintSample(b, name, 1,
-		"mode", mode, "version", version, "go_version", runtime.Version())
+		"mode", mode, "version", version, "commit", build.Commit, "build_date", build.Date, "go_version", runtime.Version())
 }
