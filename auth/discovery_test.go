@@ -10,7 +10,6 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,73 +19,18 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // This file also holds the test fixtures shared by the package's local
-// validation tests: a manual clock, signing keys, and a fake authorization
-// server on a loopback port that serves discovery and a JWKS.
+// validation tests: the fixed time t0 (for a testutil.Clock), signing keys,
+// and a fake authorization server on a loopback port that serves discovery
+// and a JWKS.
 
 // t0 is the fixed "now" of the tests: whole seconds, so NumericDates
 // round-trip exactly.
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-
-// stepClock is a clock that moves only when told to. Its After channels
-// fire when Advance reaches their deadline.
-type stepClock struct {
-	mu     sync.Mutex // guards the fields below
-	now    time.Time
-	timers []stepTimer
-	// armed, when non-nil, receives the duration of every After call (it
-	// blocks the caller until the test reads it).
-	armed chan time.Duration
-}
-
-// stepTimer is one pending After.
-type stepTimer struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newStepClock(t time.Time) *stepClock { return &stepClock{now: t} }
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock and fires the After channels now due.
-func (c *stepClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	kept := c.timers[:0]
-	for _, t := range c.timers {
-		if t.at.After(c.now) {
-			kept = append(kept, t)
-			continue
-		}
-		t.ch <- c.now // buffered, fired once
-	}
-	c.timers = kept
-}
-
-// After is time.After on the step clock.
-func (c *stepClock) After(d time.Duration) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	c.mu.Lock()
-	if d <= 0 {
-		ch <- c.now
-	} else {
-		c.timers = append(c.timers, stepTimer{at: c.now.Add(d), ch: ch})
-	}
-	armed := c.armed
-	c.mu.Unlock()
-	if armed != nil {
-		armed <- d
-	}
-	return ch
-}
 
 // signingKey is a private key with the kid and alg it signs with.
 type signingKey struct {
@@ -293,15 +237,7 @@ func (f *fakeIssuer) setMode(m jwksMode) {
 // deadIssuerURL returns an issuer URL on a loopback port nobody listens on.
 func deadIssuerURL(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	return "http://" + addr + "/oauth2/default"
+	return "http://" + testutil.ClosedAddr(tb) + "/oauth2/default"
 }
 
 func newTestDiscovery(tb testing.TB, cfg DiscoveryConfig) *Discovery {
@@ -419,7 +355,7 @@ func TestDiscoveryIssuerDown(t *testing.T) {
 func TestDiscoveryRetryIsRateLimited(t *testing.T) {
 	f := newFakeIssuer(t)
 	f.configure(func(f *fakeIssuer) { f.oauthStatus, f.oidcStatus = 503, 503 })
-	clock := newStepClock(t0)
+	clock := testutil.NewClock(t0)
 	d := newTestDiscovery(t, DiscoveryConfig{Issuer: f.issuer, RetryInterval: 10 * time.Second, Now: clock.Now})
 
 	for range 5 {

@@ -16,6 +16,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
+
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 func TestNewKeySetConfig(t *testing.T) {
@@ -166,7 +168,7 @@ func TestKeySetJoinsFetchInFlight(t *testing.T) {
 // "unavailable" (503), never "invalid" (401).
 func TestKeySetIssuerDownAtStart(t *testing.T) {
 	k := sharedTestKeys()
-	clock := newStepClock(t0)
+	clock := testutil.NewClock(t0)
 	issuer := deadIssuerURL(t)
 	ks := newTestKeySet(t, issuer, clock, nil)
 
@@ -256,7 +258,7 @@ func TestKeySetBadJWKSKeepsOldKeys(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			k := sharedTestKeys()
 			iss := newFakeIssuer(t, k.rsa)
-			clock := newStepClock(t0)
+			clock := testutil.NewClock(t0)
 			client := tc.client
 			if client == nil {
 				client = NewHTTPClient(HTTPClientConfig{MaxResponseBodySize: 64 << 10})
@@ -297,7 +299,7 @@ func TestKeySetHugeJWKSWithinLimit(t *testing.T) {
 	k := sharedTestKeys()
 	iss := newFakeIssuer(t, k.rsa)
 	iss.setMode(jwksHuge)
-	ks := newTestKeySet(t, iss.issuer, newStepClock(t0), nil) // default 1 MiB client
+	ks := newTestKeySet(t, iss.issuer, testutil.NewClock(t0), nil) // default 1 MiB client
 	if err := ks.Refresh(t.Context()); err != nil {
 		t.Fatalf("a %d-byte JWKS under the default limit: %v", hugeJWKSSize, err)
 	}
@@ -384,7 +386,7 @@ func TestKeySetHonoursMaxAge(t *testing.T) {
 	k := sharedTestKeys()
 	iss := newFakeIssuer(t, k.rsa)
 	iss.configure(func(f *fakeIssuer) { f.cacheControl = "public, max-age=120" })
-	ks := newTestKeySet(t, iss.issuer, newStepClock(t0), nil)
+	ks := newTestKeySet(t, iss.issuer, testutil.NewClock(t0), nil)
 	if got := ks.nextRefresh(0); got != 5*time.Minute {
 		t.Fatalf("before any fetch: next refresh in %v, want the interval", got)
 	}
@@ -441,7 +443,7 @@ func TestKeySetLifecycle(t *testing.T) {
 }
 
 func TestKeySetCloseWithoutStart(t *testing.T) {
-	ks := newTestKeySet(t, "https://as.example.com/oauth2/default", newStepClock(t0), nil)
+	ks := newTestKeySet(t, "https://as.example.com/oauth2/default", testutil.NewClock(t0), nil)
 	ks.Close()
 	if err := ks.Ready(); err == nil {
 		t.Fatal("Ready = nil without keys")

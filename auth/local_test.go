@@ -16,6 +16,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 const testAudience = "api://default"
@@ -25,7 +27,7 @@ const testAudience = "api://default"
 type localFixture struct {
 	keys   *testKeys
 	iss    *fakeIssuer
-	clock  *stepClock
+	clock  *testutil.Clock
 	keySet *KeySet
 	local  *Local
 }
@@ -39,7 +41,7 @@ func newLocalFixture(tb testing.TB, mod func(*LocalConfig)) *localFixture {
 func newLocalFixtureWith(tb testing.TB, ksMod func(*KeySetConfig), mod func(*LocalConfig)) *localFixture {
 	tb.Helper()
 	k := sharedTestKeys()
-	f := &localFixture{keys: k, iss: newFakeIssuer(tb, k.rsa, k.ec, k.ed), clock: newStepClock(t0)}
+	f := &localFixture{keys: k, iss: newFakeIssuer(tb, k.rsa, k.ec, k.ed), clock: testutil.NewClock(t0)}
 	f.keySet = newTestKeySet(tb, f.iss.issuer, f.clock, ksMod)
 	if err := f.keySet.Refresh(tb.Context()); err != nil {
 		tb.Fatal(err)
@@ -62,7 +64,7 @@ func newLocalFixtureWith(tb testing.TB, ksMod func(*KeySetConfig), mod func(*Loc
 	return f
 }
 
-func newTestKeySet(tb testing.TB, issuer string, clock *stepClock, mod func(*KeySetConfig)) *KeySet {
+func newTestKeySet(tb testing.TB, issuer string, clock *testutil.Clock, mod func(*KeySetConfig)) *KeySet {
 	tb.Helper()
 	d := newTestDiscovery(tb, DiscoveryConfig{Issuer: issuer, Now: clock.Now})
 	cfg := KeySetConfig{Discovery: d, Now: clock.Now, After: clock.After, Rand: func() float64 { return 0 }}
@@ -422,7 +424,7 @@ func TestLocalValidate(t *testing.T) {
 }
 
 func TestNewLocalConfig(t *testing.T) {
-	ks := newTestKeySet(t, "https://as.example.com/oauth2/default", newStepClock(t0), nil)
+	ks := newTestKeySet(t, "https://as.example.com/oauth2/default", testutil.NewClock(t0), nil)
 	ok := LocalConfig{Issuer: "https://as.example.com/oauth2/default", Audience: testAudience, Keys: ks}
 	for _, tc := range []struct {
 		name string

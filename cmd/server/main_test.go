@@ -18,6 +18,8 @@ import (
 
 	"github.com/tokengate/tokengate/cmd/server/app"
 	"github.com/tokengate/tokengate/devissuer"
+
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 const itemsJSON = `[{"id":1,"name":"red ball"},{"id":2,"name":"blue square"},{"id":3,"name":"purple ellipse"}]`
@@ -640,7 +642,7 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		result <- response{status: resp.StatusCode, body: string(b)}
 	}()
-	waitFor(t, "the /token call to reach the issuer", func() bool { return iss.Counts().Token == 1 })
+	testutil.WaitFor(t, "the /token call to reach the issuer", func() bool { return iss.Counts().Token == 1 })
 
 	if code := s.stop(t); code != 0 {
 		t.Fatalf("exit code %d", code)
@@ -665,7 +667,7 @@ func TestShutdownIsBounded(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	waitFor(t, "the /token call to reach the issuer", func() bool { return iss.Counts().Token == 1 })
+	testutil.WaitFor(t, "the /token call to reach the issuer", func() bool { return iss.Counts().Token == 1 })
 	start := time.Now()
 	if code := s.stop(t); code != 0 {
 		t.Fatalf("exit code %d", code)
@@ -675,21 +677,6 @@ func TestShutdownIsBounded(t *testing.T) {
 	}
 	if !strings.Contains(s.stderr.String(), "did not finish in time") {
 		t.Error("log does not say requests were cut off")
-	}
-}
-
-// waitFor polls cond (an event in another process-like component that
-// offers no notification) until it holds or 10s pass.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
 	}
 }
 
