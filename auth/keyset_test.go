@@ -478,3 +478,66 @@ func TestKeySetLookupRacingARefresh(t *testing.T) {
 		t.Fatalf("%d JWKS fetches, want 0 (inside the cooldown)", got)
 	}
 }
+
+// A JWK that carries its private half ("d") has been published to the
+// world: anyone can sign with it, so a signature it verifies proves
+// nothing. Such keys must be refused, not quietly reduced to their public
+// part.
+func TestKeySetRefusesPublishedPrivateKeys(t *testing.T) {
+	f := newLocalFixture(t, nil)
+	k := f.keys
+	leaked := jose.JSONWebKey{Key: k.rsa2.priv, KeyID: k.rsa2.kid, Algorithm: string(k.rsa2.alg), Use: "sig"}
+	f.iss.configure(func(fi *fakeIssuer) { fi.keys = []jose.JSONWebKey{k.rsa.public(), leaked} })
+	if b, _ := json.Marshal(leaked); !strings.Contains(string(b), `"d":`) {
+		t.Fatal("test setup: the leaked JWK carries no private exponent")
+	}
+	if err := f.keySet.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.keySet.KeyIDs(), []string{"rsa-1"}; !slices.Equal(got, want) {
+		t.Fatalf("KeyIDs = %q, want %q (the leaked private key must be skipped)", got, want)
+	}
+	// Anyone holding the published key can mint this token.
+	_, err := f.local.Validate(t.Context(), []byte(f.mint(t, k.rsa2, nil)))
+	checkReason(t, err, ErrUnknownKey)
+	if _, err := f.local.Validate(t.Context(), []byte(f.mint(t, k.rsa, nil))); err != nil {
+		t.Fatalf("the public key beside it: %v", err)
+	}
+
+	// A JWKS of nothing but leaked keys is no key set at all.
+	f.iss.configure(func(fi *fakeIssuer) {
+		fi.keys = []jose.JSONWebKey{leaked, {Key: k.ed.priv, KeyID: "ed-priv", Algorithm: "EdDSA"}}
+	})
+	if err := f.keySet.Refresh(t.Context()); err == nil || !strings.Contains(err.Error(), "no usable signing key") {
+		t.Fatalf("Refresh of a JWKS of private keys = %v, want no usable signing key", err)
+	}
+}
+
+// Guard: a token naming an unknown kid while the JWKS endpoint hangs
+// waits for at most one FetchTimeout, even when its own context has no
+// deadline (handlers pass the server's lifetime context). The fetch's own
+// deadline is what ends the wait: the error is the client's timeout. The
+// one-minute guard only turns a regression (a wait without end: the gate
+// opens at cleanup) into a failure instead of a hung test binary.
+func TestKeySetUnknownKIDWaitIsBoundedByFetchTimeout(t *testing.T) {
+	f := newLocalFixtureWith(t, func(c *KeySetConfig) { c.FetchTimeout = 300 * time.Millisecond }, nil)
+	gate := make(chan struct{})
+	t.Cleanup(sync.OnceFunc(func() { close(gate) }))
+	f.iss.configure(func(fi *fakeIssuer) { fi.jwksGate = gate })
+
+	token := []byte(f.mint(t, f.keys.rsa2, nil))
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.local.Validate(context.Background(), token)
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("Validate still waits for keys a minute after FetchTimeout (300ms)")
+	}
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, fasthttp.ErrTimeout) {
+		t.Fatalf("err = %v, want ErrUnavailable caused by the JWKS fetch's timeout", err)
+	}
+}
