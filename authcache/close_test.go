@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/auth"
-
 	"github.com/tokengate/tokengate/internal/testutil"
 )
 

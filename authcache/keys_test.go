@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/auth"
-
 	"github.com/tokengate/tokengate/internal/testutil"
 )
 

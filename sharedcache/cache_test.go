@@ -16,7 +16,6 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/tokengate/tokengate/auth"
-
 	"github.com/tokengate/tokengate/internal/testutil"
 )
 

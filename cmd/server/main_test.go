@@ -18,7 +18,6 @@ import (
 
 	"github.com/tokengate/tokengate/cmd/server/app"
 	"github.com/tokengate/tokengate/devissuer"
-
 	"github.com/tokengate/tokengate/internal/testutil"
 )
 
