@@ -8,9 +8,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,73 +21,21 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // This file also holds the test fixtures shared by the package's local
-// validation tests: a manual clock, signing keys, and a fake authorization
-// server on a loopback port that serves discovery and a JWKS.
+// validation tests: the fixed time t0 (for a testutil.Clock), signing keys,
+// and a fake authorization server on a loopback port that serves discovery
+// and a JWKS.
 
 // t0 is the fixed "now" of the tests: whole seconds, so NumericDates
 // round-trip exactly.
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-
-// stepClock is a clock that moves only when told to. Its After channels
-// fire when Advance reaches their deadline.
-type stepClock struct {
-	mu     sync.Mutex // guards the fields below
-	now    time.Time
-	timers []stepTimer
-	// armed, when non-nil, receives the duration of every After call (it
-	// blocks the caller until the test reads it).
-	armed chan time.Duration
-}
-
-// stepTimer is one pending After.
-type stepTimer struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newStepClock(t time.Time) *stepClock { return &stepClock{now: t} }
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock and fires the After channels now due.
-func (c *stepClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	kept := c.timers[:0]
-	for _, t := range c.timers {
-		if t.at.After(c.now) {
-			kept = append(kept, t)
-			continue
-		}
-		t.ch <- c.now // buffered, fired once
-	}
-	c.timers = kept
-}
-
-// After is time.After on the step clock.
-func (c *stepClock) After(d time.Duration) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	c.mu.Lock()
-	if d <= 0 {
-		ch <- c.now
-	} else {
-		c.timers = append(c.timers, stepTimer{at: c.now.Add(d), ch: ch})
-	}
-	armed := c.armed
-	c.mu.Unlock()
-	if armed != nil {
-		armed <- d
-	}
-	return ch
-}
 
 // signingKey is a private key with the kid and alg it signs with.
 type signingKey struct {
@@ -293,15 +242,7 @@ func (f *fakeIssuer) setMode(m jwksMode) {
 // deadIssuerURL returns an issuer URL on a loopback port nobody listens on.
 func deadIssuerURL(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	return "http://" + addr + "/oauth2/default"
+	return "http://" + testutil.ClosedAddr(tb) + "/oauth2/default"
 }
 
 func newTestDiscovery(tb testing.TB, cfg DiscoveryConfig) *Discovery {
@@ -419,7 +360,7 @@ func TestDiscoveryIssuerDown(t *testing.T) {
 func TestDiscoveryRetryIsRateLimited(t *testing.T) {
 	f := newFakeIssuer(t)
 	f.configure(func(f *fakeIssuer) { f.oauthStatus, f.oidcStatus = 503, 503 })
-	clock := newStepClock(t0)
+	clock := testutil.NewClock(t0)
 	d := newTestDiscovery(t, DiscoveryConfig{Issuer: f.issuer, RetryInterval: 10 * time.Second, Now: clock.Now})
 
 	for range 5 {
@@ -556,5 +497,185 @@ func TestParseMaxAge(t *testing.T) {
 		if got := parseMaxAge([]byte(tc.in)); got != tc.want {
 			t.Errorf("parseMaxAge(%q) = %v, want %v", tc.in, got, tc.want)
 		}
+	}
+}
+
+// Errors from fetching metadata and keys reach logs and, through
+// KeySet.Ready, the unauthenticated /readyz body. They must not carry
+// credentials embedded in a URL (user info, or a query such as an API key).
+func TestFetchErrorsRedactURLSecrets(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"error":"nope"}`, http.StatusUnauthorized)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	secrets := []string{"hunter2", "s3cret"}
+
+	core, logs := observer.New(zapcore.DebugLevel)
+	log := zap.New(core)
+	d := newTestDiscovery(t, DiscoveryConfig{
+		Issuer:   srv.URL + "/oauth2/default",
+		Override: Metadata{JWKSURI: "http://svc:hunter2@" + host + "/keys?api_key=s3cret"},
+		Logger:   log,
+	})
+	ks, err := NewKeySet(KeySetConfig{Discovery: d, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ks.Close)
+	l, err := NewLocal(LocalConfig{Issuer: d.Issuer(), Audience: testAudience, Keys: ks, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	refreshErr := ks.Refresh(t.Context())
+	if refreshErr == nil {
+		t.Fatal("Refresh succeeded against a 401")
+	}
+	_, validateErr := l.Validate(t.Context(), []byte(f0Token))
+	var texts []string
+	for _, err := range []error{refreshErr, ks.Ready(), validateErr} {
+		if err == nil {
+			t.Fatal("missing error")
+		}
+		texts = append(texts, err.Error())
+	}
+	for _, e := range logs.All() {
+		texts = append(texts, e.Message)
+		for _, v := range e.ContextMap() {
+			if s, ok := v.(string); ok {
+				texts = append(texts, s)
+			}
+		}
+	}
+	if !strings.Contains(texts[1], host+"/keys") {
+		t.Fatalf("Ready() = %q: it should still say which URL failed", texts[1])
+	}
+	for _, s := range texts {
+		for _, secret := range secrets {
+			if strings.Contains(s, secret) {
+				t.Errorf("%q leaks %q", s, secret)
+			}
+		}
+	}
+}
+
+// f0Token is a well-formed token for a key set that has no keys: it only
+// needs to reach the key lookup.
+const f0Token = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsifQ.e30.c2ln"
+
+// An issuer identifier is a plain https URL (RFC 8414 section 2): no user
+// info, no query, no fragment. Anything else would also be echoed into
+// errors.
+func TestNewDiscoveryRefusesIssuerWithCredentialsOrQuery(t *testing.T) {
+	for _, iss := range []string{
+		"https://user:pw@as.example.com/oauth2/default",
+		"https://as.example.com/oauth2/default?tenant=x",
+		"https://as.example.com/oauth2/default#frag",
+	} {
+		if _, err := NewDiscovery(DiscoveryConfig{Issuer: iss}); err == nil {
+			t.Errorf("NewDiscovery(%q) accepted", iss)
+		} else if strings.Contains(err.Error(), "pw@") {
+			t.Errorf("error %q echoes the credentials", err)
+		}
+	}
+}
+
+// RFC 8414 section 2: jwks_uri "MUST use the https scheme". An https
+// issuer whose metadata sends the key set (or the introspection and token
+// endpoints, which receive client secrets) to plain http would let anyone
+// on the path substitute keys or read secrets. Discovery must refuse the
+// downgrade rather than fetch keys over http.
+func TestDiscoveryRefusesHTTPSDowngrade(t *testing.T) {
+	var plainHits atomic.Int64
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		plainHits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{sharedTestKeys().rsa.public()}})
+	}))
+	t.Cleanup(plain.Close)
+
+	var jwksURI atomic.Value // string: what the metadata advertises
+	mux := http.NewServeMux()
+	tlsSrv := httptest.NewTLSServer(mux)
+	t.Cleanup(tlsSrv.Close)
+	issuer := tlsSrv.URL + "/oauth2/default"
+	meta := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(Metadata{
+			Issuer:        issuer,
+			JWKSURI:       jwksURI.Load().(string),
+			TokenEndpoint: issuer + "/v1/token",
+		})
+	}
+	mux.HandleFunc("/oauth2/default/.well-known/oauth-authorization-server", meta)
+	mux.HandleFunc("/oauth2/default/.well-known/openid-configuration", meta)
+	mux.HandleFunc("/oauth2/default/v1/keys", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{sharedTestKeys().rsa.public()}})
+	})
+
+	pool := x509.NewCertPool()
+	pool.AddCert(tlsSrv.Certificate())
+	client := NewHTTPClient(HTTPClientConfig{})
+	client.TLSConfig = &tls.Config{RootCAs: pool}
+	t.Cleanup(client.CloseIdleConnections)
+
+	refresh := func(t *testing.T, override Metadata) error {
+		d := newTestDiscovery(t, DiscoveryConfig{Issuer: issuer, Client: client, Override: override})
+		ks, err := NewKeySet(KeySetConfig{Discovery: d, Client: client})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(ks.Close)
+		return ks.Refresh(t.Context())
+	}
+
+	t.Run("https jwks_uri", func(t *testing.T) { // the control
+		jwksURI.Store(issuer + "/v1/keys")
+		if err := refresh(t, Metadata{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("http jwks_uri overridden by an https one", func(t *testing.T) {
+		jwksURI.Store(plain.URL + "/keys")
+		if err := refresh(t, Metadata{JWKSURI: issuer + "/v1/keys"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("http jwks_uri", func(t *testing.T) {
+		jwksURI.Store(plain.URL + "/keys")
+		err := refresh(t, Metadata{})
+		if err == nil || !strings.Contains(err.Error(), "https") {
+			t.Fatalf("Refresh = %v, want a refusal of the http jwks_uri", err)
+		}
+		if n := plainHits.Load(); n != 0 {
+			t.Fatalf("%d requests for keys over plain http", n)
+		}
+	})
+}
+
+// Guard: outbound GETs must not follow redirects (fasthttp's DoDeadline
+// does not; DoRedirects would). A metadata URL that redirects elsewhere
+// is a failure, and the other host sees no request.
+func TestDiscoveryDoesNotFollowRedirects(t *testing.T) {
+	var otherHits atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		otherHits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"issuer":"x"}`))
+	}))
+	t.Cleanup(other.Close)
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusFound)
+	}))
+	t.Cleanup(redirector.Close)
+
+	d := newTestDiscovery(t, DiscoveryConfig{Issuer: redirector.URL + "/oauth2/default"})
+	if _, err := d.Metadata(t.Context()); err == nil || !strings.Contains(err.Error(), "status 302") {
+		t.Fatalf("Metadata = %v, want a failure on the 302", err)
+	}
+	if n := otherHits.Load(); n != 0 {
+		t.Fatalf("the redirect target got %d requests", n)
 	}
 }

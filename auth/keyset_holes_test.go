@@ -11,6 +11,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // TestKeySetSharedKID: RFC 7517 lets keys of different types share a kid.
@@ -20,7 +22,7 @@ func TestKeySetSharedKID(t *testing.T) {
 	rsaShared := signingKey{"shared", jose.RS256, k.rsa.priv}
 	ecShared := signingKey{"shared", jose.ES256, k.ec.priv}
 	iss := newFakeIssuer(t, rsaShared, ecShared)
-	clock := newStepClock(t0)
+	clock := testutil.NewClock(t0)
 	ks := newTestKeySet(t, iss.issuer, clock, nil)
 	if err := ks.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
@@ -93,7 +95,7 @@ func TestKeySetRotatedKeyAfterMadeUpKID(t *testing.T) {
 
 	// The cooldown ends: the scheduled refresh runs on its own.
 	f.clock.Advance(10 * time.Second)
-	waitUntil(t, "the scheduled refresh to load rsa-2", func() bool {
+	testutil.WaitFor(t, "the scheduled refresh to load rsa-2", func() bool {
 		return slices.Contains(f.keySet.KeyIDs(), k.rsa2.kid)
 	})
 	if got := f.iss.jwksHits.Load() - start; got != 2 {
@@ -119,19 +121,6 @@ func mustClaims(tb testing.TB, f *localFixture) []byte {
 		tb.Fatal(err)
 	}
 	return b
-}
-
-// waitUntil polls cond until it holds, failing after a generous wall-clock
-// deadline that only turns a hang into a failure.
-func waitUntil(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
 }
 
 // TestKeySetGeneration: KeyGeneration changes when, and only when, a
@@ -230,8 +219,8 @@ func TestKeySetBackoffAndLog(t *testing.T) {
 			k := sharedTestKeys()
 			iss := newFakeIssuer(t, k.rsa)
 			iss.configure(tc.breakIt)
-			clock := newStepClock(t0)
-			clock.armed = make(chan time.Duration)
+			clock := testutil.NewClock(t0)
+			afters := clock.WatchAfter()
 			core, logs := observer.New(zapcore.DebugLevel)
 			log := zap.New(core)
 			d := newTestDiscovery(t, DiscoveryConfig{Issuer: iss.issuer, Now: clock.Now, Logger: log})
@@ -246,7 +235,7 @@ func TestKeySetBackoffAndLog(t *testing.T) {
 
 			// Failures at 0, 5, 15, 35, 75, 135 and 195 s.
 			for i, want := range []time.Duration{5, 10, 20, 40, 60, 60, 60} {
-				got := <-clock.armed
+				got := <-afters
 				if want *= time.Second; got != want {
 					t.Fatalf("wait after failure %d = %v, want %v", i+1, got, want)
 				}
@@ -258,7 +247,7 @@ func TestKeySetBackoffAndLog(t *testing.T) {
 				}
 				clock.Advance(got)
 			}
-			if got := <-clock.armed; got != 5*time.Minute {
+			if got := <-afters; got != 5*time.Minute {
 				t.Fatalf("wait after the recovery = %v, want RefreshInterval", got)
 			}
 			ks.Close()

@@ -16,6 +16,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
+
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 func TestNewKeySetConfig(t *testing.T) {
@@ -166,7 +168,7 @@ func TestKeySetJoinsFetchInFlight(t *testing.T) {
 // "unavailable" (503), never "invalid" (401).
 func TestKeySetIssuerDownAtStart(t *testing.T) {
 	k := sharedTestKeys()
-	clock := newStepClock(t0)
+	clock := testutil.NewClock(t0)
 	issuer := deadIssuerURL(t)
 	ks := newTestKeySet(t, issuer, clock, nil)
 
@@ -256,7 +258,7 @@ func TestKeySetBadJWKSKeepsOldKeys(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			k := sharedTestKeys()
 			iss := newFakeIssuer(t, k.rsa)
-			clock := newStepClock(t0)
+			clock := testutil.NewClock(t0)
 			client := tc.client
 			if client == nil {
 				client = NewHTTPClient(HTTPClientConfig{MaxResponseBodySize: 64 << 10})
@@ -297,7 +299,7 @@ func TestKeySetHugeJWKSWithinLimit(t *testing.T) {
 	k := sharedTestKeys()
 	iss := newFakeIssuer(t, k.rsa)
 	iss.setMode(jwksHuge)
-	ks := newTestKeySet(t, iss.issuer, newStepClock(t0), nil) // default 1 MiB client
+	ks := newTestKeySet(t, iss.issuer, testutil.NewClock(t0), nil) // default 1 MiB client
 	if err := ks.Refresh(t.Context()); err != nil {
 		t.Fatalf("a %d-byte JWKS under the default limit: %v", hugeJWKSSize, err)
 	}
@@ -384,7 +386,7 @@ func TestKeySetHonoursMaxAge(t *testing.T) {
 	k := sharedTestKeys()
 	iss := newFakeIssuer(t, k.rsa)
 	iss.configure(func(f *fakeIssuer) { f.cacheControl = "public, max-age=120" })
-	ks := newTestKeySet(t, iss.issuer, newStepClock(t0), nil)
+	ks := newTestKeySet(t, iss.issuer, testutil.NewClock(t0), nil)
 	if got := ks.nextRefresh(0); got != 5*time.Minute {
 		t.Fatalf("before any fetch: next refresh in %v, want the interval", got)
 	}
@@ -441,7 +443,7 @@ func TestKeySetLifecycle(t *testing.T) {
 }
 
 func TestKeySetCloseWithoutStart(t *testing.T) {
-	ks := newTestKeySet(t, "https://as.example.com/oauth2/default", newStepClock(t0), nil)
+	ks := newTestKeySet(t, "https://as.example.com/oauth2/default", testutil.NewClock(t0), nil)
 	ks.Close()
 	if err := ks.Ready(); err == nil {
 		t.Fatal("Ready = nil without keys")
@@ -474,5 +476,68 @@ func TestKeySetLookupRacingARefresh(t *testing.T) {
 	}
 	if got := f.iss.jwksHits.Load() - before; got != 0 {
 		t.Fatalf("%d JWKS fetches, want 0 (inside the cooldown)", got)
+	}
+}
+
+// A JWK that carries its private half ("d") has been published to the
+// world: anyone can sign with it, so a signature it verifies proves
+// nothing. Such keys must be refused, not quietly reduced to their public
+// part.
+func TestKeySetRefusesPublishedPrivateKeys(t *testing.T) {
+	f := newLocalFixture(t, nil)
+	k := f.keys
+	leaked := jose.JSONWebKey{Key: k.rsa2.priv, KeyID: k.rsa2.kid, Algorithm: string(k.rsa2.alg), Use: "sig"}
+	f.iss.configure(func(fi *fakeIssuer) { fi.keys = []jose.JSONWebKey{k.rsa.public(), leaked} })
+	if b, _ := json.Marshal(leaked); !strings.Contains(string(b), `"d":`) {
+		t.Fatal("test setup: the leaked JWK carries no private exponent")
+	}
+	if err := f.keySet.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.keySet.KeyIDs(), []string{"rsa-1"}; !slices.Equal(got, want) {
+		t.Fatalf("KeyIDs = %q, want %q (the leaked private key must be skipped)", got, want)
+	}
+	// Anyone holding the published key can mint this token.
+	_, err := f.local.Validate(t.Context(), []byte(f.mint(t, k.rsa2, nil)))
+	checkReason(t, err, ErrUnknownKey)
+	if _, err := f.local.Validate(t.Context(), []byte(f.mint(t, k.rsa, nil))); err != nil {
+		t.Fatalf("the public key beside it: %v", err)
+	}
+
+	// A JWKS of nothing but leaked keys is no key set at all.
+	f.iss.configure(func(fi *fakeIssuer) {
+		fi.keys = []jose.JSONWebKey{leaked, {Key: k.ed.priv, KeyID: "ed-priv", Algorithm: "EdDSA"}}
+	})
+	if err := f.keySet.Refresh(t.Context()); err == nil || !strings.Contains(err.Error(), "no usable signing key") {
+		t.Fatalf("Refresh of a JWKS of private keys = %v, want no usable signing key", err)
+	}
+}
+
+// Guard: a token naming an unknown kid while the JWKS endpoint hangs
+// waits for at most one FetchTimeout, even when its own context has no
+// deadline (handlers pass the server's lifetime context). The fetch's own
+// deadline is what ends the wait: the error is the client's timeout. The
+// one-minute guard only turns a regression (a wait without end: the gate
+// opens at cleanup) into a failure instead of a hung test binary.
+func TestKeySetUnknownKIDWaitIsBoundedByFetchTimeout(t *testing.T) {
+	f := newLocalFixtureWith(t, func(c *KeySetConfig) { c.FetchTimeout = 300 * time.Millisecond }, nil)
+	gate := make(chan struct{})
+	t.Cleanup(sync.OnceFunc(func() { close(gate) }))
+	f.iss.configure(func(fi *fakeIssuer) { fi.jwksGate = gate })
+
+	token := []byte(f.mint(t, f.keys.rsa2, nil))
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.local.Validate(context.Background(), token)
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("Validate still waits for keys a minute after FetchTimeout (300ms)")
+	}
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, fasthttp.ErrTimeout) {
+		t.Fatalf("err = %v, want ErrUnavailable caused by the JWKS fetch's timeout", err)
 	}
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 const testAudience = "api://default"
@@ -25,7 +28,7 @@ const testAudience = "api://default"
 type localFixture struct {
 	keys   *testKeys
 	iss    *fakeIssuer
-	clock  *stepClock
+	clock  *testutil.Clock
 	keySet *KeySet
 	local  *Local
 }
@@ -39,7 +42,7 @@ func newLocalFixture(tb testing.TB, mod func(*LocalConfig)) *localFixture {
 func newLocalFixtureWith(tb testing.TB, ksMod func(*KeySetConfig), mod func(*LocalConfig)) *localFixture {
 	tb.Helper()
 	k := sharedTestKeys()
-	f := &localFixture{keys: k, iss: newFakeIssuer(tb, k.rsa, k.ec, k.ed), clock: newStepClock(t0)}
+	f := &localFixture{keys: k, iss: newFakeIssuer(tb, k.rsa, k.ec, k.ed), clock: testutil.NewClock(t0)}
 	f.keySet = newTestKeySet(tb, f.iss.issuer, f.clock, ksMod)
 	if err := f.keySet.Refresh(tb.Context()); err != nil {
 		tb.Fatal(err)
@@ -62,7 +65,7 @@ func newLocalFixtureWith(tb testing.TB, ksMod func(*KeySetConfig), mod func(*Loc
 	return f
 }
 
-func newTestKeySet(tb testing.TB, issuer string, clock *stepClock, mod func(*KeySetConfig)) *KeySet {
+func newTestKeySet(tb testing.TB, issuer string, clock *testutil.Clock, mod func(*KeySetConfig)) *KeySet {
 	tb.Helper()
 	d := newTestDiscovery(tb, DiscoveryConfig{Issuer: issuer, Now: clock.Now})
 	cfg := KeySetConfig{Discovery: d, Now: clock.Now, After: clock.After, Rand: func() float64 { return 0 }}
@@ -422,7 +425,7 @@ func TestLocalValidate(t *testing.T) {
 }
 
 func TestNewLocalConfig(t *testing.T) {
-	ks := newTestKeySet(t, "https://as.example.com/oauth2/default", newStepClock(t0), nil)
+	ks := newTestKeySet(t, "https://as.example.com/oauth2/default", testutil.NewClock(t0), nil)
 	ok := LocalConfig{Issuer: "https://as.example.com/oauth2/default", Audience: testAudience, Keys: ks}
 	for _, tc := range []struct {
 		name string
@@ -615,4 +618,51 @@ func checkReason(t *testing.T, err error, want error) {
 	if !errors.As(err, &te) || !errors.Is(err, ErrInvalidToken) || !errors.Is(err, want) {
 		t.Fatalf("err = %v, want %v", err, want)
 	}
+}
+
+// RFC 6749 section 3.3: scope is a list of scope-tokens delimited by
+// space (%x20) only. Splitting on any Unicode white space turned a single
+// granted scope such as "read<NBSP>items" into the scope "items".
+func TestScopesSplitOnSpaceOnly(t *testing.T) {
+	f := newLocalFixture(t, nil)
+	k := f.keys
+	for _, tc := range []struct {
+		name  string
+		edits map[string]any
+		want  []string
+	}{
+		{"scope with NBSP", map[string]any{"scp": nil, "scope": "read\u00a0items"}, []string{"read\u00a0items"}},
+		{"scope with a tab", map[string]any{"scp": nil, "scope": "read\titems"}, []string{"read\titems"}},
+		{"scp string with NEL", map[string]any{"scp": "read\u0085items"}, []string{"read\u0085items"}},
+		{"scope with runs of spaces", map[string]any{"scp": nil, "scope": "  items   openid "}, []string{"items", "openid"}},
+		{"scp null falls back to scope", map[string]any{"scp": json.RawMessage("null"), "scope": "items"}, []string{"items"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := f.local.Validate(t.Context(), []byte(f.mint(t, k.rsa, tc.edits)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(p.Scopes, tc.want) {
+				t.Fatalf("Scopes = %q, want %q", p.Scopes, tc.want)
+			}
+		})
+	}
+
+	t.Run("introspection", func(t *testing.T) {
+		for body, want := range map[string][]string{
+			`{"active":true,"scope":"read\u00a0items"}`: {"read\u00a0items"},
+			`{"active":true,"scope":"read\titems"}`:     {"read\titems"},
+			`{"active":true,"scope":" items  openid"}`:  {"items", "openid"},
+		} {
+			fake := newRemoteFake(t, remoteFakeBody(body))
+			r := newRemoteTest(t, fake.url(), nil)
+			p, err := r.Validate(context.Background(), []byte(remoteTestToken))
+			if err != nil {
+				t.Fatalf("%s: %v", body, err)
+			}
+			if !slices.Equal(p.Scopes, want) {
+				t.Fatalf("%s: Scopes = %q, want %q", body, p.Scopes, want)
+			}
+		}
+	})
 }

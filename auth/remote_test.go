@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -21,6 +20,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // Fixed test values. remoteT0 is the injected "now" of every Remote here.
@@ -479,7 +480,7 @@ func TestRemoteServerFailures(t *testing.T) {
 		{
 			name: "connection refused",
 			setup: func(tb testing.TB, _ *remoteFake, c *RemoteConfig) {
-				c.Endpoint = "http://" + remoteClosedAddr(tb) + "/v1/introspect"
+				c.Endpoint = "http://" + testutil.ClosedAddr(tb) + "/v1/introspect"
 			},
 			reason: "refused the connection", retry: RemoteDefaultRetryAfter, level: zapcore.WarnLevel, kind: RemoteUnreachable,
 		},
@@ -597,20 +598,6 @@ func TestRemoteServerFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, tc.run)
 	}
-}
-
-// remoteClosedAddr returns a loopback address nothing listens on.
-func remoteClosedAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	return addr
 }
 
 func TestRemoteClientAuth(t *testing.T) {
@@ -752,7 +739,7 @@ func TestRemoteConcurrencyBound(t *testing.T) {
 func TestRemoteOverflowLogIsRateLimited(t *testing.T) {
 	const burst, workers = 1000, 8
 	f := newRemoteFake(t, func(string) remoteReply { return remoteReply{hold: true, body: `{"active":true}`} })
-	clock := newStepClock(remoteT0)
+	clock := testutil.NewClock(remoteT0)
 	core, logs := observer.New(zapcore.DebugLevel)
 	r := newRemoteTest(t, f.url(), func(c *RemoteConfig) {
 		c.MaxConcurrent = 1
@@ -942,7 +929,7 @@ func TestRemoteDiscoveredEndpoint(t *testing.T) {
 		remoteWantKind(t, err, RemoteNoEndpoint)
 	})
 	t.Run("discovery down", func(t *testing.T) {
-		issuer := "http://" + remoteClosedAddr(t) + "/oauth2/default"
+		issuer := "http://" + testutil.ClosedAddr(t) + "/oauth2/default"
 		r := newRemote(t, newDisc(t, issuer, Metadata{}), issuer)
 		p, err := r.Validate(context.Background(), []byte(remoteTestToken))
 		ue := remoteWantUnavailable(t, p, err, "cannot find the introspection endpoint")

@@ -10,6 +10,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // TestKeySetStats: the counters move on a fetch, a failed fetch and an
@@ -60,7 +62,7 @@ func TestKeySetStats(t *testing.T) {
 
 // TestKeySetStatsBeforeFirstFetch: nothing loaded, nothing counted.
 func TestKeySetStatsBeforeFirstFetch(t *testing.T) {
-	ks := newTestKeySet(t, deadIssuerURL(t), newStepClock(t0), nil)
+	ks := newTestKeySet(t, deadIssuerURL(t), testutil.NewClock(t0), nil)
 	if got := ks.Stats(); got != (KeySetStats{}) {
 		t.Fatalf("Stats = %+v, want zero", got)
 	}
@@ -141,7 +143,7 @@ func TestRemoteFailureLogIsRateLimited(t *testing.T) {
 	const burst = 200
 	statuses := map[string]int{"t5xx": 500, "t429": 429, "t403": 403}
 	f := newRemoteFake(t, func(tok string) remoteReply { return remoteReply{status: statuses[tok]} })
-	clock := newStepClock(remoteT0)
+	clock := testutil.NewClock(remoteT0)
 	core, logs := observer.New(zapcore.DebugLevel)
 	r := newRemoteTest(t, f.url(), func(c *RemoteConfig) {
 		c.Now = clock.Now

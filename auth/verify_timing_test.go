@@ -10,78 +10,64 @@ package auth_test
 
 import (
 	"context"
-	"crypto"
 	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/tokengate/tokengate/auth"
-	"github.com/tokengate/tokengate/devissuer"
+	"github.com/tokengate/tokengate/internal/testutil/algfix"
 )
-
-// vtAlg is one signing set-up of the development issuer.
-type vtAlg struct {
-	name string
-	alg  string
-	bits int
-}
-
-var vtAlgs = []vtAlg{
-	{"RS256-2048", "RS256", 2048},
-	{"RS256-3072", "RS256", 3072},
-	{"RS256-4096", "RS256", 4096},
-	{"ES256", "ES256", 0},
-	{"EdDSA", "EdDSA", 0},
-}
 
 // vtPool is how many distinct tokens each benchmark cycles through: Local
 // keeps nothing per token, so this only keeps the inputs realistic.
 const vtPool = 32
 
-// vtFixture is an issuer, Local validators that trust it, and tokens.
+// vtFixture is an issuer's fixture and Local validators that trust it.
 type vtFixture struct {
-	iss    *devissuer.Issuer
-	local  *auth.Local
-	slow   *auth.Local // KeySetConfig.DisableFastRSA: crypto/rsa for every RSA key
-	pub    crypto.PublicKey
-	tokens []string
-	bytes  [][]byte
+	*algfix.Fixture
+	local *auth.Local
+	slow  *auth.Local // KeySetConfig.DisableFastRSA: crypto/rsa for every RSA key
+	bytes [][]byte    // the fixture's tokens
 }
 
-// vtFixtures builds each fixture once per test binary: sub-benchmarks run
-// several times, and a 4096-bit key takes a while to generate.
+// vtFixtures builds each fixture once per owner (the top-level test or
+// benchmark): sub-benchmarks run several times, and a 4096-bit key takes
+// a while to generate.
 type vtFixtures struct {
+	owner  testing.TB
+	issuer *algfix.Set
+
 	mu sync.Mutex // guards m
 	m  map[string]*vtFixture
 }
 
-func (f *vtFixtures) get(tb, owner testing.TB, a vtAlg) *vtFixture {
+func newVTFixtures(owner testing.TB) *vtFixtures {
+	return &vtFixtures{owner: owner, issuer: algfix.NewSet(owner, vtPool), m: map[string]*vtFixture{}}
+}
+
+func (f *vtFixtures) get(tb testing.TB, a algfix.Alg) *vtFixture {
 	tb.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if fx, ok := f.m[a.name]; ok {
+	if fx, ok := f.m[a.Name]; ok {
 		return fx
 	}
-	iss, err := devissuer.Start(devissuer.Config{Algorithm: a.alg, RSABits: a.bits})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	owner.Cleanup(func() { _ = iss.Close() })
+	ifx := f.issuer.Get(tb, a)
+	iss := ifx.Issuer
 	disc, err := auth.NewDiscovery(auth.DiscoveryConfig{Issuer: iss.Issuer()})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	owner.Cleanup(disc.Close)
+	f.owner.Cleanup(disc.Close)
 	newLocal := func(disableFastRSA bool) *auth.Local {
 		keys, err := auth.NewKeySet(auth.KeySetConfig{Discovery: disc, DisableFastRSA: disableFastRSA})
 		if err != nil {
 			tb.Fatal(err)
 		}
-		owner.Cleanup(keys.Close)
+		f.owner.Cleanup(keys.Close)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := keys.Refresh(ctx); err != nil {
@@ -93,50 +79,12 @@ func (f *vtFixtures) get(tb, owner testing.TB, a vtAlg) *vtFixture {
 		}
 		return local
 	}
-	local, slow := newLocal(false), newLocal(true)
-	tokens, err := iss.MintN(vtPool, devissuer.MintOptions{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	pub, ok := iss.PublicKey(iss.SigningKID())
-	if !ok {
-		tb.Fatal("no public key for the signing kid")
-	}
-	fx := &vtFixture{iss: iss, local: local, slow: slow, pub: pub, tokens: tokens}
-	for _, t := range tokens {
+	fx := &vtFixture{Fixture: ifx, local: newLocal(false), slow: newLocal(true)}
+	for _, t := range ifx.Tokens {
 		fx.bytes = append(fx.bytes, []byte(t))
 	}
-	if f.m == nil {
-		f.m = map[string]*vtFixture{}
-	}
-	f.m[a.name] = fx
+	f.m[a.Name] = fx
 	return fx
-}
-
-// vtClaims is what a plain go-jose user decodes: registered claims plus
-// Okta's scp and cid.
-type vtClaims struct {
-	jwt.Claims
-	Scp []string `json:"scp"`
-	Cid string   `json:"cid"`
-}
-
-// vtJoseVerify parses with an algorithm allow-list, verifies with a key
-// already in hand, decodes the claims and checks iss, aud and the time
-// claims with a minute's leeway: the library floor under Local.Validate.
-func vtJoseVerify(token string, algs []jose.SignatureAlgorithm, pub crypto.PublicKey, issuer, audience string) error {
-	tok, err := jwt.ParseSigned(token, algs)
-	if err != nil {
-		return err
-	}
-	var c vtClaims
-	if err := tok.Claims(pub, &c); err != nil {
-		return err
-	}
-	if c.Expiry == nil {
-		return errors.New("no exp")
-	}
-	return c.ValidateWithLeeway(jwt.Expected{Issuer: issuer, AnyAudience: jwt.Audience{audience}, Time: time.Now()}, time.Minute)
 }
 
 // BenchmarkVerify runs impl=jose (raw go-jose, so crypto/rsa for RSA) and
@@ -144,35 +92,35 @@ func vtJoseVerify(token string, algs []jose.SignatureAlgorithm, pub crypto.Publi
 // are the CPU cost of one first-sight verification. For RSA keys,
 // impl=local-nofast is Local with KeySetConfig.DisableFastRSA, so
 // crypto/rsa at every size; impl=local uses fastRSAKey above 2048 bits.
-func BenchmarkVerify(b *testing.B) { benchVerify(b, vtAlgs) }
+func BenchmarkVerify(b *testing.B) { benchVerify(b, algfix.Algs()) }
 
 // BenchmarkRS256FirstSight is BenchmarkVerify for the RSA keys over 2048
 // bits only, where the fast path applies: impl=local (fastRSAKey),
 // impl=local-nofast and impl=jose (both crypto/rsa).
 func BenchmarkRS256FirstSight(b *testing.B) {
-	benchVerify(b, []vtAlg{{"RS256-3072", "RS256", 3072}, {"RS256-4096", "RS256", 4096}})
+	benchVerify(b, algfix.Algs("RS256-3072", "RS256-4096"))
 }
 
 // benchVerify runs BenchmarkVerify's sub-benchmarks for algs.
-func benchVerify(b *testing.B, algs []vtAlg) {
-	var fx vtFixtures
+func benchVerify(b *testing.B, algs []algfix.Alg) {
+	fx := newVTFixtures(b)
 	ctx := context.Background()
 	for _, a := range algs {
-		b.Run("alg="+a.name+"/impl=jose", func(b *testing.B) {
-			f := fx.get(b, b, a)
-			algs := []jose.SignatureAlgorithm{jose.SignatureAlgorithm(a.alg)}
-			issuer, aud := f.iss.Issuer(), f.iss.Audience()
+		b.Run("alg="+a.Name+"/impl=jose", func(b *testing.B) {
+			f := fx.get(b, a)
+			algs := []jose.SignatureAlgorithm{jose.SignatureAlgorithm(a.JWS)}
+			issuer, aud := f.Issuer.Issuer(), f.Issuer.Audience()
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				if err := vtJoseVerify(f.tokens[i%vtPool], algs, f.pub, issuer, aud); err != nil {
+				if err := algfix.VerifyWithJose(f.Tokens[i%vtPool], algs, f.Public, issuer, aud); err != nil {
 					b.Fatal(err)
 				}
 				i++
 			}
 		})
-		b.Run("alg="+a.name+"/impl=local", func(b *testing.B) {
-			f := fx.get(b, b, a)
+		b.Run("alg="+a.Name+"/impl=local", func(b *testing.B) {
+			f := fx.get(b, a)
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
@@ -182,11 +130,11 @@ func benchVerify(b *testing.B, algs []vtAlg) {
 				i++
 			}
 		})
-		if a.bits == 0 {
+		if a.Bits == 0 {
 			continue
 		}
-		b.Run("alg="+a.name+"/impl=local-nofast", func(b *testing.B) {
-			f := fx.get(b, b, a)
+		b.Run("alg="+a.Name+"/impl=local-nofast", func(b *testing.B) {
+			f := fx.get(b, a)
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
@@ -203,13 +151,13 @@ func benchVerify(b *testing.B, algs []vtAlg) {
 // accept the issuer's tokens and refuse a tampered one, so the benchmark
 // compares like with like.
 func TestVerifyBenchmarkAgrees(t *testing.T) {
-	var fx vtFixtures
-	for _, a := range []vtAlg{vtAlgs[0], vtAlgs[1], vtAlgs[3], vtAlgs[4]} {
-		t.Run(a.name, func(t *testing.T) {
-			f := fx.get(t, t, a)
-			algs := []jose.SignatureAlgorithm{jose.SignatureAlgorithm(a.alg)}
-			tok := f.tokens[0]
-			if err := vtJoseVerify(tok, algs, f.pub, f.iss.Issuer(), f.iss.Audience()); err != nil {
+	fx := newVTFixtures(t)
+	for _, a := range algfix.Algs("RS256-2048", "RS256-3072", "ES256", "EdDSA") {
+		t.Run(a.Name, func(t *testing.T) {
+			f := fx.get(t, a)
+			algs := []jose.SignatureAlgorithm{jose.SignatureAlgorithm(a.JWS)}
+			tok := f.Tokens[0]
+			if err := algfix.VerifyWithJose(tok, algs, f.Public, f.Issuer.Issuer(), f.Issuer.Audience()); err != nil {
 				t.Errorf("jose: %v", err)
 			}
 			for _, l := range []*auth.Local{f.local, f.slow} {
@@ -226,7 +174,7 @@ func TestVerifyBenchmarkAgrees(t *testing.T) {
 			} else {
 				bad[last] = 'A'
 			}
-			if err := vtJoseVerify(string(bad), algs, f.pub, f.iss.Issuer(), f.iss.Audience()); err == nil {
+			if err := algfix.VerifyWithJose(string(bad), algs, f.Public, f.Issuer.Issuer(), f.Issuer.Audience()); err == nil {
 				t.Error("jose accepted a tampered token")
 			}
 			for _, l := range []*auth.Local{f.local, f.slow} {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/auth"
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 func TestNew(t *testing.T) {
@@ -113,7 +114,7 @@ func TestTTLFor(t *testing.T) {
 type lifetimeCase struct {
 	name   string
 	cfg    Config
-	answer func(clk *clock) func([]byte) (*auth.Principal, error)
+	answer func(clk *testutil.Clock) func([]byte) (*auth.Principal, error)
 	// steps: advance the clock by adv, validate, and expect the validator
 	// to have been called calls times in total and the answer to be good
 	// (or to match wantErr).
@@ -127,7 +128,7 @@ type step struct {
 }
 
 func (tc lifetimeCase) run(t *testing.T) {
-	clk := newClock()
+	clk := testutil.NewClock(t0)
 	f := newFake(clk.Now)
 	if tc.answer != nil {
 		f.set(tc.answer(clk))
@@ -152,11 +153,11 @@ func (tc lifetimeCase) run(t *testing.T) {
 }
 
 func TestLifetimes(t *testing.T) {
-	expIn := func(d time.Duration) func(*clock) func([]byte) (*auth.Principal, error) {
-		return func(*clock) func([]byte) (*auth.Principal, error) { return valid(t0.Add(d)) }
+	expIn := func(d time.Duration) func(*testutil.Clock) func([]byte) (*auth.Principal, error) {
+		return func(*testutil.Clock) func([]byte) (*auth.Principal, error) { return valid(t0.Add(d)) }
 	}
-	fixed := func(a func([]byte) (*auth.Principal, error)) func(*clock) func([]byte) (*auth.Principal, error) {
-		return func(*clock) func([]byte) (*auth.Principal, error) { return a }
+	fixed := func(a func([]byte) (*auth.Principal, error)) func(*testutil.Clock) func([]byte) (*auth.Principal, error) {
+		return func(*testutil.Clock) func([]byte) (*auth.Principal, error) { return a }
 	}
 	cases := []lifetimeCase{
 		{
@@ -299,7 +300,7 @@ func TestSingleflight(t *testing.T) {
 		})
 	}
 	// Misses is counted after a caller has joined the shared validation.
-	waitFor(t, "100 callers to join", func() bool { return c.Stats().Misses == n })
+	testutil.WaitFor(t, "100 callers to join", func() bool { return c.Stats().Misses == n })
 	release()
 	wg.Wait()
 
@@ -333,7 +334,7 @@ func TestSingleflightPerToken(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, "every caller to join", func() bool { return c.Stats().Misses == tokens*callers })
+	testutil.WaitFor(t, "every caller to join", func() bool { return c.Stats().Misses == tokens*callers })
 	release()
 	wg.Wait()
 	if got := f.calls.Load(); got != tokens {
@@ -369,7 +370,7 @@ func TestWaiterLeavesEarly(t *testing.T) {
 		p, err := c.Validate(waiterCtx, []byte("slow"))
 		waiter <- result{p, err}
 	}()
-	waitFor(t, "the waiter to join", func() bool { return c.Stats().Misses == 2 })
+	testutil.WaitFor(t, "the waiter to join", func() bool { return c.Stats().Misses == 2 })
 
 	cancelWaiter()
 	cancelLeader()
@@ -419,7 +420,7 @@ func TestCallerMayReuseTokenBuffer(t *testing.T) {
 			_, err := c.Validate(ctx, buf)
 			done <- err
 		}()
-		waitFor(t, "the waiter to join", func() bool { return c.Stats().Misses == 2 })
+		testutil.WaitFor(t, "the waiter to join", func() bool { return c.Stats().Misses == 2 })
 		cancel()
 		<-done
 		copy(buf, "XXXXXXXX") // the caller's buffer is reused for another request
@@ -494,7 +495,7 @@ func TestDifferentTokensNeverShare(t *testing.T) {
 }
 
 func TestStats(t *testing.T) {
-	clk := newClock()
+	clk := testutil.NewClock(t0)
 	f := newFake(clk.Now)
 	c := newTestCache(t, f, Config{Now: clk.Now})
 	mustValid(t, c, "good")
@@ -635,7 +636,7 @@ func TestDigestHash(t *testing.T) {
 // TestMissWithEndedContextStartsNothing: a caller whose context has ended
 // gets ErrUnavailable at once and the validator is not called.
 func TestMissWithEndedContextStartsNothing(t *testing.T) {
-	clk := newClock()
+	clk := testutil.NewClock(t0)
 	v := newFake(clk.Now)
 	v.set(valid(t0.Add(time.Hour)))
 	c := newTestCache(t, v, Config{Now: clk.Now})

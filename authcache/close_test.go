@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/auth"
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 func TestCloseStopsBackgroundWork(t *testing.T) {
 	before := runtime.NumGoroutine()
 
-	h := &hybrid{clk: newClock()}
+	h := &hybrid{clk: testutil.NewClock(t0)}
 	h.next = newFake(h.clk.Now)
 	h.reval = newFake(h.clk.Now)
 	c, err := New(h.next, Config{Now: h.clk.Now, Revalidator: h.reval})
@@ -31,13 +32,13 @@ func TestCloseStopsBackgroundWork(t *testing.T) {
 	h.next.block()
 	h.clk.Advance(45 * time.Second) // due, not yet past MaxStaleness
 	mustValid(t, c, "cached")
-	waitFor(t, "the re-check to start", func() bool { return h.reval.calls.Load() == 1 })
+	testutil.WaitFor(t, "the re-check to start", func() bool { return h.reval.calls.Load() == 1 })
 	missErr := make(chan error, 1)
 	go func() {
 		_, err := c.Validate(context.Background(), []byte("uncached"))
 		missErr <- err
 	}()
-	waitFor(t, "the miss to start", func() bool { return h.next.calls.Load() == 2 })
+	testutil.WaitFor(t, "the miss to start", func() bool { return h.next.calls.Load() == 2 })
 
 	closed := make(chan struct{})
 	go func() {
@@ -58,7 +59,7 @@ func TestCloseStopsBackgroundWork(t *testing.T) {
 
 	// Every goroutine the cache started (ristretto's, revalidations) is
 	// gone, and so is the caller that led the cancelled miss.
-	waitFor(t, "goroutines to exit", func() bool { return runtime.NumGoroutine() <= before+1 })
+	testutil.WaitFor(t, "goroutines to exit", func() bool { return runtime.NumGoroutine() <= before+1 })
 }
 
 func TestValidateAfterClose(t *testing.T) {
@@ -131,10 +132,10 @@ func TestCloseConcurrentWithValidate(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, "some traffic", func() bool { return c.Stats().Hits > 100 })
+	testutil.WaitFor(t, "some traffic", func() bool { return c.Stats().Hits > 100 })
 	c.Close()
 	after := c.Stats().Validations
-	waitFor(t, "traffic after Close", func() bool { return c.Stats().Validations > after+100 })
+	testutil.WaitFor(t, "traffic after Close", func() bool { return c.Stats().Validations > after+100 })
 	close(stop)
 	wg.Wait()
 }

@@ -13,26 +13,6 @@ import (
 // t0 is the fake clock's start.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// clock is an injected clock that moves only when told.
-type clock struct {
-	mu sync.Mutex // guards now
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: t0} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // fake is an auth.Validator that counts calls and answers what it is told.
 type fake struct {
 	calls atomic.Int64
@@ -144,18 +124,4 @@ func mustValid(tb testing.TB, c *Cache, token string) *auth.Principal {
 		tb.Fatalf("Validate(%q) = %+v, want the principal of that token", token, p)
 	}
 	return p
-}
-
-// waitFor polls cond, yielding between polls, until it holds or a generous
-// deadline passes. It synchronises on observable state, not on time: the
-// deadline only turns a hang into a failure.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
 }

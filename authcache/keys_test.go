@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/auth"
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // fakeKeys is a SigningKeys whose keys the test sets.
@@ -62,7 +63,7 @@ func keyed(now func() time.Time) func([]byte) (*auth.Principal, error) {
 // while entries of the other keys, and remote ones, keep being hits after
 // one slow-path check.
 func TestRetiredKeyIsNotServed(t *testing.T) {
-	clk := newClock()
+	clk := testutil.NewClock(t0)
 	f := newFake(clk.Now)
 	f.set(keyed(clk.Now))
 	keys := newFakeKeys("key-a", "key-b")
@@ -110,7 +111,7 @@ func TestRetiredKeyIsNotServed(t *testing.T) {
 // TestKeyDroppedDuringValidation: the generation is read before the
 // validation, so a key dropped while it ran is checked at the next hit.
 func TestKeyDroppedDuringValidation(t *testing.T) {
-	clk := newClock()
+	clk := testutil.NewClock(t0)
 	f := newFake(clk.Now)
 	keys := newFakeKeys("key-a")
 	f.set(func(tok []byte) (*auth.Principal, error) {
@@ -155,7 +156,7 @@ func TestStaleEntryOutcomes(t *testing.T) {
 				defer release()
 				h.clk.Advance(40 * time.Second)
 				mustValid(t, h.c, "other") // due: its background re-check takes the slot
-				waitFor(t, "the other re-check to start", func() bool { return h.reval.calls.Load() == 1 })
+				testutil.WaitFor(t, "the other re-check to start", func() bool { return h.reval.calls.Load() == 1 })
 				h.clk.Advance(21 * time.Second)
 			} else {
 				h.reval.set(tc.answer(h.clk.Now))

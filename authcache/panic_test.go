@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/auth"
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // TestValidatorPanicIsAnError: a validator that panics on some token (a
@@ -43,7 +44,7 @@ func TestValidatorPanicIsAnError(t *testing.T) {
 // runs on a goroutine of the cache's own: the entry is kept, as for any
 // re-check that could not answer.
 func TestRevalidatorPanicKeepsEntry(t *testing.T) {
-	clk := newClock()
+	clk := testutil.NewClock(t0)
 	next := newFake(clk.Now)
 	reval := newFake(clk.Now)
 	reval.set(func([]byte) (*auth.Principal, error) { panic("introspection parser exploded") })
@@ -79,7 +80,7 @@ func TestValidatorPanicReleasesWaiters(t *testing.T) {
 			errs <- err
 		}()
 	}
-	waitFor(t, "every caller to join", func() bool { return c.Stats().Misses == n })
+	testutil.WaitFor(t, "every caller to join", func() bool { return c.Stats().Misses == n })
 	release()
 	for range n {
 		select {

@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/auth"
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // hybrid is a cache with a revalidator, both fakes, on an injected clock.
 type hybrid struct {
-	clk   *clock
+	clk   *testutil.Clock
 	next  *fake
 	reval *fake
 	c     *Cache
@@ -21,7 +22,7 @@ type hybrid struct {
 
 func newHybrid(tb testing.TB, cfg Config) *hybrid {
 	tb.Helper()
-	h := &hybrid{clk: newClock()}
+	h := &hybrid{clk: testutil.NewClock(t0)}
 	h.next = newFake(h.clk.Now)
 	h.reval = newFake(h.clk.Now)
 	cfg.Now = h.clk.Now
@@ -61,7 +62,7 @@ func TestRevalidationServesFromCache(t *testing.T) {
 		wg.Go(func() { mustValid(t, h.c, "tok") })
 	}
 	wg.Wait()
-	waitFor(t, "the re-check to start", func() bool { return h.reval.calls.Load() >= 1 })
+	testutil.WaitFor(t, "the re-check to start", func() bool { return h.reval.calls.Load() >= 1 })
 	mustValid(t, h.c, "tok") // still served while it runs
 	if got := h.reval.calls.Load(); got != 1 {
 		t.Fatalf("revalidator called %d times by 51 due hits, want exactly 1", got)
@@ -169,7 +170,7 @@ func TestRevalidationBounded(t *testing.T) {
 	release := h.reval.block()
 	h.clk.Advance(31 * time.Second)
 	mustValid(t, h.c, "a") // takes the only slot
-	waitFor(t, "the first re-check to start", func() bool { return h.reval.calls.Load() == 1 })
+	testutil.WaitFor(t, "the first re-check to start", func() bool { return h.reval.calls.Load() == 1 })
 	mustValid(t, h.c, "b") // no slot: served, not re-checked
 	if s := h.c.Stats(); s.Revalidations != 1 {
 		t.Fatalf("Revalidations = %d with one slot busy, want 1", s.Revalidations)

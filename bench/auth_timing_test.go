@@ -2,16 +2,14 @@ package bench
 
 import (
 	"context"
-	"crypto"
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/tokengate/tokengate/auth"
+	"github.com/tokengate/tokengate/internal/testutil/algfix"
 )
 
 // checkAuth is what the middleware does with a request's Authorization
@@ -65,52 +63,22 @@ func benchCheck(b *testing.B, v auth.Validator, authz [][]byte, wait func()) {
 func BenchmarkAuthCheck(b *testing.B) {
 	fx := newFixtures(b)
 	b.Run("case=hit", func(b *testing.B) {
-		iss := fx.get(b, algCases[0])
-		s := startServer(b, b, iss.iss, false)
-		benchCheck(b, s.Cache(), bearers(iss.pool[:1]), s.Cache().Wait)
+		iss := fx.Get(b, rs2048())
+		s := startServer(b, b, iss.Issuer, false)
+		benchCheck(b, s.Cache(), bearers(iss.Tokens[:1]), s.Cache().Wait)
 	})
-	for _, ac := range algCases {
-		b.Run("case=miss/alg="+ac.name, func(b *testing.B) {
-			iss := fx.get(b, ac)
-			s := startServer(b, b, iss.iss, true)
-			benchCheck(b, s.Cache(), bearers(iss.pool), s.Cache().Wait)
+	for _, ac := range benchAlgs() {
+		b.Run("case=miss/alg="+ac.Name, func(b *testing.B) {
+			iss := fx.Get(b, ac)
+			s := startServer(b, b, iss.Issuer, true)
+			benchCheck(b, s.Cache(), bearers(iss.Tokens), s.Cache().Wait)
 		})
 	}
 	b.Run("case=remote-miss", func(b *testing.B) {
-		iss := fx.get(b, algCases[0])
-		s := startServer(b, b, iss.iss, false, "--validation-mode=remote", "--introspection-cache-ttl=0")
-		benchCheck(b, s.Cache(), bearers(iss.pool), s.Cache().Wait)
+		iss := fx.Get(b, rs2048())
+		s := startServer(b, b, iss.Issuer, false, "--validation-mode=remote", "--introspection-cache-ttl=0")
+		benchCheck(b, s.Cache(), bearers(iss.Tokens), s.Cache().Wait)
 	})
-}
-
-// joseClaims is what a plain go-jose user would decode: the registered
-// claims and Okta's scp and cid.
-type joseClaims struct {
-	jwt.Claims
-	Scp []string `json:"scp"`
-	Cid string   `json:"cid"`
-}
-
-// joseVerify is the library floor under a local validation: parse with an
-// algorithm allow-list, verify the signature with a known key, decode the
-// claims, check iss, aud and the time claims with a minute's leeway.
-func joseVerify(token string, algs []jose.SignatureAlgorithm, pub crypto.PublicKey, issuer, audience string) error {
-	tok, err := jwt.ParseSigned(token, algs)
-	if err != nil {
-		return err
-	}
-	var c joseClaims
-	if err := tok.Claims(pub, &c); err != nil {
-		return err
-	}
-	if c.Expiry == nil {
-		return errors.New("bench: no exp")
-	}
-	return c.ValidateWithLeeway(jwt.Expected{
-		Issuer:      issuer,
-		AnyAudience: jwt.Audience{audience},
-		Time:        time.Now(),
-	}, time.Minute)
 }
 
 // BenchmarkJoseVerify is the raw go-jose parse-and-verify of the tokens
@@ -118,19 +86,19 @@ func joseVerify(token string, algs []jose.SignatureAlgorithm, pub crypto.PublicK
 // hand: compare the three to see what tokengate adds over the library.
 func BenchmarkJoseVerify(b *testing.B) {
 	fx := newFixtures(b)
-	for _, ac := range algCases {
-		b.Run("alg="+ac.name, func(b *testing.B) {
-			benchJose(b, fx.get(b, ac), ac)
+	for _, ac := range benchAlgs() {
+		b.Run("alg="+ac.Name, func(b *testing.B) {
+			benchJose(b, fx.Get(b, ac), ac)
 		})
 	}
 }
 
 // benchJose runs joseVerify in parallel over iss's pool.
-func benchJose(b *testing.B, iss *issuerFixture, ac algCase) {
-	algs := []jose.SignatureAlgorithm{jose.SignatureAlgorithm(ac.alg)}
-	issuer, aud := iss.iss.Issuer(), iss.iss.Audience()
-	for _, t := range iss.pool {
-		if err := joseVerify(t, algs, iss.pub, issuer, aud); err != nil {
+func benchJose(b *testing.B, iss *algfix.Fixture, ac algfix.Alg) {
+	algs := []jose.SignatureAlgorithm{jose.SignatureAlgorithm(ac.JWS)}
+	issuer, aud := iss.Issuer.Issuer(), iss.Issuer.Audience()
+	for _, t := range iss.Tokens {
+		if err := algfix.VerifyWithJose(t, algs, iss.Public, issuer, aud); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -139,7 +107,7 @@ func benchJose(b *testing.B, iss *issuerFixture, ac algCase) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := joseVerify(iss.pool[cyc.next(len(iss.pool))], algs, iss.pub, issuer, aud); err != nil {
+			if err := algfix.VerifyWithJose(iss.Tokens[cyc.next(len(iss.Tokens))], algs, iss.Public, issuer, aud); err != nil {
 				b.Error(err)
 				return
 			}
@@ -154,16 +122,16 @@ func benchJose(b *testing.B, iss *issuerFixture, ac algCase) {
 // tokens.
 func BenchmarkRS256FirstSight(b *testing.B) {
 	fx := newFixtures(b)
-	for _, ac := range []algCase{{"RS256-3072", "RS256", 3072}, {"RS256-4096", "RS256", 4096}} {
+	for _, ac := range algfix.Algs("RS256-3072", "RS256-4096") {
 		for _, fast := range []bool{true, false} {
-			b.Run(fmt.Sprintf("alg=%s/fast=%v", ac.name, fast), func(b *testing.B) {
-				iss := fx.get(b, ac)
-				s := startServer(b, b, iss.iss, true, fmt.Sprintf("--rsa-fast-verify=%v", fast))
-				benchCheck(b, s.Cache(), bearers(iss.pool), s.Cache().Wait)
+			b.Run(fmt.Sprintf("alg=%s/fast=%v", ac.Name, fast), func(b *testing.B) {
+				iss := fx.Get(b, ac)
+				s := startServer(b, b, iss.Issuer, true, fmt.Sprintf("--rsa-fast-verify=%v", fast))
+				benchCheck(b, s.Cache(), bearers(iss.Tokens), s.Cache().Wait)
 			})
 		}
-		b.Run("alg="+ac.name+"/impl=jose", func(b *testing.B) {
-			benchJose(b, fx.get(b, ac), ac)
+		b.Run("alg="+ac.Name+"/impl=jose", func(b *testing.B) {
+			benchJose(b, fx.Get(b, ac), ac)
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tokengate/tokengate/devissuer"
+	"github.com/tokengate/tokengate/internal/testutil/algfix"
 )
 
 // TestE2ECasesMeasureWhatTheySay checks the benchmark set-ups, so that a
@@ -17,16 +18,16 @@ import (
 // introspects every request.
 func TestE2ECasesMeasureWhatTheySay(t *testing.T) {
 	fx := newFixtures(t)
-	iss := fx.get(t, algCases[0])
+	iss := fx.Get(t, rs2048())
 	for _, tc := range e2eCases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := startServer(t, t, iss.iss, tc.uncached, tc.args...)
-			authz := bearers(iss.pool[:tc.tokens])
+			s := startServer(t, t, iss.Issuer, tc.uncached, tc.args...)
+			authz := bearers(iss.Tokens[:tc.tokens])
 			want := string(itemsBody)
 			if tc.path == "/" {
 				want = string(helloBody)
 			}
-			before := iss.iss.Counts().Introspect
+			before := iss.Issuer.Counts().Introspect
 			const rounds = 3
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseRequest(req)
@@ -49,7 +50,7 @@ func TestE2ECasesMeasureWhatTheySay(t *testing.T) {
 				}
 			}
 			validations := s.Cache().Stats().Validations
-			introspections := iss.iss.Counts().Introspect - before
+			introspections := iss.Issuer.Counts().Introspect - before
 			switch {
 			case tc.tokens == 0:
 				if validations != 0 {
@@ -75,22 +76,22 @@ func TestE2ECasesMeasureWhatTheySay(t *testing.T) {
 // both accept the issuer's tokens, and refuse another issuer's.
 func TestCheckAuthAndJoseVerify(t *testing.T) {
 	fx := newFixtures(t)
-	for _, ac := range []algCase{algCases[0], algCases[2], algCases[3]} {
-		t.Run(ac.name, func(t *testing.T) {
-			iss := fx.get(t, ac)
-			algs := []jose.SignatureAlgorithm{jose.SignatureAlgorithm(ac.alg)}
-			if err := joseVerify(iss.pool[0], algs, iss.pub, iss.iss.Issuer(), iss.iss.Audience()); err != nil {
+	for _, ac := range algfix.Algs("RS256-2048", "ES256", "EdDSA") {
+		t.Run(ac.Name, func(t *testing.T) {
+			iss := fx.Get(t, ac)
+			algs := []jose.SignatureAlgorithm{jose.SignatureAlgorithm(ac.JWS)}
+			if err := algfix.VerifyWithJose(iss.Tokens[0], algs, iss.Public, iss.Issuer.Issuer(), iss.Issuer.Audience()); err != nil {
 				t.Errorf("joseVerify: %v", err)
 			}
-			if err := joseVerify(iss.pool[0], algs, iss.pub, "https://elsewhere.example", iss.iss.Audience()); err == nil {
+			if err := algfix.VerifyWithJose(iss.Tokens[0], algs, iss.Public, "https://elsewhere.example", iss.Issuer.Audience()); err == nil {
 				t.Error("joseVerify accepted a foreign issuer")
 			}
-			s := startServer(t, t, iss.iss, true)
+			s := startServer(t, t, iss.Issuer, true)
 			ctx := context.Background()
-			if err := checkAuth(ctx, s.Cache(), []byte("Bearer "+iss.pool[1])); err != nil {
+			if err := checkAuth(ctx, s.Cache(), []byte("Bearer "+iss.Tokens[1])); err != nil {
 				t.Errorf("checkAuth: %v", err)
 			}
-			noScope, err := iss.iss.Mint(devissuer.MintOptions{Scopes: []string{"other"}})
+			noScope, err := iss.Issuer.Mint(devissuer.MintOptions{Scopes: []string{"other"}})
 			if err != nil {
 				t.Fatal(err)
 			}

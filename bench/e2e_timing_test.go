@@ -40,22 +40,23 @@ var (
 // allocations include the in-process client's. remote-uncached introspects
 // every request at the development issuer over loopback TCP.
 func BenchmarkE2E(b *testing.B) {
-	fx := newFixtures(b)
+	owner := b // keeps the issuers and servers for every sub-benchmark run
+	fx := newFixtures(owner)
 	var (
 		mu      sync.Mutex // guards servers
 		servers = map[string]*server{}
 	)
 	for _, tc := range e2eCases {
 		b.Run("scenario="+tc.name, func(b *testing.B) {
-			iss := fx.get(b, algCases[0])
+			iss := fx.Get(b, rs2048())
 			mu.Lock()
 			s, ok := servers[tc.name]
 			if !ok {
-				s = startServer(b, fx.tb, iss.iss, tc.uncached, tc.args...)
+				s = startServer(b, owner, iss.Issuer, tc.uncached, tc.args...)
 				servers[tc.name] = s
 			}
 			mu.Unlock()
-			benchGET(b, s, tc.path, bearers(iss.pool[:tc.tokens]))
+			benchGET(b, s, tc.path, bearers(iss.Tokens[:tc.tokens]))
 		})
 	}
 }

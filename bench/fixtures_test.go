@@ -2,9 +2,7 @@ package bench
 
 import (
 	"context"
-	"crypto"
 	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,22 +12,15 @@ import (
 
 	"github.com/tokengate/tokengate/cmd/server/app"
 	"github.com/tokengate/tokengate/devissuer"
+	"github.com/tokengate/tokengate/internal/testutil/algfix"
 	"github.com/tokengate/tokengate/loadtest/stack"
 )
 
-// algCase is a signing setup of the development issuer.
-type algCase struct {
-	name string // sub-benchmark name
-	alg  string // JWS algorithm
-	bits int    // RSA key size, 0 for other key types
-}
+// benchAlgs are the signing set-ups of the benchmarks' alg= cases.
+func benchAlgs() []algfix.Alg { return algfix.Algs("RS256-2048", "RS256-4096", "ES256", "EdDSA") }
 
-var algCases = []algCase{
-	{"RS256-2048", "RS256", 2048},
-	{"RS256-4096", "RS256", 4096},
-	{"ES256", "ES256", 0},
-	{"EdDSA", "EdDSA", 0},
-}
+// rs2048 is the set-up of the cases that name no algorithm.
+func rs2048() algfix.Alg { return algfix.Algs("RS256-2048")[0] }
 
 // poolSize is how many distinct tokens the miss and unique benchmarks
 // cycle through: far more than the goroutines of RunParallel, so that no
@@ -37,51 +28,9 @@ var algCases = []algCase{
 // verification), and cheap enough to mint even with 4096-bit RSA.
 const poolSize = 128
 
-// issuerFixture is a running development issuer and tokens it minted.
-type issuerFixture struct {
-	iss  *devissuer.Issuer
-	pub  crypto.PublicKey // the signing key's public half
-	pool []string         // poolSize distinct valid tokens
-}
-
-// fixtures creates each issuer once per process, on first use: a top-level
-// benchmark runs once, but its sub-benchmarks run several times (once per
-// b.N), and a 4096-bit key takes a while to generate.
-type fixtures struct {
-	mu  sync.Mutex // guards m
-	m   map[string]*issuerFixture
-	tb  testing.TB // the top-level benchmark, which owns cleanup
-	err error
-}
-
-func newFixtures(tb testing.TB) *fixtures {
-	return &fixtures{m: map[string]*issuerFixture{}, tb: tb}
-}
-
-func (f *fixtures) get(tb testing.TB, ac algCase) *issuerFixture {
-	tb.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if fx, ok := f.m[ac.name]; ok {
-		return fx
-	}
-	iss, err := devissuer.Start(devissuer.Config{Algorithm: ac.alg, RSABits: ac.bits})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	f.tb.Cleanup(func() { _ = iss.Close() })
-	pool, err := iss.MintN(poolSize, devissuer.MintOptions{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	pub, ok := iss.PublicKey(iss.SigningKID())
-	if !ok {
-		tb.Fatal("devissuer: no public key for the signing kid")
-	}
-	fx := &issuerFixture{iss: iss, pub: pub, pool: pool}
-	f.m[ac.name] = fx
-	return fx
-}
+// newFixtures returns the issuers of a top-level test or benchmark (tb,
+// which owns their cleanup), each with poolSize distinct valid tokens.
+func newFixtures(tb testing.TB) *algfix.Set { return algfix.NewSet(tb, poolSize) }
 
 // server is a tokengate served over an in-memory listener (or loopback
 // TCP), and a client that dials it.

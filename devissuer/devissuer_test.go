@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 func TestStartRefusesBadConfig(t *testing.T) {
@@ -336,7 +338,7 @@ func TestToken(t *testing.T) {
 }
 
 func TestTokenClaims(t *testing.T) {
-	clk := newClock()
+	clk := testutil.NewClock(t0)
 	iss := start(t, Config{Now: clk.Now})
 	c := newClient()
 	tok := getToken(t, c, iss, "dev-client", "dev-secret", "")
@@ -380,7 +382,7 @@ func mustJSON(v any) string {
 }
 
 func TestTokenTypeAndLifetime(t *testing.T) {
-	clk := newClock()
+	clk := testutil.NewClock(t0)
 	iss := start(t, Config{Now: clk.Now, TokenType: "at+jwt", TokenLifetime: 90 * time.Second, Audience: "api://items", Algorithm: "ES256"})
 	c := newClient()
 	rep := mustDo(t, c, request{method: "POST", url: iss.TokenURL(),

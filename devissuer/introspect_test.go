@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // introspectCase is one token and the introspection answer it must get.
@@ -22,7 +24,7 @@ type introspectCase struct {
 // introspectEnv is the issuer shared by the introspection cases.
 type introspectEnv struct {
 	iss   *Issuer
-	clk   *clock
+	clk   *testutil.Clock
 	other *Issuer // a second issuer: its tokens are foreign
 }
 
@@ -39,7 +41,7 @@ func (tc introspectCase) run(t *testing.T) {
 }
 
 func TestIntrospect(t *testing.T) {
-	clk := newClock()
+	clk := testutil.NewClock(t0)
 	env := &introspectEnv{
 		iss:   start(t, Config{Now: clk.Now, Algorithm: "ES256", Clients: []Client{{ID: "dev-client", Secret: "dev-secret"}, {ID: "other", Secret: "o"}}}),
 		clk:   clk,
@@ -161,7 +163,7 @@ func TestIntrospect(t *testing.T) {
 }
 
 func TestRevoke(t *testing.T) {
-	clk := newClock()
+	clk := testutil.NewClock(t0)
 	iss := start(t, Config{Now: clk.Now, Algorithm: "EdDSA", Clients: []Client{{ID: "dev-client", Secret: "dev-secret"}, {ID: "other", Secret: "o"}}})
 	c := newClient()
 	revoke := func(t *testing.T, token string, header map[string]string) reply {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // mintCase mints a token and checks it.
@@ -44,7 +46,7 @@ func verifiesWith(t *testing.T, tok string, alg jose.SignatureAlgorithm, key any
 }
 
 func TestMint(t *testing.T) {
-	clk := newClock()
+	clk := testutil.NewClock(t0)
 	iss := start(t, Config{Now: clk.Now, Clients: []Client{
 		{ID: "dev-client", Secret: "dev-secret"},
 		{ID: "admin", Secret: "a", DefaultScopes: []string{"items", "admin"}},

@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/tokengate/tokengate/auth"
 	"github.com/tokengate/tokengate/internal/promtext"
 	"github.com/valyala/fasthttp"
 )
@@ -11,7 +12,8 @@ import (
 // GET /metrics answers in the Prometheus text exposition format, version
 // 0.0.4 (https://prometheus.io/docs/instrumenting/exposition_formats/),
 // without authentication, like /healthz. The handlers write their own
-// series (tokengate_requests_total), then Config.Metrics appends the rest.
+// series (tokengate_requests_total, then tokengate_rejections_total), then
+// Config.Metrics appends the rest.
 // Every family is written through internal/promtext, in a fixed order.
 
 // MetricsContentType is the Content-Type of GET /metrics.
@@ -99,6 +101,53 @@ func shardOf(ctx *fasthttp.RequestCtx) uint64 {
 	return (p * 0x9e3779b97f4a7c15) >> (64 - counterShardBits) // Fibonacci hashing
 }
 
+// rejectionShard counts the reasons of the invalid_token rejections of
+// the requests that hash to it, padded like counterShard.
+type rejectionShard struct {
+	n [auth.NumReasons]atomic.Uint64
+	_ [(128 - int(auth.NumReasons)*8%128) % 128]byte
+}
+
+// rejectionCounters counts 401 invalid_token rejections by auth.Reason,
+// sharded like requestCounters (the same shardOf), so that a flood of bad
+// tokens does not make every core write one cache line.
+type rejectionCounters struct {
+	_      [128]byte // keeps the shards off the cache lines of the fields before
+	shards [1 << counterShardBits]rejectionShard
+}
+
+// inc counts one rejection for reason r; a value at or above
+// auth.NumReasons counts as auth.ReasonInvalid, as its description reads.
+// It allocates nothing.
+func (c *rejectionCounters) inc(ctx *fasthttp.RequestCtx, r auth.Reason) {
+	if r >= auth.NumReasons {
+		r = auth.ReasonInvalid
+	}
+	c.shards[shardOf(ctx)].n[r].Add(1)
+}
+
+// load returns the total for reason r.
+func (c *rejectionCounters) load(r auth.Reason) uint64 {
+	var sum uint64
+	for i := range c.shards {
+		sum += c.shards[i].n[r].Load()
+	}
+	return sum
+}
+
+// appendMetrics appends the tokengate_rejections_total family, one series
+// per auth.Reason in Reason order, zeros included, labelled with the
+// reason's String.
+func (c *rejectionCounters) appendMetrics(dst []byte) []byte {
+	const name = "tokengate_rejections_total"
+	dst = promtext.AppendHeader(dst, name, promtext.Counter,
+		"Requests to protected routes refused with 401 invalid_token, by the reason the token was rejected.")
+	for r := range auth.NumReasons {
+		dst = promtext.AppendUintSample(dst, name, c.load(r), "reason", r.String())
+	}
+	return dst
+}
+
 // serveMetrics answers GET /metrics, rendering into a pooled buffer.
 func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) {
 	bp := s.metricsBufs.Get().(*[]byte)
@@ -116,7 +165,7 @@ func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) {
 // appendMetrics appends the handlers' series, then Config.Metrics's.
 func (s *Server) appendMetrics(dst []byte) []byte {
 	dst = s.requests.appendMetrics(dst)
-
+	dst = s.rejections.appendMetrics(dst)
 	if s.cfg.Metrics != nil {
 		dst = s.cfg.Metrics(dst)
 	}

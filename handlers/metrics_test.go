@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tokengate/tokengate/auth"
 	"github.com/tokengate/tokengate/handlers"
 	"github.com/tokengate/tokengate/internal/promtext"
 	"github.com/valyala/fasthttp"
@@ -30,12 +31,25 @@ tokengate_requests_total{outcome="untrusted_peer"} ` + strconv.Itoa(d[3]) + `
 `
 }
 
+// rejectionsFamily renders the tokengate_rejections_total family as it
+// must read for the given counts: every auth.Reason in order, zeros
+// included.
+func rejectionsFamily(counts map[auth.Reason]int) string {
+	var b strings.Builder
+	b.WriteString("# HELP tokengate_rejections_total Requests to protected routes refused with 401 invalid_token, by the reason the token was rejected.\n")
+	b.WriteString("# TYPE tokengate_rejections_total counter\n")
+	for r := range auth.NumReasons {
+		b.WriteString(`tokengate_rejections_total{reason="` + r.String() + `"} ` + strconv.Itoa(counts[r]) + "\n")
+	}
+	return b.String()
+}
+
 // TestMetricsCountsOutcomes sends requests of every outcome and reads
 // them back from GET /metrics, whose content type is the text format's.
 func TestMetricsCountsOutcomes(t *testing.T) {
 	g := newGate(t, handlers.Config{})
 	resp := g.do(t, call{path: "/metrics"})
-	want{status: 200, body: requestsFamily(0, 0, 0, 0, 0, 0), header: map[string]string{
+	want{status: 200, body: requestsFamily(0, 0, 0, 0, 0, 0) + rejectionsFamily(nil), header: map[string]string{
 		"Content-Type":  "text/plain; version=0.0.4; charset=utf-8",
 		"Cache-Control": "no-store",
 	}}.check(t, resp)
@@ -49,7 +63,8 @@ func TestMetricsCountsOutcomes(t *testing.T) {
 		{2, call{path: "/items"}},
 		{1, call{path: "/items/1", header: []string{"Authorization", "Basic Zm9vOmJhcg=="}}},
 		{2, call{path: "/items", header: bearer(tokExpired)}},
-		{1, call{path: "/items", header: bearer("unknown-token")}},
+		{1, call{path: "/items", header: bearer("unknown-token")}}, // the stub's bad signature
+		{1, call{path: "/items", header: bearer(tokOdd)}},          // a reason beyond NumReasons counts as invalid
 		{1, call{path: "/items", header: bearer(tokNoScope)}},
 		{1, call{path: "/items", header: bearer(tokDown)}},
 		{1, call{path: "/items", header: bearer(tokCanceled)}},
@@ -63,7 +78,22 @@ func TestMetricsCountsOutcomes(t *testing.T) {
 		}
 	}
 	resp = g.do(t, call{path: "/metrics"})
-	want{status: 200, body: requestsFamily(4, 3, 3, 1, 2, 2)}.check(t, resp)
+	want{status: 200, body: requestsFamily(4, 3, 4, 1, 2, 2) + rejectionsFamily(map[auth.Reason]int{
+		auth.ReasonExpired:   2,
+		auth.ReasonSignature: 1,
+		auth.ReasonInvalid:   1,
+	})}.check(t, resp)
+	// The labels are auth.Reason's String, spelt out once here.
+	for _, line := range []string{
+		`tokengate_rejections_total{reason="expired"} 2`,
+		`tokengate_rejections_total{reason="signature"} 1`,
+		`tokengate_rejections_total{reason="invalid"} 1`,
+		`tokengate_rejections_total{reason="unknown_key"} 0`,
+	} {
+		if !strings.Contains(string(resp.Body()), line+"\n") {
+			t.Errorf("GET /metrics lacks %q", line)
+		}
+	}
 }
 
 // TestMetricsHook: Config.Metrics appends after the handlers' own series
@@ -81,7 +111,7 @@ func TestMetricsHook(t *testing.T) {
 	g.do(t, call{path: "/items", header: bearer(tokGood)})
 	for i := range 3 { // the pooled buffer is reused: every scrape is whole
 		resp := g.do(t, call{path: "/metrics"})
-		w := want{status: 200, body: requestsFamily(1, 0, 0, 0, 0, 0) +
+		w := want{status: 200, body: requestsFamily(1, 0, 0, 0, 0, 0) + rejectionsFamily(nil) +
 			"# HELP tokengate_test_gauge A test gauge.\n# TYPE tokengate_test_gauge gauge\n" +
 			`tokengate_test_gauge{name="a\"b"} 7` + "\n"}
 		w.check(t, resp)
@@ -92,7 +122,8 @@ func TestMetricsHook(t *testing.T) {
 }
 
 // TestMetricsCountConcurrently: counts from many connections at once add
-// up (the counters are sharded; a scrape sums the shards).
+// up, outcomes and rejection reasons alike (the counters are sharded; a
+// scrape sums the shards).
 func TestMetricsCountConcurrently(t *testing.T) {
 	s, err := handlers.New(handlers.Config{Validator: newAuthStub()})
 	if err != nil {
@@ -106,8 +137,11 @@ func TestMetricsCountConcurrently(t *testing.T) {
 			ctx := new(fasthttp.RequestCtx) // one per connection, as fasthttp does
 			ctx.Request.Header.SetMethod(fasthttp.MethodGet)
 			ctx.Request.SetRequestURI("/items")
-			if w%2 == 0 {
+			switch w % 4 {
+			case 0, 2:
 				ctx.Request.Header.Set(fasthttp.HeaderAuthorization, "Bearer "+tokGood)
+			case 3:
+				ctx.Request.Header.Set(fasthttp.HeaderAuthorization, "Bearer "+tokExpired)
 			}
 			for range each {
 				h(ctx)
@@ -119,7 +153,8 @@ func TestMetricsCountConcurrently(t *testing.T) {
 	ctx.Request.Header.SetMethod(fasthttp.MethodGet)
 	ctx.Request.SetRequestURI("/metrics")
 	h(ctx)
-	if got, want := string(ctx.Response.Body()), requestsFamily(workers/2*each, workers/2*each, 0, 0, 0, 0); got != want {
+	if got, want := string(ctx.Response.Body()), requestsFamily(workers/2*each, workers/4*each, workers/4*each, 0, 0, 0)+
+		rejectionsFamily(map[auth.Reason]int{auth.ReasonExpired: workers / 4 * each}); got != want {
 		t.Errorf("body:\n%s\nwant:\n%s", got, want)
 	}
 }

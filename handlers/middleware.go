@@ -94,10 +94,11 @@ func (g *scopeGuard) wrap(next fasthttp.RequestHandler) fasthttp.RequestHandler 
 //   - a valid token without the route's scope: 403, error="insufficient_scope";
 //   - anything else: 500, logged with the request id.
 //
-// Each case also counts its outcome for GET /metrics. token, when known,
-// is used only for its fingerprint in debug logs. The insufficient-scope
-// answer is g's pre-encoded one when g is set (a route's fixed scope), and
-// otherwise is built for scope (a decision endpoint's matched rule).
+// Each case also counts its outcome for GET /metrics, and a bad token its
+// reason (tokengate_rejections_total). token, when known, is used only for
+// its fingerprint in debug logs. The insufficient-scope answer is g's
+// pre-encoded one when g is set (a route's fixed scope), and otherwise is
+// built for scope (a decision endpoint's matched rule).
 func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error, token []byte, g *scopeGuard, scope string) {
 	h := &ctx.Response.Header
 	switch {
@@ -125,6 +126,7 @@ func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error, token []byt
 	case errors.Is(err, auth.ErrInvalidToken):
 		s.requests.inc(ctx, outcomeInvalidToken)
 		r, _ := auth.ReasonOf(err) // auth.ReasonInvalid ("invalid token") when err carries none
+		s.rejections.inc(ctx, r)
 		reason := r.Description()
 		var buf [256]byte
 		h.SetBytesV(headerWWWAuthenticate, s.appendInvalidChallenge(buf[:0], reason))

@@ -70,9 +70,9 @@ type Config struct {
 	BaseContext context.Context
 
 	// Metrics, when set, appends more series to GET /metrics, after the
-	// handlers' own (tokengate_requests_total): dst in, dst with the
-	// series appended out, in the Prometheus text format version 0.0.4
-	// (package internal/promtext writes it). It is called
+	// handlers' own (tokengate_requests_total, tokengate_rejections_total):
+	// dst in, dst with the series appended out, in the Prometheus text
+	// format version 0.0.4 (package internal/promtext writes it). It is called
 	// once per scrape, on the scraping request's goroutine, and should be
 	// quick and deterministic in its order. nil means only the handlers'
 	// series.
@@ -110,7 +110,8 @@ type Server struct {
 	items           *scopeGuard
 	metricsBufs     sync.Pool // *[]byte rendering buffers for GET /metrics
 
-	requests requestCounters // outcomes of the token check, for GET /metrics
+	requests   requestCounters   // outcomes of the token check, for GET /metrics
+	rejections rejectionCounters // reasons of the invalid_token rejections, for GET /metrics
 }
 
 // New validates cfg and builds a Server with every route mounted.

@@ -15,6 +15,8 @@ import (
 	"github.com/tokengate/tokengate/auth"
 	"github.com/tokengate/tokengate/handlers"
 	"github.com/valyala/fasthttp"
+
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // seen is what the fake token endpoint received, copied out of the request.
@@ -304,25 +306,11 @@ func TestTokenProxy(t *testing.T) {
 	}
 }
 
-// closedPort returns a loopback URL nobody listens on.
-func closedPort(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	return "http://" + addr + "/v1/token"
-}
-
 func TestTokenUpstreamFailures(t *testing.T) {
 	creds := basicHeader("client-a", secretPrefix+"x")
 	t.Run("upstream down", func(t *testing.T) {
 		t.Parallel()
-		endpoint := closedPort(t)
+		endpoint := "http://" + testutil.ClosedAddr(t) + "/v1/token"
 		g := newGate(t, handlers.Config{TokenEndpoint: func(context.Context) (string, error) { return endpoint, nil }})
 		want{status: 502, body: `{"detail":"token endpoint unreachable"}`, header: map[string]string{
 			"Cache-Control": "no-store", "Content-Type": ctJSON,

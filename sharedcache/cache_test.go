@@ -16,29 +16,10 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/tokengate/tokengate/auth"
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 var testKey = bytes.Repeat([]byte{0x42}, 32)
-
-// fakeClock is an injected clock that tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // newTestCache returns a Cache on srv with the test key, closed when the
 // test ends. edit, when given, adjusts the Config first. Its Timeout is a
@@ -102,7 +83,7 @@ type roundTripCase struct {
 
 func (tc roundTripCase) run(t *testing.T) {
 	srv := startRedis(t)
-	clock := newFakeClock()
+	clock := testutil.NewClock(time.Now())
 	c := newTestCache(t, srv, func(cfg *Config) { cfg.Now = clock.Now })
 	ctx := context.Background()
 	d := digestOf("token-" + tc.name)
@@ -332,7 +313,7 @@ func TestLeaseAndAwait(t *testing.T) {
 		done <- result{e, ok}
 	}()
 	// Let the waiter find nothing first, then publish the result.
-	waitFor(t, "the waiter to start", func() bool { return b.Stats().LeaseWaits == 1 })
+	testutil.WaitFor(t, "the waiter to start", func() bool { return b.Stats().LeaseWaits == 1 })
 	want := Entry{Principal: &auth.Principal{Subject: "alice"}, ValidatedAt: time.Now()}
 	if err := a.Set(ctx, d, want, time.Minute); err != nil {
 		t.Fatal(err)
@@ -497,7 +478,7 @@ func TestRedisDownAndBack(t *testing.T) {
 	d := digestOf("token")
 	alice := Entry{Principal: &auth.Principal{Subject: "alice"}}
 	waitSubscribed(t, srv.client(t), c.cfg.Channel, 1)
-	waitFor(t, "a first Set", func() bool { return c.Set(ctx, d, alice, time.Minute) == nil })
+	testutil.WaitFor(t, "a first Set", func() bool { return c.Set(ctx, d, alice, time.Minute) == nil })
 
 	srv.stop()
 	calls := checkBounded(t, c, d)
@@ -506,7 +487,7 @@ func TestRedisDownAndBack(t *testing.T) {
 	}
 
 	srv.start() // same port, empty: save "" and no AOF
-	waitFor(t, "Set and Get to work again", func() bool {
+	testutil.WaitFor(t, "Set and Get to work again", func() bool {
 		if c.Set(ctx, d, alice, time.Minute) != nil {
 			return false
 		}
@@ -514,7 +495,7 @@ func TestRedisDownAndBack(t *testing.T) {
 		return ok
 	})
 	waitSubscribed(t, srv.client(t), c.cfg.Channel, 1)
-	waitFor(t, "a Revoke", func() bool { return c.Revoke(ctx, d, Entry{Reason: "token revoked"}, time.Minute) == nil })
+	testutil.WaitFor(t, "a Revoke", func() bool { return c.Revoke(ctx, d, Entry{Reason: "token revoked"}, time.Minute) == nil })
 	if r := <-got; r != d {
 		t.Fatalf("callback got %x, want %x", r, d)
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // redisServer is a redis-server child process on a loopback port, for
@@ -37,12 +39,7 @@ func startRedis(tb testing.TB) *redisServer {
 		}
 		tb.Skipf("redis-server not installed (apt-get install redis-server); skipping the tests against a real Redis: %v", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testutil.FreePort(tb)
 	dir := tb.TempDir()
 	conf := filepath.Join(dir, "redis.conf")
 	body := fmt.Sprintf("port %d\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir %s\nlogfile %s\n",
@@ -113,26 +110,10 @@ func (s *redisServer) client(tb testing.TB) *redis.Client {
 	return rdb
 }
 
-// waitFor polls cond every few milliseconds until it holds, failing the
-// test after 10s. It waits for an outside event (a subscription, a server
-// coming back), never for a fixed time.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
 // waitSubscribed waits until n clients are subscribed to channel.
 func waitSubscribed(tb testing.TB, rdb *redis.Client, channel string, n int64) {
 	tb.Helper()
-	waitFor(tb, fmt.Sprintf("%d subscriber(s) on %s", n, channel), func() bool {
+	testutil.WaitFor(tb, fmt.Sprintf("%d subscriber(s) on %s", n, channel), func() bool {
 		m, err := rdb.PubSubNumSub(context.Background(), channel).Result()
 		return err == nil && m[channel] == n
 	})

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tokengate/tokengate/cmd/server/app"
 	"github.com/tokengate/tokengate/devissuer"
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 const itemsJSON = `[{"id":1,"name":"red ball"},{"id":2,"name":"blue square"},{"id":3,"name":"purple ellipse"}]`
@@ -574,14 +575,16 @@ func TestRevocation(t *testing.T) {
 		wantStatus(t, "/items before REVALIDATE_AFTER", s.get(t, "/items", tok), 200)
 
 		// Past REVALIDATE_AFTER, a slow issuer: the request is still served
-		// from the cache at once while one background introspection runs.
-		const latency = 2 * time.Second
-		iss.SetFault(devissuer.EndpointIntrospect, devissuer.Fault{Latency: latency})
+		// from the cache at once (a hit that did not wait for the re-check,
+		// which would have found the token revoked) while one background
+		// introspection runs.
+		iss.SetFault(devissuer.EndpointIntrospect, devissuer.Fault{Latency: 2 * time.Second})
 		clock.Advance(31 * time.Second)
-		start := time.Now()
+		before := s.Cache().Stats()
 		wantStatus(t, "/items past REVALIDATE_AFTER", s.get(t, "/items", tok), 200)
-		if waited := time.Since(start); waited >= latency {
-			t.Errorf("request took %v: it waited on the issuer", waited)
+		after := s.Cache().Stats()
+		if after.Hits != before.Hits+1 || after.StaleWaits != before.StaleWaits || after.Revoked != 0 {
+			t.Errorf("the request past REVALIDATE_AFTER waited on the issuer: stats before %+v, after %+v", before, after)
 		}
 		s.Cache().Wait() // the background re-check, one round trip
 		if n := iss.Counts().Introspect; n != 2 {
@@ -644,7 +647,7 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		result <- response{status: resp.StatusCode, body: string(b)}
 	}()
-	waitFor(t, "the /token call to reach the issuer", func() bool { return iss.Counts().Token == 1 })
+	testutil.WaitFor(t, "the /token call to reach the issuer", func() bool { return iss.Counts().Token == 1 })
 
 	if code := s.stop(t); code != 0 {
 		t.Fatalf("exit code %d", code)
@@ -718,7 +721,7 @@ func TestShutdownIsBounded(t *testing.T) {
 					resp.Body.Close()
 				}
 			}()
-			waitFor(t, "the call to reach the issuer", func() bool { return tc.reached(iss.Counts()) })
+			testutil.WaitFor(t, "the call to reach the issuer", func() bool { return tc.reached(iss.Counts()) })
 			start := time.Now()
 			if code := s.stop(t); code != 0 {
 				t.Fatalf("exit code %d", code)
@@ -734,21 +737,6 @@ func TestShutdownIsBounded(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// waitFor polls cond (an event in another process-like component that
-// offers no notification) until it holds or 10s pass.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // TestMalformedRequestLogKeepsCredentials: fasthttp reports a request it
@@ -44,7 +46,7 @@ func TestMalformedRequestLogKeepsCredentials(t *testing.T) {
 		}
 	}
 	// fasthttp logs once the connection is done with.
-	waitFor(t, "fasthttp to log both parse errors", func() bool {
+	testutil.WaitFor(t, "fasthttp to log both parse errors", func() bool {
 		return strings.Count(s.stderr.String(), "error when serving connection") >= len(requests)
 	})
 	log := s.stderr.String()

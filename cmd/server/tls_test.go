@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/internal/testpki"
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // servedSerial opens a new TLS connection to addr and returns the serial
@@ -48,7 +49,7 @@ func TestSIGHUPReloadsCertificate(t *testing.T) {
 	}
 	second.Write(t, certFile, keyFile)
 	s.hup <- syscall.SIGHUP
-	waitFor(t, "the reloaded certificate", func() bool {
+	testutil.WaitFor(t, "the reloaded certificate", func() bool {
 		return servedSerial(t, s.Addr(), ca).Cmp(second.Cert.SerialNumber) == 0
 	})
 	if !strings.Contains(s.stderr.String(), "tokengate: TLS certificate reloaded") {

@@ -12,39 +12,25 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // fakeClock is a Clock that moves only when told to (or when a worker
 // sleeps until a later time). Tests that use it run one worker, so the
-// order of events is fixed.
-type fakeClock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
-}
+// order of events is fixed (and SleepUntil need not be atomic).
+type fakeClock struct{ *testutil.Clock }
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	return &fakeClock{testutil.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))}
 }
 
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
+// SleepUntil moves the clock to t, unless it is already past t.
 func (c *fakeClock) SleepUntil(ctx context.Context, t time.Time) error {
-	c.mu.Lock()
-	if t.After(c.now) {
-		c.now = t
+	if t.After(c.Now()) {
+		c.Set(t)
 	}
-	c.mu.Unlock()
 	return ctx.Err()
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 // serviceTimes returns a NewRequest whose requests take the given times on

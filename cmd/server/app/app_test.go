@@ -16,6 +16,7 @@ import (
 
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/devissuer"
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 const itemsJSON = `[{"id":1,"name":"red ball"},{"id":2,"name":"blue square"},{"id":3,"name":"purple ellipse"}]`
@@ -300,7 +301,9 @@ func TestListenerFailure(t *testing.T) {
 func TestShutdownCutsOff(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
 	a := start(t, devConfig(t), Options{Logger: zap.New(core)})
-	a.Dev().SetFault(devissuer.EndpointToken, devissuer.Fault{Latency: 5 * time.Second})
+	// The issuer holds the call until it closes; only the /token call's
+	// own 10s timeout (handlers.Config.TokenTimeout) would end it sooner.
+	a.Dev().SetFault(devissuer.EndpointToken, devissuer.Fault{Latency: time.Hour})
 	go func() {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseRequest(req)
@@ -311,15 +314,7 @@ func TestShutdownCutsOff(t *testing.T) {
 		_ = fasthttp.DoTimeout(req, resp, 10*time.Second)
 	}()
 	// The issuer offers no notification: poll its counter.
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for a.Dev().Counts().Token == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the /token call did not reach the issuer")
-		}
-		<-tick.C
-	}
+	testutil.WaitFor(t, "the /token call to reach the issuer", func() bool { return a.Dev().Counts().Token > 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	began := time.Now()
@@ -327,8 +322,13 @@ func TestShutdownCutsOff(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Shutdown = %v, want a deadline error", err)
 	}
-	if took := time.Since(began); took > 3*time.Second {
-		t.Errorf("Shutdown took %v", took)
+	// The deadline error shows that the server stopped waiting at 100ms;
+	// this bound shows that the rest of the teardown did not wait for the
+	// held request either. Only time tells that from waiting until the
+	// call timed out at 10s; 5s is generous (-race on a loaded machine)
+	// and still well under those 10s.
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("Shutdown took %v: it waited for the in-flight request", took)
 	}
 	if logs.FilterMessageSnippet("did not finish in time").Len() != 1 {
 		t.Errorf("log does not say requests were cut off: %v", logs.All())

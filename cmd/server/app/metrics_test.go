@@ -228,6 +228,10 @@ type metricsCase struct {
 	mode       string
 	keys       bool // tokengate_jwks_* expected
 	introspect bool // tokengate_introspection_* expected
+	// rejected is the tokengate_rejections_total reason of a token that
+	// is not a JWT: malformed where it is parsed, inactive where only the
+	// issuer sees it.
+	rejected string
 }
 
 func (tc metricsCase) run(t *testing.T) {
@@ -260,6 +264,9 @@ func (tc metricsCase) run(t *testing.T) {
 	if code, _ := get(t, c, "/items", ""); code != 401 {
 		t.Fatalf("GET /items without a token = %d", code)
 	}
+	if code, _ := get(t, c, "/items", "not-a-jwt"); code != 401 {
+		t.Fatalf("GET /items with a token that is not a JWT = %d", code)
+	}
 
 	req.Reset()
 	resp.Reset()
@@ -284,6 +291,8 @@ func (tc metricsCase) run(t *testing.T) {
 	}
 	atLeast(3, "tokengate_requests_total", "outcome", "authorized")
 	atLeast(1, "tokengate_requests_total", "outcome", "no_token")
+	atLeast(1, "tokengate_requests_total", "outcome", "invalid_token")
+	atLeast(1, "tokengate_rejections_total", "reason", tc.rejected)
 	atLeast(2, "tokengate_cache_hits_total")
 	atLeast(1, "tokengate_cache_validations_total")
 	atLeast(1, "tokengate_cache_cost_bytes")
@@ -307,7 +316,7 @@ func (tc metricsCase) run(t *testing.T) {
 			t.Errorf("%s in %s mode, which does not introspect", f, tc.mode)
 		}
 	}
-	wantOrder := []string{"tokengate_requests_total", "tokengate_info", "tokengate_ready", "tokengate_policy_rules", "tokengate_policy_loaded_timestamp_seconds", "tokengate_cache_hits_total"}
+	wantOrder := []string{"tokengate_requests_total", "tokengate_rejections_total", "tokengate_info", "tokengate_ready", "tokengate_policy_rules", "tokengate_policy_loaded_timestamp_seconds", "tokengate_cache_hits_total"}
 	if got := ex.families(); len(got) < len(wantOrder) || strings.Join(got[:len(wantOrder)], " ") != strings.Join(wantOrder, " ") {
 		t.Errorf("families begin %q, want %q", got, wantOrder)
 	}
@@ -333,9 +342,9 @@ func (tc metricsCase) run(t *testing.T) {
 // mode, and checks the text format and the figures that must have moved.
 func TestMetricsEndToEnd(t *testing.T) {
 	for _, tc := range []metricsCase{
-		{name: "local", mode: string(config.ModeLocal), keys: true},
-		{name: "remote", args: []string{"--validation-mode=remote"}, mode: string(config.ModeRemote), introspect: true},
-		{name: "hybrid", args: []string{"--validation-mode=hybrid"}, mode: string(config.ModeHybrid), keys: true, introspect: true},
+		{name: "local", mode: string(config.ModeLocal), keys: true, rejected: "malformed"},
+		{name: "remote", args: []string{"--validation-mode=remote"}, mode: string(config.ModeRemote), introspect: true, rejected: "inactive"},
+		{name: "hybrid", args: []string{"--validation-mode=hybrid"}, mode: string(config.ModeHybrid), keys: true, introspect: true, rejected: "malformed"},
 	} {
 		t.Run(tc.name, tc.run)
 	}
