@@ -68,6 +68,7 @@ func startLoopback(tb, owner testing.TB, iss *devissuer.Issuer, ca *testpki.CA, 
 // per request, once the handshakes are done, shows side by side. Client,
 // server and issuer share the machine's cores.
 func BenchmarkLoopback(b *testing.B) {
+	owner := b
 	fx := newFixtures(b)
 	ca := testpki.NewCA(b, "bench CA")
 	var (
@@ -79,16 +80,16 @@ func BenchmarkLoopback(b *testing.B) {
 		tls  bool
 	}{{"plain", false}, {"tls", true}} {
 		b.Run("listener="+tc.name, func(b *testing.B) {
-			iss := fx.get(b, algCases[0])
+			iss := fx.Get(b, rs2048())
 			mu.Lock()
 			s, ok := servers[tc.tls]
 			if !ok {
-				s = startLoopback(b, fx.tb, iss.iss, ca, tc.tls)
+				s = startLoopback(b, owner, iss.Issuer, ca, tc.tls)
 				servers[tc.tls] = s
 			}
 			mu.Unlock()
 			b.SetParallelism(loopbackConns / 2)
-			benchGET(b, s, "/items", bearers(iss.pool[:cachedTokens]))
+			benchGET(b, s, "/items", bearers(iss.Tokens[:cachedTokens]))
 		})
 	}
 }
@@ -98,19 +99,19 @@ func BenchmarkLoopback(b *testing.B) {
 // plain-HTTP client.
 func TestLoopbackSetUp(t *testing.T) {
 	fx := newFixtures(t)
-	iss := fx.get(t, algCases[0])
+	iss := fx.Get(t, rs2048())
 	ca := testpki.NewCA(t, "bench CA")
 	get := func(c *fasthttp.HostClient, uri string) (int, string, error) {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseRequest(req)
 		defer fasthttp.ReleaseResponse(resp)
 		req.SetRequestURI(uri)
-		req.Header.SetBytesV(fasthttp.HeaderAuthorization, bearers(iss.pool[:1])[0])
+		req.Header.SetBytesV(fasthttp.HeaderAuthorization, bearers(iss.Tokens[:1])[0])
 		err := c.DoTimeout(req, resp, 10*time.Second)
 		return resp.StatusCode(), string(resp.Body()), err
 	}
 	for _, withTLS := range []bool{false, true} {
-		s := startLoopback(t, t, iss.iss, ca, withTLS)
+		s := startLoopback(t, t, iss.Issuer, ca, withTLS)
 		if code, body, err := get(s.client, s.base+"/items"); err != nil || code != 200 || body != string(itemsBody) {
 			t.Errorf("tls=%v: GET /items = %d %s %v", withTLS, code, body, err)
 		}
