@@ -18,6 +18,7 @@ import (
 	"github.com/tokengate/tokengate/authcache"
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/devissuer"
+	"github.com/tokengate/tokengate/gateway"
 	"github.com/tokengate/tokengate/handlers"
 	"github.com/tokengate/tokengate/policy"
 )
@@ -103,10 +104,11 @@ type App struct {
 	validation                // the validator chain, the cache, the key set, readiness
 	policy     *policy.Holder // the decision endpoints' rules; Reload swaps them
 	handlers   *handlers.Server
-	info       []byte       // tokengate_info, rendered once
-	build      BuildInfo    // Options.Build
-	cert       *certificate // nil unless TLS (cfg.TLSCertFile)
-	draining   atomic.Bool  // Shutdown has begun: /readyz 503, Connection: close
+	gw         *gateway.Gateway // nil unless gateway mode (cfg.UpstreamURL)
+	info       []byte           // tokengate_info, rendered once
+	build      BuildInfo        // Options.Build
+	cert       *certificate     // nil unless TLS (cfg.TLSCertFile)
+	draining   atomic.Bool      // Shutdown has begun: /readyz 503, Connection: close
 
 	server     *fasthttp.Server
 	ln         net.Listener
@@ -177,6 +179,9 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	if err := a.buildHandlers(); err != nil {
 		return nil, err
 	}
+	if err := a.buildGateway(); err != nil {
+		return nil, err
+	}
 	if a.ln == nil {
 		if err := a.listen(ctx); err != nil {
 			return nil, err
@@ -191,6 +196,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		zap.String("issuer", trusted.Issuer),
 		zap.String("audience", trusted.Audience),
 		zap.String("required_scope", cfg.RequiredScope),
+		zap.String("upstream", cfg.UpstreamURL),
 		zap.Bool("tls", a.cert != nil),
 		zap.Bool("dev", cfg.Dev),
 		zap.String("version", a.build.Version),
@@ -519,10 +525,18 @@ func (a *App) serve() {
 		SecureErrorLogMessage: true,
 		Logger:                fasthttpLogger{a.log},
 	}
+	ln := a.ln
+	if a.gw != nil {
+		// Bodies of any size stream through, bounded by silence
+		// (gatewayListener) rather than by total duration.
+		a.server.StreamRequestBody = true
+		a.server.ReadTimeout, a.server.WriteTimeout = 0, 0
+		ln = gatewayListener(ln)
+	}
 	a.served = make(chan struct{})
 	go func() {
 		defer close(a.served)
-		a.serveErr = a.server.Serve(a.ln)
+		a.serveErr = a.server.Serve(ln)
 	}()
 }
 
@@ -549,6 +563,9 @@ func (a *App) Build() BuildInfo { return a.build }
 // owns) runs the same code as a request over the listener.
 func (a *App) Handler() fasthttp.RequestHandler {
 	h := a.handlers.Handler()
+	if a.gw != nil {
+		h = a.gatewayHandler(h)
+	}
 	return func(ctx *fasthttp.RequestCtx) {
 		h(ctx)
 		if a.draining.Load() {
@@ -696,6 +713,9 @@ func (a *App) teardown(ctx context.Context) error {
 	go func() {
 		defer close(done)
 		a.validation.close() // key refresher, cache, discovery
+		if a.gw != nil {
+			a.gw.Close()
+		}
 		if a.ownDev {
 			if err := a.dev.Close(); err != nil {
 				a.log.Warn("tokengate: development issuer", zap.Error(err))

@@ -10,7 +10,8 @@ import (
 // appendMetrics is handlers.Config.Metrics: after the handlers' request
 // counters, GET /metrics shows, in this order, tokengate_info,
 // tokengate_ready, the policy's, the cache's series (always), the key set's (local and
-// hybrid modes) and the introspection client's (remote and hybrid modes).
+// hybrid modes), the introspection client's (remote and hybrid modes) and
+// the gateway's (gateway mode).
 // Each component renders its own families (an AppendMetrics method, through
 // internal/promtext); this function only puts them in order.
 func (a *App) appendMetrics(dst []byte) []byte {
@@ -30,6 +31,9 @@ func (a *App) appendMetrics(dst []byte) []byte {
 	}
 	if a.remote != nil {
 		dst = a.remote.Stats().AppendMetrics(dst)
+	}
+	if a.gw != nil {
+		dst = a.gw.AppendMetrics(dst)
 	}
 	return dst
 }
