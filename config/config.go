@@ -577,6 +577,11 @@ func (c *Config) finish(sources map[string]string) error {
 		return nil
 	}
 
+	if c.Issuer == "" && c.PolicyFile != "" {
+		// The policy file may list the issuers instead; tokengate refuses
+		// to start when it does not.
+		return nil
+	}
 	if c.Issuer == "" {
 		return fail("OKTA_ISSUER", "not set; set it to your authorization server's issuer (e.g. https://{yourOktaDomain}/oauth2/default) or run with --dev")
 	}
