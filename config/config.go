@@ -218,6 +218,21 @@ type Config struct {
 	// after Load; "none" trusts nobody.
 	TrustedProxies []netip.Prefix
 
+	// UpstreamURL turns on gateway mode (UPSTREAM_URL; empty: off): every
+	// request but tokengate's own /healthz, /readyz, /metrics and /auth/…
+	// is decided by the policy and, when allowed, forwarded to this
+	// http(s)://host:port, and the demo routes are not served. It has no
+	// path, query or credentials: the request target is forwarded as
+	// received.
+	UpstreamURL string
+	// UpstreamTimeout is how long the upstream may stay silent (UPSTREAM_TIMEOUT,
+	// 30s): no response header, or no byte of a streamed body either way,
+	// for this long answers 504 or cuts the exchange.
+	UpstreamTimeout time.Duration
+	// StripAuthorization keeps the client's Authorization header from the
+	// upstream in gateway mode (STRIP_AUTHORIZATION, false: forwarded).
+	StripAuthorization bool
+
 	// Dev runs the development authorization server in-process and points
 	// tokengate at it (--dev). Issuer, ClientID, ClientSecret and the
 	// endpoint overrides are then ignored (see DevIgnored).
@@ -394,6 +409,12 @@ func settings() []setting {
 				c.TrustedProxies = p
 				return err
 			}},
+		{env: "UPSTREAM_URL", flag: "upstream-url", defDoc: "(off: no gateway mode)", usage: "gateway mode: forward every allowed request (but /healthz, /readyz, /metrics, /auth/…) to this http(s)://host:port; the demo routes are not served",
+			set: func(c *Config, v string) error { c.UpstreamURL = v; return checkUpstreamURL(v) }},
+		{env: "UPSTREAM_TIMEOUT", flag: "upstream-timeout", def: "30s", usage: "gateway mode: how long the upstream may stay silent (response header, or a body byte either way) before 504 or a cut",
+			set: durationIn(func(c *Config) *time.Duration { return &c.UpstreamTimeout }, time.Millisecond, 24*time.Hour)},
+		{env: "STRIP_AUTHORIZATION", flag: "strip-authorization", def: "false", isBool: true, usage: "gateway mode: do not forward the client's Authorization header to the upstream",
+			set: boolField(func(c *Config) *bool { return &c.StripAuthorization })},
 		{env: "SHUTDOWN_DRAIN_DELAY", flag: "shutdown-drain-delay", def: "0s", usage: "on SIGTERM, how long to keep serving (/readyz 503, Connection: close) before refusing connections: the load balancer's endpoint-removal time",
 			set: durationIn(func(c *Config) *time.Duration { return &c.ShutdownDrainDelay }, 0, 10*time.Minute)},
 		{env: "TLS_CERT_FILE", flag: "tls-cert-file", defDoc: "(plain HTTP)", usage: "PEM certificate chain of the listener: serve HTTPS (with TLS_KEY_FILE; re-read on SIGHUP)",
@@ -556,6 +577,11 @@ func (c *Config) finish(sources map[string]string) error {
 		return nil
 	}
 
+	if c.Issuer == "" && c.PolicyFile != "" {
+		// The policy file may list the issuers instead; tokengate refuses
+		// to start when it does not.
+		return nil
+	}
 	if c.Issuer == "" {
 		return fail("OKTA_ISSUER", "not set; set it to your authorization server's issuer (e.g. https://{yourOktaDomain}/oauth2/default) or run with --dev")
 	}
@@ -949,6 +975,23 @@ func redactUserinfo(v string) string {
 		return v
 	}
 	return v[:i+3] + "REDACTED@" + rest[at+1:]
+}
+
+// checkUpstreamURL enforces the form of UPSTREAM_URL: http or https, a
+// host and optionally a port, nothing else.
+func checkUpstreamURL(v string) error {
+	const form = "must be http://host:port or https://host:port"
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" || u.Opaque != "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return errors.New(form)
+	}
+	if u.User != nil {
+		return errors.New("must not contain credentials")
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(v, "?#") {
+		return errors.New(form + ", without path or query: the request target is forwarded as received")
+	}
+	return nil
 }
 
 // checkURL enforces the rule for the issuer and endpoint URLs: absolute,

@@ -59,6 +59,7 @@ func TestDefaults(t *testing.T) {
 		LogLevel:                   "info",
 		ShutdownTimeout:            10 * time.Second,
 		TrustedProxies:             []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+		UpstreamTimeout:            30 * time.Second,
 		DevClientID:                "dev-client",
 		DevClientSecret:            "dev-secret",
 		DevIssuerAddr:              "127.0.0.1:0",
@@ -538,5 +539,31 @@ func TestTrustedProxies(t *testing.T) {
 				t.Fatalf("got %v, %v; want %s", got, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestUpstreamURL checks UPSTREAM_URL's form: a scheme and an authority,
+// nothing that the gateway would have to rewrite the request target for.
+func TestUpstreamURL(t *testing.T) {
+	for _, tc := range []struct {
+		v  string
+		ok bool
+	}{
+		{"http://127.0.0.1:9000", true},
+		{"https://svc.internal:8443/", true},
+		{"http://svc", true},
+		{"ftp://svc:21", false},
+		{"127.0.0.1:9000", false},
+		{"http://svc:9000/base", false},
+		{"http://svc:9000?x=1", false},
+		{"http://u:p@svc:9000", false},
+	} {
+		c, err := Load([]string{"--okta-issuer", testIssuer, "--upstream-url", tc.v}, nil, "")
+		if (err == nil) != tc.ok || (tc.ok && c.UpstreamURL != tc.v) {
+			t.Errorf("%q: %+v, %v", tc.v, c.UpstreamURL, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "UPSTREAM_URL") {
+			t.Errorf("%q: the error does not name UPSTREAM_URL: %v", tc.v, err)
+		}
 	}
 }

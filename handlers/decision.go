@@ -116,32 +116,67 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, d dialect) {
 		s.badDecisionRequest(ctx, bad.detail)
 		return
 	}
+	if v := s.Decide(ctx, o.method, o.host, o.target); v.Allowed {
+		if v.Principal != nil {
+			s.writeClaimHeaders(ctx, v.Principal, v.Token)
+		}
+		ctx.SetStatusCode(fasthttp.StatusOK)
+	}
+}
+
+// Verdict is what Decide made of a request.
+type Verdict struct {
+	// Allowed: the request may pass. When false, Decide has already
+	// written the refusal (400, 401, 403 or 503) to the response.
+	Allowed bool
+	// Principal is the valid token's principal on an allowed request
+	// that needed a token; nil on a public route. Shared and read-only.
+	Principal *auth.Principal
+	// Token is the bearer token of Principal, a slice of the request's
+	// Authorization header (valid only while the handler runs), for
+	// auth.Fingerprint in logs.
+	Token []byte
+}
+
+// Decide is the decision of the decision endpoints and of gateway mode,
+// made once here for both: the request target (path, optionally ?query,
+// as received) is normalised (policy.Normalize), matched with host and
+// method against the current policy, the bearer token of ctx's
+// Authorization header is validated when the rule needs one, and the rule
+// decides. A refused request is answered on ctx (400 for a target the
+// policy will not read, 401 with the RFC 6750 challenge, 403, 503) and
+// counted; an allowed one is counted and left to the caller, who sets the
+// claim headers where they belong. On a cache hit Decide allocates nothing.
+func (s *Server) Decide(ctx *fasthttp.RequestCtx, method, host, target []byte) Verdict {
+	if len(target) == 0 || target[0] != '/' {
+		s.badDecisionRequest(ctx, "bad request path: must start with /")
+		return Verdict{}
+	}
 	var pathBuf [512]byte
-	path, err := policy.Normalize(pathBuf[:0], o.target)
+	path, err := policy.Normalize(pathBuf[:0], target)
 	if err != nil {
 		detail := "bad request path"
 		if pe, ok := errors.AsType[*policy.PathError](err); ok {
 			detail = "bad request path: " + pe.Reason
 		}
 		s.badDecisionRequest(ctx, detail)
-		return
+		return Verdict{}
 	}
 
-	rule := s.policy.Load().Match(o.host, o.method, path)
+	rule := s.policy.Load().Match(host, method, path)
 	switch rule.Access {
 	case policy.AccessPublic:
 		s.requests.inc(ctx, outcomePublic)
-		ctx.SetStatusCode(fasthttp.StatusOK)
-		return
+		return Verdict{Allowed: true}
 	case policy.AccessDeny:
 		s.refuse(ctx, rule, "forbidden: this route is closed")
-		return
+		return Verdict{}
 	}
 
 	token, err := auth.ParseBearer(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
 	if err != nil {
 		s.writeAuthError(ctx, err, nil, nil, "")
-		return
+		return Verdict{}
 	}
 	p, err := s.cfg.Validator.Validate(s.baseCtx, token)
 	if err == nil && p == nil {
@@ -149,13 +184,12 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, d dialect) {
 	}
 	if err != nil {
 		s.writeAuthError(ctx, err, token, nil, "")
-		return
+		return Verdict{}
 	}
 	switch outcome, scope := rule.Decide(p); outcome {
 	case policy.Allowed:
 		s.requests.inc(ctx, outcomeAuthorized)
-		s.writeClaimHeaders(ctx, p, token)
-		ctx.SetStatusCode(fasthttp.StatusOK)
+		return Verdict{Allowed: true, Principal: p, Token: token}
 	case policy.MissingScope:
 		s.writeAuthError(ctx, errInsufficientScope, token, nil, scope)
 	case policy.WrongIssuer:
@@ -163,6 +197,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, d dialect) {
 	default:
 		s.refuse(ctx, rule, "forbidden")
 	}
+	return Verdict{}
 }
 
 // refuse answers 403 for a request the matched rule does not let through.

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -217,5 +219,27 @@ func TestURLMode(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "open@200") {
 		t.Errorf("table lacks the open-loop model:\n%s", out.String())
+	}
+}
+
+// TestGatewayScenarioOptIn: gateway runs only when named, expands to its
+// three paths, and is not a -url scenario.
+func TestGatewayScenarioOptIn(t *testing.T) {
+	o, err := parseFlags(nil, io.Discard)
+	if err != nil || slices.Contains(o.scenarios, "gateway") {
+		t.Fatalf("default scenarios %v, %v", o.scenarios, err)
+	}
+	if o, err = parseFlags([]string{"-scenarios", "gateway"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, sc := range expand(o) {
+		names = append(names, sc.name)
+	}
+	if want := []string{"gateway-direct", "gateway-nginx", "gateway-tokengate"}; !slices.Equal(names, want) {
+		t.Errorf("expanded to %v, want %v", names, want)
+	}
+	if _, err := parseFlags([]string{"-url", "http://127.0.0.1:8000", "-scenarios", "gateway"}, io.Discard); err == nil {
+		t.Error("-url accepted the gateway scenario")
 	}
 }

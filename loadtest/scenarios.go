@@ -29,6 +29,7 @@ type scenario struct {
 	uncached bool          // stack.Options.UncachedValid
 	unique   bool          // use the -pool token pool rather than the cached one
 	distance time.Duration // injected introspection latency
+	gateway  gatewayVia    // gateway scenarios: how the upstream is reached
 }
 
 // expand turns the chosen base scenarios into concrete ones, the remote
@@ -57,6 +58,8 @@ func expand(o *options) []scenario {
 				}
 				out = append(out, sc)
 			}
+		case "gateway":
+			out = append(out, gatewayScenarios()...)
 		}
 	}
 	return out
@@ -144,6 +147,9 @@ func runInProcess(ctx context.Context, o *options, stderr io.Writer) ([]*harness
 
 // runScenario serves one scenario from a fresh tokengate and loads it.
 func runScenario(ctx context.Context, o *options, iss *devissuer.Issuer, sc scenario, model harness.Model, authz [][]byte, stderr io.Writer) (*harness.Result, error) {
+	if sc.gateway != viaNone {
+		return runGateway(ctx, o, iss, sc, model, authz, stderr)
+	}
 	iss.ClearFaults()
 	defer iss.ClearFaults()
 	if sc.distance > 0 {

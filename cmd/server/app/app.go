@@ -18,6 +18,7 @@ import (
 	"github.com/tokengate/tokengate/authcache"
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/devissuer"
+	"github.com/tokengate/tokengate/gateway"
 	"github.com/tokengate/tokengate/handlers"
 	"github.com/tokengate/tokengate/policy"
 )
@@ -87,6 +88,10 @@ type Options struct {
 	// cmd/server forgets valid tokens only in remote mode with
 	// INTROSPECTION_CACHE_TTL=0.
 	MeasureUncachedValid bool
+
+	// Getenv reads the environment variables the policy file's issuers
+	// name for their introspection credentials (nil: os.Getenv).
+	Getenv func(string) string
 }
 
 // App is one running tokengate: everything Start built, in the order
@@ -103,10 +108,11 @@ type App struct {
 	validation                // the validator chain, the cache, the key set, readiness
 	policy     *policy.Holder // the decision endpoints' rules; Reload swaps them
 	handlers   *handlers.Server
-	info       []byte       // tokengate_info, rendered once
-	build      BuildInfo    // Options.Build
-	cert       *certificate // nil unless TLS (cfg.TLSCertFile)
-	draining   atomic.Bool  // Shutdown has begun: /readyz 503, Connection: close
+	gw         *gateway.Gateway // nil unless gateway mode (cfg.UpstreamURL)
+	info       []byte           // tokengate_info, rendered once
+	build      BuildInfo        // Options.Build
+	cert       *certificate     // nil unless TLS (cfg.TLSCertFile)
+	draining   atomic.Bool      // Shutdown has begun: /readyz 503, Connection: close
 
 	server     *fasthttp.Server
 	ln         net.Listener
@@ -171,10 +177,20 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		}
 	}
 	a.issuer = trusted.Issuer
-	if a.validation, err = buildValidation(trusted, opts, log); err != nil {
+	switch {
+	case len(pol.Issuers()) > 0 && trusted.Issuer != "":
+		log.Warn("tokengate: the policy file lists issuers; OKTA_ISSUER and OKTA_AUDIENCE (the one-issuer shorthand) are ignored",
+			zap.String("policy_file", cfg.PolicyFile), zap.Int("issuers", len(pol.Issuers())))
+	case len(pol.Issuers()) == 0 && trusted.Issuer == "":
+		return nil, errors.New("app: no issuer: set OKTA_ISSUER, or list issuers in the policy file")
+	}
+	if a.validation, err = buildValidation(trusted, pol.Issuers(), opts, log); err != nil {
 		return nil, err
 	}
 	if err := a.buildHandlers(); err != nil {
+		return nil, err
+	}
+	if err := a.buildGateway(); err != nil {
 		return nil, err
 	}
 	if a.ln == nil {
@@ -191,6 +207,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		zap.String("issuer", trusted.Issuer),
 		zap.String("audience", trusted.Audience),
 		zap.String("required_scope", cfg.RequiredScope),
+		zap.String("upstream", cfg.UpstreamURL),
 		zap.Bool("tls", a.cert != nil),
 		zap.Bool("dev", cfg.Dev),
 		zap.String("version", a.build.Version),
@@ -229,21 +246,34 @@ func (a *App) startDev(cfg config.Config, iss *devissuer.Issuer) (config.Config,
 
 // validation is how tokengate checks tokens: the mode's validator chain
 // wrapped in the cache, and what /readyz, /metrics, /token and Shutdown
-// need of it. buildValidation builds one per mode; a new mode (several
-// issuers, a shared second-level cache) is a new case there.
+// need of it. buildValidation builds one per mode; several issuers (the
+// policy file's issuers: list) are one auth.Multi over one issuerParts
+// each, under the same cache.
 type validation struct {
-	client    auth.HTTPClient  // the one pooled, size-limited client to the authorization server; /token's too
-	discovery *auth.Discovery  // the issuer's metadata; /token asks it for the token endpoint
-	keys      *auth.KeySet     // nil in remote mode
-	remote    *auth.Remote     // nil in local mode
-	cache     *authcache.Cache // wraps the mode's validator; what the handlers call
-	ready     func() error     // /readyz: nil once tokens can be checked
+	issuerParts                  // the one issuer's parts; under several issuers, the first's (for /token)
+	cache       *authcache.Cache // wraps the mode's validator (or the Multi); what the handlers call
+	issuers     []issuerParts    // several issuers only, in the file's order
+	multi       *auth.Multi      // several issuers only
+}
+
+// issuerParts is one issuer's own validation: its client, discovery, key
+// set, introspection client and concurrency bound, and readiness.
+type issuerParts struct {
+	name        string
+	client      auth.HTTPClient // the one pooled, size-limited client to the authorization server; /token's too
+	discovery   *auth.Discovery // the issuer's metadata; /token asks it for the token endpoint
+	keys        *auth.KeySet    // nil in remote mode
+	remote      *auth.Remote    // nil in local mode
+	validator   auth.Validator  // the mode's validator
+	revalidator auth.Validator  // what re-checks a cached token: the introspection client (hybrid), else validator
+	ready       func() error    // /readyz: nil once tokens can be checked
 }
 
 // buildValidation builds the validation of cfg.Mode for the issuer,
-// audience and client in cfg. It starts no goroutine that start would
+// audience and client in cfg, or, when issuers is not empty, of each of
+// them under one auth.Multi. It starts no goroutine that start would
 // start; on error it has closed whatever it built.
-func buildValidation(cfg config.Config, opts Options, log *zap.Logger) (v validation, err error) {
+func buildValidation(cfg config.Config, issuers []policy.Issuer, opts Options, log *zap.Logger) (v validation, err error) {
 	defer func() {
 		if err != nil {
 			v.close()
@@ -254,25 +284,6 @@ func buildValidation(cfg config.Config, opts Options, log *zap.Logger) (v valida
 	if now == nil {
 		now = time.Now
 	}
-	// Discovery, JWKS, introspection and the /token relay all use v.client.
-	v.client = auth.NewHTTPClient(auth.HTTPClientConfig{
-		ReadTimeout: max(5*time.Second, cfg.IntrospectionTimeout),
-	})
-	v.discovery, err = auth.NewDiscovery(auth.DiscoveryConfig{
-		Issuer: cfg.Issuer,
-		Override: auth.Metadata{
-			JWKSURI:               cfg.JWKSURI,
-			TokenEndpoint:         cfg.TokenEndpoint,
-			IntrospectionEndpoint: cfg.IntrospectionEndpoint,
-		},
-		Client: v.client,
-		Now:    now,
-		Logger: log,
-	})
-	if err != nil {
-		return v, fmt.Errorf("app: %w", err)
-	}
-
 	cacheCfg := authcache.Config{
 		MaxCost:     cfg.CacheMaxCost,
 		MaxTTL:      cfg.CacheMaxTTL,
@@ -281,37 +292,28 @@ func buildValidation(cfg config.Config, opts Options, log *zap.Logger) (v valida
 		Logger:      log,
 	}
 	var validator auth.Validator
-	switch cfg.Mode {
-	case config.ModeLocal:
-		if validator, err = v.newLocal(cfg, now, log); err != nil {
+	if len(issuers) == 0 {
+		if v.issuerParts, err = buildIssuer(cfg, now, log); err != nil {
 			return v, err
 		}
-		v.ready = v.keys.Ready
-		cacheCfg.SigningKeys = v.keys
-	case config.ModeRemote:
-		if v.remote, err = v.newRemote(cfg, now, log); err != nil {
+		validator = v.validator
+		switch cfg.Mode {
+		case config.ModeLocal:
+			cacheCfg.SigningKeys = v.keys
+		case config.ModeRemote:
+			// Remote answers live at most INTROSPECTION_CACHE_TTL; 0 keeps none.
+			cacheCfg.MaxTTL = cfg.IntrospectionCacheTTL
+			cacheCfg.NoPositiveCaching = cfg.IntrospectionCacheTTL == 0
+		case config.ModeHybrid:
+			cacheCfg.Revalidator = v.revalidator
+			cacheCfg.RevalidateAfter = cfg.RevalidateAfter
+			cacheCfg.MaxStaleness = cfg.MaxStaleness
+			cacheCfg.SigningKeys = v.keys
+		}
+	} else {
+		if validator, err = v.buildIssuers(cfg, issuers, opts.Getenv, now, log, &cacheCfg); err != nil {
 			return v, err
 		}
-		validator, v.ready = v.remote, introspectionReady(v.discovery)
-		// Remote answers live at most INTROSPECTION_CACHE_TTL; 0 keeps none.
-		cacheCfg.MaxTTL = cfg.IntrospectionCacheTTL
-		cacheCfg.NoPositiveCaching = cfg.IntrospectionCacheTTL == 0
-	case config.ModeHybrid:
-		var local *auth.Local
-		if local, err = v.newLocal(cfg, now, log); err != nil {
-			return v, err
-		}
-		if v.remote, err = v.newRemote(cfg, now, log); err != nil {
-			return v, err
-		}
-		h := auth.NewHybrid(local, v.remote)
-		validator, v.ready = h, v.keys.Ready
-		cacheCfg.Revalidator = h.Revalidator()
-		cacheCfg.RevalidateAfter = cfg.RevalidateAfter
-		cacheCfg.MaxStaleness = cfg.MaxStaleness
-		cacheCfg.SigningKeys = v.keys
-	default:
-		return v, fmt.Errorf("app: unknown validation mode %q", cfg.Mode)
 	}
 	if opts.MeasureUncachedValid {
 		cacheCfg.NoPositiveCaching = true
@@ -322,12 +324,65 @@ func buildValidation(cfg config.Config, opts Options, log *zap.Logger) (v valida
 	return v, nil
 }
 
-// newLocal builds the key set (into v.keys) and the JWT validator over it.
-func (v *validation) newLocal(cfg config.Config, now func() time.Time, log *zap.Logger) (*auth.Local, error) {
+// buildIssuer builds one issuer's parts for cfg.Mode.
+func buildIssuer(cfg config.Config, now func() time.Time, log *zap.Logger) (p issuerParts, err error) {
+	defer func() {
+		if err != nil {
+			p.close()
+			p = issuerParts{}
+		}
+	}()
+	// Discovery, JWKS, introspection and the /token relay all use p.client.
+	p.client = auth.NewHTTPClient(auth.HTTPClientConfig{
+		ReadTimeout: max(5*time.Second, cfg.IntrospectionTimeout),
+	})
+	p.discovery, err = auth.NewDiscovery(auth.DiscoveryConfig{
+		Issuer: cfg.Issuer,
+		Override: auth.Metadata{
+			JWKSURI:               cfg.JWKSURI,
+			TokenEndpoint:         cfg.TokenEndpoint,
+			IntrospectionEndpoint: cfg.IntrospectionEndpoint,
+		},
+		Client: p.client,
+		Now:    now,
+		Logger: log,
+	})
+	if err != nil {
+		return p, fmt.Errorf("app: %w", err)
+	}
+	switch cfg.Mode {
+	case config.ModeLocal:
+		if p.validator, err = p.newLocal(cfg, now, log); err != nil {
+			return p, err
+		}
+		p.revalidator, p.ready = p.validator, p.keys.Ready
+	case config.ModeRemote:
+		if p.remote, err = p.newRemote(cfg, now, log); err != nil {
+			return p, err
+		}
+		p.validator, p.revalidator, p.ready = p.remote, p.remote, introspectionReady(p.discovery)
+	case config.ModeHybrid:
+		var local *auth.Local
+		if local, err = p.newLocal(cfg, now, log); err != nil {
+			return p, err
+		}
+		if p.remote, err = p.newRemote(cfg, now, log); err != nil {
+			return p, err
+		}
+		h := auth.NewHybrid(local, p.remote)
+		p.validator, p.revalidator, p.ready = h, h.Revalidator(), p.keys.Ready
+	default:
+		return p, fmt.Errorf("app: unknown validation mode %q", cfg.Mode)
+	}
+	return p, nil
+}
+
+// newLocal builds the key set (into p.keys) and the JWT validator over it.
+func (p *issuerParts) newLocal(cfg config.Config, now func() time.Time, log *zap.Logger) (*auth.Local, error) {
 	var err error
-	v.keys, err = auth.NewKeySet(auth.KeySetConfig{
-		Discovery:          v.discovery,
-		Client:             v.client,
+	p.keys, err = auth.NewKeySet(auth.KeySetConfig{
+		Discovery:          p.discovery,
+		Client:             p.client,
 		RefreshInterval:    cfg.JWKSRefreshInterval,
 		UnknownKIDCooldown: cfg.JWKSRefreshCooldown,
 		DisableFastRSA:     !cfg.RSAFastVerify,
@@ -340,7 +395,7 @@ func (v *validation) newLocal(cfg config.Config, now func() time.Time, log *zap.
 	local, err := auth.NewLocal(auth.LocalConfig{
 		Issuer:         cfg.Issuer,
 		Audience:       cfg.Audience,
-		Keys:           v.keys,
+		Keys:           p.keys,
 		Algorithms:     cfg.AllowedAlgorithms,
 		Leeway:         cfg.ClockLeeway,
 		MaxTokenSize:   cfg.MaxTokenSize,
@@ -356,16 +411,16 @@ func (v *validation) newLocal(cfg config.Config, now func() time.Time, log *zap.
 }
 
 // newRemote builds the introspection validator.
-func (v *validation) newRemote(cfg config.Config, now func() time.Time, log *zap.Logger) (*auth.Remote, error) {
+func (p *issuerParts) newRemote(cfg config.Config, now func() time.Time, log *zap.Logger) (*auth.Remote, error) {
 	remote, err := auth.NewRemote(auth.RemoteConfig{
 		Issuer:          cfg.Issuer,
 		Audience:        cfg.Audience,
 		RequireAudience: cfg.IntrospectionRequireAudience,
-		Discovery:       v.discovery,
+		Discovery:       p.discovery,
 		ClientID:        cfg.ClientID,
 		ClientSecret:    cfg.ClientSecret,
 		AuthMethod:      cfg.IntrospectionAuthMethod,
-		Client:          v.client,
+		Client:          p.client,
 		Timeout:         cfg.IntrospectionTimeout,
 		MaxConcurrent:   cfg.IntrospectionMaxConcurrent,
 		MaxTokenSize:    cfg.MaxTokenSize,
@@ -379,25 +434,52 @@ func (v *validation) newRemote(cfg config.Config, now func() time.Time, log *zap
 	return remote, nil
 }
 
-// start starts the background work: the key set's first fetch, at once,
+// start starts the background work: each key set's first fetch, at once,
 // and its refresh.
 func (v *validation) start() {
 	if v.keys != nil {
 		v.keys.Start()
+	}
+	for i := range v.issuers[min(1, len(v.issuers)):] { // the first is v.issuerParts
+		if k := v.issuers[i+1].keys; k != nil {
+			k.Start()
+		}
 	}
 }
 
 // close stops what buildValidation built, refreshers before caches, and
 // waits for them. It tolerates a partly built validation.
 func (v *validation) close() {
-	if v.keys != nil {
-		v.keys.Close()
+	if len(v.issuers) > 0 {
+		for i := range v.issuers {
+			v.issuers[i].closeKeys()
+		}
+	} else {
+		v.issuerParts.closeKeys()
 	}
 	if v.cache != nil {
 		v.cache.Close()
 	}
-	if v.discovery != nil {
-		v.discovery.Close()
+	if len(v.issuers) > 0 {
+		for i := range v.issuers {
+			v.issuers[i].closeDiscovery()
+		}
+	} else {
+		v.issuerParts.closeDiscovery()
+	}
+}
+
+func (p *issuerParts) close() { p.closeKeys(); p.closeDiscovery() }
+
+func (p *issuerParts) closeKeys() {
+	if p.keys != nil {
+		p.keys.Close()
+	}
+}
+
+func (p *issuerParts) closeDiscovery() {
+	if p.discovery != nil {
+		p.discovery.Close()
 	}
 }
 
@@ -519,10 +601,18 @@ func (a *App) serve() {
 		SecureErrorLogMessage: true,
 		Logger:                fasthttpLogger{a.log},
 	}
+	ln := a.ln
+	if a.gw != nil {
+		// Bodies of any size stream through, bounded by silence
+		// (gatewayListener) rather than by total duration.
+		a.server.StreamRequestBody = true
+		a.server.ReadTimeout, a.server.WriteTimeout = 0, 0
+		ln = gatewayListener(ln)
+	}
 	a.served = make(chan struct{})
 	go func() {
 		defer close(a.served)
-		a.serveErr = a.server.Serve(a.ln)
+		a.serveErr = a.server.Serve(ln)
 	}()
 }
 
@@ -549,6 +639,9 @@ func (a *App) Build() BuildInfo { return a.build }
 // owns) runs the same code as a request over the listener.
 func (a *App) Handler() fasthttp.RequestHandler {
 	h := a.handlers.Handler()
+	if a.gw != nil {
+		h = a.gatewayHandler(h)
+	}
 	return func(ctx *fasthttp.RequestCtx) {
 		h(ctx)
 		if a.draining.Load() {
@@ -696,6 +789,9 @@ func (a *App) teardown(ctx context.Context) error {
 	go func() {
 		defer close(done)
 		a.validation.close() // key refresher, cache, discovery
+		if a.gw != nil {
+			a.gw.Close()
+		}
 		if a.ownDev {
 			if err := a.dev.Close(); err != nil {
 				a.log.Warn("tokengate: development issuer", zap.Error(err))

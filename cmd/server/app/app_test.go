@@ -418,7 +418,7 @@ func TestBuildValidation(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg.Mode = tc.mode
-			v, err := buildValidation(cfg, Options{}, zap.NewNop())
+			v, err := buildValidation(cfg, nil, Options{}, zap.NewNop())
 			if !tc.ok {
 				if err == nil || !strings.Contains(err.Error(), "unknown validation mode") ||
 					v.client != nil || v.discovery != nil || v.keys != nil || v.remote != nil || v.cache != nil || v.ready != nil {

@@ -10,7 +10,9 @@ import (
 // appendMetrics is handlers.Config.Metrics: after the handlers' request
 // counters, GET /metrics shows, in this order, tokengate_info,
 // tokengate_ready, the policy's, the cache's series (always), the key set's (local and
-// hybrid modes) and the introspection client's (remote and hybrid modes).
+// hybrid modes) and the introspection client's (remote and hybrid modes),
+// or under several issuers the issuers' series (issuer label), and the
+// gateway's (gateway mode).
 // Each component renders its own families (an AppendMetrics method, through
 // internal/promtext); this function only puts them in order.
 func (a *App) appendMetrics(dst []byte) []byte {
@@ -25,11 +27,20 @@ func (a *App) appendMetrics(dst []byte) []byte {
 
 	dst = a.policy.AppendMetrics(dst)
 	dst = a.cache.Stats().AppendMetrics(dst)
-	if a.keys != nil {
-		dst = a.keys.Stats().AppendMetrics(dst)
+	switch {
+	case a.multi != nil:
+		// Several issuers: their readiness and validations, by issuer.
+		dst = a.multi.AppendMetrics(dst)
+	default:
+		if a.keys != nil {
+			dst = a.keys.Stats().AppendMetrics(dst)
+		}
+		if a.remote != nil {
+			dst = a.remote.Stats().AppendMetrics(dst)
+		}
 	}
-	if a.remote != nil {
-		dst = a.remote.Stats().AppendMetrics(dst)
+	if a.gw != nil {
+		dst = a.gw.AppendMetrics(dst)
 	}
 	return dst
 }

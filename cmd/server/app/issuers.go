@@ -1,0 +1,103 @@
+package app
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tokengate/tokengate/auth"
+	"github.com/tokengate/tokengate/authcache"
+	"github.com/tokengate/tokengate/config"
+	"github.com/tokengate/tokengate/policy"
+)
+
+// Several issuers: the policy file's issuers: list replaces the one-issuer
+// shorthand (OKTA_ISSUER, OKTA_AUDIENCE). Each entry gets its own
+// issuerParts, built exactly as the one issuer's would be from a copy of
+// the configuration with the entry's issuer, audience, endpoints, mode,
+// client credentials (from the environment variables it names) and client
+// allow-list; one auth.Multi picks among them by the token's iss, under
+// the one cache. The global settings (timeouts, key refresh, leeway,
+// algorithms, cache sizes, introspection bounds) apply to every issuer;
+// the cache's TTL rules follow the strictest mode present (a remote
+// issuer caps every entry at INTROSPECTION_CACHE_TTL; a hybrid one turns
+// on revalidation, which for a local issuer's token re-verifies it).
+
+// buildIssuers builds every issuer of the list into v.issuers, v.multi and
+// v.issuerParts (the first, for /token), sets cacheCfg's rules, and
+// returns the validator for the cache.
+func (v *validation) buildIssuers(cfg config.Config, list []policy.Issuer, getenv func(string) string, now func() time.Time, log *zap.Logger, cacheCfg *authcache.Config) (auth.Validator, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	var entries, revalidators []auth.MultiIssuer
+	var remote, hybrid bool
+	for _, iss := range list {
+		ic, err := issuerConfig(cfg, iss, getenv)
+		if err != nil {
+			return nil, err
+		}
+		p, err := buildIssuer(ic, now, log.With(zap.String("issuer", iss.Name)))
+		if err != nil {
+			return nil, fmt.Errorf("app: issuer %s: %w", iss.Name, err)
+		}
+		p.name = iss.Name
+		v.issuers = append(v.issuers, p)
+		opaque := ic.Mode == config.ModeRemote
+		remote = remote || opaque
+		hybrid = hybrid || ic.Mode == config.ModeHybrid
+		entries = append(entries, auth.MultiIssuer{Name: iss.Name, Issuer: iss.Issuer, Validator: p.validator, Opaque: opaque, Ready: p.ready, Keys: p.keys})
+		revalidators = append(revalidators, auth.MultiIssuer{Name: iss.Name, Issuer: iss.Issuer, Validator: p.revalidator, Opaque: opaque, Keys: p.keys})
+	}
+	var err error
+	if v.multi, err = auth.NewMulti(auth.MultiConfig{Issuers: entries, MaxTokenSize: cfg.MaxTokenSize}); err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	v.issuerParts = v.issuers[0]
+	v.ready = v.multi.Ready
+	cacheCfg.SigningKeys = v.multi
+	if remote {
+		cacheCfg.MaxTTL = min(cacheCfg.MaxTTL, cfg.IntrospectionCacheTTL)
+		cacheCfg.NoPositiveCaching = cfg.IntrospectionCacheTTL == 0
+	}
+	if hybrid {
+		re, err := auth.NewMulti(auth.MultiConfig{Issuers: revalidators, MaxTokenSize: cfg.MaxTokenSize})
+		if err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
+		cacheCfg.Revalidator = re
+		cacheCfg.RevalidateAfter = cfg.RevalidateAfter
+		cacheCfg.MaxStaleness = cfg.MaxStaleness
+	}
+	return v.multi, nil
+}
+
+// issuerConfig is cfg as one issuer of the list sees it.
+func issuerConfig(cfg config.Config, iss policy.Issuer, getenv func(string) string) (config.Config, error) {
+	ic := cfg
+	ic.Issuer = iss.Issuer
+	if iss.Audience != "" {
+		ic.Audience = iss.Audience
+	}
+	ic.JWKSURI, ic.IntrospectionEndpoint, ic.TokenEndpoint = iss.JWKSURI, iss.IntrospectionEndpoint, ""
+	ic.Mode = config.Mode(iss.Mode)
+	ic.AllowedClientIDs = iss.AllowedClientIDs
+	ic.ClientID, ic.ClientSecret = "", ""
+	if iss.ClientIDEnv != "" {
+		ic.ClientID = getenv(iss.ClientIDEnv)
+	}
+	if iss.ClientSecretEnv != "" {
+		ic.ClientSecret = getenv(iss.ClientSecretEnv)
+	}
+	if ic.Mode != config.ModeLocal {
+		switch {
+		case ic.ClientID == "":
+			return ic, fmt.Errorf("app: issuer %s (policy line %d): mode %s introspects and needs %s set in the environment", iss.Name, iss.Line, ic.Mode, iss.ClientIDEnv)
+		case ic.ClientSecret == "":
+			return ic, fmt.Errorf("app: issuer %s (policy line %d): mode %s introspects and needs %s set in the environment", iss.Name, iss.Line, ic.Mode, iss.ClientSecretEnv)
+		}
+	}
+	return ic, nil
+}

@@ -1,0 +1,183 @@
+package app
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/tokengate/tokengate/config"
+	"github.com/tokengate/tokengate/devissuer"
+)
+
+// startDevIssuer starts a development issuer with its own keys on a free
+// loopback port, closed at cleanup.
+func startDevIssuer(tb testing.TB, audience string) *devissuer.Issuer {
+	tb.Helper()
+	iss, err := devissuer.Start(devissuer.Config{
+		Addr:     "127.0.0.1:0",
+		Clients:  []devissuer.Client{{ID: "client-" + audience, Secret: "s"}},
+		Audience: audience,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = iss.Close() })
+	return iss
+}
+
+// TestSeveralIssuers runs tokengate with two development issuers (each
+// with its own keys) listed in the policy file, and a third it does not
+// trust: each trusted issuer's tokens pass, a route that lists one issuer
+// refuses the other's valid token with 403, a token whose iss is unknown
+// is 401 with no fetch anywhere, and one issuer going down leaves the
+// other serving.
+func TestSeveralIssuers(t *testing.T) {
+	a, b, stranger := startDevIssuer(t, "api://a"), startDevIssuer(t, "api://b"), startDevIssuer(t, "api://a")
+	policyPath := filepath.Join(t.TempDir(), "policy.yaml")
+	pol := fmt.Sprintf(`
+default: deny
+routes:
+  - path: /a-only/**
+    issuers: [a]
+  - path: /by-url/**
+    issuers: [%[2]s]
+  - path: /**
+    scopes: [items]
+issuers:
+  - name: a
+    issuer: %[1]s
+    audience: api://a
+  - name: b
+    issuer: %[2]s
+    audience: api://b
+`, a.Issuer(), b.Issuer())
+	if err := os.WriteFile(policyPath, []byte(pol), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load([]string{"--listen=127.0.0.1:0", "--policy-file=" + policyPath}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := start(t, cfg, Options{})
+	waitReady(t, app)
+	c := client(app, nil)
+
+	mint := func(iss *devissuer.Issuer) string {
+		tok, err := iss.Mint(devissuer.MintOptions{Scopes: []string{"items"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	decide := func(path, token string) (int, *fasthttp.ResponseHeader) {
+		t.Helper()
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		req.SetRequestURI("http://" + app.Addr() + "/auth/forward")
+		req.Header.Set("X-Forwarded-Method", "GET")
+		req.Header.Set("X-Forwarded-Uri", path)
+		req.Header.Set("Authorization", "Bearer "+token)
+		if err := c.Do(req, resp); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode(), &resp.Header
+	}
+	tokA, tokB := mint(a), mint(b)
+
+	for _, tc := range []struct {
+		name, path, token string
+		status            int
+	}{
+		{"issuer a's token", "/orders/1", tokA, 200},
+		{"issuer b's token", "/orders/1", tokB, 200},
+		{"a route listing a: a passes", "/a-only/x", tokA, 200},
+		{"a route listing a: b's valid token is 403", "/a-only/x", tokB, 403},
+		{"a route listing b by URL: a's token is 403", "/by-url/x", tokA, 403},
+		{"a route listing b by URL: b passes", "/by-url/x", tokB, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, _ := decide(tc.path, tc.token)
+			if status != tc.status {
+				t.Fatalf("status %d, want %d", status, tc.status)
+			}
+		})
+	}
+
+	t.Run("the cache entry records the issuer", func(t *testing.T) {
+		for tok, want := range map[string]string{tokA: a.Issuer(), tokB: b.Issuer()} {
+			p, err := app.Cache().Validate(t.Context(), []byte(tok))
+			if err != nil || p.Issuer != want {
+				t.Errorf("principal %+v, %v; want issuer %s", p, err, want)
+			}
+		}
+	})
+
+	t.Run("unknown iss: 401 with no fetch", func(t *testing.T) {
+		before := [3]uint64{a.Counts().Total(), b.Counts().Total(), stranger.Counts().Total()}
+		// Same audience as a, but another issuer URL and other keys.
+		status, h := decide("/orders/1", mint(stranger))
+		if status != 401 || !strings.Contains(string(h.Peek("WWW-Authenticate")), "invalid_token") {
+			t.Fatalf("status %d, WWW-Authenticate %q", status, h.Peek("WWW-Authenticate"))
+		}
+		after := [3]uint64{a.Counts().Total(), b.Counts().Total(), stranger.Counts().Total()}
+		if after != before {
+			t.Errorf("authorization-server requests before %v, after %v", before, after)
+		}
+	})
+
+	t.Run("metrics name the issuers", func(t *testing.T) {
+		_, body := get(t, c, "/metrics", "")
+		for _, want := range []string{`tokengate_issuer_ready{issuer="a"} 1`, `tokengate_issuer_ready{issuer="b"} 1`,
+			`tokengate_issuer_validations_total{issuer="a",result="valid"}`, `tokengate_issuer_unknown_total 1`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+	})
+
+	t.Run("issuer a down: b keeps serving, a's known keys still verify", func(t *testing.T) {
+		if err := a.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = a.Restart() })
+		if status, _ := decide("/orders/1", mint(b)); status != 200 {
+			t.Errorf("a fresh token of b: status %d", status)
+		}
+		if status, _ := decide("/orders/1", mint(a)); status != 200 {
+			t.Errorf("a fresh token of a, signed with a key tokengate holds: status %d", status)
+		}
+		if code, body := get(t, c, "/readyz", ""); code != 200 {
+			t.Errorf("/readyz %d: %s", code, body)
+		}
+	})
+}
+
+// TestIssuersNeedCredentials: an introspecting issuer whose credential
+// variables are unset stops the start with a message naming them.
+func TestIssuersNeedCredentials(t *testing.T) {
+	policyPath := filepath.Join(t.TempDir(), "policy.yaml")
+	pol := `
+issuers:
+  - name: partner
+    issuer: http://127.0.0.1:1/oauth2/x
+    mode: remote
+    client_id_env: PARTNER_ID
+    client_secret_env: PARTNER_SECRET
+`
+	if err := os.WriteFile(policyPath, []byte(pol), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load([]string{"--listen=127.0.0.1:0", "--policy-file=" + policyPath}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"PARTNER_ID": "id"}
+	_, err = Start(t.Context(), cfg, Options{Getenv: func(k string) string { return env[k] }})
+	if err == nil || !strings.Contains(err.Error(), "PARTNER_SECRET") {
+		t.Fatalf("Start: %v", err)
+	}
+}

@@ -1,0 +1,424 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/tokengate/tokengate/auth"
+	"github.com/tokengate/tokengate/gateway"
+	"github.com/tokengate/tokengate/internal/proxytest"
+	"github.com/tokengate/tokengate/policy"
+)
+
+// alice is the principal of every forwarded request but those to /public.
+var alice = &auth.Principal{Subject: "alice", ClientID: "app-1", Scopes: []string{"items", "orders:read"}, Issuer: "https://issuer.example"}
+
+// front is a fasthttp server on a loopback port that hands every request
+// to the gateway as allowed, the way tokengate's gateway mode does after
+// the decision.
+type front struct {
+	addr string
+	gw   *gateway.Gateway
+}
+
+func startFront(tb testing.TB, cfg gateway.Config) *front {
+	tb.Helper()
+	if cfg.Policy == nil {
+		cfg.Policy = policy.NewHolder(policy.Default("items"), nil)
+	}
+	gw, err := gateway.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			p := alice
+			if strings.HasPrefix(string(ctx.Path()), "/public") {
+				p = nil
+			}
+			gw.Forward(ctx, p, nil)
+		},
+		StreamRequestBody:     true,
+		NoDefaultServerHeader: true,
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(gateway.NewIdleListener(ln, 10*time.Second))
+	}()
+	tb.Cleanup(func() {
+		_ = srv.Shutdown()
+		<-done
+		gw.Close()
+	})
+	return &front{addr: ln.Addr().String(), gw: gw}
+}
+
+// raw sends a request written by hand (so that every byte of it is the
+// test's) and returns the response, its body read.
+func (f *front) raw(tb testing.TB, request string) (*http.Response, string) {
+	tb.Helper()
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(c, request); err != nil {
+		tb.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp, string(body)
+}
+
+func echoed(tb testing.TB, body string) proxytest.Echoed {
+	tb.Helper()
+	e, err := proxytest.Decode([]byte(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e
+}
+
+// gatewayCase is one request through the gateway to the echo upstream and
+// what the upstream must (or must not) have seen.
+type gatewayCase struct {
+	name    string
+	peer    string // TrustedProxies of the gateway: "" trusts nobody
+	request string
+	uri     string            // the upstream's request target, exactly
+	has     map[string]string // header: the one value the upstream saw
+	hasNot  []string          // headers the upstream must not see
+}
+
+func (tc gatewayCase) run(t *testing.T) {
+	echo := proxytest.NewEcho(t)
+	cfg := gateway.Config{Upstream: "http://" + echo.Addr()}
+	if tc.peer != "" {
+		cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix(tc.peer)}
+	}
+	f := startFront(t, cfg)
+	resp, body := f.raw(t, tc.request)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	e := echoed(t, body)
+	if tc.uri != "" && e.URI != tc.uri {
+		t.Errorf("upstream target %q, want %q", e.URI, tc.uri)
+	}
+	for k, want := range tc.has {
+		if k == "Host" {
+			if e.Host != want {
+				t.Errorf("Host %q, want %q", e.Host, want)
+			}
+			continue
+		}
+		if got := e.Header[k]; len(got) != 1 || got[0] != want {
+			t.Errorf("%s: upstream saw %q, want [%q]", k, got, want)
+		}
+	}
+	for _, k := range tc.hasNot {
+		if got, ok := e.Header[k]; ok {
+			t.Errorf("%s reached the upstream: %q", k, got)
+		}
+	}
+	if echo.Hits() != 1 {
+		t.Errorf("upstream hits %d, want 1", echo.Hits())
+	}
+}
+
+func TestForwardHeaders(t *testing.T) {
+	for _, tc := range []gatewayCase{
+		{name: "claim headers from the principal",
+			request: "GET /orders/1 HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer tok\r\n\r\n",
+			has:     map[string]string{"X-Auth-Subject": "alice", "X-Auth-Client-Id": "app-1", "X-Auth-Scopes": "items orders:read", "Authorization": "Bearer tok", "Host": "api.example.com"}},
+		{name: "spoofed claim headers removed, in any case and number",
+			request: "GET /orders/1 HTTP/1.1\r\nHost: a\r\nx-auth-subject: root\r\nX-AUTH-SUBJECT: root2\r\nX-Auth-Scopes: admin\r\n\r\n",
+			has:     map[string]string{"X-Auth-Subject": "alice", "X-Auth-Scopes": "items orders:read"}},
+		{name: "public route: spoofed claim headers removed and none set",
+			request: "GET /public/x HTTP/1.1\r\nHost: a\r\nX-Auth-Subject: root\r\nX-Auth-Client-Id: c\r\n\r\n",
+			hasNot:  []string{"X-Auth-Subject", "X-Auth-Client-Id", "X-Auth-Scopes"}},
+		{name: "hop-by-hop headers removed, with those Connection names",
+			request: "GET /x HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Hop, x-other\r\nX-Hop: 1\r\nX-Other: 2\r\nKeep-Alive: timeout=5\r\nProxy-Authorization: Basic eA==\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nTrailer: X-T\r\nX-Kept: yes\r\n\r\n",
+			has:     map[string]string{"X-Kept": "yes"},
+			hasNot:  []string{"Connection", "X-Hop", "X-Other", "Keep-Alive", "Proxy-Authorization", "Proxy-Connection", "Te", "Trailer"}},
+		{name: "request target forwarded as received",
+			request: "GET /caf%C3%A9/a+b/%7Euser?q=%2F&x=a%20b&y HTTP/1.1\r\nHost: a\r\n\r\n",
+			uri:     "/caf%C3%A9/a+b/%7Euser?q=%2F&x=a%20b&y"},
+		{name: "untrusted peer: X-Forwarded-* replaced",
+			request: "GET /x HTTP/1.1\r\nHost: api.example.com:8443\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil.example\r\n\r\n",
+			has:     map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "api.example.com:8443"}},
+		{name: "trusted peer: X-Forwarded-For appended, proto and host kept", peer: "127.0.0.0/8",
+			request: "GET /x HTTP/1.1\r\nHost: internal:8000\r\nX-Forwarded-For: 203.0.113.7\r\nX-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: api.example.com\r\n\r\n",
+			has:     map[string]string{"X-Forwarded-For": "203.0.113.7, 10.0.0.1, 127.0.0.1", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com"}},
+		{name: "trusted peer without forwarded headers: set", peer: "127.0.0.0/8",
+			request: "GET /x HTTP/1.1\r\nHost: internal\r\n\r\n",
+			has:     map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "internal"}},
+	} {
+		t.Run(tc.name, tc.run)
+	}
+}
+
+func TestStripAuthorization(t *testing.T) {
+	echo := proxytest.NewEcho(t)
+	f := startFront(t, gateway.Config{Upstream: "http://" + echo.Addr(), StripAuthorization: true})
+	_, body := f.raw(t, "GET /x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer secret\r\n\r\n")
+	if got, ok := echoed(t, body).Header["Authorization"]; ok {
+		t.Fatalf("Authorization reached the upstream: %q", got)
+	}
+}
+
+// TestResponseHopByHop checks that the upstream's hop-by-hop response
+// headers stay with the gateway, and the rest reach the client.
+func TestResponseHopByHop(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "X-Up-Hop")
+		w.Header().Set("X-Up-Hop", "1")
+		w.Header().Set("Keep-Alive", "timeout=9")
+		w.Header().Set("Proxy-Authenticate", "Basic")
+		w.Header().Set("X-Up-Kept", "yes")
+		w.WriteHeader(201)
+		_, _ = io.WriteString(w, "made")
+	}))
+	t.Cleanup(up.Close)
+	f := startFront(t, gateway.Config{Upstream: up.URL})
+	resp, body := f.raw(t, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp.StatusCode != 201 || body != "made" || resp.Header.Get("X-Up-Kept") != "yes" {
+		t.Fatalf("status %d, body %q, header %v", resp.StatusCode, body, resp.Header)
+	}
+	if d := resp.Header["Date"]; len(d) > 1 {
+		t.Errorf("Date twice: %q", d)
+	}
+	for _, k := range []string{"X-Up-Hop", "Keep-Alive", "Proxy-Authenticate"} {
+		if v, ok := resp.Header[k]; ok {
+			t.Errorf("%s reached the client: %q", k, v)
+		}
+	}
+}
+
+func TestUpgradeRefused(t *testing.T) {
+	echo := proxytest.NewEcho(t)
+	f := startFront(t, gateway.Config{Upstream: "http://" + echo.Addr()})
+	resp, body := f.raw(t, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	if resp.StatusCode != 501 || !strings.Contains(body, "WebSocket") {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if echo.Hits() != 0 {
+		t.Fatal("the upgrade reached the upstream")
+	}
+}
+
+// TestUpstreamFailures covers 502 (refused) and 504 (silent past the
+// timeout).
+func TestUpstreamFailures(t *testing.T) {
+	// A port nothing listens on: take one and close it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+
+	release := make(chan struct{})
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); silent.Close() })
+
+	for _, tc := range []struct {
+		name     string
+		upstream string
+		status   int
+		detail   string
+	}{
+		{"refused", "http://" + closed, 502, "bad gateway"},
+		{"silent past the timeout", silent.URL, 504, "gateway timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := startFront(t, gateway.Config{Upstream: tc.upstream, Timeout: 200 * time.Millisecond})
+			resp, body := f.raw(t, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+			if resp.StatusCode != tc.status || !strings.Contains(body, tc.detail) || resp.Header.Get("X-Request-Id") == "" {
+				t.Fatalf("status %d, X-Request-Id %q: %s", resp.StatusCode, resp.Header.Get("X-Request-Id"), body)
+			}
+			m := string(f.gw.AppendMetrics(nil))
+			if !strings.Contains(m, fmt.Sprintf(`result="%s"} 1`, map[int]string{502: "bad_gateway", 504: "timeout"}[tc.status])) {
+				t.Errorf("metrics do not count it:\n%s", m)
+			}
+		})
+	}
+}
+
+// sizedReader yields n bytes of a fixed pattern, hashing them as read.
+type sizedReader struct {
+	n   int64
+	off int64
+}
+
+func (r *sizedReader) Read(p []byte) (int, error) {
+	if r.off >= r.n {
+		return 0, io.EOF
+	}
+	if rem := r.n - r.off; int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	for i := range p {
+		p[i] = byte((r.off + int64(i)) % 251)
+	}
+	r.off += int64(len(p))
+	return len(p), nil
+}
+
+func patternSum(n int64) [32]byte {
+	h := sha256.New()
+	_, _ = io.Copy(h, &sizedReader{n: n})
+	var s [32]byte
+	copy(s[:], h.Sum(nil))
+	return s
+}
+
+// TestStreaming sends a body up and gets one down through the gateway,
+// with and without a known length, and with Expect: 100-continue; the
+// upstream checks what arrives byte for byte.
+func TestStreaming(t *testing.T) {
+	const n = 8<<20 + 13
+	want := patternSum(n)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			h := sha256.New()
+			got, _ := io.Copy(h, r.Body)
+			var s [32]byte
+			copy(s[:], h.Sum(nil))
+			fmt.Fprintf(w, "%d %v", got, s == want)
+			return
+		}
+		if r.URL.Query().Get("length") == "known" {
+			w.Header().Set("Content-Length", fmt.Sprint(n))
+		}
+		_, _ = io.Copy(w, &sizedReader{n: n})
+	}))
+	t.Cleanup(up.Close)
+	f := startFront(t, gateway.Config{Upstream: up.URL})
+	client := &http.Client{Timeout: 60 * time.Second}
+
+	for _, tc := range []struct {
+		name   string
+		length int64 // -1: chunked
+		expect bool
+	}{
+		{"upload with Content-Length", n, false},
+		{"upload chunked", -1, false},
+		{"upload with Expect: 100-continue", n, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPut, "http://"+f.addr+"/upload", io.NopCloser(&sizedReader{n: n}))
+			req.ContentLength = tc.length
+			if tc.expect {
+				req.Header.Set("Expect", "100-continue")
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if got := string(body); got != fmt.Sprintf("%d true", n) {
+				t.Fatalf("status %d: upstream says %q", resp.StatusCode, got)
+			}
+		})
+	}
+	for _, length := range []string{"known", "chunked"} {
+		t.Run("download "+length, func(t *testing.T) {
+			resp, err := client.Get("http://" + f.addr + "/download?length=" + length)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			h := sha256.New()
+			got, err := io.Copy(h, resp.Body)
+			var s [32]byte
+			copy(s[:], h.Sum(nil))
+			if err != nil || got != n || s != want {
+				t.Fatalf("got %d bytes (want %d), same bytes %v, err %v", got, n, s == want, err)
+			}
+		})
+	}
+}
+
+func TestNewRejects(t *testing.T) {
+	pol := policy.NewHolder(policy.Default(""), nil)
+	for _, cfg := range []gateway.Config{
+		{Upstream: "", Policy: pol},
+		{Upstream: "ftp://x:1", Policy: pol},
+		{Upstream: "http://x:1/base", Policy: pol},
+		{Upstream: "http://u:p@x:1", Policy: pol},
+		{Upstream: "http://x:1"},
+		{Upstream: "http://x:1", Policy: pol, Timeout: -1},
+	} {
+		if _, err := gateway.New(cfg); err == nil {
+			t.Errorf("%+v: accepted", cfg)
+		}
+	}
+}
+
+// TestIdleConn checks the idle timeout: a read with nothing arriving
+// fails with a timeout, and an explicit deadline wins over it.
+func TestIdleConn(t *testing.T) {
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	c := gateway.NewIdleConn(a, 50*time.Millisecond)
+	_, err := c.Read(make([]byte, 1))
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read on a silent peer: %v, want a timeout", err)
+	}
+	// An explicit deadline in the past wins, and clearing it restores the
+	// idle timeout.
+	if err := c.SetReadDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(make([]byte, 1)); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read past an explicit deadline: %v", err)
+	}
+	if err := c.SetReadDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-ctx.Done():
+		default:
+			_, _ = b.Write([]byte("x"))
+		}
+	}()
+	if n, err := c.Read(make([]byte, 1)); n != 1 || err != nil {
+		t.Fatalf("read with data waiting: %d, %v", n, err)
+	}
+}
