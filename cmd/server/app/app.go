@@ -90,6 +90,7 @@ type App struct {
 	serveErr   error         // Serve's result; read after served is closed
 	stopping   chan struct{} // closed when Shutdown begins
 	baseCancel context.CancelFunc
+	admin      *adminServer // nil unless cfg.AdminAddr
 
 	stopOnce sync.Once
 	stopErr  error // Shutdown's result
@@ -281,6 +282,10 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		if err := a.listen(ctx); err != nil {
 			return nil, err
 		}
+	}
+
+	if err := a.startAdmin(ctx); err != nil {
+		return nil, err
 	}
 
 	if a.keys != nil {
@@ -480,6 +485,7 @@ func (a *App) stop(ctx context.Context) error {
 	} else if a.ln != nil {
 		_ = a.ln.Close()
 	}
+	a.stopAdmin(ctx)
 	if a.baseCancel != nil {
 		a.baseCancel()
 	}
