@@ -9,18 +9,39 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
 )
 
 // TestFasthttpTimeouts serves fasthttp through a lazy listener with short
 // timeouts and checks that they still bound what they bound: a busy
 // keep-alive connection lives past many read deadlines, a request that
-// never ends and an idle connection are cut off.
+// never ends and an idle connection are cut off. It runs over loopback TCP
+// and over fasthttputil's in-memory listener, whose timeouts are errors of
+// its own.
 func TestFasthttpTimeouts(t *testing.T) {
-	const readTimeout = 100 * time.Millisecond
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for _, network := range []string{"tcp", "inmemory"} {
+		t.Run(network, func(t *testing.T) {
+			var (
+				ln   net.Listener
+				dial func() (net.Conn, error)
+			)
+			if network == "tcp" {
+				tl, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				ln, dial = tl, func() (net.Conn, error) { return net.Dial("tcp", tl.Addr().String()) }
+			} else {
+				ml := fasthttputil.NewInmemoryListener()
+				ln, dial = ml, ml.Dial
+			}
+			testFasthttpTimeouts(t, ln, dial)
+		})
 	}
+}
+
+func testFasthttpTimeouts(t *testing.T, ln net.Listener, dialLn func() (net.Conn, error)) {
+	const readTimeout = 100 * time.Millisecond
 	s := &fasthttp.Server{
 		Handler:      func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") },
 		ReadTimeout:  readTimeout,
@@ -32,7 +53,7 @@ func TestFasthttpTimeouts(t *testing.T) {
 	defer func() { _ = s.Shutdown(); _ = ln.Close(); <-served }()
 
 	dial := func(t *testing.T) (net.Conn, *bufio.Reader) {
-		c, err := net.Dial("tcp", ln.Addr().String())
+		c, err := dialLn()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -117,7 +117,7 @@ func (c *Conn) SetDeadline(t time.Time) error {
 func (c *Conn) Read(p []byte) (int, error) {
 	for {
 		n, err := c.Conn.Read(p)
-		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) || !c.rd.refresh(c.now(), c.Conn.SetReadDeadline) {
+		if n > 0 || !isTimeout(err) || !c.rd.refresh(c.now(), c.Conn.SetReadDeadline) {
 			return n, err
 		}
 	}
@@ -130,8 +130,28 @@ func (c *Conn) Write(p []byte) (int, error) {
 	for {
 		n, err := c.Conn.Write(p[done:])
 		done += n
-		if !errors.Is(err, os.ErrDeadlineExceeded) || !c.wd.refresh(c.now(), c.Conn.SetWriteDeadline) {
+		if !isTimeout(err) || !c.wd.refresh(c.now(), c.Conn.SetWriteDeadline) {
 			return done, err
 		}
 	}
+}
+
+// timeouter is what a timeout error says about itself (net.Error's
+// Timeout, without Temporary, which fasthttputil's pipes lack).
+type timeouter interface{ Timeout() bool }
+
+// isTimeout reports whether err may be a deadline that fired: one that
+// wraps os.ErrDeadlineExceeded, as net.Conn promises, or one that says it
+// timed out, as connections outside the standard library return
+// (fasthttputil's in-memory pipes). A timeout for another reason costs a
+// refresh that finds nothing to arm, or one retry.
+func isTimeout(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var te timeouter
+	return errors.As(err, &te) && te.Timeout()
 }

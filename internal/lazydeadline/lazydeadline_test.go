@@ -17,20 +17,36 @@ type fakeConn struct {
 	now      *time.Time
 	rd, wd   time.Time
 	arms     int
+	timeout  error // what a fired deadline returns: os.ErrDeadlineExceeded unless set
+}
+
+// foreignTimeout is a timeout error that neither wraps
+// os.ErrDeadlineExceeded nor is a net.Error, like the one fasthttputil's
+// pipes return.
+type foreignTimeout struct{}
+
+func (foreignTimeout) Error() string { return "pipe: timeout" }
+func (foreignTimeout) Timeout() bool { return true }
+
+func (f *fakeConn) fired() error {
+	if f.timeout != nil {
+		return f.timeout
+	}
+	return os.ErrDeadlineExceeded
 }
 
 func (f *fakeConn) expired(d time.Time) bool { return !d.IsZero() && !f.now.Before(d) }
 
 func (f *fakeConn) Read(p []byte) (int, error) {
 	if f.expired(f.rd) {
-		return 0, os.ErrDeadlineExceeded
+		return 0, f.fired()
 	}
 	return copy(p, "x"), nil
 }
 
 func (f *fakeConn) Write(p []byte) (int, error) {
 	if f.expired(f.wd) {
-		return 0, os.ErrDeadlineExceeded
+		return 0, f.fired()
 	}
 	return len(p), nil
 }
@@ -48,13 +64,17 @@ type step struct {
 }
 
 type deadlineCase struct {
-	name  string
-	steps []step
+	name    string
+	steps   []step
+	foreign bool // the connection's timeouts are foreignTimeout
 }
 
 func (tc deadlineCase) run(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	f := &fakeConn{now: &now}
+	if tc.foreign {
+		f.timeout = foreignTimeout{}
+	}
 	c := NewConn(f, func() time.Time { return now })
 	at := func(s step) time.Time {
 		if s.zero {
@@ -80,7 +100,7 @@ func (tc deadlineCase) run(t *testing.T) {
 			} else {
 				n, err = c.Write([]byte("data"))
 			}
-			if got := errors.Is(err, os.ErrDeadlineExceeded); got != s.timeout {
+			if got := isTimeout(err); got != s.timeout {
 				t.Fatalf("step %d %s: err %v, want timeout %v", i, s.op, err, s.timeout)
 			}
 			if !s.timeout && n == 0 {
@@ -172,6 +192,14 @@ func TestDeadlines(t *testing.T) {
 		{name: "a deadline in the past interrupts", steps: []step{
 			{op: "read-deadline", d: idle, wantArms: 1},
 			{op: "read-deadline", d: -tick, wantArms: 2},
+			{op: "read", timeout: true, wantArms: 2},
+		}},
+		{name: "a timeout error of another kind is recognised", foreign: true, steps: []step{
+			{op: "read-deadline", d: read, wantArms: 1},
+			{op: "read-deadline", d: idle, wantArms: 1},
+			{op: "advance", d: 2 * read, wantArms: 1},
+			{op: "read", wantArms: 2},
+			{op: "advance", d: idle, wantArms: 2},
 			{op: "read", timeout: true, wantArms: 2},
 		}},
 		{name: "writes: an outdated deadline is replaced", steps: []step{
