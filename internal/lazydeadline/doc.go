@@ -12,10 +12,12 @@
 // recorded one and carries on. A deadline that moves earlier, or that is
 // the first, is armed at once.
 //
-// What it guarantees: an I/O call fails with os.ErrDeadlineExceeded
-// exactly when the last deadline set for its direction has passed, as on
-// the wrapped connection; a call is never cut off by a deadline that was
-// moved later, and never outlives the one in force. What it costs: a
+// What it guarantees: an I/O call fails with the wrapped connection's
+// timeout error exactly when the last deadline set for its direction has
+// passed; a call is never cut off by a deadline that was moved later, and
+// never outlives the one in force. A fired deadline is recognised by
+// os.ErrDeadlineExceeded or by an error whose Timeout method says so
+// (fasthttputil's in-memory pipes). What it costs: a
 // mutex per deadline set, and one re-arm when an outdated deadline fires,
 // which on a busy connection happens about once per timeout period.
 package lazydeadline
