@@ -100,6 +100,16 @@ type Config struct {
 	// 127.0.0.1:8000). Port 0 picks a free port. Under Dev it must be a
 	// loopback address.
 	ListenAddr string
+	// AdminAddr, when set, opens a second listener on this host:port that
+	// serves the Go runtime profiles under /debug/pprof/ (ADMIN_ADDR,
+	// empty = no admin listener). It must be a loopback address unless
+	// AdminAllowNonLoopback: profiles show code paths, memory and command
+	// lines, so they are for the operator on the machine, not the network.
+	AdminAddr string
+	// AdminAllowNonLoopback lets AdminAddr be a non-loopback address
+	// (ADMIN_ALLOW_NON_LOOPBACK, false). Only behind a firewall or an
+	// authenticating proxy: the admin listener has no authentication.
+	AdminAllowNonLoopback bool
 	// RequiredScope is the scope /items requires (REQUIRED_SCOPE, items).
 	RequiredScope string
 	// TokenScope is the scope /token requests when the caller names none
@@ -305,6 +315,10 @@ func settings() []setting {
 			set: func(c *Config, v string) error { c.ClientSecret = v; return nil }},
 		{env: "LISTEN_ADDR", flag: "listen-addr", alias: "listen", def: "127.0.0.1:8000", usage: "host:port to serve on (port 0: any free port)",
 			set: func(c *Config, v string) error { c.ListenAddr = v; return checkHostPort(v) }},
+		{env: "ADMIN_ADDR", flag: "admin-addr", defDoc: "(off)", usage: "host:port of an opt-in admin listener serving /debug/pprof/ (loopback only unless ADMIN_ALLOW_NON_LOOPBACK)",
+			set: func(c *Config, v string) error { c.AdminAddr = v; return checkHostPort(v) }},
+		{env: "ADMIN_ALLOW_NON_LOOPBACK", flag: "admin-allow-non-loopback", def: "false", isBool: true, usage: "let ADMIN_ADDR be a non-loopback address (the admin listener has no authentication)",
+			set: boolField(func(c *Config) *bool { return &c.AdminAllowNonLoopback })},
 		{env: "REQUIRED_SCOPE", flag: "required-scope", def: "items", usage: "scope that /items and /items/{id} require",
 			set: func(c *Config, v string) error { c.RequiredScope = v; return checkScope(v, false) }},
 		{env: "TOKEN_SCOPE", flag: "token-scope", defDoc: "REQUIRED_SCOPE", usage: "scope /token requests when the caller names none (space-separated)",
@@ -544,6 +558,9 @@ func (c *Config) finish(sources map[string]string) error {
 	if c.MaxStaleness < c.RevalidateAfter {
 		return fail("MAX_STALENESS", fmt.Sprintf("%s is below REVALIDATE_AFTER (%s); a token must be re-checked before it is too stale to serve",
 			fmtDuration(c.MaxStaleness), fmtDuration(c.RevalidateAfter)))
+	}
+	if c.AdminAddr != "" && !c.AdminAllowNonLoopback && !isLoopbackHostPort(c.AdminAddr) {
+		return fail("ADMIN_ADDR", fmt.Sprintf("%q: the admin listener (pprof) serves only on loopback, e.g. 127.0.0.1:6060; set ADMIN_ALLOW_NON_LOOPBACK=true to expose it anyway", c.AdminAddr))
 	}
 	if c.LogFormat == "" {
 		c.LogFormat = LogJSON

@@ -143,6 +143,26 @@ func TestPrecedence(t *testing.T) {
 				tb.Errorf("ListenAddr = %q", c.ListenAddr)
 			}
 		}},
+		{name: "admin listener off by default", env: map[string]string{"OKTA_ISSUER": fromEnv}, check: func(tb testing.TB, c Config) {
+			if c.AdminAddr != "" || c.AdminAllowNonLoopback {
+				tb.Errorf("AdminAddr %q, AdminAllowNonLoopback %v", c.AdminAddr, c.AdminAllowNonLoopback)
+			}
+		}},
+		{name: "admin listener on loopback", args: []string{"--admin-addr", "127.0.0.1:6060"}, env: map[string]string{"OKTA_ISSUER": fromEnv}, check: func(tb testing.TB, c Config) {
+			if c.AdminAddr != "127.0.0.1:6060" {
+				tb.Errorf("AdminAddr = %q", c.AdminAddr)
+			}
+		}},
+		{name: "admin listener on localhost under dev", args: []string{"--dev", "--admin-addr", "localhost:0"}, check: func(tb testing.TB, c Config) {
+			if c.AdminAddr != "localhost:0" {
+				tb.Errorf("AdminAddr = %q", c.AdminAddr)
+			}
+		}},
+		{name: "admin listener off loopback when allowed", env: map[string]string{"OKTA_ISSUER": fromEnv, "ADMIN_ADDR": ":6060", "ADMIN_ALLOW_NON_LOOPBACK": "true"}, check: func(tb testing.TB, c Config) {
+			if c.AdminAddr != ":6060" || !c.AdminAllowNonLoopback {
+				tb.Errorf("AdminAddr %q, AdminAllowNonLoopback %v", c.AdminAddr, c.AdminAllowNonLoopback)
+			}
+		}},
 		{name: "token scope follows required scope", env: map[string]string{"OKTA_ISSUER": fromEnv, "REQUIRED_SCOPE": "api:read"}, check: func(tb testing.TB, c Config) {
 			if c.RequiredScope != "api:read" || c.TokenScope != "api:read" {
 				tb.Errorf("scopes %q %q", c.RequiredScope, c.TokenScope)
@@ -330,6 +350,11 @@ func TestValidationErrors(t *testing.T) {
 		{name: "listen port out of range", args: []string{"--listen", "127.0.0.1:70000"}, varName: "LISTEN_ADDR", want: []string{"0 to 65535"}, source: "flag --listen-addr"},
 		{name: "dev refuses non-loopback listen", args: []string{"--dev", "--listen", "0.0.0.0:8000"}, varName: "LISTEN_ADDR", want: []string{"loopback"}},
 		{name: "dev refuses all interfaces", args: []string{"--dev"}, env: map[string]string{"LISTEN_ADDR": ":8000"}, varName: "LISTEN_ADDR", want: []string{"loopback"}},
+		{name: "admin refuses all interfaces", env: map[string]string{"ADMIN_ADDR": ":6060"}, varName: "ADMIN_ADDR", want: []string{"loopback", "ADMIN_ALLOW_NON_LOOPBACK"}, source: "environment"},
+		{name: "admin refuses a public address under dev", args: []string{"--dev", "--admin-addr", "192.0.2.1:6060"}, varName: "ADMIN_ADDR", want: []string{"loopback"}, source: "flag --admin-addr"},
+		{name: "admin refuses a host name", env: map[string]string{"OKTA_ISSUER": "https://example.com/x", "ADMIN_ADDR": "admin.example.com:6060"}, varName: "ADMIN_ADDR", want: []string{"loopback"}},
+		{name: "admin address without port", env: map[string]string{"ADMIN_ADDR": "6060"}, varName: "ADMIN_ADDR", want: []string{"host:port"}},
+		{name: "admin allow not a bool", env: map[string]string{"ADMIN_ALLOW_NON_LOOPBACK": "sure"}, varName: "ADMIN_ALLOW_NON_LOOPBACK", want: []string{"true or false"}},
 		{name: "required scope with space", env: map[string]string{"REQUIRED_SCOPE": "a b"}, varName: "REQUIRED_SCOPE", want: []string{"scope"}},
 		{name: "token scope with quote", env: map[string]string{"TOKEN_SCOPE": `items "x`}, varName: "TOKEN_SCOPE", want: []string{"scope"}},
 		{name: "bad mode", env: map[string]string{"VALIDATION_MODE": "magic"}, varName: "VALIDATION_MODE", want: []string{`"magic"`, "local, remote or hybrid"}},

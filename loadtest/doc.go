@@ -1,14 +1,20 @@
 // Command loadtest measures tokengate over real loopback TCP and compares
 // local, remote and hybrid validation.
 //
-// By default it starts the development issuer and a tokengate in-process
-// (one fresh server per scenario, wired like cmd/server) and runs the
-// scenarios baseline, local-cached, local-unique, remote, remote-cached and
-// hybrid, the last three at each simulated distance to the authorization
-// server (-distances: loopback, and 20ms injected into every
-// introspection). With -url it targets a tokengate that is already running
+// By default it starts the development issuer in-process and, per
+// scenario, a fresh tokengate (cmd/server/app, wired like the binary) in a
+// child process of its own: the loadtest binary re-executes itself, so that
+// the server's CPU time (getrusage in the child) is measured apart from the
+// load generator's and reported per request. It runs the scenarios
+// baseline, local-cached, local-unique, remote, remote-cached and hybrid,
+// the last three at each simulated distance to the authorization server
+// (-distances: loopback, and 20ms injected into every introspection). With -url it targets a tokengate that is already running
 // on this machine instead (loopback addresses only) and runs baseline and
-// items.
+// items. -baseline-fasthttp adds a bare fasthttp server answering the same
+// requests with the same body, the cost of HTTP with no tokengate at all;
+// -rounds repeats the scenarios interleaved, and a second table gives each
+// scenario's throughput and CPU per request relative to GET / and to bare
+// fasthttp, the median over rounds.
 //
 // Load comes in two models (-model): closed loop, N connections as fast as
 // they can go; and open loop, a fixed request rate where a request that

@@ -16,7 +16,6 @@ import (
 
 	"github.com/tokengate/tokengate/devissuer"
 	"github.com/tokengate/tokengate/loadtest/harness"
-	"github.com/tokengate/tokengate/loadtest/stack"
 )
 
 // The gateway scenario: one small upstream, loaded three ways side by
@@ -93,14 +92,18 @@ func runGateway(ctx context.Context, o *options, iss *devissuer.Issuer, sc scena
 		defer n.stop()
 		addr = n.addr
 	case viaTokengate:
-		readyCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		srv, err := stack.Start(readyCtx, stack.Options{Issuer: iss, Args: []string{"--upstream-url=http://" + upAddr}})
+		// tokengate runs in a child process of its own, as nginx does, so
+		// that it does not share the load generator's Go runtime.
+		args, env, err := tokengateArgs(iss, scenario{args: []string{"--upstream-url=http://" + upAddr}})
 		if err != nil {
 			return nil, err
 		}
-		defer srv.Close()
-		addr = srv.Addr()
+		srv, err := startServerProcess(ctx, roleTokengate, args, env, stderr)
+		if err != nil {
+			return nil, err
+		}
+		defer srv.close()
+		addr = srv.addr
 	}
 	tgt := newTarget(addr, workersFor(o, model), o.timeout)
 	defer tgt.close()

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,6 +20,9 @@ import (
 )
 
 func main() {
+	if code, ok := childMain(); ok {
+		os.Exit(code)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -54,7 +58,11 @@ type options struct {
 	jsonPath     string
 	chartPath    string
 	progress     bool
-	settings     map[string]string
+	rounds       int
+	// baselineFasthttp adds the fasthttp scenario: a bare fasthttp server,
+	// the reference for "no tokengate at all".
+	baselineFasthttp bool
+	settings         map[string]string
 }
 
 // inProcessScenarios are the scenario names without -url, in run order.
@@ -74,7 +82,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		fmt.Fprintf(stderr, `Usage: go run ./loadtest [flags]
 
 Measures tokengate over loopback TCP. Without -url it starts the development
-issuer and tokengate in-process, one server per scenario:
+issuer in-process and, for each scenario, a fresh tokengate in a child process
+of its own, so that the server's CPU time per request is measured apart from
+the load generator's (the cpu/req column):
 
   baseline       GET / (no auth)
   local-cached   GET /items, local mode, 16 tokens that stay cached
@@ -92,6 +102,13 @@ With -url it targets a running tokengate on this machine (loopback only):
 
   baseline       GET /
   items          GET /items with 16 tokens from POST /token
+
+-baseline-fasthttp adds, first in each round, the scenario fasthttp: the same
+GET /items requests answered with the same body by a bare fasthttp server
+(fasthttp.Server defaults) in a child process, the cost of HTTP with no
+tokengate at all. A second table then sets every scenario against GET / and
+fasthttp: throughput and CPU per request as ratios, the median over -rounds
+interleaved rounds.
 
 Flags:
 `)
@@ -117,6 +134,8 @@ Flags:
 	fs.StringVar(&o.jsonPath, "json", filepath.Join("loadtest-results", "results.json"), "JSON report path (empty: none)")
 	fs.StringVar(&o.chartPath, "chart", filepath.Join("loadtest-results", "latency.png"), "latency chart path, .png, .svg or .pdf (empty: none)")
 	fs.BoolVar(&o.progress, "progress", true, "print a progress line to stderr every second")
+	fs.IntVar(&o.rounds, "rounds", 1, "run the scenarios this many times, interleaved (round 1: every scenario, round 2: every scenario, ...); ratios are medians over rounds")
+	fs.BoolVar(&o.baselineFasthttp, "baseline-fasthttp", false, "also load a bare fasthttp server (same requests, same body) as the no-tokengate reference")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -190,6 +209,8 @@ Flags:
 		return nil, errors.New("-max-total: must be > 0")
 	case o.pool < 1 || o.pool > 1<<20:
 		return nil, errors.New("-pool: must be between 1 and 1048576")
+	case o.rounds < 1 || o.rounds > 100:
+		return nil, errors.New("-rounds: must be between 1 and 100")
 	}
 	if o.chartPath != "" {
 		if err := harness.CheckChartPath(o.chartPath); err != nil {
@@ -211,6 +232,12 @@ func isTerminal(w io.Writer) bool {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if _, ok := stderr.(*os.File); !ok {
+		// Server children write their errors to stderr from a goroutine
+		// of os/exec's while the run writes its progress; a file is safe
+		// for that, anything else gets a lock.
+		stderr = &lockedWriter{w: stderr}
+	}
 	o, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
@@ -234,6 +261,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	results, runErr := runAll(ctx, o, stderr)
 	report.Results = results
+	for _, ref := range references {
+		report.Comparisons = append(report.Comparisons, harness.Compare(results, ref)...)
+	}
 
 	code := exitOK
 	if runErr != nil {
@@ -248,6 +278,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := harness.WriteTable(stdout, results); err != nil {
 		fmt.Fprintf(stderr, "loadtest: %v\n", err)
 		code = exitFail
+	}
+	if len(report.Comparisons) > 0 {
+		fmt.Fprintf(stdout, "\nrelative to the references (median of per-round ratios):\n")
+		if err := harness.WriteComparisons(stdout, report.Comparisons, references, referenceLabels); err != nil {
+			fmt.Fprintf(stderr, "loadtest: %v\n", err)
+			code = exitFail
+		}
 	}
 	for _, r := range results {
 		if r.Errors > 0 || r.Unsent > 0 {
@@ -298,7 +335,11 @@ func modelNote(o *options) string {
 				strconv.FormatFloat(o.rate, 'f', -1, 64), o.maxInflight))
 		}
 	}
-	return strings.Join(parts, " + ") + fmt.Sprintf(", %v warm-up + %v", o.warmup, o.duration)
+	note := strings.Join(parts, " + ") + fmt.Sprintf(", %v warm-up + %v", o.warmup, o.duration)
+	if o.rounds > 1 {
+		note += fmt.Sprintf(", %d interleaved rounds", o.rounds)
+	}
+	return note
 }
 
 func writeFile(path string, write func(io.Writer) error) error {
@@ -314,4 +355,16 @@ func writeFile(path string, write func(io.Writer) error) error {
 		return err
 	}
 	return f.Close()
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex // guards w
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

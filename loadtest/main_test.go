@@ -17,6 +17,15 @@ import (
 	"github.com/tokengate/tokengate/loadtest/stack"
 )
 
+// TestMain lets the test binary serve as a server child: the in-process
+// scenarios re-execute os.Executable, which under go test is this binary.
+func TestMain(m *testing.M) {
+	if code, ok := childMain(); ok {
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
 func TestCheckLoopbackURL(t *testing.T) {
 	tests := []struct {
 		url string
@@ -59,6 +68,7 @@ func TestFlagErrors(t *testing.T) {
 		{"bad distance", []string{"-distances", "0,far"}, "-distances"},
 		{"bad chart", []string{"-chart", "x.gif"}, "-chart"},
 		{"zero duration", []string{"-duration", "0s"}, "-duration"},
+		{"zero rounds", []string{"-rounds", "0"}, "-rounds"},
 		{"stray argument", []string{"now"}, "unexpected argument"},
 	}
 	for _, tc := range tests {
@@ -94,20 +104,22 @@ func readReport(t *testing.T, path string) *harness.Report {
 	return &r
 }
 
-// TestInProcessRun is a tiny real run: two scenarios, a third of a second
-// each, with every output written.
+// TestInProcessRun is a tiny real run: two scenarios and the bare
+// fasthttp reference, a third of a second each, in two interleaved rounds,
+// with every output written.
 func TestInProcessRun(t *testing.T) {
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
 	code := run(context.Background(), []string{
-		"-scenarios", "baseline,local-cached", "-connections", "2",
+		"-scenarios", "baseline,local-cached", "-baseline-fasthttp", "-rounds", "2", "-connections", "2",
 		"-warmup", "100ms", "-duration", "300ms",
 		"-json", filepath.Join(dir, "r.json"), "-chart", filepath.Join(dir, "c.svg"),
 	}, &out, &errb)
 	if code != exitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 	}
-	for _, want := range []string{"scenario", "baseline", "local-cached", "JSON report:", "chart:"} {
+	for _, want := range []string{"scenario", "cpu/req", "baseline", "local-cached", "fasthttp", "2 interleaved rounds",
+		"relative to the references", "cpu/req ÷ fasthttp", "JSON report:", "chart:"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out.String())
 		}
@@ -116,22 +128,49 @@ func TestInProcessRun(t *testing.T) {
 		t.Errorf("stderr lacks the per-scenario line:\n%s", errb.String())
 	}
 	rep := readReport(t, filepath.Join(dir, "r.json"))
-	if len(rep.Results) != 2 || rep.Target != "in-process" || rep.Settings["duration"] != "300ms" {
+	if len(rep.Results) != 6 || rep.Target != "in-process" || rep.Settings["duration"] != "300ms" {
 		t.Fatalf("report %+v", rep)
 	}
 	if _, ok := rep.Settings["client-secret"]; ok {
 		t.Error("the report records the client secret")
 	}
-	for _, r := range rep.Results {
+	wantOrder := []string{scenarioFasthttp, "baseline", "local-cached"}
+	for i, r := range rep.Results {
+		if r.Scenario != wantOrder[i%3] || r.Round != i/3+1 {
+			t.Errorf("result %d is %s round %d, want %s round %d", i, r.Scenario, r.Round, wantOrder[i%3], i/3+1)
+		}
 		if r.Requests == 0 || r.Errors != 0 || r.Statuses["200"] != r.Requests {
 			t.Errorf("%s: requests %d errors %d statuses %v", r.Scenario, r.Requests, r.Errors, r.Statuses)
+		}
+		// The server child's CPU time over the measured phase: serving
+		// hundreds of requests takes some.
+		if processCPU() >= 0 && (r.ServerCPUS <= 0 || r.ServerCPUPerRequestUS <= 0) {
+			t.Errorf("%s: server CPU %vs, %vµs per request: want both measured", r.Scenario, r.ServerCPUS, r.ServerCPUPerRequestUS)
 		}
 	}
 	// Each of the 16 tokens misses once, in the warm-up if it is long
 	// enough on this machine; ristretto may also drop a store now and then.
-	lc := rep.Results[1]
-	if hits := lc.Counters["cache_hits"]; hits < int64(lc.Requests)*9/10 || lc.Counters["validations"] > 32 {
-		t.Errorf("local-cached counters %v for %d requests: want nearly every request a hit", lc.Counters, lc.Requests)
+	for _, lc := range []*harness.Result{rep.Results[2], rep.Results[5]} {
+		if hits := lc.Counters["cache_hits"]; hits < int64(lc.Requests)*9/10 || lc.Counters["validations"] > 32 {
+			t.Errorf("local-cached counters %v for %d requests: want nearly every request a hit", lc.Counters, lc.Requests)
+		}
+	}
+	if c := rep.Results[0].Counters; c != nil {
+		t.Errorf("the bare fasthttp server has tokengate counters: %v", c)
+	}
+	// Every scenario set against both references, over both rounds.
+	got := map[string]harness.Comparison{}
+	for _, c := range rep.Comparisons {
+		got[c.Scenario+"/"+c.Reference] = c
+	}
+	for _, k := range []string{"local-cached/baseline", "local-cached/fasthttp", "baseline/fasthttp", "fasthttp/baseline"} {
+		c, ok := got[k]
+		if !ok || c.Rounds != 2 || c.RPSRatio <= 0 || (processCPU() >= 0 && c.CPURatio <= 0) {
+			t.Errorf("comparison %s: %+v (present %v)", k, c, ok)
+		}
+	}
+	if len(rep.Comparisons) != 4 {
+		t.Errorf("%d comparisons, want 4: %+v", len(rep.Comparisons), rep.Comparisons)
 	}
 	if svg, err := os.ReadFile(filepath.Join(dir, "c.svg")); err != nil || !bytes.Contains(svg, []byte("local-cached")) {
 		t.Errorf("chart: %v", err)

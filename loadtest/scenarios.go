@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/tokengate/tokengate/devissuer"
 	"github.com/tokengate/tokengate/loadtest/harness"
-	"github.com/tokengate/tokengate/loadtest/stack"
 )
 
 // cachedPool is how many tokens the cached scenarios cycle through: few
@@ -21,21 +21,37 @@ const (
 	itemsBody = `"red ball"`
 )
 
+// scenarioFasthttp is the scenario that loads a bare fasthttp server
+// (-baseline-fasthttp): GET /items with the local-cached requests, answered
+// with the same body by a server with no tokengate in it.
+const scenarioFasthttp = "fasthttp"
+
+// The references the comparison table sets every scenario against, and
+// their headings.
+var (
+	references      = []string{"baseline", scenarioFasthttp}
+	referenceLabels = []string{"GET /", "fasthttp"}
+)
+
 // scenario is one concrete in-process scenario.
 type scenario struct {
 	name     string        // e.g. "remote@20ms"
 	path     string        // "/" or "/items"
 	args     []string      // tokengate flags
-	uncached bool          // stack.Options.UncachedValid
+	uncached bool          // app.Options.MeasureUncachedValid
 	unique   bool          // use the -pool token pool rather than the cached one
 	distance time.Duration // injected introspection latency
 	gateway  gatewayVia    // gateway scenarios: how the upstream is reached
+	bare     bool          // a bare fasthttp server instead of tokengate
 }
 
 // expand turns the chosen base scenarios into concrete ones, the remote
-// ones once per distance.
+// ones once per distance, the bare fasthttp server first when asked for.
 func expand(o *options) []scenario {
 	var out []scenario
+	if o.baselineFasthttp {
+		out = append(out, scenario{name: scenarioFasthttp, path: "/items", bare: true})
+	}
 	for _, base := range o.scenarios {
 		switch base {
 		case "baseline":
@@ -108,8 +124,10 @@ func logDone(stderr io.Writer, r *harness.Result) {
 		harness.FormatLatency(r.Latency.MaxMS), r.Errors)
 }
 
-// runInProcess starts the development issuer once and a fresh tokengate
-// per scenario.
+// runInProcess starts the development issuer once, in this process, and
+// for each scenario a fresh server in a child process of its own: a
+// tokengate that trusts the issuer, or the bare fasthttp server. With
+// several rounds the whole list of scenarios runs once per round.
 func runInProcess(ctx context.Context, o *options, stderr io.Writer) ([]*harness.Result, error) {
 	iss, err := devissuer.Start(devissuer.Config{Algorithm: o.alg, RSABits: o.rsaBits})
 	if err != nil {
@@ -133,19 +151,50 @@ func runInProcess(ctx context.Context, o *options, stderr io.Writer) ([]*harness
 	pools := map[bool][][]byte{false: bearerHeaders(cached), true: bearerHeaders(unique)}
 
 	var results []*harness.Result
-	for _, model := range o.models {
-		for _, sc := range scenarios {
-			res, err := runScenario(ctx, o, iss, sc, model, pools[sc.unique], stderr)
-			if err != nil {
-				return results, fmt.Errorf("%s (%s): %w", sc.name, model, err)
+	for round := 1; round <= o.rounds; round++ {
+		for _, model := range o.models {
+			for _, sc := range scenarios {
+				res, err := runScenario(ctx, o, iss, sc, model, pools[sc.unique], stderr)
+				if err != nil {
+					return results, fmt.Errorf("%s (%s): %w", sc.name, model, err)
+				}
+				res.Round = roundOf(o, round)
+				results = append(results, res)
 			}
-			results = append(results, res)
 		}
 	}
 	return results, nil
 }
 
-// runScenario serves one scenario from a fresh tokengate and loads it.
+// roundOf is Result.Round: 0 for a run of one round.
+func roundOf(o *options, round int) int {
+	if o.rounds == 1 {
+		return 0
+	}
+	return round
+}
+
+// tokengateArgs are the flags and environment of a tokengate child that
+// trusts iss, serves on a free loopback port and takes sc's flags.
+func tokengateArgs(iss *devissuer.Issuer, sc scenario) (args, env []string, err error) {
+	clients := iss.Clients()
+	if len(clients) == 0 {
+		return nil, nil, errors.New("the development issuer has no client")
+	}
+	args = append([]string{
+		"--okta-issuer=" + iss.Issuer(),
+		"--okta-audience=" + iss.Audience(),
+		"--okta-client-id=" + clients[0].ID,
+		"--listen-addr=127.0.0.1:0",
+	}, sc.args...)
+	env = []string{"OKTA_CLIENT_SECRET=" + clients[0].Secret}
+	if sc.uncached {
+		env = append(env, serveUncachedEnv+"=1")
+	}
+	return args, env, nil
+}
+
+// runScenario serves one scenario from a fresh server child and loads it.
 func runScenario(ctx context.Context, o *options, iss *devissuer.Issuer, sc scenario, model harness.Model, authz [][]byte, stderr io.Writer) (*harness.Result, error) {
 	if sc.gateway != viaNone {
 		return runGateway(ctx, o, iss, sc, model, authz, stderr)
@@ -155,15 +204,30 @@ func runScenario(ctx context.Context, o *options, iss *devissuer.Issuer, sc scen
 	if sc.distance > 0 {
 		iss.SetFault(devissuer.EndpointIntrospect, devissuer.Fault{Latency: sc.distance})
 	}
-	readyCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	srv, err := stack.Start(readyCtx, stack.Options{Issuer: iss, Args: sc.args, UncachedValid: sc.uncached})
+	role, args, env := roleFasthttp, []string(nil), []string(nil)
+	if !sc.bare {
+		var err error
+		role = roleTokengate
+		if args, env, err = tokengateArgs(iss, sc); err != nil {
+			return nil, err
+		}
+	}
+	srv, err := startServerProcess(ctx, role, args, env, stderr)
 	if err != nil {
 		return nil, err
 	}
-	defer srv.Close()
-	tgt := newTarget(srv.Addr(), workersFor(o, model), o.timeout)
-	defer tgt.close()
+	tgt := newTarget(srv.addr, workersFor(o, model), o.timeout)
+	res, err := loadServer(ctx, o, sc, model, srv, tgt, authz, iss, stderr)
+	tgt.close()
+	if cerr := srv.close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	return res, err
+}
+
+// loadServer runs the preflight and the load against a server child and
+// fills in the counters and the server's CPU time per request.
+func loadServer(ctx context.Context, o *options, sc scenario, model harness.Model, srv *serverProcess, tgt *target, authz [][]byte, iss *devissuer.Issuer, stderr io.Writer) (*harness.Result, error) {
 	if sc.path == "/" {
 		authz = nil
 		if err := tgt.preflight("/", nil, helloBody); err != nil {
@@ -173,31 +237,46 @@ func runScenario(ctx context.Context, o *options, iss *devissuer.Issuer, sc scen
 		return nil, err
 	}
 
-	var counts devissuer.Counts
-	var stats = srv.Cache().Stats()
+	var (
+		counts    devissuer.Counts
+		before    childUsage
+		beforeErr error
+	)
 	cfg := harnessConfig(o, sc.name, model, stderr)
-	cfg.BeforeMeasure = func() { counts, stats = iss.Counts(), srv.Cache().Stats() }
+	cfg.BeforeMeasure = func() { counts = iss.Counts(); before, beforeErr = srv.usage() }
 	res, err := harness.Run(ctx, cfg, tgt.requests(sc.path, authz))
-	if res != nil {
-		c2, s2 := iss.Counts(), srv.Cache().Stats()
+	if res == nil {
+		return nil, err
+	}
+	after, afterErr := srv.usage()
+	if uerr := errors.Join(beforeErr, afterErr); uerr != nil {
+		return res, uerr
+	}
+	if before.CPUNanos >= 0 && after.CPUNanos >= 0 {
+		res.SetServerCPU(time.Duration(after.CPUNanos - before.CPUNanos))
+	}
+	if !sc.bare {
+		c2 := iss.Counts()
 		res.Counters = map[string]int64{
 			"introspect_calls": int64(c2.Introspect - counts.Introspect),
 			"jwks_fetches":     int64(c2.Keys - counts.Keys),
-			"cache_hits":       int64(s2.Hits - stats.Hits),
-			"cache_misses":     int64(s2.Misses - stats.Misses),
-			"validations":      int64(s2.Validations - stats.Validations),
-			"revalidations":    int64(s2.Revalidations - stats.Revalidations),
+			"cache_hits":       int64(after.Hits - before.Hits),
+			"cache_misses":     int64(after.Misses - before.Misses),
+			"validations":      int64(after.Validations - before.Validations),
+			"revalidations":    int64(after.Revalidations - before.Revalidations),
 		}
-		logDone(stderr, res)
 	}
+	logDone(stderr, res)
 	return res, err
 }
 
-// runURL loads a tokengate that is already running.
+// runURL loads a tokengate that is already running, and with
+// -baseline-fasthttp a bare fasthttp server child beside it. The running
+// tokengate's CPU time is not known to the harness.
 func runURL(ctx context.Context, o *options, stderr io.Writer) ([]*harness.Result, error) {
 	addr := o.addr
 	var authz [][]byte
-	if slices.Contains(o.scenarios, "items") {
+	if slices.Contains(o.scenarios, "items") || o.baselineFasthttp {
 		t := newTarget(addr, 1, o.timeout)
 		tokens, err := fetchTokens(ctx, t, o.clientID, o.clientSecret, cachedPool)
 		t.close()
@@ -206,32 +285,73 @@ func runURL(ctx context.Context, o *options, stderr io.Writer) ([]*harness.Resul
 		}
 		authz = bearerHeaders(tokens)
 	}
+	names := o.scenarios
+	if o.baselineFasthttp {
+		names = append([]string{scenarioFasthttp}, names...)
+	}
 	var results []*harness.Result
-	for _, model := range o.models {
-		for _, name := range o.scenarios {
-			tgt := newTarget(addr, workersFor(o, model), o.timeout)
-			path, body, a := "/", helloBody, [][]byte(nil)
-			if name == "items" {
-				path, body, a = "/items", itemsBody, authz
-			}
-			var first []byte
-			if a != nil {
-				first = a[0]
-			}
-			if err := tgt.preflight(path, first, body); err != nil {
-				tgt.close()
-				return results, fmt.Errorf("%s: %w", name, err)
-			}
-			res, err := harness.Run(ctx, harnessConfig(o, name, model, stderr), tgt.requests(path, a))
-			tgt.close()
-			if res != nil {
-				logDone(stderr, res)
-				results = append(results, res)
-			}
-			if err != nil {
-				return results, err
+	for round := 1; round <= o.rounds; round++ {
+		for _, model := range o.models {
+			for _, name := range names {
+				res, err := runURLScenario(ctx, o, name, model, authz, stderr)
+				if res != nil {
+					res.Round = roundOf(o, round)
+					results = append(results, res)
+				}
+				if err != nil {
+					return results, fmt.Errorf("%s: %w", name, err)
+				}
 			}
 		}
 	}
 	return results, nil
+}
+
+// runURLScenario loads the running tokengate, or a fresh bare fasthttp
+// child for the fasthttp scenario.
+func runURLScenario(ctx context.Context, o *options, name string, model harness.Model, authz [][]byte, stderr io.Writer) (*harness.Result, error) {
+	path, body, a := "/", helloBody, [][]byte(nil)
+	if name != "baseline" {
+		path, body, a = "/items", itemsBody, authz
+	}
+	addr := o.addr
+	var srv *serverProcess
+	if name == scenarioFasthttp {
+		var err error
+		if srv, err = startServerProcess(ctx, roleFasthttp, nil, nil, stderr); err != nil {
+			return nil, err
+		}
+		addr = srv.addr
+	}
+	tgt := newTarget(addr, workersFor(o, model), o.timeout)
+	defer tgt.close()
+	var first []byte
+	if a != nil {
+		first = a[0]
+	}
+	var (
+		before, after childUsage
+		uerr          error
+	)
+	cfg := harnessConfig(o, name, model, stderr)
+	if srv != nil {
+		cfg.BeforeMeasure = func() { before, uerr = srv.usage() }
+	}
+	err := tgt.preflight(path, first, body)
+	var res *harness.Result
+	if err == nil {
+		res, err = harness.Run(ctx, cfg, tgt.requests(path, a))
+	}
+	if srv != nil {
+		if res != nil && uerr == nil {
+			if after, uerr = srv.usage(); uerr == nil && before.CPUNanos >= 0 && after.CPUNanos >= 0 {
+				res.SetServerCPU(time.Duration(after.CPUNanos - before.CPUNanos))
+			}
+		}
+		err = errors.Join(err, uerr, srv.close())
+	}
+	if res != nil {
+		logDone(stderr, res)
+	}
+	return res, err
 }

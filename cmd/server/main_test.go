@@ -290,6 +290,7 @@ func TestConfigErrorsExit2(t *testing.T) {
 		{name: "bad mode", args: []string{"--dev", "--validation-mode", "psychic"}, code: 2, want: []string{"VALIDATION_MODE", "local, remote or hybrid"}},
 		{name: "remote without credentials", env: map[string]string{"OKTA_ISSUER": "https://example.okta.com/oauth2/default", "VALIDATION_MODE": "remote"}, code: 2, want: []string{"OKTA_CLIENT_ID"}},
 		{name: "dev on all interfaces", args: []string{"--dev", "--listen", "0.0.0.0:8000"}, code: 2, want: []string{"LISTEN_ADDR", "loopback"}},
+		{name: "admin listener off loopback", args: []string{"--dev", "--admin-addr", "0.0.0.0:6060"}, code: 2, want: []string{"ADMIN_ADDR", "loopback", "ADMIN_ALLOW_NON_LOOPBACK"}},
 		{name: "unknown flag", args: []string{"--verbose"}, code: 2, want: []string{"flag provided but not defined"}},
 		{name: "malformed dotenv", dotenv: "OKTA_ISSUER=https://example.okta.com/oauth2/default\nBAD LINE\n", code: 2, want: []string{".env", "line 2"}},
 	}

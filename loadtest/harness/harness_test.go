@@ -408,16 +408,163 @@ func sampleResults() []*Result {
 }
 
 func TestWriteTable(t *testing.T) {
+	withCPU := sampleResults()[1:3]
+	withCPU[0].SetServerCPU(2540 * time.Microsecond) // 100 requests: 25.4µs each
+	rounds := sampleResults()[1:3]
+	rounds[0].Round, rounds[1].Round = 1, 2
+	tests := []struct {
+		name    string
+		results []*Result
+		want    string
+	}{
+		{"CPU unknown", sampleResults()[1:3], "" +
+			"scenario        model  conns  req/s  cpu/req     p50     p90     p99   p99.9     max  errors\n" +
+			"local-cached   closed      8     20        -    60µs   108µs   119µs   120µs   120µs  503×1\n" +
+			"remote@20ms   open@20      8     20        -  21.0ms  37.8ms  41.6ms  42.0ms  42.0ms  503×1\n"},
+		{"CPU known", withCPU, "" +
+			"scenario        model  conns  req/s  cpu/req     p50     p90     p99   p99.9     max  errors\n" +
+			"local-cached   closed      8     20   25.4µs    60µs   108µs   119µs   120µs   120µs  503×1\n" +
+			"remote@20ms   open@20      8     20        -  21.0ms  37.8ms  41.6ms  42.0ms  42.0ms  503×1\n"},
+		{"rounds", rounds, "" +
+			"scenario      round    model  conns  req/s  cpu/req     p50     p90     p99   p99.9     max  errors\n" +
+			"local-cached      1   closed      8     20        -    60µs   108µs   119µs   120µs   120µs  503×1\n" +
+			"remote@20ms       2  open@20      8     20        -  21.0ms  37.8ms  41.6ms  42.0ms  42.0ms  503×1\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := WriteTable(&b, tc.results); err != nil {
+				t.Fatal(err)
+			}
+			if got := b.String(); got != tc.want {
+				t.Errorf("table:\n%s\nwant:\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSetServerCPU(t *testing.T) {
+	tests := []struct {
+		name     string
+		requests uint64
+		cpu      time.Duration
+		wantS    float64
+		wantUS   float64
+	}{
+		{"per request", 1000, 25 * time.Millisecond, 0.025, 25},
+		{"reading unavailable", 1000, -time.Millisecond, 0, 0},
+		{"no request", 0, time.Second, 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Result{Requests: tc.requests}
+			r.SetServerCPU(tc.cpu)
+			if r.ServerCPUS != tc.wantS || r.ServerCPUPerRequestUS != tc.wantUS {
+				t.Errorf("got %v s, %v µs/request; want %v, %v", r.ServerCPUS, r.ServerCPUPerRequestUS, tc.wantS, tc.wantUS)
+			}
+		})
+	}
+}
+
+// res is a result for the comparison tests.
+func res(scenario string, model Model, round int, rps, cpuUS float64) *Result {
+	return &Result{Scenario: scenario, Model: model, Round: round, RPS: rps, ServerCPUPerRequestUS: cpuUS}
+}
+
+func TestCompare(t *testing.T) {
+	tests := []struct {
+		name      string
+		results   []*Result
+		reference string
+		want      []Comparison
+	}{
+		{
+			name: "median of per-round ratios",
+			results: []*Result{
+				res("fasthttp", Closed, 1, 1000, 20), res("local-cached", Closed, 1, 900, 22),
+				res("fasthttp", Closed, 2, 500, 40), res("local-cached", Closed, 2, 400, 50),
+				res("fasthttp", Closed, 3, 1000, 20), res("local-cached", Closed, 3, 950, 21),
+			},
+			reference: "fasthttp",
+			want:      []Comparison{{Scenario: "local-cached", Model: Closed, Reference: "fasthttp", Rounds: 3, RPSRatio: 0.9, CPURatio: 1.1}},
+		},
+		{
+			name: "even number of rounds: mean of the middle two",
+			results: []*Result{
+				res("baseline", Closed, 1, 1000, 10), res("items", Closed, 1, 800, 12),
+				res("baseline", Closed, 2, 1000, 10), res("items", Closed, 2, 600, 14),
+			},
+			reference: "baseline",
+			want:      []Comparison{{Scenario: "items", Model: Closed, Reference: "baseline", Rounds: 2, RPSRatio: 0.7, CPURatio: 1.3}},
+		},
+		{
+			name: "models compared apart, CPU unknown left out",
+			results: []*Result{
+				res("baseline", Closed, 0, 1000, 0), res("baseline", Open, 0, 100, 10),
+				res("items", Closed, 0, 500, 0), res("items", Open, 0, 100, 15),
+			},
+			reference: "baseline",
+			want: []Comparison{
+				{Scenario: "items", Model: Closed, Reference: "baseline", Rounds: 1, RPSRatio: 0.5},
+				{Scenario: "items", Model: Open, Reference: "baseline", Rounds: 1, RPSRatio: 1, CPURatio: 1.5},
+			},
+		},
+		{
+			name: "a round without the reference is skipped",
+			results: []*Result{
+				res("fasthttp", Closed, 1, 1000, 20), res("items", Closed, 1, 500, 40),
+				res("items", Closed, 2, 10, 400),
+			},
+			reference: "fasthttp",
+			want:      []Comparison{{Scenario: "items", Model: Closed, Reference: "fasthttp", Rounds: 1, RPSRatio: 0.5, CPURatio: 2}},
+		},
+		{
+			name:      "no reference, nothing to compare",
+			results:   []*Result{res("items", Closed, 0, 500, 40)},
+			reference: "fasthttp",
+			want:      []Comparison{},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Compare(tc.results, tc.reference)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+			for i := range got {
+				g, w := got[i], tc.want[i]
+				if g.Scenario != w.Scenario || g.Model != w.Model || g.Reference != w.Reference || g.Rounds != w.Rounds ||
+					math.Abs(g.RPSRatio-w.RPSRatio) > 1e-9 || math.Abs(g.CPURatio-w.CPURatio) > 1e-9 {
+					t.Errorf("[%d] got %+v, want %+v", i, g, w)
+				}
+			}
+		})
+	}
+}
+
+func TestWriteComparisons(t *testing.T) {
+	results := []*Result{
+		res("fasthttp", Closed, 1, 1000, 20), res("baseline", Closed, 1, 950, 21), res("local-cached", Closed, 1, 900, 22),
+	}
+	var cmp []Comparison
+	for _, ref := range []string{"baseline", "fasthttp"} {
+		cmp = append(cmp, Compare(results, ref)...)
+	}
 	var b bytes.Buffer
-	if err := WriteTable(&b, sampleResults()[1:3]); err != nil {
+	if err := WriteComparisons(&b, cmp, []string{"baseline", "fasthttp"}, []string{"GET /", "fasthttp"}); err != nil {
 		t.Fatal(err)
 	}
 	want := "" +
-		"scenario        model  conns  req/s     p50     p90     p99   p99.9     max  errors\n" +
-		"local-cached   closed      8     20    60µs   108µs   119µs   120µs   120µs  503×1\n" +
-		"remote@20ms   open@20      8     20  21.0ms  37.8ms  41.6ms  42.0ms  42.0ms  503×1\n"
+		"scenario       model  rounds  req/s ÷ GET /  cpu/req ÷ GET /  req/s ÷ fasthttp  cpu/req ÷ fasthttp\n" +
+		"fasthttp      closed       1          1.05×            0.95×                 -                   -\n" +
+		"local-cached  closed       1          0.95×            1.05×             0.90×               1.10×\n" +
+		"baseline      closed       1              -                -             0.95×               1.05×\n"
 	if got := b.String(); got != want {
-		t.Errorf("table:\n%q\nwant:\n%q", got, want)
+		t.Errorf("comparisons:\n%s\nwant:\n%s", got, want)
+	}
+	b.Reset()
+	if err := WriteComparisons(&b, nil, []string{"baseline"}, []string{"GET /"}); err != nil || b.Len() != 0 {
+		t.Errorf("nothing to compare: wrote %q, %v", b.String(), err)
 	}
 }
 
@@ -427,6 +574,10 @@ func TestReportJSONSchema(t *testing.T) {
 	rep := NewReport(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), "in-process", map[string]string{"duration": "5s"})
 	rep.Results = sampleResults()
 	rep.Results[0].Counters = map[string]int64{"introspect_calls": 3}
+	rep.Results[0].Round, rep.Results[0].ServerCPUPerRequestUS = 2, 10 // the comparison's reference, not written as CPU
+	rep.Results[1].Round = 2
+	rep.Results[1].SetServerCPU(2 * time.Millisecond) // 100 requests
+	rep.Comparisons = Compare(rep.Results[:2], "baseline")
 	var b bytes.Buffer
 	if err := WriteJSON(&b, rep); err != nil {
 		t.Fatal(err)
@@ -468,6 +619,23 @@ func TestReportJSONSchema(t *testing.T) {
 	}
 	if _, ok := results[2].(map[string]any)["target_rate"].(float64); !ok {
 		t.Errorf("open-loop result lacks target_rate")
+	}
+	if r3 := results[3].(map[string]any); r3["server_cpu_us_per_request"] != nil || r3["server_cpu_s"] != nil || r3["round"] != nil {
+		t.Errorf("result with CPU and round unknown has them: %v", r3)
+	}
+	r1 := results[1].(map[string]any)
+	if r1["server_cpu_s"] != 0.002 || r1["server_cpu_us_per_request"] != 20.0 || r1["round"] != 2.0 {
+		t.Errorf("server CPU and round: %v %v %v", r1["server_cpu_s"], r1["server_cpu_us_per_request"], r1["round"])
+	}
+	cmp, ok := doc["comparisons"].([]any)
+	if !ok || len(cmp) != 1 {
+		t.Fatalf("comparisons = %v", doc["comparisons"])
+	}
+	c0 := cmp[0].(map[string]any)
+	for k, want := range map[string]any{"scenario": "local-cached", "model": "closed", "reference": "baseline", "rounds": 1.0, "rps_ratio": 1.0, "cpu_ratio": 2.0} {
+		if c0[k] != want {
+			t.Errorf("comparisons[0].%s = %v, want %v", k, c0[k], want)
+		}
 	}
 	if r0["statuses"].(map[string]any)["503"] != 1.0 || r0["counters"].(map[string]any)["introspect_calls"] != 3.0 {
 		t.Errorf("statuses/counters: %v %v", r0["statuses"], r0["counters"])

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +29,9 @@ type Report struct {
 	GOMAXPROCS int               `json:"gomaxprocs"`
 	Settings   map[string]string `json:"settings"` // the options of the run
 	Results    []*Result         `json:"results"`
+	// Comparisons set each scenario against the run's reference scenarios
+	// (GET / and, when run, bare fasthttp): see Compare.
+	Comparisons []Comparison `json:"comparisons,omitempty"`
 }
 
 // NewReport returns a Report stamped with the schema and this machine.
@@ -104,21 +108,51 @@ func FormatStatuses(statuses map[string]uint64, expect int) string {
 
 // WriteTable writes one aligned row per result: the scenario left-aligned,
 // the figures right-aligned. Open-loop rows show the target rate after the
-// model ("open@2000").
+// model ("open@2000"). cpu/req is the server's CPU time per request ("-"
+// when unknown); a round column appears when the run had several rounds.
 func WriteTable(w io.Writer, results []*Result) error {
-	rows := [][]string{{"scenario", "model", "conns", "req/s", "p50", "p90", "p99", "p99.9", "max", "errors"}}
+	rounds := false
+	for _, r := range results {
+		rounds = rounds || r.Round > 0
+	}
+	head := []string{"scenario", "model", "conns", "req/s", "cpu/req", "p50", "p90", "p99", "p99.9", "max", "errors"}
+	if rounds {
+		head = slices.Insert(head, 1, "round")
+	}
+	rows := [][]string{head}
 	for _, r := range results {
 		model := string(r.Model)
 		if r.Model == Open {
 			model += "@" + strconv.FormatFloat(r.TargetRate, 'f', 0, 64)
 		}
-		rows = append(rows, []string{
+		row := []string{
 			r.Scenario, model, strconv.Itoa(r.Workers), strconv.FormatFloat(r.RPS, 'f', 0, 64),
+			FormatCPU(r.ServerCPUPerRequestUS),
 			FormatLatency(r.Latency.P50MS), FormatLatency(r.Latency.P90MS),
 			FormatLatency(r.Latency.P99MS), FormatLatency(r.Latency.P999MS),
 			FormatLatency(r.Latency.MaxMS), errorsCell(r),
-		})
+		}
+		if rounds {
+			row = slices.Insert(row, 1, strconv.Itoa(r.Round))
+		}
+		rows = append(rows, row)
 	}
+	return writeAligned(w, rows, true, "table")
+}
+
+// FormatCPU formats a CPU time per request in microseconds: "25.4µs", or
+// "-" when it is unknown (0).
+func FormatCPU(us float64) string {
+	if us <= 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(us, 'f', 1, 64) + "µs"
+}
+
+// writeAligned writes rows as columns two spaces apart: the first
+// left-aligned, the others right-aligned but for the last when lastLeft
+// (then unpadded, so that no line has trailing spaces).
+func writeAligned(w io.Writer, rows [][]string, lastLeft bool, what string) error {
 	widths := make([]int, len(rows[0]))
 	for _, row := range rows {
 		for i, c := range row {
@@ -132,16 +166,16 @@ func WriteTable(w io.Writer, results []*Result) error {
 			switch {
 			case i == 0:
 				b.WriteString(c + pad)
-			case i == len(row)-1:
-				b.WriteString("  " + c) // last column: no trailing spaces
+			case i == len(row)-1 && lastLeft:
+				b.WriteString("  " + c)
 			default:
 				b.WriteString("  " + pad + c)
 			}
 		}
-		b.WriteByte('\n')
+		b.WriteString("\n")
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
-		return fmt.Errorf("harness: write table: %w", err)
+		return fmt.Errorf("harness: write %s: %w", what, err)
 	}
 	return nil
 }

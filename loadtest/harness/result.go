@@ -54,6 +54,28 @@ type Result struct {
 	// Counters holds figures the caller adds, e.g. how many introspection
 	// calls the authorization server served during the run.
 	Counters map[string]int64 `json:"counters,omitempty"`
+	// Round numbers the interleaved rounds (1, 2, …) when a run repeats
+	// its scenarios; 0 when it does not.
+	Round int `json:"round,omitempty"`
+	// ServerCPUS is the CPU time, user plus system, that the server
+	// process used during the measured phase, in seconds (SetServerCPU);
+	// ServerCPUPerRequestUS is the same per completed request, in
+	// microseconds. Both are 0 when the server's CPU time is unknown (a
+	// server the harness did not start).
+	ServerCPUS            float64 `json:"server_cpu_s,omitempty"`
+	ServerCPUPerRequestUS float64 `json:"server_cpu_us_per_request,omitempty"`
+}
+
+// SetServerCPU records the server process's CPU time over the measured
+// phase: the difference of two readings of its user plus system time
+// taken around it. Nothing is recorded for a negative difference (a
+// reading was unavailable) or a run that completed no request.
+func (r *Result) SetServerCPU(d time.Duration) {
+	if d < 0 || r.Requests == 0 {
+		return
+	}
+	r.ServerCPUS = d.Seconds()
+	r.ServerCPUPerRequestUS = float64(d) / float64(time.Microsecond) / float64(r.Requests)
 }
 
 // Summary is a latency distribution, in milliseconds.

@@ -120,6 +120,7 @@ type App struct {
 	serveErr   error         // Serve's result; read after served is closed
 	stopping   chan struct{} // closed when Shutdown begins
 	baseCancel context.CancelFunc
+	admin      *adminServer // nil unless cfg.AdminAddr
 
 	stopOnce sync.Once
 	stopErr  error // Shutdown's result
@@ -197,6 +198,9 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		if err := a.listen(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if err := a.startAdmin(ctx); err != nil {
+		return nil, err
 	}
 	a.validation.start()
 	a.serve()
@@ -587,10 +591,15 @@ func (a *App) listen(ctx context.Context) error {
 // when Serve returns; Shutdown stops it.
 func (a *App) serve() {
 	a.server = &fasthttp.Server{
-		Handler:                      a.Handler(),
+		Handler: a.Handler(),
+		// The three timeouts bound slow and idle clients; fasthttp moves
+		// the connection's deadlines for each of them on every request,
+		// and the lazydeadline listener keeps that cheap (see
+		// serveListener).
 		ReadTimeout:                  readTimeout,
 		WriteTimeout:                 writeTimeout,
 		IdleTimeout:                  idleTimeout,
+		LazyRequestTime:              true, // no handler reads ctx.Time(): spare a clock read per request
 		MaxRequestBodySize:           maxRequestBodySize,
 		ReadBufferSize:               max(16<<10, a.cfg.MaxTokenSize+8<<10),
 		NoDefaultServerHeader:        true,
@@ -601,13 +610,13 @@ func (a *App) serve() {
 		SecureErrorLogMessage: true,
 		Logger:                fasthttpLogger{a.log},
 	}
-	ln := a.ln
+	ln := serveListener(a.ln)
 	if a.gw != nil {
 		// Bodies of any size stream through, bounded by silence
 		// (gatewayListener) rather than by total duration.
 		a.server.StreamRequestBody = true
 		a.server.ReadTimeout, a.server.WriteTimeout = 0, 0
-		ln = gatewayListener(ln)
+		ln = gatewayListener(a.ln)
 	}
 	a.served = make(chan struct{})
 	go func() {
@@ -769,6 +778,7 @@ func (a *App) stop(ctx context.Context) error {
 	} else if a.ln != nil {
 		_ = a.ln.Close()
 	}
+	a.stopAdmin(ctx)
 	if a.baseCancel != nil {
 		a.baseCancel()
 	}
