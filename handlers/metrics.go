@@ -33,6 +33,7 @@ const (
 	outcomeInsufficientScope                // 403, error="insufficient_scope"
 	outcomeUnavailable                      // 503, the token could not be checked now
 	outcomeError                            // 500, the check failed unexpectedly
+	outcomeInvalidRequest                   // 400, error="invalid_request": ambiguous credentials
 	numOutcomes
 )
 
@@ -44,6 +45,7 @@ var outcomeNames = [numOutcomes]string{
 	outcomeInsufficientScope: "insufficient_scope",
 	outcomeUnavailable:       "unavailable",
 	outcomeError:             "error",
+	outcomeInvalidRequest:    "invalid_request",
 }
 
 // counterShardBits is log2 of the number of counter shards.

@@ -13,7 +13,7 @@ import (
 
 // requestsFamily renders the tokengate_requests_total family as it must
 // read for the given counts, in exposition order.
-func requestsFamily(authorized, noToken, invalid, scope, unavailable, failed int) string {
+func requestsFamily(authorized, noToken, invalid, scope, unavailable, failed, badRequest int) string {
 	return `# HELP tokengate_requests_total Requests to protected routes, by the outcome of the bearer-token check (authorized: the route's handler ran, whatever it answered).
 # TYPE tokengate_requests_total counter
 tokengate_requests_total{outcome="authorized"} ` + strconv.Itoa(authorized) + `
@@ -22,6 +22,7 @@ tokengate_requests_total{outcome="invalid_token"} ` + strconv.Itoa(invalid) + `
 tokengate_requests_total{outcome="insufficient_scope"} ` + strconv.Itoa(scope) + `
 tokengate_requests_total{outcome="unavailable"} ` + strconv.Itoa(unavailable) + `
 tokengate_requests_total{outcome="error"} ` + strconv.Itoa(failed) + `
+tokengate_requests_total{outcome="invalid_request"} ` + strconv.Itoa(badRequest) + `
 `
 }
 
@@ -30,7 +31,7 @@ tokengate_requests_total{outcome="error"} ` + strconv.Itoa(failed) + `
 func TestMetricsCountsOutcomes(t *testing.T) {
 	g := newGate(t, handlers.Config{})
 	resp := g.do(t, call{path: "/metrics"})
-	want{status: 200, body: requestsFamily(0, 0, 0, 0, 0, 0), header: map[string]string{
+	want{status: 200, body: requestsFamily(0, 0, 0, 0, 0, 0, 0), header: map[string]string{
 		"Content-Type":  "text/plain; version=0.0.4; charset=utf-8",
 		"Cache-Control": "no-store",
 	}}.check(t, resp)
@@ -50,6 +51,7 @@ func TestMetricsCountsOutcomes(t *testing.T) {
 		{1, call{path: "/items", header: bearer(tokCanceled)}},
 		{1, call{path: "/items", header: bearer(tokWeird)}},
 		{1, call{path: "/items", header: bearer(tokNil)}},
+		{1, call{path: "/items?access_token=x", header: bearer(tokGood)}}, // 400: two methods
 		{2, call{path: "/"}},        // not protected: not counted
 		{1, call{path: "/healthz"}}, // likewise
 	} {
@@ -58,7 +60,7 @@ func TestMetricsCountsOutcomes(t *testing.T) {
 		}
 	}
 	resp = g.do(t, call{path: "/metrics"})
-	want{status: 200, body: requestsFamily(4, 3, 3, 1, 2, 2)}.check(t, resp)
+	want{status: 200, body: requestsFamily(4, 3, 3, 1, 2, 2, 1)}.check(t, resp)
 }
 
 // TestMetricsHook: Config.Metrics appends after the handlers' own series
@@ -76,7 +78,7 @@ func TestMetricsHook(t *testing.T) {
 	g.do(t, call{path: "/items", header: bearer(tokGood)})
 	for i := range 3 { // the pooled buffer is reused: every scrape is whole
 		resp := g.do(t, call{path: "/metrics"})
-		w := want{status: 200, body: requestsFamily(1, 0, 0, 0, 0, 0) +
+		w := want{status: 200, body: requestsFamily(1, 0, 0, 0, 0, 0, 0) +
 			"# HELP tokengate_test_gauge A test gauge.\n# TYPE tokengate_test_gauge gauge\n" +
 			`tokengate_test_gauge{name="a\"b"} 7` + "\n"}
 		w.check(t, resp)
@@ -114,7 +116,7 @@ func TestMetricsCountConcurrently(t *testing.T) {
 	ctx.Request.Header.SetMethod(fasthttp.MethodGet)
 	ctx.Request.SetRequestURI("/metrics")
 	h(ctx)
-	if got, want := string(ctx.Response.Body()), requestsFamily(workers/2*each, workers/2*each, 0, 0, 0, 0); got != want {
+	if got, want := string(ctx.Response.Body()), requestsFamily(workers/2*each, workers/2*each, 0, 0, 0, 0, 0); got != want {
 		t.Errorf("body:\n%s\nwant:\n%s", got, want)
 	}
 }
