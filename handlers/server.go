@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/router"
@@ -96,6 +97,8 @@ type Server struct {
 	metricsBufs     sync.Pool // *[]byte rendering buffers for GET /metrics
 
 	requests requestCounters // outcomes of the token check, for GET /metrics
+
+	lastNotReady atomic.Pointer[string] // the Ready error last logged at warn level; nil once ready
 }
 
 // New validates cfg and builds a Server with every route mounted.
@@ -184,17 +187,55 @@ func (s *Server) healthz(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, fasthttp.StatusOK, bodyHealthy)
 }
 
-// readyz answers 200 once Config.Ready says so, else 503 with its reason
-// and Retry-After.
+// ErrShuttingDown is what Config.Ready returns, or wraps, once the server
+// has begun to stop: /readyz then answers "not ready: shutting down".
+var ErrShuttingDown = errors.New("handlers: shutting down")
+
+// readyz answers 200 once Config.Ready says so, else 503 with Retry-After
+// and the class of its reason (see notReadyReason): anyone may ask, so the
+// error itself, which names hosts and addresses, goes to the log only.
 func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 	if s.cfg.Ready != nil {
 		if err := s.cfg.Ready(); err != nil {
+			s.logNotReady(err)
 			setRetryAfter(ctx, 0)
-			writeDetail(ctx, fasthttp.StatusServiceUnavailable, "not ready: "+err.Error())
+			writeDetail(ctx, fasthttp.StatusServiceUnavailable, notReadyReason(err))
 			return
 		}
+		s.lastNotReady.Store(nil)
 	}
 	writeJSON(ctx, fasthttp.StatusOK, bodyReady)
+}
+
+// notReadyReason is the fixed text /readyz shows for a Config.Ready error.
+func notReadyReason(err error) string {
+	switch {
+	case errors.Is(err, ErrShuttingDown), errors.Is(err, context.Canceled):
+		return "not ready: shutting down"
+	case errors.Is(err, auth.ErrUnavailable):
+		return "not ready: authorization server unavailable"
+	case errors.Is(err, auth.ErrKeysNotLoaded):
+		return "not ready: keys not loaded yet"
+	default:
+		return "not ready"
+	}
+}
+
+// logNotReady logs why the server is not ready: at warn level when the
+// reason differs from the one logged last (or the server was ready in
+// between), else at debug level, so that probes, which anyone may send,
+// cannot flood the log.
+func (s *Server) logNotReady(err error) {
+	msg := err.Error()
+	level := zap.WarnLevel
+	if last := s.lastNotReady.Load(); last != nil && *last == msg {
+		level = zap.DebugLevel
+	} else {
+		s.lastNotReady.Store(&msg)
+	}
+	if ce := s.log.Check(level, "handlers: not ready"); ce != nil {
+		ce.Write(zap.String("reason", notReadyReason(err)), zap.String("error", msg))
+	}
 }
 
 // item is one entry of the tutorial's fixed catalogue, its JSON pre-encoded.

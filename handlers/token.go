@@ -107,7 +107,7 @@ func (s *Server) token(ctx *fasthttp.RequestCtx) {
 		s.log.Warn("handlers: token endpoint call failed",
 			zap.Uint64("request_id", ctx.ID()),
 			zap.String("client_id", creds.id),
-			zap.String("endpoint", endpoint),
+			zap.String("endpoint", auth.RedactURL(endpoint)),
 			zap.Int("status", status),
 			zap.Duration("elapsed", time.Since(start)),
 			zap.String("error", upstreamErrorText(err)))
