@@ -70,4 +70,5 @@ func ExampleRemoteStats_AppendMetrics() {
 	// tokengate_introspection_failures_total{kind="overflow"} 0
 	// tokengate_introspection_failures_total{kind="no_endpoint"} 0
 	// tokengate_introspection_failures_total{kind="cancelled"} 0
+	// tokengate_introspection_failures_total{kind="oversize"} 0
 }
