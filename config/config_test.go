@@ -2,9 +2,11 @@ package config
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +40,8 @@ func TestDefaults(t *testing.T) {
 		ListenAddr:                 "127.0.0.1:8000",
 		RequiredScope:              "items",
 		TokenScope:                 "items",
+		TokenMaxConcurrent:         32,
+		TrustedProxies:             []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 		Mode:                       ModeLocal,
 		ClockLeeway:                60 * time.Second,
 		MaxTokenSize:               8192,
@@ -50,6 +54,7 @@ func TestDefaults(t *testing.T) {
 		MaxStaleness:               60 * time.Second,
 		IntrospectionAuthMethod:    AuthClientSecretBasic,
 		IntrospectionMaxConcurrent: 64,
+		IntrospectionMaxPerClient:  8,
 		IntrospectionTimeout:       5 * time.Second,
 		JWKSRefreshInterval:        5 * time.Minute,
 		JWKSRefreshCooldown:        30 * time.Second,
@@ -117,6 +122,15 @@ func TestPrecedence(t *testing.T) {
 		{name: "max staleness defaults to twice revalidate after", args: []string{"--okta-issuer", fromFlag, "--revalidate-after=45s"}, check: func(tb testing.TB, c Config) {
 			if c.MaxStaleness != 90*time.Second {
 				tb.Errorf("MaxStaleness = %v, want 90s", c.MaxStaleness)
+			}
+		}},
+		{name: "trusted proxies: prefixes and bare addresses", args: []string{"--okta-issuer", fromFlag}, env: map[string]string{"TRUSTED_PROXIES": " 10.1.2.3/8,192.0.2.7 , 2001:db8::/32,::1"}, check: func(tb testing.TB, c Config) {
+			want := []netip.Prefix{
+				netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"),
+				netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("::1/128"),
+			}
+			if !slices.Equal(c.TrustedProxies, want) {
+				tb.Errorf("TrustedProxies = %v, want %v", c.TrustedProxies, want)
 			}
 		}},
 		{name: "max staleness set", args: []string{"--okta-issuer", fromFlag, "--max-staleness=5m"}, check: func(tb testing.TB, c Config) {
@@ -342,6 +356,12 @@ func TestValidationErrors(t *testing.T) {
 		{name: "overflowing cache", env: map[string]string{"CACHE_MAX_COST": "99999999999GiB"}, varName: "CACHE_MAX_COST", want: []string{"too large"}},
 		{name: "zero cache ttl", env: map[string]string{"CACHE_MAX_TTL": "0s"}, varName: "CACHE_MAX_TTL", want: []string{"between 1s and 24h"}},
 		{name: "negative negative ttl", env: map[string]string{"NEGATIVE_CACHE_TTL": "-1s"}, varName: "NEGATIVE_CACHE_TTL", want: []string{"between"}},
+		{name: "trusted proxy not an address", env: map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, varName: "TRUSTED_PROXIES", want: []string{`entry "proxy.internal"`, "CIDR"}},
+		{name: "trusted proxy bad prefix length", args: []string{"--trusted-proxies", "10.0.0.0/33"}, varName: "TRUSTED_PROXIES", want: []string{`entry "10.0.0.0/33"`}, source: "flag --trusted-proxies"},
+		{name: "trusted proxy with zone", env: map[string]string{"TRUSTED_PROXIES": "fe80::1%eth0"}, varName: "TRUSTED_PROXIES", want: []string{`entry "fe80::1%eth0"`}},
+		{name: "trusted proxies empty list", env: map[string]string{"TRUSTED_PROXIES": " , "}, varName: "TRUSTED_PROXIES", want: []string{"must not be empty"}},
+		{name: "zero per-client introspections", env: map[string]string{"INTROSPECTION_MAX_PER_CLIENT": "0"}, varName: "INTROSPECTION_MAX_PER_CLIENT", want: []string{"between 1 and"}},
+		{name: "zero token concurrency", env: map[string]string{"TOKEN_MAX_CONCURRENT": "0"}, varName: "TOKEN_MAX_CONCURRENT", want: []string{"between 1 and"}},
 		{name: "bad introspection ttl", env: map[string]string{"INTROSPECTION_CACHE_TTL": "x"}, varName: "INTROSPECTION_CACHE_TTL", want: []string{"not a duration"}},
 		{name: "zero revalidate", env: map[string]string{"REVALIDATE_AFTER": "0s"}, varName: "REVALIDATE_AFTER", want: []string{"between"}},
 		{name: "staleness below revalidate", env: map[string]string{"REVALIDATE_AFTER": "1m", "MAX_STALENESS": "30s"}, varName: "MAX_STALENESS", want: []string{"below REVALIDATE_AFTER"}},

@@ -308,6 +308,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"scope with quote", handlers.Config{Validator: newAuthStub(), RequiredScope: `it"ems`}, "RequiredScope"},
 		{"realm with newline", handlers.Config{Validator: newAuthStub(), Realm: "a\nb"}, "Realm"},
 		{"negative token timeout", handlers.Config{Validator: newAuthStub(), TokenTimeout: -1}, "TokenTimeout"},
+		{"negative token bound", handlers.Config{Validator: newAuthStub(), TokenMaxConcurrent: -1}, "TokenMaxConcurrent"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -345,5 +346,41 @@ func TestBaseContextReachesValidator(t *testing.T) {
 	want{status: 200}.check(t, g.do(t, call{path: "/items", header: bearer("x")}))
 	if v := <-got; v != "server" {
 		t.Errorf("Validate saw context value %v, want the base context", v)
+	}
+}
+
+// TestRequestError: what fasthttp could not read gets a JSON detail with
+// the status that names the problem, echoing nothing of the request.
+func TestRequestError(t *testing.T) {
+	s, err := handlers.New(handlers.Config{Validator: newAuthStub()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		err    error
+		status int
+		body   string
+	}{
+		{"body too large", fasthttp.ErrBodyTooLarge, 413, `{"detail":"request body too large"}`},
+		{"body too large, wrapped", fmt.Errorf("read: %w", fasthttp.ErrBodyTooLarge), 413, `{"detail":"request body too large"}`},
+		{"header too large", &fasthttp.ErrSmallBuffer{}, 431, `{"detail":"request header too large"}`},
+		{"read timeout", timeoutErr{}, 408, `{"detail":"request timeout"}`},
+		{"anything else", errors.New(`cannot parse "Authorization: Bearer s3cr3t"`), 400, `{"detail":"malformed request"}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var ctx fasthttp.RequestCtx
+			s.RequestError(&ctx, tc.err)
+			if got := ctx.Response.StatusCode(); got != tc.status {
+				t.Errorf("status %d, want %d", got, tc.status)
+			}
+			if got := string(ctx.Response.Body()); got != tc.body {
+				t.Errorf("body %s, want %s", got, tc.body)
+			}
+			if got := string(ctx.Response.Header.ContentType()); got != ctJSON {
+				t.Errorf("Content-Type %q", got)
+			}
+		})
 	}
 }

@@ -49,7 +49,8 @@ func (s *Server) newScopeGuard(scope string) *scopeGuard {
 
 // wrap returns next behind the bearer-token check. On a validator cache
 // hit the check allocates nothing: the header is read in place, the
-// principal is stored under a constant key.
+// validator's ctx comes from a pool and names the client only when asked
+// (a miss), the principal is stored under a constant key.
 func (g *scopeGuard) wrap(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	s := g.s
 	return func(ctx *fasthttp.RequestCtx) {
@@ -58,7 +59,7 @@ func (g *scopeGuard) wrap(next fasthttp.RequestHandler) fasthttp.RequestHandler 
 			s.writeAuthError(ctx, err, nil, g)
 			return
 		}
-		p, err := s.cfg.Validator.Validate(s.baseCtx, token)
+		p, err := s.validate(ctx, token)
 		switch {
 		case err != nil:
 		case p == nil:

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -46,12 +48,20 @@ type Config struct {
 	// TokenClient makes the upstream /token call. nil means
 	// auth.NewHTTPClient(auth.HTTPClientConfig{}): pooled, with connect and
 	// read timeouts and a 1 MiB response limit. A client supplied here
-	// should be size-limited the same way.
+	// should be size-limited the same way, and not be the one the
+	// validators use: its connection pool would be shared with discovery,
+	// JWKS and introspection.
 	TokenClient auth.HTTPClient
 
 	// TokenTimeout bounds a whole /token call, endpoint lookup included
 	// (10s). Negative is an error.
 	TokenTimeout time.Duration
+
+	// TokenMaxConcurrent bounds the /token relays in flight at once (32):
+	// beyond it POST /token answers 503 with Retry-After at once, without
+	// queueing, so that a flood of /token calls to a slow token endpoint
+	// holds at most this many upstream connections. Negative is an error.
+	TokenMaxConcurrent int
 
 	// DefaultScope is the scope /token asks for when the client names none
 	// (RequiredScope, so that a token from /token works on /items).
@@ -60,6 +70,13 @@ type Config struct {
 	// DevClientID is the development client's id when running under
 	// --dev; the interactive docs may pre-fill it. Empty otherwise.
 	DevClientID string
+
+	// TrustedProxies are the peers whose X-Forwarded-For is believed: the
+	// client of a request from one of them is the rightmost
+	// X-Forwarded-For entry outside them; of any other request, its TCP
+	// peer. Validators learn the client from their ctx (auth.ClientFrom)
+	// on a cache miss, to bound work per client. nil trusts no peer.
+	TrustedProxies []netip.Prefix
 
 	// BaseContext is the server's lifetime context, passed to
 	// Validator.Validate and used as the parent of upstream calls (a
@@ -94,7 +111,9 @@ type Server struct {
 	bearerChallenge []byte // Bearer realm="…"
 	basicChallenge  []byte // Basic realm="…"
 	items           *scopeGuard
-	metricsBufs     sync.Pool // *[]byte rendering buffers for GET /metrics
+	metricsBufs     sync.Pool     // *[]byte rendering buffers for GET /metrics
+	clientCtxs      sync.Pool     // *clientContext, one per Validate call in flight
+	tokenSlots      chan struct{} // one per /token relay in flight
 
 	requests requestCounters // outcomes of the token check, for GET /metrics
 
@@ -126,6 +145,12 @@ func New(cfg Config) (*Server, error) {
 	case cfg.TokenTimeout == 0:
 		cfg.TokenTimeout = 10 * time.Second
 	}
+	switch {
+	case cfg.TokenMaxConcurrent < 0:
+		return nil, fmt.Errorf("handlers: Config.TokenMaxConcurrent %d is negative", cfg.TokenMaxConcurrent)
+	case cfg.TokenMaxConcurrent == 0:
+		cfg.TokenMaxConcurrent = 32
+	}
 	if cfg.DefaultScope == "" {
 		cfg.DefaultScope = cfg.RequiredScope
 	}
@@ -135,6 +160,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	cfg.TrustedProxies = slices.Clone(cfg.TrustedProxies)
 	if cfg.TokenClient == nil {
 		cfg.TokenClient = auth.NewHTTPClient(auth.HTTPClientConfig{})
 	}
@@ -146,9 +172,11 @@ func New(cfg Config) (*Server, error) {
 		client:          cfg.TokenClient,
 		bearerChallenge: append([]byte("Bearer realm="), quote(cfg.Realm)...),
 		basicChallenge:  append([]byte("Basic realm="), quote(cfg.Realm)...),
+		tokenSlots:      make(chan struct{}, cfg.TokenMaxConcurrent),
 	}
 	s.items = s.newScopeGuard(cfg.RequiredScope)
 	s.metricsBufs.New = func() any { b := make([]byte, 0, 8<<10); return &b }
+	s.clientCtxs.New = func() any { return &clientContext{Context: s.baseCtx, s: s} }
 
 	r := router.New()
 	r.GET("/", s.hello)
@@ -287,6 +315,25 @@ func (s *Server) getItem(ctx *fasthttp.RequestCtx) {
 
 func notFound(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, fasthttp.StatusNotFound, bodyNotFound)
+}
+
+// RequestError answers a request that fasthttp could not read, as
+// fasthttp.Server.ErrorHandler: a body over the server's
+// MaxRequestBodySize is 413, a header over its ReadBufferSize 431, a read
+// timeout 408, anything else 400, each with a JSON detail that echoes
+// nothing of the request.
+func (s *Server) RequestError(ctx *fasthttp.RequestCtx, err error) {
+	var tooSmall *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		writeDetail(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large")
+	case errors.As(err, &tooSmall):
+		writeDetail(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "request header too large")
+	case isNetTimeout(err):
+		writeDetail(ctx, fasthttp.StatusRequestTimeout, "request timeout")
+	default:
+		writeDetail(ctx, fasthttp.StatusBadRequest, "malformed request")
+	}
 }
 
 // methodNotAllowed runs after the router has set the Allow header.

@@ -190,7 +190,7 @@ func (a *App) startDev(cfg config.Config, iss *devissuer.Issuer) (config.Config,
 // need of it. buildValidation builds one per mode; a new mode (several
 // issuers, a shared second-level cache) is a new case there.
 type validation struct {
-	client    auth.HTTPClient  // the one pooled, size-limited client to the authorization server; /token's too
+	client    auth.HTTPClient  // the pooled, size-limited client of discovery, JWKS and introspection (not /token's)
 	discovery *auth.Discovery  // the issuer's metadata; /token asks it for the token endpoint
 	keys      *auth.KeySet     // nil in remote mode
 	remote    *auth.Remote     // nil in local mode
@@ -212,7 +212,9 @@ func buildValidation(cfg config.Config, opts Options, log *zap.Logger) (v valida
 	if now == nil {
 		now = time.Now
 	}
-	// Discovery, JWKS, introspection and the /token relay all use v.client.
+	// Discovery, JWKS and introspection use v.client; the /token relay has
+	// a client of its own (buildHandlers), so that a /token flood cannot
+	// take the connections validation needs.
 	v.client = auth.NewHTTPClient(auth.HTTPClientConfig{
 		ReadTimeout: max(5*time.Second, cfg.IntrospectionTimeout),
 	})
@@ -326,6 +328,7 @@ func (v *validation) newRemote(cfg config.Config, now func() time.Time, log *zap
 		Client:          v.client,
 		Timeout:         cfg.IntrospectionTimeout,
 		MaxConcurrent:   cfg.IntrospectionMaxConcurrent,
+		MaxPerClient:    cfg.IntrospectionMaxPerClient,
 		MaxTokenSize:    cfg.MaxTokenSize,
 		AllowedClients:  cfg.AllowedClientIDs,
 		Now:             now,
@@ -387,12 +390,15 @@ func (a *App) buildHandlers() error {
 		TokenEndpoint: func(ctx context.Context) (string, error) {
 			return disc.Endpoint(ctx, func(m auth.Metadata) string { return m.TokenEndpoint })
 		},
-		TokenClient:  a.client,
-		DefaultScope: a.cfg.TokenScope,
-		DevClientID:  a.devClient.ID, // zero unless --dev
-		BaseContext:  baseCtx,
-		Metrics:      a.appendMetrics,
-		Logger:       a.log,
+		// The relay's own pool, no larger than its bound.
+		TokenClient:        auth.NewHTTPClient(auth.HTTPClientConfig{MaxConnsPerHost: a.cfg.TokenMaxConcurrent}),
+		TokenMaxConcurrent: a.cfg.TokenMaxConcurrent,
+		DefaultScope:       a.cfg.TokenScope,
+		TrustedProxies:     a.cfg.TrustedProxies,
+		DevClientID:        a.devClient.ID, // zero unless --dev
+		BaseContext:        baseCtx,
+		Metrics:            a.appendMetrics,
+		Logger:             a.log,
 	})
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
@@ -434,7 +440,10 @@ func (a *App) serve() {
 		// fasthttp's parse errors otherwise quote the raw request,
 		// Authorization header included.
 		SecureErrorLogMessage: true,
-		Logger:                fasthttpLogger{a.log},
+		// Requests fasthttp cannot read (a body over MaxRequestBodySize:
+		// 413) get a JSON detail like every other answer.
+		ErrorHandler: a.handlers.RequestError,
+		Logger:       fasthttpLogger{a.log},
 	}
 	a.served = make(chan struct{})
 	go func() {
