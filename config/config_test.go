@@ -492,6 +492,35 @@ func FuzzParseByteSize(f *testing.F) {
 	})
 }
 
+// FuzzParsePrefixes checks TRUSTED_PROXIES parsing: no panic; an
+// accepted list has one valid, masked prefix per entry, and an error names
+// an entry of the input.
+func FuzzParsePrefixes(f *testing.F) {
+	for _, s := range []string{"127.0.0.0/8,::1/128", "10.1.2.3/8", "192.0.2.7", "::ffff:10.0.0.0/104", "fe80::1%eth0", "1.2.3.4/33", " , ", "a,b", "2001:db8::/32 ,, ::1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		got, err := parsePrefixes(v)
+		if err != nil {
+			if got != nil && len(got) == len(splitList(v)) {
+				t.Fatalf("error %v with a full list %v", err, got)
+			}
+			if !errors.Is(err, errEmpty) && !strings.Contains(err.Error(), "entry ") {
+				t.Fatalf("error %q names no entry", err)
+			}
+			return
+		}
+		if len(got) != len(splitList(v)) {
+			t.Fatalf("%q: %d prefixes for %d entries", v, len(got), len(splitList(v)))
+		}
+		for _, p := range got {
+			if !p.IsValid() || p != p.Masked() || p.Addr().Zone() != "" {
+				t.Fatalf("%q: prefix %v is not valid, masked and zoneless", v, p)
+			}
+		}
+	})
+}
+
 // FuzzDotenv checks that a .env file of any content yields a Config or a
 // one-line *Error, never a panic, and never echoes the secret it holds.
 func FuzzDotenv(f *testing.F) {
