@@ -6,6 +6,7 @@ BENCH       ?= .
 BENCH_COUNT ?= 1
 BENCH_TIME  ?= 1s
 FUZZTIME    ?= 10s
+FUZZTIME_CI ?= 3s
 LOADTEST_ARGS ?=
 
 # Build stamps: `tokengate --version`, the log and /metrics show them.
@@ -21,7 +22,7 @@ ENGINE       ?= $(shell command -v podman 2>/dev/null || command -v docker 2>/de
 ENGINE_FLAGS ?=
 IMAGE_MAX_MB ?= 40
 
-.PHONY: help run build test lint bench e2e interop loadtest k6-shim fuzz image image-test clean
+.PHONY: help run build test lint bench e2e interop loadtest k6-shim fuzz fuzz-ci image image-test clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -73,13 +74,13 @@ loadtest: ## the load-test harness (LOADTEST_ARGS="-h" for its options)
 k6-shim: ## run the k6 scripts through the Node.js shim against tokengate --dev, in every mode
 	loadtest/k6shim/ci.sh
 
+# .ci/fuzz.sh builds each package's fuzzing test binary once and runs
+# every target of it for the given time, then says how long it all took.
 fuzz: ## run every fuzz target for FUZZTIME (10s) each
-	@set -e; for pkg in $$($(GO) list ./...); do \
-		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-			echo "== $$pkg $$f"; \
-			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
-		done; \
-	done
+	GO=$(GO) .ci/fuzz.sh $(FUZZTIME)
+
+fuzz-ci: ## every fuzz target for FUZZTIME_CI (3s) each, as CI runs them
+	GO=$(GO) .ci/fuzz.sh $(FUZZTIME_CI)
 
 clean: ## remove build output
 	rm -rf bin

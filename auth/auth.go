@@ -72,6 +72,10 @@ var (
 
 	// ErrUnavailable means the token could not be checked right now.
 	ErrUnavailable = errors.New("auth: token cannot be validated now")
+
+	// ErrKeysNotLoaded means a KeySet has no keys yet: its first fetch has
+	// not succeeded (KeySet.Ready).
+	ErrKeysNotLoaded = errors.New("auth: keys not loaded yet")
 )
 
 // TokenError says why a token was rejected. Reason is one of a fixed set

@@ -114,11 +114,11 @@ func NewDiscovery(cfg DiscoveryConfig) (*Discovery, error) {
 		return nil, errors.New("auth: discovery: issuer is required")
 	}
 	if !strings.HasPrefix(cfg.Issuer, "https://") && !strings.HasPrefix(cfg.Issuer, "http://") {
-		return nil, fmt.Errorf("auth: discovery: issuer %q is not an http(s) URL", redactURL(cfg.Issuer))
+		return nil, fmt.Errorf("auth: discovery: issuer %q is not an http(s) URL", RedactURL(cfg.Issuer))
 	}
 	if u, err := url.Parse(cfg.Issuer); err != nil || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 		// RFC 8414 section 2; user info would also be echoed into errors.
-		return nil, fmt.Errorf("auth: discovery: issuer %q must be a URL without user info, query or fragment", redactURL(cfg.Issuer))
+		return nil, fmt.Errorf("auth: discovery: issuer %q must be a URL without user info, query or fragment", RedactURL(cfg.Issuer))
 	}
 	if cfg.Client == nil {
 		cfg.Client = NewHTTPClient(HTTPClientConfig{})
@@ -298,7 +298,7 @@ func (d *Discovery) logFetch(md Metadata, err error, level zapcore.Level, failur
 		}
 		return
 	}
-	fields := []zap.Field{zap.String("issuer", d.issuer), zap.String("jwks_uri", redactURL(md.JWKSURI))}
+	fields := []zap.Field{zap.String("issuer", d.issuer), zap.String("jwks_uri", RedactURL(md.JWKSURI))}
 	if failures > 0 {
 		fields = append(fields, zap.Int("failures_before", failures), zap.Duration("failed_for", failingFor))
 	}
@@ -336,13 +336,13 @@ func (d *Discovery) fetchOne(rawURL string) (Metadata, error) {
 	}
 	var md Metadata
 	if err := json.Unmarshal(doc.body, &md); err != nil {
-		return Metadata{}, fmt.Errorf("GET %s: invalid metadata JSON: %w", redactURL(rawURL), err)
+		return Metadata{}, fmt.Errorf("GET %s: invalid metadata JSON: %w", RedactURL(rawURL), err)
 	}
 	if md.Issuer != d.issuer {
 		// Mix-up defence (RFC 8414 section 3.3): the document must be the
 		// configured issuer's own.
 		return Metadata{}, fmt.Errorf("GET %s: metadata issuer %q does not match configured issuer %q",
-			redactURL(rawURL), md.Issuer, d.issuer)
+			RedactURL(rawURL), md.Issuer, d.issuer)
 	}
 	if strings.HasPrefix(d.issuer, "https://") {
 		// An https issuer must not send keys or client secrets over plain
@@ -357,7 +357,7 @@ func (d *Discovery) fetchOne(rawURL string) (Metadata, error) {
 		} {
 			if ep.value != "" && ep.override == "" && !strings.HasPrefix(ep.value, "https://") {
 				return Metadata{}, fmt.Errorf("GET %s: metadata %s %q of an https issuer is not https",
-					redactURL(rawURL), ep.name, redactURL(ep.value))
+					RedactURL(rawURL), ep.name, RedactURL(ep.value))
 			}
 		}
 	}
@@ -399,7 +399,7 @@ func fetchDocument(client HTTPClient, rawURL string, timeout time.Duration, maxS
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(rawURL)
-	shown := redactURL(rawURL) // for errors: rawURL may carry secrets
+	shown := RedactURL(rawURL) // for errors: rawURL may carry secrets
 	req.Header.SetMethod(fasthttp.MethodGet)
 	req.Header.Set(fasthttp.HeaderAccept, "application/json")
 
@@ -432,9 +432,11 @@ func fetchDocument(client HTTPClient, rawURL string, timeout time.Duration, maxS
 	}, nil
 }
 
-// redactURL returns raw for use in errors and logs: without user info, and
-// with any query replaced by "REDACTED", since either may carry a secret.
-func redactURL(raw string) string {
+// RedactURL returns raw for use in errors and logs: without user info,
+// with any query replaced by "REDACTED" (either may carry a secret) and
+// without fragment. A string that does not parse as a URL becomes
+// "(unparsable URL)".
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"

@@ -107,8 +107,11 @@ func (r *Remote) fail(token []byte, ep *remoteEndpoint, ue *UnavailableError) er
 	if ie.StatusCode != 0 {
 		fields = append(fields, zap.Int("status", ie.StatusCode))
 	}
-	if kind == RemoteOverflow {
+	switch kind {
+	case RemoteOverflow:
 		fields = append(fields, zap.Int("max_concurrent", cap(r.sem)))
+	case RemoteClientOverflow:
+		fields = append(fields, zap.Int("max_per_client", r.perClient.max))
 	}
 	if ok {
 		fields = append(fields, zap.Uint64("suppressed", suppressed))

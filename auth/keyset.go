@@ -268,6 +268,10 @@ func (k *KeySet) Close() {
 // "auth: keys not loaded yet: discovery: GET …: connection refused".
 // After the first success it stays nil: later failures keep the last good
 // keys.
+//
+// Every error matches ErrKeysNotLoaded (errors.Is); one that follows a
+// failed fetch (the authorization server unreachable, or its answer
+// unusable) matches ErrUnavailable as well and wraps the fetch's error.
 func (k *KeySet) Ready() error {
 	if k.keys.Load() != nil {
 		return nil
@@ -276,12 +280,34 @@ func (k *KeySet) Ready() error {
 	defer k.mu.Unlock()
 	switch {
 	case k.lastErr != nil:
-		return fmt.Errorf("auth: keys not loaded yet: %w", k.lastErr)
+		return &keysNotLoadedError{err: k.lastErr}
 	case k.call != nil:
-		return errors.New("auth: keys not loaded yet: first fetch in progress")
+		return &keysNotLoadedError{detail: "first fetch in progress"}
 	default:
-		return errors.New("auth: keys not loaded yet: no fetch attempted")
+		return &keysNotLoadedError{detail: "no fetch attempted"}
 	}
+}
+
+// keysNotLoadedError is KeySet.Ready's error: the state of the first
+// fetch (detail), or the error of the last one (err).
+type keysNotLoadedError struct {
+	detail string
+	err    error
+}
+
+func (e *keysNotLoadedError) Error() string {
+	if e.err != nil {
+		return "auth: keys not loaded yet: " + e.err.Error()
+	}
+	return "auth: keys not loaded yet: " + e.detail
+}
+
+// Unwrap returns the last fetch's error, if any.
+func (e *keysNotLoadedError) Unwrap() error { return e.err }
+
+// Is matches ErrKeysNotLoaded, and ErrUnavailable after a failed fetch.
+func (e *keysNotLoadedError) Is(target error) bool {
+	return target == ErrKeysNotLoaded || (target == ErrUnavailable && e.err != nil)
 }
 
 // Refresh fetches the JWKS now, or joins the fetch already in flight, and
@@ -579,7 +605,7 @@ func (k *KeySet) fetch() (*keySnapshot, time.Duration, error) {
 	}
 	snap, err := parseJWKS(doc.body, k.fastRSA, k.log)
 	if err != nil {
-		return nil, 0, fmt.Errorf("jwks: GET %s: %w", redactURL(uri), err)
+		return nil, 0, fmt.Errorf("jwks: GET %s: %w", RedactURL(uri), err)
 	}
 	return snap, doc.maxAge, nil
 }

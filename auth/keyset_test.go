@@ -172,8 +172,9 @@ func TestKeySetIssuerDownAtStart(t *testing.T) {
 	issuer := deadIssuerURL(t)
 	ks := newTestKeySet(t, issuer, clock, nil)
 
-	if err := ks.Ready(); err == nil || !strings.Contains(err.Error(), "no fetch attempted") {
-		t.Fatalf("Ready before Start = %v", err)
+	if err := ks.Ready(); err == nil || !strings.Contains(err.Error(), "no fetch attempted") ||
+		!errors.Is(err, ErrKeysNotLoaded) || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Ready before Start = %v, want ErrKeysNotLoaded and not ErrUnavailable: nothing failed yet", err)
 	}
 	ks.Start()
 	if err := ks.Refresh(t.Context()); err == nil {
@@ -183,6 +184,9 @@ func TestKeySetIssuerDownAtStart(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "auth: keys not loaded yet: discovery: ") ||
 		!strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("Ready = %v, want keys not loaded: discovery: … connection refused", err)
+	}
+	if !errors.Is(err, ErrKeysNotLoaded) || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Ready = %v, want ErrKeysNotLoaded and ErrUnavailable after a failed fetch", err)
 	}
 
 	l, err := NewLocal(LocalConfig{Issuer: issuer, Audience: testAudience, Keys: ks, Now: clock.Now})

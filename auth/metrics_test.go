@@ -71,4 +71,5 @@ func ExampleRemoteStats_AppendMetrics() {
 	// tokengate_introspection_failures_total{kind="no_endpoint"} 0
 	// tokengate_introspection_failures_total{kind="cancelled"} 0
 	// tokengate_introspection_failures_total{kind="oversize"} 0
+	// tokengate_introspection_failures_total{kind="client_overflow"} 0
 }

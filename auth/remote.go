@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -97,6 +99,14 @@ type RemoteConfig struct {
 	// sees at most MaxConcurrent requests and nothing grows without bound.
 	// Nor does the log (see Logger).
 	MaxConcurrent int
+	// MaxPerClient bounds the introspections in flight for one client (8),
+	// the address a validation's ctx names (WithClient); a validation
+	// whose ctx names none counts against MaxConcurrent only. One more
+	// fails at once with an *UnavailableError ("too many concurrent
+	// introspections for this client", kind RemoteClientOverflow), so
+	// that one source of unknown tokens cannot take every slot of
+	// MaxConcurrent.
+	MaxPerClient int
 	// MaxTokenSize rejects larger tokens before any call is made (8192
 	// bytes).
 	MaxTokenSize int
@@ -167,6 +177,7 @@ type Remote struct {
 	client           HTTPClient
 	timeout          time.Duration
 	sem              chan struct{} // one slot per introspection in flight
+	perClient        clientSlots   // introspections in flight per client
 	maxTokenSize     int
 	maxResponseSize  int
 	allowedClients   []string
@@ -214,6 +225,9 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = 64
 	}
+	if cfg.MaxPerClient <= 0 {
+		cfg.MaxPerClient = 8
+	}
 	if cfg.MaxTokenSize <= 0 {
 		cfg.MaxTokenSize = 8192
 	}
@@ -238,6 +252,7 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 		client:          cfg.Client,
 		timeout:         cfg.Timeout,
 		sem:             make(chan struct{}, cfg.MaxConcurrent),
+		perClient:       clientSlots{max: cfg.MaxPerClient, inFlight: make(map[netip.Addr]int)},
 		maxTokenSize:    cfg.MaxTokenSize,
 		maxResponseSize: cfg.MaxResponseSize,
 		allowedClients:  slices.Clone(cfg.AllowedClients),
@@ -329,6 +344,13 @@ func (r *Remote) Validate(ctx context.Context, token []byte) (*Principal, error)
 		return nil, r.fail(token, nil, ue)
 	}
 
+	if client, ok := ClientFrom(ctx); ok {
+		if !r.perClient.acquire(client) {
+			return nil, r.fail(token, ep, introspectFailure("too many concurrent introspections for this client",
+				RemoteOverloadRetryAfter, &IntrospectionError{Kind: RemoteClientOverflow}))
+		}
+		defer r.perClient.release(client)
+	}
 	select {
 	case r.sem <- struct{}{}:
 	default:
@@ -338,6 +360,38 @@ func (r *Remote) Validate(ctx context.Context, token []byte) (*Principal, error)
 	defer func() { <-r.sem }()
 
 	return r.introspect(ctx, ep, token)
+}
+
+// clientSlots counts the introspections in flight per client address. A
+// client with none has no entry, so the map holds at most as many
+// entries as there are validations waiting to introspect.
+type clientSlots struct {
+	max      int
+	mu       sync.Mutex         // guards inFlight
+	inFlight map[netip.Addr]int // > 0 for every entry
+}
+
+// acquire takes one of client's slots, and reports false when it has none
+// free.
+func (c *clientSlots) acquire(client netip.Addr) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inFlight[client] >= c.max {
+		return false
+	}
+	c.inFlight[client]++
+	return true
+}
+
+// release gives back a slot acquire took.
+func (c *clientSlots) release(client netip.Addr) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := c.inFlight[client] - 1; n > 0 {
+		c.inFlight[client] = n
+	} else {
+		delete(c.inFlight, client)
+	}
 }
 
 // introspectCheckToken rejects tokens that must never be sent anywhere.

@@ -46,6 +46,10 @@ const (
 	// RemoteOversize: the response body was larger than
 	// RemoteConfig.MaxResponseSize or the client's own limit.
 	RemoteOversize
+	// RemoteClientOverflow: refused without a call because the client the
+	// validation ran for (WithClient) already had
+	// RemoteConfig.MaxPerClient introspections in flight.
+	RemoteClientOverflow
 
 	// remoteFailureKinds is the number of kinds.
 	remoteFailureKinds
@@ -62,6 +66,7 @@ var remoteFailureNames = [remoteFailureKinds]string{
 	RemoteNoEndpoint:          "no_endpoint",
 	RemoteCancelled:           "cancelled",
 	RemoteOversize:            "oversize",
+	RemoteClientOverflow:      "client_overflow",
 }
 
 // String returns the kind's name in snake_case ("status_5xx"), or

@@ -376,6 +376,7 @@ func (c *Cache) keyStillHeld(e *entry) bool {
 type call struct {
 	digest [sha256.Size]byte // the token's; the call's key in Cache.flight
 	stale  *entry            // the entry to re-check; nil for a validation
+	ctx    context.Context   // the validation's: see validationContext
 	done   chan struct{}
 	p      *auth.Principal
 	err    error
@@ -442,7 +443,7 @@ func (c *Cache) share(ctx context.Context, token []byte, digest [sha256.Size]byt
 			})
 		}
 	}
-	cl := &call{digest: digest, stale: stale, done: make(chan struct{})}
+	cl := &call{digest: digest, stale: stale, done: make(chan struct{}), ctx: c.validationContext(ctx)}
 	c.flight[digest] = cl
 	c.flightMu.Unlock()
 	count.Add(1)
@@ -473,18 +474,18 @@ func (c *Cache) lead(cl *call, token []byte) {
 	if cl.stale != nil {
 		cl.p, cl.err = c.recheck(cl.stale)
 	} else {
-		cl.p, cl.err = c.fill(&cl.digest, token)
+		cl.p, cl.err = c.fill(cl.ctx, &cl.digest, token)
 	}
 	finished = true
 }
 
-// fill runs the shared validation of one token on the cache's context and
+// fill runs the shared validation of one token on ctx (validationContext) and
 // stores the answer. It runs on the leader's goroutine, with the leader's
 // token bytes, which stay valid and unchanged until Validate returns; the
 // entry it stores keeps a copy, never them. fill registers itself as
 // cache-owned work so that Close waits for it (or, once Close has begun,
 // returns errClosed without running).
-func (c *Cache) fill(digest *[sha256.Size]byte, token []byte) (*auth.Principal, error) {
+func (c *Cache) fill(ctx context.Context, digest *[sha256.Size]byte, token []byte) (*auth.Principal, error) {
 	if !c.begin() {
 		return nil, errClosed
 	}
@@ -495,7 +496,7 @@ func (c *Cache) fill(digest *[sha256.Size]byte, token []byte) (*auth.Principal, 
 		gen = c.cfg.SigningKeys.KeyGeneration() // before: a key dropped during the validation changes it
 	}
 	c.validations.Add(1)
-	p, err := c.callValidator(c.next, token, digest)
+	p, err := c.callValidator(ctx, c.next, token, digest)
 	if p == nil && err == nil {
 		err = errors.New("authcache: validator returned neither a principal nor an error")
 	}
@@ -515,12 +516,13 @@ func (c *Cache) fill(digest *[sha256.Size]byte, token []byte) (*auth.Principal, 
 // errValidatorPanicked is what a token gets whose validation panicked.
 var errValidatorPanicked = errors.New("authcache: validator panicked (see the log)")
 
-// callValidator calls v.Validate on the cache's context. A panic in v (a bug
+// callValidator calls v.Validate with ctx, the cache's context or one
+// derived from it (validationContext). A panic in v (a bug
 // reached by crafted input) becomes an error for this token, which is never
 // cached, instead of a crash of the process or of the request: the leader of
 // a shared validation answers its waiters too, and a revalidation runs on a
 // goroutine of its own.
-func (c *Cache) callValidator(v auth.Validator, tok []byte, digest *[sha256.Size]byte) (p *auth.Principal, err error) {
+func (c *Cache) callValidator(ctx context.Context, v auth.Validator, tok []byte, digest *[sha256.Size]byte) (p *auth.Principal, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			p, err = nil, errValidatorPanicked
@@ -528,7 +530,20 @@ func (c *Cache) callValidator(v auth.Validator, tok []byte, digest *[sha256.Size
 				zap.String("token", hex.EncodeToString(digest[:4])), zap.Any("panic", r), zap.Stack("stack"))
 		}
 	}()
-	return v.Validate(c.ctx, tok)
+	return v.Validate(ctx, tok)
+}
+
+// validationContext is the context of a validation the cache runs for a
+// caller with ctx: the cache's own, so that the caller leaving does not
+// cancel work others share, naming the caller's client when ctx names one
+// (auth.WithClient), so that the validator can bound its work per client
+// (auth.RemoteConfig.MaxPerClient). It runs on misses only: a hit never
+// looks at ctx.
+func (c *Cache) validationContext(ctx context.Context) context.Context {
+	if addr, ok := auth.ClientFrom(ctx); ok {
+		return auth.WithClient(c.ctx, addr)
+	}
+	return c.ctx
 }
 
 // negativeErr returns err for a negative entry, nil for a positive one.

@@ -53,7 +53,7 @@ func (c *Cache) revalidate(e *entry) {
 	defer func() { <-c.slots }()
 
 	c.revalidations.Add(1)
-	p, err := c.callValidator(c.cfg.Revalidator, e.token, &e.digest)
+	p, err := c.callValidator(c.ctx, c.cfg.Revalidator, e.token, &e.digest)
 	if c.settle(e, p, err) {
 		return // revoked: e stays marked as re-checking
 	}
@@ -90,7 +90,7 @@ func (c *Cache) recheck(e *entry) (*auth.Principal, error) {
 	defer func() { <-c.slots }()
 
 	c.revalidations.Add(1)
-	p, err := c.callValidator(c.cfg.Revalidator, e.token, &e.digest)
+	p, err := c.callValidator(c.ctx, c.cfg.Revalidator, e.token, &e.digest)
 	c.settle(e, p, err)
 	if err == nil && p != nil {
 		return e.principal, nil

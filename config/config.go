@@ -115,6 +115,17 @@ type Config struct {
 	// TokenScope is the scope /token requests when the caller names none
 	// (TOKEN_SCOPE; defaults to RequiredScope).
 	TokenScope string
+	// TokenMaxConcurrent bounds the /token relays in flight at once
+	// (TOKEN_MAX_CONCURRENT, 32); beyond it /token answers 503 with
+	// Retry-After at once.
+	TokenMaxConcurrent int
+	// TrustedProxies are the peers whose X-Forwarded-For tokengate
+	// believes (TRUSTED_PROXIES, comma-separated CIDRs; a bare address is
+	// one host: /32 or /128; default 127.0.0.0/8,::1/128): the client of a
+	// request from such a peer is the rightmost X-Forwarded-For entry
+	// outside them. The decision endpoints answer only these peers.
+	// "none" trusts nobody (an empty, non-nil list).
+	TrustedProxies []netip.Prefix
 
 	// Mode is the validation mode (VALIDATION_MODE, local).
 	Mode Mode
@@ -175,6 +186,13 @@ type Config struct {
 	// IntrospectionMaxConcurrent bounds in-flight introspections; beyond it
 	// requests fail fast with 503 (INTROSPECTION_MAX_CONCURRENT, 64).
 	IntrospectionMaxConcurrent int
+	// IntrospectionMaxPerClient bounds the introspections in flight for
+	// one client address (INTROSPECTION_MAX_PER_CLIENT, 8), so that one
+	// source of unknown tokens cannot take every one of
+	// IntrospectionMaxConcurrent. The address is the TCP peer's, or, when
+	// the peer is one of TrustedProxies, the rightmost X-Forwarded-For
+	// entry that is not.
+	IntrospectionMaxPerClient int
 	// IntrospectionTimeout bounds one introspection call
 	// (INTROSPECTION_TIMEOUT, 5s).
 	IntrospectionTimeout time.Duration
@@ -222,11 +240,6 @@ type Config struct {
 	// default claim headers). The file is read and checked at start and
 	// on SIGHUP by package policy; config only checks that it is named.
 	PolicyFile string
-	// TrustedProxies are the peers that may call the decision endpoints
-	// and whose X-Forwarded-For is believed (TRUSTED_PROXIES,
-	// comma-separated CIDRs or addresses; 127.0.0.0/8,::1/128). Never nil
-	// after Load; "none" trusts nobody.
-	TrustedProxies []netip.Prefix
 
 	// UpstreamURL turns on gateway mode (UPSTREAM_URL; empty: off): every
 	// request but tokengate's own /healthz, /readyz, /metrics and /auth/…
@@ -323,6 +336,14 @@ func settings() []setting {
 			set: func(c *Config, v string) error { c.RequiredScope = v; return checkScope(v, false) }},
 		{env: "TOKEN_SCOPE", flag: "token-scope", defDoc: "REQUIRED_SCOPE", usage: "scope /token requests when the caller names none (space-separated)",
 			set: func(c *Config, v string) error { c.TokenScope = v; return checkScope(v, true) }},
+		{env: "TOKEN_MAX_CONCURRENT", flag: "token-max-concurrent", def: "32", usage: "/token relays in flight at once; beyond it /token gets 503 at once",
+			set: intIn(func(c *Config) *int { return &c.TokenMaxConcurrent }, 1, 100000)},
+		{env: "TRUSTED_PROXIES", flag: "trusted-proxies", def: "127.0.0.0/8,::1/128", usage: "comma-separated CIDRs (or addresses) of proxies whose X-Forwarded-For is believed",
+			set: func(c *Config, v string) error {
+				p, err := parsePrefixes(v)
+				c.TrustedProxies = p
+				return err
+			}},
 		{env: "VALIDATION_MODE", flag: "validation-mode", def: "local", usage: "local (JWT + JWKS), remote (RFC 7662 introspection) or hybrid",
 			set: func(c *Config, v string) error {
 				switch m := Mode(strings.ToLower(v)); m {
@@ -381,6 +402,8 @@ func settings() []setting {
 			}},
 		{env: "INTROSPECTION_MAX_CONCURRENT", flag: "introspection-max-concurrent", def: "64", usage: "in-flight introspections; beyond it requests get 503 at once",
 			set: intIn(func(c *Config) *int { return &c.IntrospectionMaxConcurrent }, 1, 100000)},
+		{env: "INTROSPECTION_MAX_PER_CLIENT", flag: "introspection-max-per-client", def: "8", usage: "in-flight introspections for one client address; beyond it its requests get 503 at once",
+			set: intIn(func(c *Config) *int { return &c.IntrospectionMaxPerClient }, 1, 100000)},
 		{env: "INTROSPECTION_TIMEOUT", flag: "introspection-timeout", def: "5s", usage: "bound on one introspection call",
 			set: durationIn(func(c *Config) *time.Duration { return &c.IntrospectionTimeout }, time.Millisecond, time.Minute)},
 		{env: "INTROSPECTION_REQUIRE_AUDIENCE", flag: "introspection-require-audience", def: "false", isBool: true, usage: "remote and hybrid mode: reject an active introspection response without aud",
@@ -417,12 +440,6 @@ func settings() []setting {
 			set: durationIn(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, time.Millisecond, 10*time.Minute)},
 		{env: "POLICY_FILE", flag: "policy-file", defDoc: "(none: any valid token with REQUIRED_SCOPE)", usage: "YAML route policy of the decision endpoints /auth/forward, /auth/request, /auth/envoy/ (re-read on SIGHUP)",
 			set: func(c *Config, v string) error { c.PolicyFile = v; return nil }},
-		{env: "TRUSTED_PROXIES", flag: "trusted-proxies", def: "127.0.0.0/8,::1/128", usage: `peers allowed to call the decision endpoints: comma-separated CIDRs or addresses ("none": nobody)`,
-			set: func(c *Config, v string) error {
-				p, err := parseTrustedProxies(v)
-				c.TrustedProxies = p
-				return err
-			}},
 		{env: "UPSTREAM_URL", flag: "upstream-url", defDoc: "(off: no gateway mode)", usage: "gateway mode: forward every allowed request (but /healthz, /readyz, /metrics, /auth/…) to this http(s)://host:port; the demo routes are not served",
 			set: func(c *Config, v string) error { c.UpstreamURL = v; return checkUpstreamURL(v) }},
 		{env: "UPSTREAM_TIMEOUT", flag: "upstream-timeout", def: "30s", usage: "gateway mode: how long the upstream may stay silent (response header, or a body byte either way) before 504 or a cut",
@@ -879,6 +896,41 @@ func parseAlgorithms(v string) ([]string, error) {
 	return algs, nil
 }
 
+// parsePrefixes reads a comma-separated list of CIDR prefixes; a bare
+// address stands for itself (/32 or /128). An error names the first bad
+// entry.
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	if strings.EqualFold(strings.TrimSpace(v), "none") {
+		return []netip.Prefix{}, nil
+	}
+	entries := splitList(v)
+	if len(entries) == 0 {
+		return nil, errEmpty
+	}
+	out := make([]netip.Prefix, 0, len(entries))
+	for _, e := range entries {
+		var p netip.Prefix
+		var err error
+		if strings.Contains(e, "/") {
+			p, err = netip.ParsePrefix(e)
+		} else {
+			var a netip.Addr
+			if a, err = netip.ParseAddr(e); err == nil && a.Zone() == "" {
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+		}
+		if err != nil || !p.IsValid() {
+			return nil, fmt.Errorf("entry %q is not a CIDR prefix or an IP address (e.g. 10.0.0.0/8, 192.0.2.7, ::1/128)", e)
+		}
+		if p.Addr().Is4In6() {
+			// Client addresses are unmapped before they are compared.
+			return nil, fmt.Errorf("entry %q: write IPv4 addresses and ranges in IPv4 form", e)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
 // checkScope accepts one scope token (RFC 6749 section 3.3), or with list a
 // space-separated list of them.
 func checkScope(v string, list bool) error {
@@ -912,38 +964,6 @@ func validScopeToken(s string) bool {
 		}
 	}
 	return true
-}
-
-// parseTrustedProxies parses TRUSTED_PROXIES: comma-separated CIDRs or
-// single addresses (an IPv4 address is a /32, an IPv6 one a /128), or
-// "none" for an empty, non-nil list.
-func parseTrustedProxies(v string) ([]netip.Prefix, error) {
-	if strings.EqualFold(strings.TrimSpace(v), "none") {
-		return []netip.Prefix{}, nil
-	}
-	var out []netip.Prefix
-	for _, item := range splitList(v) {
-		if p, err := netip.ParsePrefix(item); err == nil {
-			if p != p.Masked() {
-				return nil, fmt.Errorf("%q has host bits set; write %s", item, p.Masked())
-			}
-			if p.Addr().Is4In6() {
-				return nil, fmt.Errorf("%q: write IPv4 ranges in IPv4 form", item)
-			}
-			out = append(out, p)
-			continue
-		}
-		a, err := netip.ParseAddr(item)
-		if err != nil {
-			return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", item)
-		}
-		a = a.Unmap()
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
-	}
-	if len(out) == 0 {
-		return nil, errors.New(`no entry; write "none" to trust nobody`)
-	}
-	return out, nil
 }
 
 func checkHostPort(v string) error {

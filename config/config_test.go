@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,7 @@ func TestDefaults(t *testing.T) {
 		ListenAddr:                 "127.0.0.1:8000",
 		RequiredScope:              "items",
 		TokenScope:                 "items",
+		TokenMaxConcurrent:         32,
 		Mode:                       ModeLocal,
 		ClockLeeway:                60 * time.Second,
 		MaxTokenSize:               8192,
@@ -52,6 +54,7 @@ func TestDefaults(t *testing.T) {
 		MaxStaleness:               60 * time.Second,
 		IntrospectionAuthMethod:    AuthClientSecretBasic,
 		IntrospectionMaxConcurrent: 64,
+		IntrospectionMaxPerClient:  8,
 		IntrospectionTimeout:       5 * time.Second,
 		JWKSRefreshInterval:        5 * time.Minute,
 		JWKSRefreshCooldown:        30 * time.Second,
@@ -121,6 +124,15 @@ func TestPrecedence(t *testing.T) {
 		{name: "max staleness defaults to twice revalidate after", args: []string{"--okta-issuer", fromFlag, "--revalidate-after=45s"}, check: func(tb testing.TB, c Config) {
 			if c.MaxStaleness != 90*time.Second {
 				tb.Errorf("MaxStaleness = %v, want 90s", c.MaxStaleness)
+			}
+		}},
+		{name: "trusted proxies: prefixes and bare addresses", args: []string{"--okta-issuer", fromFlag}, env: map[string]string{"TRUSTED_PROXIES": " 10.1.2.3/8,192.0.2.7 , 2001:db8::/32,::1"}, check: func(tb testing.TB, c Config) {
+			want := []netip.Prefix{
+				netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"),
+				netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("::1/128"),
+			}
+			if !slices.Equal(c.TrustedProxies, want) {
+				tb.Errorf("TrustedProxies = %v, want %v", c.TrustedProxies, want)
 			}
 		}},
 		{name: "max staleness set", args: []string{"--okta-issuer", fromFlag, "--max-staleness=5m"}, check: func(tb testing.TB, c Config) {
@@ -376,6 +388,12 @@ func TestValidationErrors(t *testing.T) {
 		{name: "overflowing cache", env: map[string]string{"CACHE_MAX_COST": "99999999999GiB"}, varName: "CACHE_MAX_COST", want: []string{"too large"}},
 		{name: "zero cache ttl", env: map[string]string{"CACHE_MAX_TTL": "0s"}, varName: "CACHE_MAX_TTL", want: []string{"between 1s and 24h"}},
 		{name: "negative negative ttl", env: map[string]string{"NEGATIVE_CACHE_TTL": "-1s"}, varName: "NEGATIVE_CACHE_TTL", want: []string{"between"}},
+		{name: "trusted proxy not an address", env: map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, varName: "TRUSTED_PROXIES", want: []string{`entry "proxy.internal"`, "CIDR"}},
+		{name: "trusted proxy bad prefix length", args: []string{"--trusted-proxies", "10.0.0.0/33"}, varName: "TRUSTED_PROXIES", want: []string{`entry "10.0.0.0/33"`}, source: "flag --trusted-proxies"},
+		{name: "trusted proxy with zone", env: map[string]string{"TRUSTED_PROXIES": "fe80::1%eth0"}, varName: "TRUSTED_PROXIES", want: []string{`entry "fe80::1%eth0"`}},
+		{name: "trusted proxies empty list", env: map[string]string{"TRUSTED_PROXIES": " , "}, varName: "TRUSTED_PROXIES", want: []string{"must not be empty"}},
+		{name: "zero per-client introspections", env: map[string]string{"INTROSPECTION_MAX_PER_CLIENT": "0"}, varName: "INTROSPECTION_MAX_PER_CLIENT", want: []string{"between 1 and"}},
+		{name: "zero token concurrency", env: map[string]string{"TOKEN_MAX_CONCURRENT": "0"}, varName: "TOKEN_MAX_CONCURRENT", want: []string{"between 1 and"}},
 		{name: "bad introspection ttl", env: map[string]string{"INTROSPECTION_CACHE_TTL": "x"}, varName: "INTROSPECTION_CACHE_TTL", want: []string{"not a duration"}},
 		{name: "zero revalidate", env: map[string]string{"REVALIDATE_AFTER": "0s"}, varName: "REVALIDATE_AFTER", want: []string{"between"}},
 		{name: "staleness below revalidate", env: map[string]string{"REVALIDATE_AFTER": "1m", "MAX_STALENESS": "30s"}, varName: "MAX_STALENESS", want: []string{"below REVALIDATE_AFTER"}},
@@ -510,6 +528,35 @@ func FuzzParseByteSize(f *testing.F) {
 	})
 }
 
+// FuzzParsePrefixes checks TRUSTED_PROXIES parsing: no panic; an
+// accepted list has one valid, masked prefix per entry, and an error names
+// an entry of the input.
+func FuzzParsePrefixes(f *testing.F) {
+	for _, s := range []string{"127.0.0.0/8,::1/128", "10.1.2.3/8", "192.0.2.7", "::ffff:10.0.0.0/104", "fe80::1%eth0", "1.2.3.4/33", " , ", "a,b", "2001:db8::/32 ,, ::1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		got, err := parsePrefixes(v)
+		if err != nil {
+			if got != nil && len(got) == len(splitList(v)) {
+				t.Fatalf("error %v with a full list %v", err, got)
+			}
+			if !errors.Is(err, errEmpty) && !strings.Contains(err.Error(), "entry ") {
+				t.Fatalf("error %q names no entry", err)
+			}
+			return
+		}
+		if len(got) != len(splitList(v)) {
+			t.Fatalf("%q: %d prefixes for %d entries", v, len(got), len(splitList(v)))
+		}
+		for _, p := range got {
+			if !p.IsValid() || p != p.Masked() || p.Addr().Zone() != "" {
+				t.Fatalf("%q: prefix %v is not valid, masked and zoneless", v, p)
+			}
+		}
+	})
+}
+
 // FuzzDotenv checks that a .env file of any content yields a Config or a
 // one-line *Error, never a panic, and never echoes the secret it holds.
 func FuzzDotenv(f *testing.F) {
@@ -539,29 +586,28 @@ func FuzzDotenv(f *testing.F) {
 	})
 }
 
-// TestTrustedProxies covers TRUSTED_PROXIES parsing.
-func TestTrustedProxies(t *testing.T) {
+// TestTrustedProxiesNoneAndMapped covers what parsePrefixes adds for
+// TRUSTED_PROXIES beyond CIDRs and addresses.
+func TestTrustedProxiesNoneAndMapped(t *testing.T) {
 	for _, tc := range []struct {
 		in, want, err string
 	}{
-		{in: "10.0.0.0/8, 192.168.1.7", want: "[10.0.0.0/8 192.168.1.7/32]"},
-		{in: "::1,fd00::/8", want: "[::1/128 fd00::/8]"},
 		{in: "none", want: "[]"},
-		{in: "10.0.0.1/8", err: "host bits"},
+		{in: " NONE ", want: "[]"},
+		{in: "10.0.0.0/8, 192.168.1.7", want: "[10.0.0.0/8 192.168.1.7/32]"},
 		{in: "::ffff:10.0.0.0/104", err: "IPv4 form"},
-		{in: "example.com", err: "neither a CIDR nor an IP address"},
-		{in: ",", err: "no entry"},
+		{in: "::ffff:10.0.0.1", err: "IPv4 form"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
-			got, err := parseTrustedProxies(tc.in)
+			got, err := parsePrefixes(tc.in)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want %q", err, tc.err)
 				}
 				return
 			}
-			if err != nil || fmt.Sprint(got) != tc.want {
-				t.Fatalf("got %v, %v; want %s", got, err, tc.want)
+			if err != nil || fmt.Sprint(got) != tc.want || got == nil {
+				t.Fatalf("got %#v, %v; want %s", got, err, tc.want)
 			}
 		})
 	}

@@ -173,12 +173,16 @@ func (s *Server) Decide(ctx *fasthttp.RequestCtx, method, host, target []byte) V
 		return Verdict{}
 	}
 
-	token, err := auth.ParseBearer(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
+	// The same credential reading and validation as the protected routes:
+	// ambiguous credentials are 400, and a miss names its client (the
+	// proxy's X-Forwarded-For when the proxy is trusted) for the
+	// per-client introspection bound.
+	token, err := bearerToken(ctx)
 	if err != nil {
 		s.writeAuthError(ctx, err, nil, nil, "")
 		return Verdict{}
 	}
-	p, err := s.cfg.Validator.Validate(s.baseCtx, token)
+	p, err := s.validate(ctx, token)
 	if err == nil && p == nil {
 		err = errNilPrincipal
 	}

@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -323,4 +324,29 @@ func TestDecisionProxyContracts(t *testing.T) {
 	want{status: 403, header: claimsNone}.check(t, g.do(t, envoy))
 	envoy.method = "GET"
 	want{status: 200, header: claimsGood}.check(t, g.do(t, envoy))
+}
+
+// TestDecisionAmbiguousCredentials: the decision endpoints read the token
+// as the protected routes do, so two Authorization headers are 400
+// invalid_request there too, in either order.
+func TestDecisionAmbiguousCredentials(t *testing.T) {
+	g := newDecisionGate(t, "127.0.0.1", handlers.Config{})
+	for _, order := range [][2]string{{tokGood, "forged"}, {"forged", tokGood}} {
+		req := fasthttp.AcquireRequest()
+		resp := fasthttp.AcquireResponse()
+		req.SetRequestURI("http://tokengate.test" + handlers.PathForward)
+		req.Header.Set("X-Forwarded-Method", "GET")
+		req.Header.Set("X-Forwarded-Host", "api.example.com")
+		req.Header.Set("X-Forwarded-Uri", "/orders/1")
+		req.Header.Add("Authorization", "Bearer "+order[0])
+		req.Header.Add("Authorization", "Bearer "+order[1])
+		if err := g.client.DoTimeout(req, resp, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode() != 400 || !strings.Contains(string(resp.Header.Peek("WWW-Authenticate")), `error="invalid_request"`) {
+			t.Errorf("%v: status %d, WWW-Authenticate %q", order, resp.StatusCode(), resp.Header.Peek("WWW-Authenticate"))
+		}
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
 }

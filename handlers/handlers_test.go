@@ -3,12 +3,15 @@ package handlers_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/tokengate/tokengate/auth"
 	"github.com/tokengate/tokengate/handlers"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 const (
@@ -205,7 +208,12 @@ func TestInternalErrorCarriesRequestID(t *testing.T) {
 	}
 }
 
+// TestReadyz: /readyz is unauthenticated, so a 503 names a fixed class of
+// reason and never the error chain (hosts, addresses, URLs); the chain goes
+// to the log.
 func TestReadyz(t *testing.T) {
+	const secretHost = "idp.internal.example:8443"
+	fetchFailed := fmt.Errorf("discovery: GET https://%s/.well-known/openid-configuration: dial tcp 10.1.2.3:8443: connection refused", secretHost)
 	cases := []struct {
 		name  string
 		ready func() error
@@ -213,16 +221,71 @@ func TestReadyz(t *testing.T) {
 	}{
 		{"nil means ready", nil, want{status: 200, body: `{"status":"ready"}`}},
 		{"ready", func() error { return nil }, want{status: 200, body: `{"status":"ready"}`, header: jsonHeader()}},
-		{"not ready", func() error { return errors.New(`auth: keys not loaded: "jwks" fetch failed`) }, want{
-			status: 503, body: `{"detail":"not ready: auth: keys not loaded: \"jwks\" fetch failed"}`, header: jsonHeader("Retry-After", "5"),
+		{"keys not loaded yet", func() error { return fmt.Errorf("%w: first fetch in progress", auth.ErrKeysNotLoaded) }, want{
+			status: 503, body: `{"detail":"not ready: keys not loaded yet"}`, header: jsonHeader("Retry-After", "5"),
+		}},
+		{"key fetch failed", func() error {
+			return fmt.Errorf("%w: %w", auth.ErrKeysNotLoaded, &auth.UnavailableError{Reason: "jwks", Err: fetchFailed})
+		}, want{
+			status: 503, body: `{"detail":"not ready: authorization server unavailable"}`, header: jsonHeader("Retry-After", "5"),
+		}},
+		{"discovery failed", func() error {
+			return &auth.UnavailableError{Reason: "authorization server metadata unavailable", Err: fetchFailed}
+		}, want{
+			status: 503, body: `{"detail":"not ready: authorization server unavailable"}`, header: jsonHeader("Retry-After", "5"),
+		}},
+		{"shutting down", func() error { return fmt.Errorf("app: %w", handlers.ErrShuttingDown) }, want{
+			status: 503, body: `{"detail":"not ready: shutting down"}`, header: jsonHeader("Retry-After", "5"),
+		}},
+		{"cancelled", func() error { return fmt.Errorf("app: %w", context.Canceled) }, want{
+			status: 503, body: `{"detail":"not ready: shutting down"}`,
+		}},
+		{"anything else", func() error { return fmt.Errorf("app: %s is odd: %w", secretHost, fetchFailed) }, want{
+			status: 503, body: `{"detail":"not ready"}`, header: jsonHeader("Retry-After", "5"),
 		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			g := newGate(t, handlers.Config{Ready: tc.ready})
-			tc.want.check(t, g.do(t, call{path: "/readyz"}))
+			for range 3 {
+				tc.want.check(t, g.do(t, call{path: "/readyz"}))
+			}
+			if tc.ready == nil || tc.ready() == nil {
+				if n := g.logs.Len(); n != 0 {
+					t.Errorf("%d log lines while ready", n)
+				}
+				return
+			}
+			// The detail is logged, once at warn level while it stays the same.
+			warns := g.logs.FilterMessage("handlers: not ready").FilterLevelExact(zapcore.WarnLevel).All()
+			if len(warns) != 1 {
+				t.Fatalf("%d warn lines for three probes with one reason, want 1", len(warns))
+			}
+			if got := anyString(warns[0].ContextMap()["error"]); got != tc.ready().Error() {
+				t.Errorf("logged error %q, want %q", got, tc.ready().Error())
+			}
 		})
+	}
+}
+
+// TestReadyzLogsEachChange: a new reason is logged at warn level again,
+// and so is the first after the server was ready in between.
+func TestReadyzLogsEachChange(t *testing.T) {
+	errs := []error{
+		fmt.Errorf("%w: first fetch in progress", auth.ErrKeysNotLoaded),
+		fmt.Errorf("%w: first fetch in progress", auth.ErrKeysNotLoaded),
+		errors.New("reason b"),
+		nil,
+		errors.New("reason b"),
+	}
+	var i int
+	g := newGate(t, handlers.Config{Ready: func() error { return errs[i] }})
+	for i = range errs {
+		g.do(t, call{path: "/readyz"})
+	}
+	if n := g.logs.FilterMessage("handlers: not ready").FilterLevelExact(zapcore.WarnLevel).Len(); n != 3 {
+		t.Fatalf("%d warn lines, want 3: one per change of reason", n)
 	}
 }
 
@@ -245,6 +308,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"scope with quote", handlers.Config{Validator: newAuthStub(), RequiredScope: `it"ems`}, "RequiredScope"},
 		{"realm with newline", handlers.Config{Validator: newAuthStub(), Realm: "a\nb"}, "Realm"},
 		{"negative token timeout", handlers.Config{Validator: newAuthStub(), TokenTimeout: -1}, "TokenTimeout"},
+		{"negative token bound", handlers.Config{Validator: newAuthStub(), TokenMaxConcurrent: -1}, "TokenMaxConcurrent"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -282,5 +346,41 @@ func TestBaseContextReachesValidator(t *testing.T) {
 	want{status: 200}.check(t, g.do(t, call{path: "/items", header: bearer("x")}))
 	if v := <-got; v != "server" {
 		t.Errorf("Validate saw context value %v, want the base context", v)
+	}
+}
+
+// TestRequestError: what fasthttp could not read gets a JSON detail with
+// the status that names the problem, echoing nothing of the request.
+func TestRequestError(t *testing.T) {
+	s, err := handlers.New(handlers.Config{Validator: newAuthStub()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		err    error
+		status int
+		body   string
+	}{
+		{"body too large", fasthttp.ErrBodyTooLarge, 413, `{"detail":"request body too large"}`},
+		{"body too large, wrapped", fmt.Errorf("read: %w", fasthttp.ErrBodyTooLarge), 413, `{"detail":"request body too large"}`},
+		{"header too large", &fasthttp.ErrSmallBuffer{}, 431, `{"detail":"request header too large"}`},
+		{"read timeout", timeoutErr{}, 408, `{"detail":"request timeout"}`},
+		{"anything else", errors.New(`cannot parse "Authorization: Bearer s3cr3t"`), 400, `{"detail":"malformed request"}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var ctx fasthttp.RequestCtx
+			s.RequestError(&ctx, tc.err)
+			if got := ctx.Response.StatusCode(); got != tc.status {
+				t.Errorf("status %d, want %d", got, tc.status)
+			}
+			if got := string(ctx.Response.Body()); got != tc.body {
+				t.Errorf("body %s, want %s", got, tc.body)
+			}
+			if got := string(ctx.Response.Header.ContentType()); got != ctJSON {
+				t.Errorf("Content-Type %q", got)
+			}
+		})
 	}
 }

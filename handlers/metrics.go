@@ -39,6 +39,7 @@ const (
 	outcomeDenied                           // decision endpoints: 403, the matched rule refuses the request or the token's issuer
 	outcomeBadRequest                       // decision endpoints: 400, the original request could not be read
 	outcomeUntrustedPeer                    // decision endpoints: 403, the peer is not in TrustedProxies
+	outcomeInvalidRequest                   // 400, error="invalid_request": ambiguous credentials
 	numOutcomes
 )
 
@@ -54,6 +55,7 @@ var outcomeNames = [numOutcomes]string{
 	outcomeDenied:            "denied",
 	outcomeBadRequest:        "bad_request",
 	outcomeUntrustedPeer:     "untrusted_peer",
+	outcomeInvalidRequest:    "invalid_request",
 }
 
 // counterShardBits is log2 of the number of counter shards.

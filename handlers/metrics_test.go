@@ -14,8 +14,8 @@ import (
 
 // requestsFamily renders the tokengate_requests_total family as it must
 // read for the given counts, in exposition order.
-func requestsFamily(authorized, noToken, invalid, scope, unavailable, failed int, decisions ...int) string {
-	d := append(decisions, 0, 0, 0, 0) // public, denied, bad_request, untrusted_peer
+func requestsFamily(authorized, noToken, invalid, scope, unavailable, failed int, extra ...int) string {
+	d := append(extra, 0, 0, 0, 0, 0) // public, denied, bad_request, untrusted_peer, invalid_request
 	return `# HELP tokengate_requests_total Requests to protected routes and decision endpoints, by the outcome of the check (authorized: the route's handler ran or the decision allowed a token).
 # TYPE tokengate_requests_total counter
 tokengate_requests_total{outcome="authorized"} ` + strconv.Itoa(authorized) + `
@@ -28,6 +28,7 @@ tokengate_requests_total{outcome="public"} ` + strconv.Itoa(d[0]) + `
 tokengate_requests_total{outcome="denied"} ` + strconv.Itoa(d[1]) + `
 tokengate_requests_total{outcome="bad_request"} ` + strconv.Itoa(d[2]) + `
 tokengate_requests_total{outcome="untrusted_peer"} ` + strconv.Itoa(d[3]) + `
+tokengate_requests_total{outcome="invalid_request"} ` + strconv.Itoa(d[4]) + `
 `
 }
 
@@ -70,6 +71,7 @@ func TestMetricsCountsOutcomes(t *testing.T) {
 		{1, call{path: "/items", header: bearer(tokCanceled)}},
 		{1, call{path: "/items", header: bearer(tokWeird)}},
 		{1, call{path: "/items", header: bearer(tokNil)}},
+		{1, call{path: "/items?access_token=x", header: bearer(tokGood)}}, // 400: two methods
 		{2, call{path: "/"}},        // not protected: not counted
 		{1, call{path: "/healthz"}}, // likewise
 	} {
@@ -78,7 +80,7 @@ func TestMetricsCountsOutcomes(t *testing.T) {
 		}
 	}
 	resp = g.do(t, call{path: "/metrics"})
-	want{status: 200, body: requestsFamily(4, 3, 4, 1, 2, 2) + rejectionsFamily(map[auth.Reason]int{
+	want{status: 200, body: requestsFamily(4, 3, 4, 1, 2, 2, 0, 0, 0, 0, 1) + rejectionsFamily(map[auth.Reason]int{
 		auth.ReasonExpired:   2,
 		auth.ReasonSignature: 1,
 		auth.ReasonInvalid:   1,

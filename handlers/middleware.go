@@ -56,16 +56,17 @@ func (s *Server) appendScopeChallenge(dst []byte, scope string) []byte {
 
 // wrap returns next behind the bearer-token check. On a validator cache
 // hit the check allocates nothing: the header is read in place, the
-// principal is stored under a constant key.
+// validator's ctx comes from a pool and names the client only when asked
+// (a miss), the principal is stored under a constant key.
 func (g *scopeGuard) wrap(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	s := g.s
 	return func(ctx *fasthttp.RequestCtx) {
-		token, err := auth.ParseBearer(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
+		token, err := bearerToken(ctx)
 		if err != nil {
 			s.writeAuthError(ctx, err, nil, g, "")
 			return
 		}
-		p, err := s.cfg.Validator.Validate(s.baseCtx, token)
+		p, err := s.validate(ctx, token)
 		switch {
 		case err != nil:
 		case p == nil:
@@ -87,6 +88,8 @@ func (g *scopeGuard) wrap(next fasthttp.RequestHandler) fasthttp.RequestHandler 
 // a response (RFC 6750 section 3):
 //
 //   - no bearer token: 401 with a bare challenge;
+//   - ambiguous credentials (errInvalidRequest, from bearerToken): 400,
+//     error="invalid_request" with the fixed reason as error_description;
 //   - a token that could not be checked now (auth.ErrUnavailable, or the
 //     server's context ending): 503 with Retry-After, never 401;
 //   - a bad token (auth.ErrInvalidToken): 401, error="invalid_token" with
@@ -107,6 +110,17 @@ func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error, token []byt
 		h.SetBytesV(headerWWWAuthenticate, s.bearerChallenge)
 		writeJSON(ctx, fasthttp.StatusUnauthorized, bodyNotAuthenticated)
 		s.debugAuth(ctx, "handlers: no bearer token", nil, fasthttp.StatusUnauthorized, "")
+
+	case errors.Is(err, errInvalidRequest):
+		s.requests.inc(ctx, outcomeInvalidRequest)
+		detail := "invalid request"
+		if ie, ok := errors.AsType[*invalidRequestError](err); ok {
+			detail = ie.detail
+		}
+		var buf [256]byte
+		h.SetBytesV(headerWWWAuthenticate, s.appendErrorChallenge(buf[:0], "invalid_request", detail))
+		writeDetail(ctx, fasthttp.StatusBadRequest, detail)
+		s.debugAuth(ctx, "handlers: ambiguous credentials", nil, fasthttp.StatusBadRequest, detail)
 
 	case errors.Is(err, auth.ErrUnavailable),
 		errors.Is(err, context.Canceled),
@@ -165,9 +179,18 @@ func (s *Server) writeAuthError(ctx *fasthttp.RequestCtx, err error, token []byt
 // (RFC 6750 section 3: no quote or backslash in it, cut to
 // maxDescriptionLen). The OpenAPI examples are built by it too.
 func (s *Server) appendInvalidChallenge(dst []byte, reason string) []byte {
+	return s.appendErrorChallenge(dst, "invalid_token", reason)
+}
+
+// appendErrorChallenge appends a WWW-Authenticate value with the realm,
+// the RFC 6750 error code (a fixed token of ours) and description as
+// error_description.
+func (s *Server) appendErrorChallenge(dst []byte, code, description string) []byte {
 	dst = append(dst, s.bearerChallenge...)
-	dst = append(dst, `, error="invalid_token", error_description=`...)
-	return appendDescription(dst, reason, maxDescriptionLen)
+	dst = append(dst, `, error="`...)
+	dst = append(dst, code...)
+	dst = append(dst, `", error_description=`...)
+	return appendDescription(dst, description, maxDescriptionLen)
 }
 
 // debugAuth logs a rejected request at debug level, building no fields

@@ -52,6 +52,9 @@ type openAPIData struct {
 	ScopeChallenge   string // insufficient scope
 	BasicChallenge   string // /token without client credentials
 
+	InvalidRequestChallenge string // an example of ambiguous credentials
+	InvalidRequestDetail    string // its detail
+
 	BodyHello            json.RawMessage
 	BodyItems            json.RawMessage
 	BodyItem             json.RawMessage
@@ -89,6 +92,9 @@ func (s *Server) renderOpenAPI() (*openAPIDoc, error) {
 		InvalidChallenge: string(invalid),
 		ScopeChallenge:   string(s.items.challenge),
 		BasicChallenge:   string(s.basicChallenge),
+
+		InvalidRequestChallenge: string(s.appendErrorChallenge(nil, "invalid_request", errSeveralAuthorization.detail)),
+		InvalidRequestDetail:    errSeveralAuthorization.detail,
 
 		BodyHello:            bodyHello,
 		BodyItems:            bodyItems,

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/router"
@@ -47,12 +49,20 @@ type Config struct {
 	// TokenClient makes the upstream /token call. nil means
 	// auth.NewHTTPClient(auth.HTTPClientConfig{}): pooled, with connect and
 	// read timeouts and a 1 MiB response limit. A client supplied here
-	// should be size-limited the same way.
+	// should be size-limited the same way, and not be the one the
+	// validators use: its connection pool would be shared with discovery,
+	// JWKS and introspection.
 	TokenClient auth.HTTPClient
 
 	// TokenTimeout bounds a whole /token call, endpoint lookup included
 	// (10s). Negative is an error.
 	TokenTimeout time.Duration
+
+	// TokenMaxConcurrent bounds the /token relays in flight at once (32):
+	// beyond it POST /token answers 503 with Retry-After at once, without
+	// queueing, so that a flood of /token calls to a slow token endpoint
+	// holds at most this many upstream connections. Negative is an error.
+	TokenMaxConcurrent int
 
 	// DefaultScope is the scope /token asks for when the client names none
 	// (RequiredScope, so that a token from /token works on /items).
@@ -61,6 +71,15 @@ type Config struct {
 	// DevClientID is the development client's id when running under
 	// --dev; the interactive docs may pre-fill it. Empty otherwise.
 	DevClientID string
+
+	// TrustedProxies are the peers whose X-Forwarded-For is believed: the
+	// client of a request from one of them is the rightmost
+	// X-Forwarded-For entry outside them; of any other request, its TCP
+	// peer. Validators learn the client from their ctx (auth.ClientFrom)
+	// on a cache miss, to bound work per client. The decision endpoints
+	// answer only these peers. nil means DefaultTrustedProxies
+	// (loopback); an empty non-nil slice trusts nobody.
+	TrustedProxies []netip.Prefix
 
 	// BaseContext is the server's lifetime context, passed to
 	// Validator.Validate and used as the parent of upstream calls (a
@@ -84,12 +103,6 @@ type Config struct {
 	// required scope, and the default claim headers.
 	Policy *policy.Holder
 
-	// TrustedProxies are the peers allowed to call the decision
-	// endpoints, which believe the forwarded headers. nil means
-	// DefaultTrustedProxies (loopback); an empty non-nil slice trusts
-	// nobody.
-	TrustedProxies []netip.Prefix
-
 	// Logger receives operational logs; nil discards them. Tokens appear
 	// only as auth.Fingerprint, client secrets never.
 	Logger *zap.Logger
@@ -108,10 +121,14 @@ type Server struct {
 	bearerChallenge []byte // Bearer realm="…"
 	basicChallenge  []byte // Basic realm="…"
 	items           *scopeGuard
-	metricsBufs     sync.Pool // *[]byte rendering buffers for GET /metrics
+	metricsBufs     sync.Pool     // *[]byte rendering buffers for GET /metrics
+	clientCtxs      sync.Pool     // *clientContext, one per Validate call in flight
+	tokenSlots      chan struct{} // one per /token relay in flight
 
 	requests   requestCounters   // outcomes of the token check, for GET /metrics
 	rejections rejectionCounters // reasons of the invalid_token rejections, for GET /metrics
+
+	lastNotReady atomic.Pointer[string] // the Ready error last logged at warn level; nil once ready
 }
 
 // New validates cfg and builds a Server with every route mounted.
@@ -139,6 +156,12 @@ func New(cfg Config) (*Server, error) {
 	case cfg.TokenTimeout == 0:
 		cfg.TokenTimeout = 10 * time.Second
 	}
+	switch {
+	case cfg.TokenMaxConcurrent < 0:
+		return nil, fmt.Errorf("handlers: Config.TokenMaxConcurrent %d is negative", cfg.TokenMaxConcurrent)
+	case cfg.TokenMaxConcurrent == 0:
+		cfg.TokenMaxConcurrent = 32
+	}
 	if cfg.DefaultScope == "" {
 		cfg.DefaultScope = cfg.RequiredScope
 	}
@@ -148,6 +171,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	cfg.TrustedProxies = slices.Clone(cfg.TrustedProxies)
 	if cfg.TokenClient == nil {
 		cfg.TokenClient = auth.NewHTTPClient(auth.HTTPClientConfig{})
 	}
@@ -167,9 +191,11 @@ func New(cfg Config) (*Server, error) {
 		policy:          cfg.Policy,
 		bearerChallenge: append([]byte("Bearer realm="), quote(cfg.Realm)...),
 		basicChallenge:  append([]byte("Basic realm="), quote(cfg.Realm)...),
+		tokenSlots:      make(chan struct{}, cfg.TokenMaxConcurrent),
 	}
 	s.items = s.newScopeGuard(cfg.RequiredScope)
 	s.metricsBufs.New = func() any { b := make([]byte, 0, 8<<10); return &b }
+	s.clientCtxs.New = func() any { return &clientContext{Context: s.baseCtx, s: s} }
 
 	r := router.New()
 	r.GET("/", s.hello)
@@ -232,17 +258,55 @@ func (s *Server) healthz(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, fasthttp.StatusOK, bodyHealthy)
 }
 
-// readyz answers 200 once Config.Ready says so, else 503 with its reason
-// and Retry-After.
+// ErrShuttingDown is what Config.Ready returns, or wraps, once the server
+// has begun to stop: /readyz then answers "not ready: shutting down".
+var ErrShuttingDown = errors.New("handlers: shutting down")
+
+// readyz answers 200 once Config.Ready says so, else 503 with Retry-After
+// and the class of its reason (see notReadyReason): anyone may ask, so the
+// error itself, which names hosts and addresses, goes to the log only.
 func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 	if s.cfg.Ready != nil {
 		if err := s.cfg.Ready(); err != nil {
+			s.logNotReady(err)
 			setRetryAfter(ctx, 0)
-			writeDetail(ctx, fasthttp.StatusServiceUnavailable, "not ready: "+err.Error())
+			writeDetail(ctx, fasthttp.StatusServiceUnavailable, notReadyReason(err))
 			return
 		}
+		s.lastNotReady.Store(nil)
 	}
 	writeJSON(ctx, fasthttp.StatusOK, bodyReady)
+}
+
+// notReadyReason is the fixed text /readyz shows for a Config.Ready error.
+func notReadyReason(err error) string {
+	switch {
+	case errors.Is(err, ErrShuttingDown), errors.Is(err, context.Canceled):
+		return "not ready: shutting down"
+	case errors.Is(err, auth.ErrUnavailable):
+		return "not ready: authorization server unavailable"
+	case errors.Is(err, auth.ErrKeysNotLoaded):
+		return "not ready: keys not loaded yet"
+	default:
+		return "not ready"
+	}
+}
+
+// logNotReady logs why the server is not ready: at warn level when the
+// reason differs from the one logged last (or the server was ready in
+// between), else at debug level, so that probes, which anyone may send,
+// cannot flood the log.
+func (s *Server) logNotReady(err error) {
+	msg := err.Error()
+	level := zap.WarnLevel
+	if last := s.lastNotReady.Load(); last != nil && *last == msg {
+		level = zap.DebugLevel
+	} else {
+		s.lastNotReady.Store(&msg)
+	}
+	if ce := s.log.Check(level, "handlers: not ready"); ce != nil {
+		ce.Write(zap.String("reason", notReadyReason(err)), zap.String("error", msg))
+	}
 }
 
 // item is one entry of the tutorial's fixed catalogue, its JSON pre-encoded.
@@ -294,6 +358,25 @@ func (s *Server) getItem(ctx *fasthttp.RequestCtx) {
 
 func notFound(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, fasthttp.StatusNotFound, bodyNotFound)
+}
+
+// RequestError answers a request that fasthttp could not read, as
+// fasthttp.Server.ErrorHandler: a body over the server's
+// MaxRequestBodySize is 413, a header over its ReadBufferSize 431, a read
+// timeout 408, anything else 400, each with a JSON detail that echoes
+// nothing of the request.
+func (s *Server) RequestError(ctx *fasthttp.RequestCtx, err error) {
+	var tooSmall *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		writeDetail(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large")
+	case errors.As(err, &tooSmall):
+		writeDetail(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "request header too large")
+	case isNetTimeout(err):
+		writeDetail(ctx, fasthttp.StatusRequestTimeout, "request timeout")
+	default:
+		writeDetail(ctx, fasthttp.StatusBadRequest, "malformed request")
+	}
 }
 
 // methodNotAllowed runs after the router has set the Allow header.

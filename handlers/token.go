@@ -23,6 +23,11 @@ import (
 // a client is registered with, so switching methods in the proxy would
 // break clients that work against the server directly.
 //
+// Load: at most Config.TokenMaxConcurrent relays are in flight; one more
+// is 503 with Retry-After at once. Config.TokenClient should be the
+// relay's own, so that /token traffic cannot take the connections that
+// validation needs.
+//
 // Timeouts: Config.TokenTimeout bounds the whole call, endpoint lookup
 // included. A connection that cannot be established (refused, DNS, dial or
 // TLS-handshake timeout) is 502: the server was not reached. A server that
@@ -86,6 +91,14 @@ func (s *Server) token(ctx *fasthttp.RequestCtx) {
 		writeDetail(ctx, fasthttp.StatusNotImplemented, "token endpoint not configured")
 		return
 	}
+	select {
+	case s.tokenSlots <- struct{}{}:
+		defer func() { <-s.tokenSlots }()
+	default:
+		setRetryAfter(ctx, time.Second)
+		writeDetail(ctx, fasthttp.StatusServiceUnavailable, "too many concurrent token requests")
+		return
+	}
 	start := time.Now()
 	deadline := start.Add(s.cfg.TokenTimeout)
 	endpoint, err := s.tokenEndpoint(deadline)
@@ -107,7 +120,7 @@ func (s *Server) token(ctx *fasthttp.RequestCtx) {
 		s.log.Warn("handlers: token endpoint call failed",
 			zap.Uint64("request_id", ctx.ID()),
 			zap.String("client_id", creds.id),
-			zap.String("endpoint", endpoint),
+			zap.String("endpoint", auth.RedactURL(endpoint)),
 			zap.Int("status", status),
 			zap.Duration("elapsed", time.Since(start)),
 			zap.String("error", upstreamErrorText(err)))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tokengate/tokengate/auth"
 	"github.com/tokengate/tokengate/handlers"
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // TestTokenUpstreamParseErrorLogKeepsToken: when the token endpoint's
@@ -54,4 +55,28 @@ func TestTokenUpstreamParseErrorLogKeepsToken(t *testing.T) {
 		t.Fatalf("%d failure logs, want 1", n)
 	}
 	noLogContains(t, g.logs, issued, secretPrefix)
+}
+
+// TestTokenFailureLogRedactsEndpoint: the token endpoint URL is logged as
+// auth.RedactURL shows it, without the user info or query that may carry
+// a secret.
+func TestTokenFailureLogRedactsEndpoint(t *testing.T) {
+	host := testutil.ClosedAddr(t)
+	endpoint := "http://operator:" + secretPrefix + "pw@" + host + "/v1/token?api_key=" + secretPrefix + "q#" + secretPrefix + "f"
+	g := newGate(t, handlers.Config{
+		TokenEndpoint: func(context.Context) (string, error) { return endpoint, nil },
+		TokenClient:   auth.NewHTTPClient(auth.HTTPClientConfig{}),
+	})
+	resp := g.do(t, call{method: "POST", path: "/token", header: basicHeader("client-a", "pw")})
+	if resp.StatusCode() != 502 {
+		t.Fatalf("status %d, want 502 (body %s)", resp.StatusCode(), resp.Body())
+	}
+	logged := g.logs.FilterMessage("handlers: token endpoint call failed").All()
+	if len(logged) != 1 {
+		t.Fatalf("%d failure logs, want 1", len(logged))
+	}
+	if got, want := logged[0].ContextMap()["endpoint"], "http://"+host+"/v1/token?REDACTED"; got != want {
+		t.Errorf("endpoint logged as %q, want %q", got, want)
+	}
+	noLogContains(t, g.logs, secretPrefix)
 }

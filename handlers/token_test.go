@@ -421,3 +421,69 @@ func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
 
 var _ net.Error = timeoutErr{}
+
+// heldClient is a token endpoint client whose calls wait, each having
+// announced itself on entered, until release is closed; then they answer
+// 200 with a token.
+type heldClient struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (c *heldClient) DoDeadline(_ *fasthttp.Request, resp *fasthttp.Response, _ time.Time) error {
+	c.entered <- struct{}{}
+	<-c.release
+	resp.SetStatusCode(fasthttp.StatusOK)
+	resp.Header.SetContentType("application/json")
+	resp.SetBodyString(`{"access_token":"t","token_type":"Bearer"}`)
+	return nil
+}
+
+// TestTokenConcurrencyBound: beyond Config.TokenMaxConcurrent relays in
+// flight, /token answers 503 with Retry-After at once, without calling
+// upstream; a slot freed is usable again.
+func TestTokenConcurrencyBound(t *testing.T) {
+	const bound = 2
+	up := &heldClient{entered: make(chan struct{}, bound+1), release: make(chan struct{})}
+	g := newGate(t, handlers.Config{
+		TokenEndpoint:      func(context.Context) (string, error) { return "http://as.test/v1/token", nil },
+		TokenClient:        up,
+		TokenMaxConcurrent: bound,
+	})
+	creds := basicHeader("client-a", secretPrefix+"x")
+	held := make(chan int, bound)
+	for range bound {
+		go func() { // not g.do: it may call Fatal, which only the test's goroutine may
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.Header.SetMethod(fasthttp.MethodPost)
+			req.SetRequestURI("http://tokengate.test/token")
+			req.Header.Set(creds[0], creds[1])
+			code := -1
+			if err := g.client.DoTimeout(req, resp, 10*time.Second); err == nil {
+				code = resp.StatusCode()
+			}
+			held <- code
+		}()
+	}
+	for range bound {
+		<-up.entered
+	}
+	want{status: 503, body: `{"detail":"too many concurrent token requests"}`, header: map[string]string{
+		"Retry-After": "1", "Cache-Control": "no-store",
+	}}.check(t, g.do(t, call{method: "POST", path: "/token", header: creds}))
+	// Requests refused before the upstream call need no slot.
+	want{status: 401}.check(t, g.do(t, call{method: "POST", path: "/token"}))
+
+	close(up.release)
+	for range bound {
+		if code := <-held; code != 200 {
+			t.Errorf("held relay answered %d, want 200", code)
+		}
+	}
+	want{status: 200}.check(t, g.do(t, call{method: "POST", path: "/token", header: creds}))
+	if n := len(up.entered); n != 1 {
+		t.Errorf("%d upstream calls after the release, want 1: the refused one must not have called", n)
+	}
+}

@@ -48,7 +48,10 @@ func Start(ctx context.Context, o Options) (*app.App, error) {
 	}
 	// --dev with Options.Issuer: tokengate trusts the caller's issuer as
 	// it would its own development issuer.
-	args := append([]string{"--dev", "--listen-addr=127.0.0.1:0"}, o.Args...)
+	// Every load-test client shares one loopback address, so the
+	// per-client introspection bound, a defence against abuse, would cap
+	// the measurement; o.Args may set it back.
+	args := append([]string{"--dev", "--listen-addr=127.0.0.1:0", "--introspection-max-per-client=100000"}, o.Args...)
 	cfg, err := config.Load(args, nil, "")
 	if err != nil {
 		return nil, fmt.Errorf("stack: %w", err)

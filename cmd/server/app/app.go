@@ -427,6 +427,7 @@ func (p *issuerParts) newRemote(cfg config.Config, now func() time.Time, log *za
 		Client:          p.client,
 		Timeout:         cfg.IntrospectionTimeout,
 		MaxConcurrent:   cfg.IntrospectionMaxConcurrent,
+		MaxPerClient:    cfg.IntrospectionMaxPerClient,
 		MaxTokenSize:    cfg.MaxTokenSize,
 		AllowedClients:  cfg.AllowedClientIDs,
 		Now:             now,
@@ -524,12 +525,14 @@ func (a *App) buildHandlers() error {
 		TokenEndpoint: func(ctx context.Context) (string, error) {
 			return disc.Endpoint(ctx, func(m auth.Metadata) string { return m.TokenEndpoint })
 		},
-		TokenClient:  a.client,
-		DefaultScope: a.cfg.TokenScope,
-		DevClientID:  a.devClient.ID, // zero unless --dev
-		BaseContext:  baseCtx,
-		Metrics:      a.appendMetrics,
-		Logger:       a.log,
+		// The relay's own pool, no larger than its bound.
+		TokenClient:        auth.NewHTTPClient(auth.HTTPClientConfig{MaxConnsPerHost: a.cfg.TokenMaxConcurrent}),
+		TokenMaxConcurrent: a.cfg.TokenMaxConcurrent,
+		DefaultScope:       a.cfg.TokenScope,
+		DevClientID:        a.devClient.ID, // zero unless --dev
+		BaseContext:        baseCtx,
+		Metrics:            a.appendMetrics,
+		Logger:             a.log,
 	})
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
@@ -608,7 +611,10 @@ func (a *App) serve() {
 		// fasthttp's parse errors otherwise quote the raw request,
 		// Authorization header included.
 		SecureErrorLogMessage: true,
-		Logger:                fasthttpLogger{a.log},
+		// Requests fasthttp cannot read (a body over MaxRequestBodySize:
+		// 413) get a JSON detail like every other answer.
+		ErrorHandler: a.handlers.RequestError,
+		Logger:       fasthttpLogger{a.log},
 	}
 	ln := serveListener(a.ln)
 	if a.gw != nil {
