@@ -266,12 +266,13 @@ func TestBrowserDocs(t *testing.T) {
 
 	// 1. The page lists the operations.
 	b.do("open /docs", chromedp.Navigate(s.base+"/docs"), chromedp.WaitVisible(chromedp.CSS(listItems)))
-	ops := b.waitText("operations listed", "#swagger-ui", "/items", "/items/{id}", "/token", "/healthz", "/readyz", "/metrics")
+	ops := b.waitText("operations listed", "#swagger-ui", "/items", "/items/{id}", "/token", "/healthz", "/readyz", "/metrics",
+		"/auth/forward", "/auth/request", "/auth/envoy/{path}")
 	n := eval[int](b, "count operations", `document.querySelectorAll(".opblock").length`)
 	t.Logf("1. /docs lists %d operations (%s)", n, strings.Join(strings.Fields(eval[string](b, "operation paths",
 		`[...document.querySelectorAll(".opblock-summary-path")].map(e => e.innerText).join(" ")`)), " "))
-	if n != 7 {
-		b.fail("operations listed", fmt.Errorf("%d operations, want 7:\n%s", n, ops))
+	if n != 10 {
+		b.fail("operations listed", fmt.Errorf("%d operations, want 10:\n%s", n, ops))
 	}
 	server := eval[string](b, "selected server", `(document.querySelector(".servers select") || {}).value || ""`)
 	if server != s.base {
