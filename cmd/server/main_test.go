@@ -601,7 +601,11 @@ func TestRevocation(t *testing.T) {
 		iss := startIssuer(t)
 		s := startServer(t, issuerArgs(iss, "--validation-mode", "remote"), nil, nil)
 		tok := s.token(t, "dev-client", "dev-secret", nil)
-		iss.SetFault(devissuer.EndpointIntrospect, devissuer.Fault{Latency: 200 * time.Millisecond})
+		// The introspection is held long enough for all 100 requests to
+		// join it even on a loaded machine; the test checks below that they
+		// did join (the cache's miss count) before it answered.
+		iss.SetFault(devissuer.EndpointIntrospect, devissuer.Fault{Latency: 3 * time.Second})
+		misses := s.Cache().Stats().Misses
 		var wg sync.WaitGroup
 		statuses := make([]int, 100)
 		for n := range statuses {
@@ -618,7 +622,14 @@ func TestRevocation(t *testing.T) {
 				statuses[n] = resp.StatusCode
 			})
 		}
+		testutil.WaitFor(t, "100 requests to join one validation", func() bool {
+			return s.Cache().Stats().Misses-misses >= 100 || iss.Counts().Introspect > 1
+		})
+		joined := iss.Counts().Introspect <= 1
 		wg.Wait()
+		if !joined {
+			t.Error("a second introspection started before all requests had joined the first")
+		}
 		for n, st := range statuses {
 			if st != 200 {
 				t.Errorf("request %d: status %d", n, st)
