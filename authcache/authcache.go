@@ -220,7 +220,7 @@ type Cache struct {
 	secondLevelHits atomic.Uint64
 	forgotten       atomic.Uint64
 	forgets         atomic.Uint64
-	rejections    atomic.Uint64
+	rejections      atomic.Uint64
 }
 
 var _ auth.Validator = (*Cache)(nil)

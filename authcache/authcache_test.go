@@ -77,9 +77,9 @@ func TestTTLFor(t *testing.T) {
 	cfg := Config{MaxTTL: 5 * time.Minute, NegativeTTL: 5 * time.Second}
 	p := func(exp time.Time) *auth.Principal { return principalFor("x", exp) }
 	cases := []struct {
-		name string
-		cfg  Config
-		p    *auth.Principal
+		name     string
+		cfg      Config
+		p        *auth.Principal
 		err      error
 		notAfter time.Time
 		want     time.Duration
