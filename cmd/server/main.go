@@ -10,10 +10,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/tokengate/tokengate/cmd/server/app"
 	"github.com/tokengate/tokengate/config"
+	"github.com/tokengate/tokengate/sharedcache"
 )
 
 // Exit codes.
@@ -77,6 +79,11 @@ func runWith(ctx context.Context, o options) int {
 
 	log := app.NewLogger(cfg, o.stderr)
 	defer func() { _ = log.Sync() }() // stderr may not support fsync
+	if cfg.RedisURL != "" {
+		// go-redis's process-wide logger prints every failed dial to
+		// stderr; route it through ours, at most a line per 10s.
+		redis.SetLogger(sharedcache.NewRedisLogger(log, nil))
+	}
 
 	a, err := app.Start(ctx, cfg, app.Options{Now: o.now, Logger: log})
 	if err != nil {

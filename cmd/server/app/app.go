@@ -17,6 +17,7 @@ import (
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/devissuer"
 	"github.com/tokengate/tokengate/handlers"
+	"github.com/tokengate/tokengate/sharedcache"
 )
 
 // Server limits. Request bodies are small form posts (/token); headers carry
@@ -190,12 +191,13 @@ func (a *App) startDev(cfg config.Config, iss *devissuer.Issuer) (config.Config,
 // need of it. buildValidation builds one per mode; a new mode (several
 // issuers, a shared second-level cache) is a new case there.
 type validation struct {
-	client    auth.HTTPClient  // the one pooled, size-limited client to the authorization server; /token's too
-	discovery *auth.Discovery  // the issuer's metadata; /token asks it for the token endpoint
-	keys      *auth.KeySet     // nil in remote mode
-	remote    *auth.Remote     // nil in local mode
-	cache     *authcache.Cache // wraps the mode's validator; what the handlers call
-	ready     func() error     // /readyz: nil once tokens can be checked
+	client    auth.HTTPClient    // the one pooled, size-limited client to the authorization server; /token's too
+	discovery *auth.Discovery    // the issuer's metadata; /token asks it for the token endpoint
+	keys      *auth.KeySet       // nil in remote mode
+	remote    *auth.Remote       // nil in local mode
+	cache     *authcache.Cache   // wraps the mode's validator; what the handlers call
+	l2        *sharedcache.Cache // the Redis second level behind cache; nil without REDIS_URL
+	ready     func() error       // /readyz: nil once tokens can be checked
 }
 
 // buildValidation builds the validation of cfg.Mode for the issuer,
@@ -268,11 +270,15 @@ func buildValidation(cfg config.Config, opts Options, log *zap.Logger) (v valida
 		cacheCfg.RevalidateAfter = cfg.RevalidateAfter
 		cacheCfg.MaxStaleness = cfg.MaxStaleness
 		cacheCfg.SigningKeys = v.keys
+		cacheCfg.SecondLevelVerifier = local // a shared verdict still needs a good signature here
 	default:
 		return v, fmt.Errorf("app: unknown validation mode %q", cfg.Mode)
 	}
 	if opts.MeasureUncachedValid {
 		cacheCfg.NoPositiveCaching = true
+	}
+	if err = v.addSecondLevel(cfg, now, log, &cacheCfg); err != nil {
+		return v, err
 	}
 	if v.cache, err = authcache.New(validator, cacheCfg); err != nil {
 		return v, fmt.Errorf("app: %w", err)
@@ -343,6 +349,7 @@ func (v *validation) start() {
 	if v.keys != nil {
 		v.keys.Start()
 	}
+	v.startSecondLevel()
 }
 
 // close stops what buildValidation built, refreshers before caches, and
@@ -353,6 +360,9 @@ func (v *validation) close() {
 	}
 	if v.cache != nil {
 		v.cache.Close()
+	}
+	if v.l2 != nil {
+		_ = v.l2.Close() // its subscriber, then its connections
 	}
 	if v.discovery != nil {
 		v.discovery.Close()
@@ -514,8 +524,8 @@ func (a *App) Err() error {
 
 // Shutdown stops tokengate in order: it stops accepting connections and
 // gives in-flight requests until ctx ends (then cuts them off, logs it and
-// returns ctx's error), then stops the key refresher, the cache, discovery
-// and a development issuer Start started. It waits for all of them. Later
+// returns ctx's error), then stops the key refresher, the cache, the Redis
+// second level, discovery and a development issuer Start started. It waits for all of them. Later
 // calls wait for the first and return its result.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.stopOnce.Do(func() {

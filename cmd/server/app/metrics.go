@@ -9,8 +9,8 @@ import (
 
 // appendMetrics is handlers.Config.Metrics: after the handlers' request
 // counters, GET /metrics shows, in this order, tokengate_info,
-// tokengate_ready, the cache's series (always), the key set's (local and
-// hybrid modes) and the introspection client's (remote and hybrid modes).
+// tokengate_ready, the cache's series (always), the Redis second level's
+// (with REDIS_URL), the key set's (local and hybrid modes) and the introspection client's (remote and hybrid modes).
 // Each component renders its own families (an AppendMetrics method, through
 // internal/promtext); this function only puts them in order.
 func (a *App) appendMetrics(dst []byte) []byte {
@@ -24,6 +24,9 @@ func (a *App) appendMetrics(dst []byte) []byte {
 		"1 when tokens can be validated (keys loaded, or the introspection endpoint known), else 0: what /readyz says.", ready)
 
 	dst = a.cache.Stats().AppendMetrics(dst)
+	if a.l2 != nil {
+		dst = a.l2.Stats().AppendMetrics(dst)
+	}
 	if a.keys != nil {
 		dst = a.keys.Stats().AppendMetrics(dst)
 	}
