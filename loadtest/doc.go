@@ -3,8 +3,9 @@
 //
 // By default it starts the development issuer and a tokengate in-process
 // (one fresh server per scenario, wired like cmd/server) and runs the
-// scenarios baseline, local-cached, local-unique, remote, remote-cached and
-// hybrid, the last three at each simulated distance to the authorization
+// scenarios baseline, local-cached, local-unique, remote, remote-cached,
+// hybrid and remote-shared (-replicas tokengates sharing a Redis second
+// level), the last four at each simulated distance to the authorization
 // server (-distances: loopback, and 20ms injected into every
 // introspection). With -url it targets a tokengate that is already running
 // on this machine instead (loopback addresses only) and runs baseline and

@@ -54,11 +54,16 @@ type options struct {
 	jsonPath     string
 	chartPath    string
 	progress     bool
+	replicas     int
+	redisURL     string
 	settings     map[string]string
+	// explicitScenarios is true when -scenarios named them: a scenario
+	// that cannot run is then an error rather than skipped.
+	explicitScenarios bool
 }
 
 // inProcessScenarios are the scenario names without -url, in run order.
-var inProcessScenarios = []string{"baseline", "local-cached", "local-unique", "remote", "remote-cached", "hybrid"}
+var inProcessScenarios = []string{"baseline", "local-cached", "local-unique", "remote", "remote-cached", "hybrid", "remote-shared"}
 
 // urlScenarios are the scenario names with -url.
 var urlScenarios = []string{"baseline", "items"}
@@ -81,9 +86,18 @@ issuer and tokengate in-process, one server per scenario:
                  introspection per request (pool of -pool tokens)
   remote-cached  GET /items, remote mode, introspection results cached (30s)
   hybrid         GET /items, hybrid mode, REVALIDATE_AFTER=1s
+  remote-shared  GET /items, remote mode, -replicas tokengates sharing a Redis
+                 second level, round robin so that each of -pool fresh tokens
+                 is used once on every replica: introspections per token, and
+                 the first request on a replica that has not seen a token
+                 (Redis hit) against one that nobody has (introspection).
+                 Needs redis-server (Debian's package; started on a free
+                 loopback port and stopped) or -redis-url; skipped without
+                 either unless named in -scenarios
 
-remote, remote-cached and hybrid run once per -distances entry: 0 is the
-loopback issuer, 20ms injects that much latency into every introspection.
+remote, remote-cached, hybrid and remote-shared run once per -distances
+entry: 0 is the loopback issuer, 20ms injects that much latency into every
+introspection.
 
 With -url it targets a running tokengate on this machine (loopback only):
 
@@ -114,6 +128,8 @@ Flags:
 	fs.StringVar(&o.jsonPath, "json", filepath.Join("loadtest-results", "results.json"), "JSON report path (empty: none)")
 	fs.StringVar(&o.chartPath, "chart", filepath.Join("loadtest-results", "latency.png"), "latency chart path, .png, .svg or .pdf (empty: none)")
 	fs.BoolVar(&o.progress, "progress", true, "print a progress line to stderr every second")
+	fs.IntVar(&o.replicas, "replicas", 3, "remote-shared: tokengate replicas sharing the Redis second level (2 to 16)")
+	fs.StringVar(&o.redisURL, "redis-url", "", "remote-shared: the Redis to share (default: start redis-server on a free loopback port); its contents are left alone, every run uses fresh tokens")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -122,7 +138,7 @@ Flags:
 	}
 	o.settings = map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) {
-		if f.Name != "client-secret" {
+		if f.Name != "client-secret" && f.Name != "redis-url" { // either may carry a password
 			o.settings[f.Name] = f.Value.String()
 		}
 	})
@@ -140,6 +156,7 @@ Flags:
 	if scenarios == "" {
 		o.scenarios = known
 	} else {
+		o.explicitScenarios = true
 		for _, s := range strings.Split(scenarios, ",") {
 			s = strings.TrimSpace(s)
 			if !slices.Contains(known, s) {
@@ -187,6 +204,8 @@ Flags:
 		return nil, errors.New("-max-total: must be > 0")
 	case o.pool < 1 || o.pool > 1<<20:
 		return nil, errors.New("-pool: must be between 1 and 1048576")
+	case o.replicas < 2 || o.replicas > 16:
+		return nil, errors.New("-replicas: must be between 2 and 16")
 	}
 	if o.chartPath != "" {
 		if err := harness.CheckChartPath(o.chartPath); err != nil {
