@@ -542,6 +542,9 @@ func (c *Cache) fill(digest *[sha256.Size]byte, token []byte) (*auth.Principal, 
 		if p, err, ok := c.fromSecondLevel(digest, token, lp, gen, forgets); ok {
 			return p, err
 		}
+		// On to the wrapped validator, which repeats the verifier's
+		// check (hybrid mode: tens of microseconds, before an
+		// introspection of milliseconds).
 	}
 	c.validations.Add(1)
 	p, err := c.callValidator(c.next, token, digest)

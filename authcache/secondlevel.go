@@ -77,8 +77,8 @@ type L2Entry struct {
 // the next Validate for the token misses and asks the second level, which
 // holds the negative verdict. A validation of the token in flight when
 // Forget is called does not store a valid answer. Negative entries are
-// kept. Forget is cheap (one lookup, no allocation but ristretto's) and
-// safe to call after Close, when it does nothing.
+// kept. Forget is cheap (ristretto's pending writes are flushed, then one
+// lookup) and safe to call after Close, when it does nothing.
 func (c *Cache) Forget(digest [sha256.Size]byte) {
 	c.forgets.Add(1)
 	sh := &c.shards[digest[0]&(lockShards-1)]

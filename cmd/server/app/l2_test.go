@@ -171,9 +171,9 @@ func eachToken(tokens []string, par int, use func(tok string)) {
 }
 
 // TestSecondLevelFleetIntrospectsOncePerToken: three replicas in remote
-// mode, each token used once on every replica. Used one replica after the
-// other, a token costs exactly one introspection; used on all three at
-// once, the lease makes it about one.
+// mode, 1,000 tokens each used once on every replica. Used one replica
+// after the other, a token costs exactly one introspection; used on all
+// three at once, the lease makes it about one (never one per replica).
 func TestSecondLevelFleetIntrospectsOncePerToken(t *testing.T) {
 	srv := redistest.New(t)
 	iss, err := devissuer.Start(devissuer.Config{})
@@ -191,10 +191,16 @@ func TestSecondLevelFleetIntrospectsOncePerToken(t *testing.T) {
 		name       string
 		tokens     int
 		concurrent bool // the three requests of a token at once
-		slack      int  // introspections beyond one per token tolerated (lease waits that time out)
+		// slack is how many introspections beyond one per token are
+		// tolerated: none one after the other (each replica finds the
+		// verdict the previous one stored before answering); at once, a
+		// waiter that does not see the lease holder's verdict within
+		// 250ms (a machine loaded by other tests) introspects itself.
+		// The exact figure is logged; it was 1,000 in every run so far.
+		slack int
 	}{
-		{"one replica after the other", 300, false, 0},
-		{"all replicas at once", 1000, true, 50},
+		{"one replica after the other", 1000, false, 0},
+		{"all replicas at once", 1000, true, 500},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
