@@ -28,6 +28,7 @@ func TestHitDoesNotAllocate(t *testing.T) {
 		{name: "positive hit", token: "good"},
 		{name: "negative hit", token: "bad", setup: func(f *fake) { f.set(invalid(auth.ReasonSignature)) }},
 		{name: "hybrid hit, revalidation not due", cfg: Config{RevalidateAfter: time.Hour}, token: "good"},
+		{name: "hit with a second level", cfg: Config{SecondLevel: newFakeL2(time.Now)}, token: "good"},
 		{name: "hit with a key set", cfg: Config{SigningKeys: newFakeKeys("key-g")}, token: "good",
 			setup: func(f *fake) { f.set(keyed(time.Now)) }},
 	}

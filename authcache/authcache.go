@@ -107,6 +107,29 @@ type Config struct {
 	// the check.
 	SigningKeys SigningKeys
 
+	// SecondLevel, when set, is a cache shared with the other replicas
+	// (sharedcache over Redis), asked on an in-process miss before the
+	// validator: its verdict, valid or not, answers the token, and what
+	// the validator answers is stored there for as long as ttlFor allows.
+	// Concurrent misses on several replicas share one validation through
+	// its Lease and Await. With a Revalidator, a re-check asks it first
+	// (another replica's re-check may answer for this one), and one that
+	// finds the token revoked revokes it there, which reaches every
+	// replica's Forget. The second level never makes Validate fail: its
+	// trouble is a miss. nil (the default) means none.
+	SecondLevel SecondLevel
+
+	// SecondLevelVerifier, when set with SecondLevel, checks a token before
+	// the second level is asked, and a valid verdict from there is served
+	// only with its principal (hybrid mode: the local JWT validator, so a
+	// token the second level says is good still needs a good signature,
+	// this replica's claim checks and a key the key set holds, and a
+	// token it refuses never costs a Redis round trip). Its refusals are
+	// cached in this process only; recomputing them costs less than
+	// asking the second level. nil: the second level's verdict replaces
+	// the validator's (remote mode).
+	SecondLevelVerifier auth.Validator
+
 	// Now is the clock for entry deadlines and revalidation ages; nil means
 	// time.Now. (ristretto's own sweep of expired items uses the wall
 	// clock; the entry's deadline on this clock is what decides a hit.)
@@ -127,6 +150,8 @@ type Stats struct {
 	Revoked       uint64 // positive entries turned negative by a re-check
 	StaleWaits    uint64 // Validate calls that found an entry older than MaxStaleness and waited for its re-check
 	RetiredKeys   uint64 // Validate calls that found an entry whose signing key SigningKeys no longer holds (then validated afresh)
+	L2Hits        uint64 // in-process misses answered by the second level's verdict, without the validator
+	Forgotten     uint64 // valid entries dropped by Forget (a revocation another replica, or this one, published)
 	Evictions     uint64 // entries removed by the cost bound or ristretto's TTL sweep
 	Rejections    uint64 // entries refused by ristretto's admission policy
 	Cost          int64  // bytes currently accounted in the cache (0 after Close)
@@ -189,7 +214,13 @@ type Cache struct {
 	staleWaits    atomic.Uint64
 	retiredKeys   atomic.Uint64
 	evictions     atomic.Uint64
-	rejections    atomic.Uint64
+	// secondLevelHits and forgotten are Stats.L2Hits and Stats.Forgotten;
+	// forgets counts Forget calls, so that a validation can tell whether
+	// a revocation arrived while it ran.
+	secondLevelHits atomic.Uint64
+	forgotten       atomic.Uint64
+	forgets         atomic.Uint64
+	rejections      atomic.Uint64
 }
 
 var _ auth.Validator = (*Cache)(nil)
@@ -495,23 +526,64 @@ func (c *Cache) fill(ctx context.Context, digest *[sha256.Size]byte, token []byt
 	if c.cfg.SigningKeys != nil {
 		gen = c.cfg.SigningKeys.KeyGeneration() // before: a key dropped during the validation changes it
 	}
+	forgets := c.forgets.Load() // before: a revocation during the validation moves it
+	if c.cfg.SecondLevel != nil {
+		var lp *auth.Principal
+		if v := c.cfg.SecondLevelVerifier; v != nil {
+			var err error
+			if lp, err = c.callValidator(ctx, v, token, digest); err != nil || lp == nil {
+				if err == nil {
+					err = errNeither
+				}
+				now := c.now()
+				c.keep(digest, token, nil, err, now, now, ttlFor(now, nil, err, time.Time{}, &c.cfg), gen)
+				return nil, err
+			}
+		}
+		if p, err, ok := c.fromSecondLevel(digest, token, lp, gen, forgets); ok {
+			return p, err
+		}
+		// On to the wrapped validator, which repeats the verifier's
+		// check (hybrid mode: tens of microseconds, before an
+		// introspection of milliseconds).
+	}
 	c.validations.Add(1)
 	p, err := c.callValidator(ctx, c.next, token, digest)
 	if p == nil && err == nil {
-		err = errors.New("authcache: validator returned neither a principal nor an error")
+		err = errNeither
 	}
 	now := c.now()
-	if ttl := ttlFor(now, p, err, &c.cfg); ttl > 0 {
-		var kept []byte
-		if c.cfg.Revalidator != nil && p != nil {
-			kept = bytes.Clone(token) // the caller reuses its buffer after we return
-		}
-		e := newEntry(*digest, p, negativeErr(p, err), kept, now, ttl)
-		e.keyGen.Store(gen)
-		c.rc.SetWithTTL(digest[:], e, e.cost, ttl)
+	ttl := ttlFor(now, p, err, time.Time{}, &c.cfg)
+	if p == nil || c.forgets.Load() == forgets {
+		c.keep(digest, token, p, err, now, now, ttl, gen)
+	}
+	if c.cfg.SecondLevel != nil && ttl > 0 {
+		c.shareAnswer(digest, p, err, now, ttl, forgets)
 	}
 	return p, err
 }
+
+// keep stores the answer (p, err) in this process for ttl from now (nothing
+// when ttl is 0), as validated at validatedAt and with the key generation
+// gen. token is the caller's: a positive entry of a cache with a
+// Revalidator keeps a copy.
+func (c *Cache) keep(digest *[sha256.Size]byte, token []byte, p *auth.Principal, err error, validatedAt, now time.Time, ttl time.Duration, gen uint64) {
+	if ttl <= 0 {
+		return
+	}
+	var kept []byte
+	if c.cfg.Revalidator != nil && p != nil {
+		kept = bytes.Clone(token) // the caller reuses its buffer after we return
+	}
+	e := newEntry(*digest, p, negativeErr(p, err), kept, now, ttl)
+	e.validatedAt.Store(validatedAt.UnixNano())
+	e.keyGen.Store(gen)
+	c.rc.SetWithTTL(digest[:], e, e.cost, ttl)
+}
+
+// errNeither is what a token gets whose validator returned neither a
+// principal nor an error.
+var errNeither = errors.New("authcache: validator returned neither a principal nor an error")
 
 // errValidatorPanicked is what a token gets whose validation panicked.
 var errValidatorPanicked = errors.New("authcache: validator panicked (see the log)")
@@ -638,6 +710,8 @@ func (c *Cache) Stats() Stats {
 		Revoked:       c.revoked.Load(),
 		StaleWaits:    c.staleWaits.Load(),
 		RetiredKeys:   c.retiredKeys.Load(),
+		L2Hits:        c.secondLevelHits.Load(),
+		Forgotten:     c.forgotten.Load(),
 		Evictions:     c.evictions.Load(),
 		Rejections:    c.rejections.Load(),
 		MaxCost:       c.cfg.MaxCost,

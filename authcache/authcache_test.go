@@ -78,31 +78,37 @@ func TestTTLFor(t *testing.T) {
 	cfg := Config{MaxTTL: 5 * time.Minute, NegativeTTL: 5 * time.Second}
 	p := func(exp time.Time) *auth.Principal { return principalFor("x", exp) }
 	cases := []struct {
-		name string
-		cfg  Config
-		p    *auth.Principal
-		err  error
-		want time.Duration
+		name     string
+		cfg      Config
+		p        *auth.Principal
+		err      error
+		notAfter time.Time
+		want     time.Duration
 	}{
-		{"exp beyond MaxTTL is capped", cfg, p(now.Add(time.Hour)), nil, 5 * time.Minute},
-		{"exp within MaxTTL", cfg, p(now.Add(2 * time.Minute)), nil, 2 * time.Minute},
-		{"exp one nanosecond ahead", cfg, p(now.Add(time.Nanosecond)), nil, time.Nanosecond},
-		{"exp now is not cached", cfg, p(now), nil, 0},
-		{"exp past (validator leeway) is not cached", cfg, p(now.Add(-time.Second)), nil, 0},
-		{"no exp (remote) lives MaxTTL", cfg, p(time.Time{}), nil, 5 * time.Minute},
-		{"NoPositiveCaching", Config{MaxTTL: time.Minute, NoPositiveCaching: true}, p(now.Add(time.Hour)), nil, 0},
-		{"invalid token lives NegativeTTL", cfg, nil, auth.Invalid(auth.ReasonMalformed), 5 * time.Second},
-		{"wrapped invalid token", cfg, nil, fmt.Errorf("x: %w", auth.ErrInvalidToken), 5 * time.Second},
-		{"negative caching disabled", Config{MaxTTL: time.Minute, NegativeTTL: -1}, nil, auth.Invalid(auth.ReasonMalformed), 0},
-		{"unavailable is never cached", cfg, nil, &auth.UnavailableError{Reason: "down"}, 0},
-		{"context error is never cached", cfg, nil, context.Canceled, 0},
-		{"unknown error is never cached", cfg, nil, errors.New("boom"), 0},
-		{"no token error is never cached", cfg, nil, auth.ErrNoToken, 0},
-		{"neither principal nor error", cfg, nil, nil, 0},
+		{"exp beyond MaxTTL is capped", cfg, p(now.Add(time.Hour)), nil, time.Time{}, 5 * time.Minute},
+		{"exp within MaxTTL", cfg, p(now.Add(2 * time.Minute)), nil, time.Time{}, 2 * time.Minute},
+		{"exp one nanosecond ahead", cfg, p(now.Add(time.Nanosecond)), nil, time.Time{}, time.Nanosecond},
+		{"exp now is not cached", cfg, p(now), nil, time.Time{}, 0},
+		{"exp past (validator leeway) is not cached", cfg, p(now.Add(-time.Second)), nil, time.Time{}, 0},
+		{"no exp (remote) lives MaxTTL", cfg, p(time.Time{}), nil, time.Time{}, 5 * time.Minute},
+		{"NoPositiveCaching", Config{MaxTTL: time.Minute, NoPositiveCaching: true}, p(now.Add(time.Hour)), nil, time.Time{}, 0},
+		{"invalid token lives NegativeTTL", cfg, nil, auth.Invalid(auth.ReasonMalformed), time.Time{}, 5 * time.Second},
+		{"wrapped invalid token", cfg, nil, fmt.Errorf("x: %w", auth.ErrInvalidToken), time.Time{}, 5 * time.Second},
+		{"negative caching disabled", Config{MaxTTL: time.Minute, NegativeTTL: -1}, nil, auth.Invalid(auth.ReasonMalformed), time.Time{}, 0},
+		{"unavailable is never cached", cfg, nil, &auth.UnavailableError{Reason: "down"}, time.Time{}, 0},
+		{"context error is never cached", cfg, nil, context.Canceled, time.Time{}, 0},
+		{"unknown error is never cached", cfg, nil, errors.New("boom"), time.Time{}, 0},
+		{"no token error is never cached", cfg, nil, auth.ErrNoToken, time.Time{}, 0},
+		{"neither principal nor error", cfg, nil, nil, time.Time{}, 0},
+		{"second-level deadline caps a principal", cfg, p(now.Add(time.Hour)), nil, now.Add(time.Minute), time.Minute},
+		{"deadline beyond exp does not extend it", cfg, p(now.Add(time.Minute)), nil, now.Add(time.Hour), time.Minute},
+		{"second-level deadline caps a rejection", cfg, nil, auth.Invalid(auth.ReasonInactive), now.Add(2 * time.Second), 2 * time.Second},
+		{"deadline past is not cached", cfg, p(now.Add(time.Hour)), nil, now.Add(-time.Second), 0},
+		{"deadline does not make the uncacheable cacheable", cfg, nil, &auth.UnavailableError{Reason: "down"}, now.Add(time.Hour), 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := ttlFor(now, tc.p, tc.err, &tc.cfg); got != tc.want {
+			if got := ttlFor(now, tc.p, tc.err, tc.notAfter, &tc.cfg); got != tc.want {
 				t.Errorf("ttlFor = %v, want %v", got, tc.want)
 			}
 		})

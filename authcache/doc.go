@@ -20,6 +20,14 @@
 // MaxStaleness is not served until a re-check says it is still good; a hit
 // allocates nothing.
 //
+// With a SecondLevel (Config.SecondLevel: sharedcache over Redis), an
+// in-process miss asks it before the validator, so that a token costs one
+// validation per deployment rather than one per replica, and a revocation
+// one replica learns reaches every replica's Forget. The interface is
+// defined here and this package imports no Redis client; the same TTL rule
+// decides how long a verdict lives in both levels, and the second level
+// can delay a miss by its timeout but never make Validate fail.
+//
 // What it leaves to others: checking route scopes (auth.Principal.HasScope),
 // deciding HTTP statuses (handlers) and the validation itself (auth).
 package authcache

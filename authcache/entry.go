@@ -108,7 +108,8 @@ func entryCost(e *entry) int64 {
 }
 
 // ttlFor is the cache's one TTL rule: how long the answer (p, err) that the
-// validator gave at now may be served. Zero means "do not cache".
+// validator gave at now may be served, in this process and in the second
+// level alike. Zero means "do not cache".
 //
 //   - A principal lives min(p.ExpiresAt − now, MaxTTL): never past its
 //     token's exp. A principal with no ExpiresAt (a remote answer without
@@ -119,23 +120,29 @@ func entryCost(e *entry) int64 {
 //     is disabled), unless it may turn good soon (see cacheableRejection).
 //   - Anything else — ErrUnavailable, context errors, unknown errors — is
 //     never cached: the token may be fine.
+//   - A non-zero notAfter caps all of the above: an answer taken from the
+//     second level lives no longer than its Deadline there, and a re-checked
+//     entry keeps its own deadline. Nothing ever extends a verdict.
 //
 // For remote (introspection) results MaxTTL is the introspection TTL, and
 // NoPositiveCaching is INTROSPECTION_CACHE_TTL=0.
-func ttlFor(now time.Time, p *auth.Principal, err error, cfg *Config) time.Duration {
+func ttlFor(now time.Time, p *auth.Principal, err error, notAfter time.Time, cfg *Config) time.Duration {
+	var ttl time.Duration
 	switch {
 	case err != nil:
 		if cacheableRejection(err) && cfg.NegativeTTL > 0 {
-			return cfg.NegativeTTL
+			ttl = cfg.NegativeTTL
 		}
-		return 0
 	case p == nil, cfg.NoPositiveCaching:
-		return 0
 	case p.ExpiresAt.IsZero():
-		return cfg.MaxTTL
+		ttl = cfg.MaxTTL
 	default:
-		return max(min(p.ExpiresAt.Sub(now), cfg.MaxTTL), 0)
+		ttl = max(min(p.ExpiresAt.Sub(now), cfg.MaxTTL), 0)
 	}
+	if !notAfter.IsZero() {
+		ttl = max(min(ttl, notAfter.Sub(now)), 0)
+	}
+	return ttl
 }
 
 // cacheableRejection reports whether err says the token is bad for good:

@@ -52,9 +52,8 @@ func (c *Cache) revalidate(e *entry) {
 	defer c.end()
 	defer func() { <-c.slots }()
 
-	c.revalidations.Add(1)
-	p, err := c.callValidator(c.ctx, c.cfg.Revalidator, e.token, &e.digest)
-	if c.settle(e, p, err) {
+	p, err, at, shared := c.checkAgain(e)
+	if c.settle(e, p, err, at, shared) {
 		return // revoked: e stays marked as re-checking
 	}
 	e.revalidating.Store(false)
@@ -89,9 +88,8 @@ func (c *Cache) recheck(e *entry) (*auth.Principal, error) {
 	}
 	defer func() { <-c.slots }()
 
-	c.revalidations.Add(1)
-	p, err := c.callValidator(c.ctx, c.cfg.Revalidator, e.token, &e.digest)
-	c.settle(e, p, err)
+	p, err, at, shared := c.checkAgain(e)
+	c.settle(e, p, err, at, shared)
 	if err == nil && p != nil {
 		return e.principal, nil
 	}
@@ -105,27 +103,37 @@ func (c *Cache) recheck(e *entry) (*auth.Principal, error) {
 // neither a principal nor an error.
 var errNoAnswer = errors.New("authcache: revalidator returned neither a principal nor an error")
 
-// settle applies a re-check's answer (p, err) to e: valid, e counts as
-// validated now; ErrInvalidToken, e is revoked and replaced by a negative
-// entry (deleted when negative caching is off), and settle reports true;
-// anything else leaves e as it is, and is logged.
-func (c *Cache) settle(e *entry, p *auth.Principal, err error) (revoked bool) {
+// settle applies a re-check's answer (p, err), found at at, to e: valid, e
+// counts as validated at at; ErrInvalidToken, e is revoked and replaced by
+// a negative entry (deleted when negative caching is off), and settle
+// reports true; anything else leaves e as it is, and is logged. Unless the
+// answer came from the second level (shared), the second level learns it:
+// a valid token's new check time, or its revocation, which every replica
+// hears of.
+func (c *Cache) settle(e *entry, p *auth.Principal, err error, at time.Time, shared bool) (revoked bool) {
 	now := c.now()
+	l2 := c.cfg.SecondLevel != nil && !shared
 	switch {
 	case err == nil && p != nil:
-		e.validatedAt.Store(now.UnixNano())
+		e.validatedAt.Store(at.UnixNano())
+		if l2 {
+			c.shareRecheck(e, nil, now)
+		}
 		return false
 	case errors.Is(err, auth.ErrInvalidToken) && !errors.Is(err, auth.ErrUnavailable):
 		e.revoked.Store(&revocation{err: err})
 		c.revoked.Add(1)
-		if ttl := ttlFor(now, nil, err, &c.cfg); ttl > 0 {
+		if ttl := ttlFor(now, nil, err, time.Time{}, &c.cfg); ttl > 0 {
 			neg := newEntry(e.digest, nil, err, nil, now, ttl)
 			c.rc.SetWithTTL(e.digest[:], neg, neg.cost, ttl)
 		} else {
 			c.rc.Del(e.digest[:])
 		}
 		if ce := c.log.Check(zap.InfoLevel, "authcache: revalidation revoked a cached token"); ce != nil {
-			ce.Write(zap.String("token", hex.EncodeToString(e.digest[:4])), zap.Error(err))
+			ce.Write(zap.String("token", hex.EncodeToString(e.digest[:4])), zap.Bool("from_second_level", shared), zap.Error(err))
+		}
+		if l2 {
+			c.shareRecheck(e, err, now)
 		}
 		return true
 	default:

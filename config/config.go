@@ -179,6 +179,22 @@ type Config struct {
 	// (MAX_STALENESS, 2 × RevalidateAfter; at least RevalidateAfter).
 	MaxStaleness time.Duration
 
+	// RedisURL, when set, turns on the Redis second-level cache shared by
+	// the replicas of a deployment (REDIS_URL: redis://[user:password@]
+	// host[:port][/db], rediss:// for TLS, or unix://[user:password@]/path;
+	// no query parameters). Remote and hybrid mode only. It may carry a
+	// password: errors print it redacted, and it is never logged. Empty
+	// (the default) means no second level.
+	RedisURL string
+	// RedisSigningKey authenticates every entry and revocation message in
+	// Redis with HMAC-SHA-256 (REDIS_SIGNING_KEY): at least 32 characters,
+	// used as given, the same on every replica. Required with RedisURL.
+	// Secret: never logged or echoed.
+	RedisSigningKey string
+	// RedisTimeout bounds every call to Redis (REDIS_TIMEOUT, 50ms): past
+	// it the call is a miss.
+	RedisTimeout time.Duration
+
 	// IntrospectionAuthMethod is how tokengate authenticates at the
 	// introspection endpoint (INTROSPECTION_AUTH_METHOD,
 	// client_secret_basic; or client_secret_post).
@@ -391,6 +407,18 @@ func settings() []setting {
 			set: durationIn(func(c *Config) *time.Duration { return &c.RevalidateAfter }, time.Second, 24*time.Hour)},
 		{env: "MAX_STALENESS", flag: "max-staleness", defDoc: "2 × REVALIDATE_AFTER", usage: "hybrid mode: age past which a cached token is not served until re-introspected (503 if that fails)",
 			set: durationIn(func(c *Config) *time.Duration { return &c.MaxStaleness }, time.Second, 48*time.Hour)},
+		{env: "REDIS_URL", flag: "redis-url", defDoc: "(none)", usage: "remote and hybrid mode: Redis second-level cache shared by the replicas, redis://[user:password@]host[:port][/db] or rediss://",
+			set: func(c *Config, v string) error { c.RedisURL = v; return checkRedisURL(v) }},
+		{env: "REDIS_SIGNING_KEY", flag: "redis-signing-key", secret: true, usage: "with REDIS_URL: HMAC key (32+ random characters, the same on every replica) that authenticates what tokengate writes to Redis",
+			set: func(c *Config, v string) error {
+				c.RedisSigningKey = v
+				if len(v) < minRedisSigningKeyLen {
+					return fmt.Errorf("must be at least %d characters (random, the same on every replica), got %d", minRedisSigningKeyLen, len(v))
+				}
+				return nil
+			}},
+		{env: "REDIS_TIMEOUT", flag: "redis-timeout", def: "50ms", usage: "with REDIS_URL: bound on every Redis call (past it, a miss)",
+			set: durationIn(func(c *Config) *time.Duration { return &c.RedisTimeout }, time.Millisecond, 10*time.Second)},
 		{env: "INTROSPECTION_AUTH_METHOD", flag: "introspection-auth-method", def: AuthClientSecretBasic, usage: "client_secret_basic or client_secret_post",
 			set: func(c *Config, v string) error {
 				switch v {
@@ -579,6 +607,9 @@ func (c *Config) finish(sources map[string]string) error {
 	if c.AdminAddr != "" && !c.AdminAllowNonLoopback && !isLoopbackHostPort(c.AdminAddr) {
 		return fail("ADMIN_ADDR", fmt.Sprintf("%q: the admin listener (pprof) serves only on loopback, e.g. 127.0.0.1:6060; set ADMIN_ALLOW_NON_LOOPBACK=true to expose it anyway", c.AdminAddr))
 	}
+	if err := c.checkRedis(fail); err != nil {
+		return err
+	}
 	if c.LogFormat == "" {
 		c.LogFormat = LogJSON
 		if c.Dev {
@@ -629,6 +660,57 @@ func (c *Config) finish(sources map[string]string) error {
 		if c.ClientSecret == "" {
 			return fail("OKTA_CLIENT_SECRET", fmt.Sprintf("required when VALIDATION_MODE=%s (tokengate authenticates at the introspection endpoint); set it or use VALIDATION_MODE=local", c.Mode))
 		}
+	}
+	return nil
+}
+
+// minRedisSigningKeyLen is sharedcache.MinSigningKeyLen, which config may
+// not import.
+const minRedisSigningKeyLen = 32
+
+// checkRedis checks the rules that tie the second-level settings to each
+// other and to the mode.
+func (c *Config) checkRedis(fail func(name, msg string) error) error {
+	switch {
+	case c.RedisURL == "" && c.RedisSigningKey != "":
+		return fail("REDIS_SIGNING_KEY", "set without REDIS_URL; set REDIS_URL to use the second-level cache, or unset REDIS_SIGNING_KEY")
+	case c.RedisURL == "":
+		return nil
+	case c.RedisSigningKey == "":
+		return fail("REDIS_SIGNING_KEY", "required with REDIS_URL: at least 32 random characters, the same on every replica (e.g. openssl rand -hex 32)")
+	case c.Mode == ModeLocal:
+		return fail("REDIS_URL", "VALIDATION_MODE=local checks a token in microseconds without a network call and learns of no revocation, so a Redis round trip gains nothing; the second level serves remote and hybrid mode: unset REDIS_URL or change VALIDATION_MODE")
+	}
+	return nil
+}
+
+// checkRedisURL checks the shape of REDIS_URL; the Redis client parses it
+// again when tokengate starts. Messages never quote the value (Load
+// prefixes it, redacted).
+func checkRedisURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil {
+		return fmt.Errorf("does not parse as a URL")
+	}
+	switch u.Scheme {
+	case "redis", "rediss":
+		if u.Host == "" {
+			return fmt.Errorf("needs a host: redis://host:6379/0")
+		}
+		if p := strings.TrimPrefix(u.Path, "/"); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 0 {
+				return fmt.Errorf("the path must be a database number, e.g. redis://host:6379/0")
+			}
+		}
+	case "unix":
+		if u.Path == "" {
+			return fmt.Errorf("needs a socket path: unix:///run/redis.sock")
+		}
+	default:
+		return fmt.Errorf("must be a redis://, rediss:// or unix:// URL")
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return fmt.Errorf("must not carry query parameters or a fragment: the timeouts are REDIS_TIMEOUT")
 	}
 	return nil
 }

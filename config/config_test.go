@@ -52,6 +52,7 @@ func TestDefaults(t *testing.T) {
 		IntrospectionCacheTTL:      30 * time.Second,
 		RevalidateAfter:            30 * time.Second,
 		MaxStaleness:               60 * time.Second,
+		RedisTimeout:               50 * time.Millisecond,
 		IntrospectionAuthMethod:    AuthClientSecretBasic,
 		IntrospectionMaxConcurrent: 64,
 		IntrospectionMaxPerClient:  8,
@@ -398,6 +399,15 @@ func TestValidationErrors(t *testing.T) {
 		{name: "zero revalidate", env: map[string]string{"REVALIDATE_AFTER": "0s"}, varName: "REVALIDATE_AFTER", want: []string{"between"}},
 		{name: "staleness below revalidate", env: map[string]string{"REVALIDATE_AFTER": "1m", "MAX_STALENESS": "30s"}, varName: "MAX_STALENESS", want: []string{"below REVALIDATE_AFTER"}},
 		{name: "bad staleness", env: map[string]string{"MAX_STALENESS": "0s"}, varName: "MAX_STALENESS", want: []string{"between 1s"}},
+		{name: "redis url scheme", env: map[string]string{"VALIDATION_MODE": "remote", "OKTA_CLIENT_ID": "id", "OKTA_CLIENT_SECRET": "s", "REDIS_URL": "http://localhost:6379"}, varName: "REDIS_URL", want: []string{"redis://, rediss:// or unix://"}},
+		{name: "redis url without host", env: map[string]string{"REDIS_URL": "redis:///0"}, varName: "REDIS_URL", want: []string{"needs a host"}},
+		{name: "redis url bad db", env: map[string]string{"REDIS_URL": "redis://localhost/cache"}, varName: "REDIS_URL", want: []string{"database number"}},
+		{name: "redis url query", env: map[string]string{"REDIS_URL": "redis://localhost/0?dial_timeout=5s"}, varName: "REDIS_URL", want: []string{"query", "REDIS_TIMEOUT"}},
+		{name: "redis url without key", env: map[string]string{"VALIDATION_MODE": "remote", "OKTA_CLIENT_ID": "id", "OKTA_CLIENT_SECRET": "s", "REDIS_URL": "redis://localhost:6379/0"}, varName: "REDIS_SIGNING_KEY", want: []string{"required with REDIS_URL"}},
+		{name: "redis key without url", env: map[string]string{"REDIS_SIGNING_KEY": strings.Repeat("k", 32)}, varName: "REDIS_SIGNING_KEY", want: []string{"without REDIS_URL"}},
+		{name: "redis key too short", env: map[string]string{"REDIS_SIGNING_KEY": "topsecret"}, varName: "REDIS_SIGNING_KEY", want: []string{"at least 32 characters", "got 9"}},
+		{name: "redis in local mode", env: map[string]string{"REDIS_URL": "redis://localhost:6379/0", "REDIS_SIGNING_KEY": strings.Repeat("k", 32)}, varName: "REDIS_URL", want: []string{"VALIDATION_MODE=local", "remote and hybrid"}},
+		{name: "redis timeout zero", env: map[string]string{"REDIS_TIMEOUT": "0s"}, varName: "REDIS_TIMEOUT", want: []string{"between 1ms and 10s"}},
 		{name: "bad auth method", env: map[string]string{"INTROSPECTION_AUTH_METHOD": "private_key_jwt"}, varName: "INTROSPECTION_AUTH_METHOD", want: []string{"client_secret_basic or client_secret_post"}},
 		{name: "zero concurrency", env: map[string]string{"INTROSPECTION_MAX_CONCURRENT": "0"}, varName: "INTROSPECTION_MAX_CONCURRENT", want: []string{"between 1"}},
 		{name: "zero introspection timeout", env: map[string]string{"INTROSPECTION_TIMEOUT": "0s"}, varName: "INTROSPECTION_TIMEOUT", want: []string{"between"}},
@@ -608,6 +618,36 @@ func TestTrustedProxiesNoneAndMapped(t *testing.T) {
 			}
 			if err != nil || fmt.Sprint(got) != tc.want || got == nil {
 				t.Fatalf("got %#v, %v; want %s", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestRedisSettings: the second-level settings load as given in remote and
+// hybrid mode, under --dev too.
+func TestRedisSettings(t *testing.T) {
+	key := strings.Repeat("k", 32)
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		url  string
+		tmo  time.Duration
+	}{
+		{"remote, credentials and db", nil, map[string]string{"VALIDATION_MODE": "remote", "OKTA_ISSUER": testIssuer, "OKTA_CLIENT_ID": "id", "OKTA_CLIENT_SECRET": "s",
+			"REDIS_URL": "redis://default:pw@redis.internal:6379/3", "REDIS_SIGNING_KEY": key}, "redis://default:pw@redis.internal:6379/3", 50 * time.Millisecond},
+		{"hybrid over TLS, timeout", nil, map[string]string{"VALIDATION_MODE": "hybrid", "OKTA_ISSUER": testIssuer, "OKTA_CLIENT_ID": "id", "OKTA_CLIENT_SECRET": "s",
+			"REDIS_URL": "rediss://redis.internal", "REDIS_SIGNING_KEY": key, "REDIS_TIMEOUT": "20ms"}, "rediss://redis.internal", 20 * time.Millisecond},
+		{"dev, unix socket, flags", []string{"--dev", "--validation-mode=remote", "--redis-url=unix:///run/redis.sock", "--redis-signing-key=" + key}, nil, "unix:///run/redis.sock", 50 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(tc.args, getenv(tc.env), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.RedisURL != tc.url || c.RedisSigningKey != key || c.RedisTimeout != tc.tmo {
+				t.Errorf("got %q, %q, %v; want %q, the key, %v", c.RedisURL, c.RedisSigningKey, c.RedisTimeout, tc.url, tc.tmo)
 			}
 		})
 	}

@@ -21,6 +21,10 @@ func TestErrorsNeverEchoURLCredentials(t *testing.T) {
 		{"introspection endpoint with credentials", map[string]string{"INTROSPECTION_ENDPOINT": "https://client:" + secret + "@hydra.example.com/admin/oauth2/introspect"}, "INTROSPECTION_ENDPOINT"},
 		{"jwks uri with credentials and placeholder", map[string]string{"JWKS_URI": "https://client:" + secret + "@{yourOktaDomain}/v1/keys"}, "JWKS_URI"},
 		{"token endpoint over http with credentials", map[string]string{"TOKEN_ENDPOINT": "http://client:" + secret + "@example.com/v1/token"}, "TOKEN_ENDPOINT"},
+		{"redis url with credentials and a query", map[string]string{"REDIS_URL": "redis://default:" + secret + "@redis.internal:6379/0?pool_size=9"}, "REDIS_URL"},
+		{"redis url with credentials and a bad scheme", map[string]string{"REDIS_URL": "http://default:" + secret + "@redis.internal:6379"}, "REDIS_URL"},
+		{"redis url with credentials in local mode", map[string]string{"REDIS_URL": "rediss://default:" + secret + "@redis.internal:6379/0", "REDIS_SIGNING_KEY": secret + secret + secret + secret}, "REDIS_URL"},
+		{"redis signing key too short", map[string]string{"REDIS_SIGNING_KEY": secret}, "REDIS_SIGNING_KEY"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,11 +62,16 @@ type options struct {
 	// baselineFasthttp adds the fasthttp scenario: a bare fasthttp server,
 	// the reference for "no tokengate at all".
 	baselineFasthttp bool
+	replicas         int
+	redisURL         string
 	settings         map[string]string
+	// explicitScenarios is true when -scenarios named them: a scenario
+	// that cannot run is then an error rather than skipped.
+	explicitScenarios bool
 }
 
 // inProcessScenarios are the scenario names without -url, in run order.
-var inProcessScenarios = []string{"baseline", "local-cached", "local-unique", "remote", "remote-cached", "hybrid"}
+var inProcessScenarios = []string{"baseline", "local-cached", "local-unique", "remote", "remote-cached", "hybrid", "remote-shared"}
 
 // urlScenarios are the scenario names with -url.
 var urlScenarios = []string{"baseline", "items"}
@@ -94,9 +99,18 @@ the load generator's (the cpu/req column):
                  introspection per request (pool of -pool tokens)
   remote-cached  GET /items, remote mode, introspection results cached (30s)
   hybrid         GET /items, hybrid mode, REVALIDATE_AFTER=1s
+  remote-shared  GET /items, remote mode, -replicas tokengates sharing a Redis
+                 second level, round robin so that each of -pool fresh tokens
+                 is used once on every replica: introspections per token, and
+                 the first request on a replica that has not seen a token
+                 (Redis hit) against one that nobody has (introspection).
+                 Needs redis-server (Debian's package; started on a free
+                 loopback port and stopped) or -redis-url; skipped without
+                 either unless named in -scenarios
 
-remote, remote-cached and hybrid run once per -distances entry: 0 is the
-loopback issuer, 20ms injects that much latency into every introspection.
+remote, remote-cached, hybrid and remote-shared run once per -distances
+entry: 0 is the loopback issuer, 20ms injects that much latency into every
+introspection.
 
 With -url it targets a running tokengate on this machine (loopback only):
 
@@ -136,6 +150,8 @@ Flags:
 	fs.BoolVar(&o.progress, "progress", true, "print a progress line to stderr every second")
 	fs.IntVar(&o.rounds, "rounds", 1, "run the scenarios this many times, interleaved (round 1: every scenario, round 2: every scenario, ...); ratios are medians over rounds")
 	fs.BoolVar(&o.baselineFasthttp, "baseline-fasthttp", false, "also load a bare fasthttp server (same requests, same body) as the no-tokengate reference")
+	fs.IntVar(&o.replicas, "replicas", 3, "remote-shared: tokengate replicas sharing the Redis second level (2 to 16)")
+	fs.StringVar(&o.redisURL, "redis-url", "", "remote-shared: the Redis to share (default: start redis-server on a free loopback port); its contents are left alone, every run uses fresh tokens")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -144,7 +160,7 @@ Flags:
 	}
 	o.settings = map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) {
-		if f.Name != "client-secret" {
+		if f.Name != "client-secret" && f.Name != "redis-url" { // either may carry a password
 			o.settings[f.Name] = f.Value.String()
 		}
 	})
@@ -162,6 +178,7 @@ Flags:
 	if scenarios == "" {
 		o.scenarios = known
 	} else {
+		o.explicitScenarios = true
 		for _, s := range strings.Split(scenarios, ",") {
 			s = strings.TrimSpace(s)
 			if !slices.Contains(known, s) && (o.url != "" || !slices.Contains(optInScenarios, s)) {
@@ -211,6 +228,8 @@ Flags:
 		return nil, errors.New("-pool: must be between 1 and 1048576")
 	case o.rounds < 1 || o.rounds > 100:
 		return nil, errors.New("-rounds: must be between 1 and 100")
+	case o.replicas < 2 || o.replicas > 16:
+		return nil, errors.New("-replicas: must be between 2 and 16")
 	}
 	if o.chartPath != "" {
 		if err := harness.CheckChartPath(o.chartPath); err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -70,6 +71,7 @@ func TestFlagErrors(t *testing.T) {
 		{"zero duration", []string{"-duration", "0s"}, "-duration"},
 		{"zero rounds", []string{"-rounds", "0"}, "-rounds"},
 		{"stray argument", []string{"now"}, "unexpected argument"},
+		{"one replica", []string{"-replicas", "1"}, "-replicas"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -280,5 +282,52 @@ func TestGatewayScenarioOptIn(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"-url", "http://127.0.0.1:8000", "-scenarios", "gateway"}, io.Discard); err == nil {
 		t.Error("-url accepted the gateway scenario")
+	}
+}
+
+// TestRemoteShared checks the wiring of remote-shared: three replicas
+// share a Redis, every token is used once on each, and the introspections
+// are about one per token, not one per replica; the first-request probes
+// ran.
+func TestRemoteShared(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil && os.Getenv("CI") == "" {
+		t.Skipf("redis-server not installed: %v", err)
+	}
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{
+		"-scenarios", "remote-shared", "-replicas", "3", "-distances", "0", "-connections", "4", "-pool", "64",
+		"-warmup", "0s", "-duration", "300ms", "-progress=false",
+		"-json", filepath.Join(dir, "r.json"), "-chart", "",
+	}, &out, &errb)
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+	rep := readReport(t, filepath.Join(dir, "r.json"))
+	if len(rep.Results) != 1 || rep.Results[0].Scenario != "remote-shared@loopback" {
+		t.Fatalf("results %+v", rep.Results)
+	}
+	r := rep.Results[0]
+	c := r.Counters
+	if r.Requests == 0 || r.Errors != 0 || c["replicas"] != 3 {
+		t.Errorf("requests %d errors %d counters %v", r.Requests, r.Errors, c)
+	}
+	// Each token is introspected at least once and, with the second level,
+	// not once per replica (3×): on a machine loaded enough for Redis
+	// calls to pass REDIS_TIMEOUT, a few replicas introspect themselves,
+	// so the bound is a generous 2×.
+	if tokens, calls := c["tokens_used"], c["introspect_calls"]; tokens == 0 || calls < tokens || calls >= tokens*2 {
+		t.Errorf("%d introspections for %d tokens on 3 replicas", calls, tokens)
+	}
+	for _, k := range []string{"first_as_p50_us", "first_l2_p50_us"} {
+		if c[k] <= 0 {
+			t.Errorf("counter %s = %d", k, c[k])
+		}
+	}
+	if !strings.Contains(errb.String(), "first request on a replica new to the token") {
+		t.Errorf("stderr lacks the first-request line:\n%s", errb.String())
+	}
+	if _, ok := rep.Settings["redis-url"]; ok {
+		t.Error("the report records -redis-url, which may carry a password")
 	}
 }

@@ -43,6 +43,7 @@ type scenario struct {
 	distance time.Duration // injected introspection latency
 	gateway  gatewayVia    // gateway scenarios: how the upstream is reached
 	bare     bool          // a bare fasthttp server instead of tokengate
+	shared   bool          // remote-shared: -replicas tokengates sharing a Redis (see runShared)
 }
 
 // expand turns the chosen base scenarios into concrete ones, the remote
@@ -60,7 +61,7 @@ func expand(o *options) []scenario {
 			out = append(out, scenario{name: base, path: "/items"})
 		case "local-unique":
 			out = append(out, scenario{name: base, path: "/items", uncached: true, unique: true})
-		case "remote", "remote-cached", "hybrid":
+		case "remote", "remote-cached", "hybrid", "remote-shared":
 			for _, d := range o.distances {
 				sc := scenario{name: base + "@" + distanceLabel(d), path: "/items", distance: d}
 				switch base {
@@ -71,6 +72,9 @@ func expand(o *options) []scenario {
 					sc.args = []string{"--validation-mode=remote"}
 				case "hybrid":
 					sc.args = []string{"--validation-mode=hybrid", "--revalidate-after=1s"}
+				case "remote-shared":
+					sc.args = []string{"--validation-mode=remote"}
+					sc.shared = true // its own token pools, minted in runShared
 				}
 				out = append(out, sc)
 			}
@@ -136,6 +140,19 @@ func runInProcess(ctx context.Context, o *options, stderr io.Writer) ([]*harness
 	defer iss.Close()
 
 	scenarios := expand(o)
+	redisURL := ""
+	if slices.ContainsFunc(scenarios, func(sc scenario) bool { return sc.shared }) {
+		url, stop, ok, err := sharedRedis(o, stderr)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			defer stop()
+			redisURL = url
+		} else {
+			scenarios = slices.DeleteFunc(scenarios, func(sc scenario) bool { return sc.shared })
+		}
+	}
 	cached, err := iss.MintN(cachedPool, devissuer.MintOptions{})
 	if err != nil {
 		return nil, err
@@ -154,7 +171,13 @@ func runInProcess(ctx context.Context, o *options, stderr io.Writer) ([]*harness
 	for round := 1; round <= o.rounds; round++ {
 		for _, model := range o.models {
 			for _, sc := range scenarios {
-				res, err := runScenario(ctx, o, iss, sc, model, pools[sc.unique], stderr)
+				var res *harness.Result
+				var err error
+				if sc.shared {
+					res, err = runShared(ctx, o, iss, sc, model, redisURL, stderr)
+				} else {
+					res, err = runScenario(ctx, o, iss, sc, model, pools[sc.unique], stderr)
+				}
 				if err != nil {
 					return results, fmt.Errorf("%s (%s): %w", sc.name, model, err)
 				}

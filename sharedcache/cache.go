@@ -12,10 +12,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/tokengate/tokengate/authcache"
 )
 
-// Cache is the Redis second level. It is safe for concurrent use. Build it
-// with New; Close releases it.
+// Cache is the Redis second level: an authcache.SecondLevel. It is safe for
+// concurrent use. Build it with New; Close releases it.
 type Cache struct {
 	cfg    Config
 	rdb    *redis.Client
@@ -45,6 +47,8 @@ type Stats struct {
 	RevocationsPublished uint64 // Revoke calls whose broadcast Redis accepted
 	RevocationsReceived  uint64 // authenticated revocations handed to the callback
 }
+
+var _ authcache.SecondLevel = (*Cache)(nil)
 
 // counters are the live Stats.
 type counters struct {
@@ -81,7 +85,7 @@ func New(cfg Config) (*Cache, error) {
 // from another token's key: counted in Stats.MACFailures and logged, rate
 // limited, with the digest's first 8 hex characters); an entry at or past
 // its Deadline.
-func (c *Cache) Get(ctx context.Context, digest [sha256.Size]byte) (Entry, bool) {
+func (c *Cache) Get(ctx context.Context, digest [sha256.Size]byte) (authcache.L2Entry, bool) {
 	e, found, err := c.lookup(ctx, &digest)
 	switch {
 	case err != nil:
@@ -96,7 +100,7 @@ func (c *Cache) Get(ctx context.Context, digest [sha256.Size]byte) (Entry, bool)
 // lookup is Get without the hit and miss counts: an error means Redis could
 // not be asked (already counted and logged); found false without an error
 // means no usable entry.
-func (c *Cache) lookup(parent context.Context, digest *[sha256.Size]byte) (Entry, bool, error) {
+func (c *Cache) lookup(parent context.Context, digest *[sha256.Size]byte) (authcache.L2Entry, bool, error) {
 	ctx, cancel := context.WithTimeout(parent, c.cfg.Timeout)
 	defer cancel()
 	// GETRANGE, not GET: Redis sends at most maxValueSize+1 bytes however
@@ -104,10 +108,10 @@ func (c *Cache) lookup(parent context.Context, digest *[sha256.Size]byte) (Entry
 	v, err := c.rdb.GetRange(ctx, c.entryKey(digest), 0, maxValueSize).Bytes()
 	if err != nil {
 		c.redisFailed(parent, "get", err)
-		return Entry{}, false, err
+		return authcache.L2Entry{}, false, err
 	}
 	if len(v) == 0 {
-		return Entry{}, false, nil
+		return authcache.L2Entry{}, false, nil
 	}
 	e, err := c.signer.decodeEntry(digest, v)
 	switch {
@@ -119,13 +123,13 @@ func (c *Cache) lookup(parent context.Context, digest *[sha256.Size]byte) (Entry
 				zap.Int("bytes", len(v)),
 				zap.Uint64("suppressed", suppressed))
 		}
-		return Entry{}, false, nil
+		return authcache.L2Entry{}, false, nil
 	case err != nil:
 		// A good MAC over something this version cannot read: another
 		// version of tokengate wrote it (rolling upgrade). A miss.
-		return Entry{}, false, nil
+		return authcache.L2Entry{}, false, nil
 	case !c.cfg.Now().Before(e.Deadline):
-		return Entry{}, false, nil
+		return authcache.L2Entry{}, false, nil
 	}
 	return e, true, nil
 }
@@ -139,11 +143,11 @@ func (c *Cache) lookup(parent context.Context, digest *[sha256.Size]byte) (Entry
 // nothing. An existing entry for digest is replaced.
 //
 // The returned error is for tests and logs; callers may ignore it, since a
-// failed Set only costs a later miss. It fails for an entry that is neither
-// clearly positive nor negative, one past the encoding limits
-// (MaxListLen, MaxReasonLen, 16 KiB in all), or when Redis does not accept
-// it within Config.Timeout.
-func (c *Cache) Set(parent context.Context, digest [sha256.Size]byte, e Entry, ttl time.Duration) error {
+// failed Set only costs a later miss. It fails for a positive entry that
+// carries a Reason, a negative one whose Reason is not an auth.Reason, one
+// past the encoding limits (MaxListLen, 16 KiB in all), or when Redis does
+// not accept it within Config.Timeout.
+func (c *Cache) Set(parent context.Context, digest [sha256.Size]byte, e authcache.L2Entry, ttl time.Duration) error {
 	if ttl < time.Millisecond {
 		return nil
 	}
@@ -183,20 +187,17 @@ func (c *Cache) Lease(parent context.Context, digest [sha256.Size]byte) (acquire
 	return ok
 }
 
-// Await waits up to wait (Config.LeaseWait when wait <= 0), and never past
-// ctx, for the holder of digest's lease to Set an entry, and returns it. It
+// Await waits up to Config.LeaseWait, and never past ctx, for the holder of
+// digest's lease to Set an entry, and returns it. It
 // polls Redis (GETs from 0.5ms apart, doubling up to 2ms apart), so a result
 // is seen about 1–2ms after it lands; a subscription would see it in a
 // round trip (~0.1ms) but needs a PUBLISH per Set and a registry of
 // waiters, for waiters that would otherwise run a validation of tens of
 // milliseconds. It gives up at once, with a miss, when Redis cannot be
 // asked: the caller then validates the token itself, as after any miss.
-func (c *Cache) Await(ctx context.Context, digest [sha256.Size]byte, wait time.Duration) (Entry, bool) {
+func (c *Cache) Await(ctx context.Context, digest [sha256.Size]byte) (authcache.L2Entry, bool) {
 	c.stats.leaseWaits.Add(1)
-	if wait <= 0 {
-		wait = c.cfg.LeaseWait
-	}
-	ctx, cancel := context.WithTimeout(ctx, wait)
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.LeaseWait)
 	defer cancel()
 	var timer *time.Timer
 	for pause := awaitFirstPoll; ; pause = min(2*pause, awaitMaxPoll) {
@@ -206,7 +207,7 @@ func (c *Cache) Await(ctx context.Context, digest [sha256.Size]byte, wait time.D
 			c.stats.leaseWaitHits.Add(1)
 			return e, true
 		case err != nil:
-			return Entry{}, false
+			return authcache.L2Entry{}, false
 		}
 		if timer == nil {
 			timer = time.NewTimer(pause)
@@ -216,7 +217,7 @@ func (c *Cache) Await(ctx context.Context, digest [sha256.Size]byte, wait time.D
 		}
 		select {
 		case <-ctx.Done():
-			return Entry{}, false
+			return authcache.L2Entry{}, false
 		case <-timer.C:
 		}
 	}
@@ -229,34 +230,44 @@ const (
 )
 
 // Revoke replaces the entry of the token whose SHA-256 is digest with the
-// negative entry neg, for ttl (as Set does), and broadcasts the digest on
-// Config.Channel, so that every replica's subscriber (see Start), this
-// one's included, can drop the token from its own memory. Both go to Redis
-// in one round trip. neg must be negative (no Principal, a Reason).
+// negative entry neg, for ttl (as Set does; a ttl of 0 deletes the entry
+// instead, for callers that cache no negative verdicts), and broadcasts
+// the digest on Config.Channel, so that every replica's subscriber (see
+// Start), this one's included, can drop the token from its own memory.
+// Both go to Redis in one round trip. neg must be negative (no Principal).
 //
 // A revocation is delivered only to subscribers connected when it is
 // published: a replica cut off from Redis at that moment keeps its own
 // copy until its own TTL ends. And a Set from a validation that ran just
 // before the revocation can land just after it and replace the negative
 // entry with a positive one, until that entry's deadline: Redis offers no
-// ordering between replicas that this package could check.
-func (c *Cache) Revoke(parent context.Context, digest [sha256.Size]byte, neg Entry, ttl time.Duration) error {
-	if neg.Principal != nil || neg.Reason == "" {
-		return errors.New("sharedcache: Revoke needs a negative entry (no Principal, a Reason)")
+// ordering between replicas that this package could check (authcache
+// narrows the window: a replica that receives the revocation while it
+// validates the token stores no positive answer).
+func (c *Cache) Revoke(parent context.Context, digest [sha256.Size]byte, neg authcache.L2Entry, ttl time.Duration) error {
+	if neg.Principal != nil {
+		return errors.New("sharedcache: Revoke needs a negative entry (no Principal)")
 	}
-	if ttl < time.Millisecond {
-		return fmt.Errorf("sharedcache: Revoke needs a ttl of at least 1ms, got %s", ttl)
+	if ttl < 0 || ttl > 0 && ttl < time.Millisecond {
+		return fmt.Errorf("sharedcache: Revoke needs a ttl of 0 (delete) or at least 1ms, got %s", ttl)
 	}
-	neg.Deadline = c.cfg.Now().Add(ttl)
-	v, err := c.signer.encodeEntry(make([]byte, 0, 128), &digest, &neg)
-	if err != nil {
-		return err
+	var v []byte
+	if ttl > 0 {
+		neg.Deadline = c.cfg.Now().Add(ttl)
+		var err error
+		if v, err = c.signer.encodeEntry(make([]byte, 0, 128), &digest, &neg); err != nil {
+			return err
+		}
 	}
 	msg := c.signer.encodeRevocation(&digest)
 	ctx, cancel := context.WithTimeout(parent, c.cfg.Timeout)
 	defer cancel()
-	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, c.entryKey(&digest), v, ttl)
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if v != nil {
+			p.Set(ctx, c.entryKey(&digest), v, ttl)
+		} else {
+			p.Del(ctx, c.entryKey(&digest))
+		}
 		p.Publish(ctx, c.cfg.Channel, msg)
 		return nil
 	})

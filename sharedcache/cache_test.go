@@ -16,10 +16,30 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/tokengate/tokengate/auth"
-	"github.com/tokengate/tokengate/internal/testutil"
+	"github.com/tokengate/tokengate/authcache"
 )
 
 var testKey = bytes.Repeat([]byte{0x42}, 32)
+
+// fakeClock is an injected clock that tests move by hand.
+type fakeClock struct {
+	mu sync.Mutex // guards t
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
 
 // newTestCache returns a Cache on srv with the test key, closed when the
 // test ends. edit, when given, adjusts the Config first. Its Timeout is a
@@ -56,7 +76,7 @@ func fullPrincipal(now time.Time) *auth.Principal {
 
 // sameEntry fails the test unless got says what want says (times compared
 // as instants, Deadline not compared).
-func sameEntry(tb testing.TB, got, want Entry) {
+func sameEntry(tb testing.TB, got, want authcache.L2Entry) {
 	tb.Helper()
 	if (got.Principal == nil) != (want.Principal == nil) || got.Reason != want.Reason || !got.ValidatedAt.Equal(want.ValidatedAt) {
 		tb.Fatalf("entry = %+v, want %+v", got, want)
@@ -77,13 +97,13 @@ func sameEntry(tb testing.TB, got, want Entry) {
 
 type roundTripCase struct {
 	name  string
-	entry func(now time.Time) Entry
+	entry func(now time.Time) authcache.L2Entry
 	ttl   time.Duration
 }
 
 func (tc roundTripCase) run(t *testing.T) {
 	srv := startRedis(t)
-	clock := testutil.NewClock(time.Now())
+	clock := newFakeClock()
 	c := newTestCache(t, srv, func(cfg *Config) { cfg.Now = clock.Now })
 	ctx := context.Background()
 	d := digestOf("token-" + tc.name)
@@ -121,17 +141,17 @@ func (tc roundTripCase) run(t *testing.T) {
 
 func TestRoundTrip(t *testing.T) {
 	for _, tc := range []roundTripCase{
-		{"positive, every field", func(now time.Time) Entry {
-			return Entry{Principal: fullPrincipal(now), ValidatedAt: now}
+		{"positive, every field", func(now time.Time) authcache.L2Entry {
+			return authcache.L2Entry{Principal: fullPrincipal(now), ValidatedAt: now}
 		}, time.Minute},
-		{"positive, bare", func(now time.Time) Entry {
-			return Entry{Principal: &auth.Principal{Subject: "s"}, ValidatedAt: now}
+		{"positive, bare", func(now time.Time) authcache.L2Entry {
+			return authcache.L2Entry{Principal: &auth.Principal{Subject: "s"}, ValidatedAt: now}
 		}, 30 * time.Second},
-		{"positive, unicode and empty strings", func(now time.Time) Entry {
-			return Entry{Principal: &auth.Principal{Subject: "zoë ☃", Audience: []string{""}, Scopes: []string{"a", ""}}, ValidatedAt: now}
+		{"positive, unicode and empty strings", func(now time.Time) authcache.L2Entry {
+			return authcache.L2Entry{Principal: &auth.Principal{Subject: "zoë ☃", Audience: []string{""}, Scopes: []string{"a", ""}}, ValidatedAt: now}
 		}, time.Second},
-		{"negative", func(now time.Time) Entry {
-			return Entry{Reason: "token expired", ValidatedAt: now}
+		{"negative", func(now time.Time) authcache.L2Entry {
+			return authcache.L2Entry{Reason: auth.ReasonExpired, ValidatedAt: now}
 		}, 5 * time.Second},
 	} {
 		t.Run(tc.name, tc.run)
@@ -146,7 +166,7 @@ func TestGetMissAndShortTTL(t *testing.T) {
 	if _, ok := c.Get(ctx, d); ok {
 		t.Fatal("Get of an absent key hit")
 	}
-	if err := c.Set(ctx, d, Entry{Reason: "x"}, 999*time.Microsecond); err != nil {
+	if err := c.Set(ctx, d, authcache.L2Entry{Reason: auth.ReasonMalformed}, 999*time.Microsecond); err != nil {
 		t.Fatalf("Set with a sub-millisecond ttl: %v", err)
 	}
 	if n, _ := srv.client(t).Exists(ctx, c.entryKey(&d)).Result(); n != 0 {
@@ -163,13 +183,12 @@ func TestSetRefusesBadEntries(t *testing.T) {
 	long := make([]string, MaxListLen+1)
 	for _, tc := range []struct {
 		name string
-		e    Entry
+		e    authcache.L2Entry
 	}{
-		{"neither", Entry{}},
-		{"both", Entry{Principal: &auth.Principal{}, Reason: "r"}},
-		{"too many scopes", Entry{Principal: &auth.Principal{Scopes: long}}},
-		{"reason too long", Entry{Reason: strings.Repeat("r", MaxReasonLen+1)}},
-		{"too large", Entry{Principal: &auth.Principal{Subject: strings.Repeat("s", maxValueSize)}}},
+		{"both", authcache.L2Entry{Principal: &auth.Principal{}, Reason: auth.ReasonMalformed}},
+		{"unknown reason", authcache.L2Entry{Reason: auth.NumReasons}},
+		{"too many scopes", authcache.L2Entry{Principal: &auth.Principal{Scopes: long}}},
+		{"too large", authcache.L2Entry{Principal: &auth.Principal{Subject: strings.Repeat("s", maxValueSize)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := c.Set(context.Background(), digestOf(tc.name), tc.e, time.Minute); err == nil {
@@ -230,7 +249,7 @@ func TestForgedEntriesAreIgnored(t *testing.T) {
 	for _, tc := range []forgeryCase{
 		{"signed with another key", func(t *testing.T, c *Cache, victim [sha256.Size]byte) {
 			other := newSigner(bytes.Repeat([]byte{0x43}, 32))
-			e := Entry{Principal: &auth.Principal{Subject: "mallory"}, Deadline: time.Now().Add(time.Hour)}
+			e := authcache.L2Entry{Principal: &auth.Principal{Subject: "mallory"}, Deadline: time.Now().Add(time.Hour)}
 			v, err := other.encodeEntry(nil, &victim, &e)
 			if err != nil {
 				t.Fatal(err)
@@ -240,7 +259,7 @@ func TestForgedEntriesAreIgnored(t *testing.T) {
 		{"genuine entry of another token, copied", func(t *testing.T, c *Cache, victim [sha256.Size]byte) {
 			ctx := context.Background()
 			mallory := digestOf("mallory-token")
-			if err := c.Set(ctx, mallory, Entry{Principal: &auth.Principal{Subject: "mallory"}}, time.Minute); err != nil {
+			if err := c.Set(ctx, mallory, authcache.L2Entry{Principal: &auth.Principal{Subject: "mallory"}}, time.Minute); err != nil {
 				t.Fatal(err)
 			}
 			v, err := c.rdb.Get(ctx, c.entryKey(&mallory)).Bytes()
@@ -254,7 +273,7 @@ func TestForgedEntriesAreIgnored(t *testing.T) {
 		}, true},
 		{"genuine entry, one bit flipped", func(t *testing.T, c *Cache, victim [sha256.Size]byte) {
 			ctx := context.Background()
-			if err := c.Set(ctx, victim, Entry{Reason: "token expired"}, time.Minute); err != nil {
+			if err := c.Set(ctx, victim, authcache.L2Entry{Reason: auth.ReasonExpired}, time.Minute); err != nil {
 				t.Fatal(err)
 			}
 			v, _ := c.rdb.Get(ctx, c.entryKey(&victim)).Bytes()
@@ -263,7 +282,7 @@ func TestForgedEntriesAreIgnored(t *testing.T) {
 		}, true},
 		{"genuine entry, truncated", func(t *testing.T, c *Cache, victim [sha256.Size]byte) {
 			ctx := context.Background()
-			if err := c.Set(ctx, victim, Entry{Reason: "token expired"}, time.Minute); err != nil {
+			if err := c.Set(ctx, victim, authcache.L2Entry{Reason: auth.ReasonExpired}, time.Minute); err != nil {
 				t.Fatal(err)
 			}
 			v, _ := c.rdb.Get(ctx, c.entryKey(&victim)).Bytes()
@@ -304,17 +323,17 @@ func TestLeaseAndAwait(t *testing.T) {
 	}
 
 	type result struct {
-		e  Entry
+		e  authcache.L2Entry
 		ok bool
 	}
 	done := make(chan result, 1)
 	go func() {
-		e, ok := b.Await(ctx, d, 0) // Config.LeaseWait: 10s
+		e, ok := b.Await(ctx, d) // Config.LeaseWait: 10s
 		done <- result{e, ok}
 	}()
 	// Let the waiter find nothing first, then publish the result.
-	testutil.WaitFor(t, "the waiter to start", func() bool { return b.Stats().LeaseWaits == 1 })
-	want := Entry{Principal: &auth.Principal{Subject: "alice"}, ValidatedAt: time.Now()}
+	waitFor(t, "the waiter to start", func() bool { return b.Stats().LeaseWaits == 1 })
+	want := authcache.L2Entry{Principal: &auth.Principal{Subject: "alice"}, ValidatedAt: time.Now()}
 	if err := a.Set(ctx, d, want, time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -330,8 +349,10 @@ func TestLeaseAndAwait(t *testing.T) {
 		t.Errorf("Await's polls counted as Get hits/misses: %+v", sb)
 	}
 
-	// Nobody sets: Await gives up after its wait.
-	if _, ok := b.Await(ctx, digestOf("abandoned"), 20*time.Millisecond); ok {
+	// Nobody sets: Await gives up after its wait (here the caller's ctx).
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, ok := b.Await(short, digestOf("abandoned")); ok {
 		t.Fatal("Await of a result nobody sets hit")
 	}
 	if sb := b.Stats(); sb.LeaseWaits != 2 || sb.LeaseWaitHits != 1 || sb.Errors != 0 {
@@ -375,7 +396,7 @@ func TestRevokeBroadcast(t *testing.T) {
 	waitSubscribed(t, raw, a.cfg.Channel, 2)
 
 	d := digestOf("revoked-token")
-	if err := a.Set(ctx, d, Entry{Principal: &auth.Principal{Subject: "alice"}}, time.Minute); err != nil {
+	if err := a.Set(ctx, d, authcache.L2Entry{Principal: &auth.Principal{Subject: "alice"}}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	// A forged message, a truncated one, then a genuine revocation: only
@@ -387,7 +408,7 @@ func TestRevokeBroadcast(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := a.Revoke(ctx, d, Entry{Reason: "token revoked"}, 10*time.Second); err != nil {
+	if err := a.Revoke(ctx, d, authcache.L2Entry{Reason: auth.ReasonInactive}, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	for name, ch := range map[string]chan [sha256.Size]byte{"a": gotA, "b": gotB} {
@@ -396,7 +417,7 @@ func TestRevokeBroadcast(t *testing.T) {
 		}
 	}
 	e, ok := b.Get(ctx, d)
-	if !ok || e.Positive() || e.Reason != "token revoked" {
+	if !ok || (e.Principal != nil) || e.Reason != auth.ReasonInactive {
 		t.Fatalf("after Revoke, Get = %+v, %v; want the negative entry", e, ok)
 	}
 	pttl, _ := raw.PTTL(ctx, a.entryKey(&d)).Result()
@@ -407,11 +428,26 @@ func TestRevokeBroadcast(t *testing.T) {
 		t.Errorf("stats a %+v, b %+v", sa, sb)
 	}
 
-	if err := a.Revoke(ctx, d, Entry{Principal: &auth.Principal{}}, time.Second); err == nil {
+	if err := a.Revoke(ctx, d, authcache.L2Entry{Principal: &auth.Principal{}}, time.Second); err == nil {
 		t.Error("Revoke with a positive entry: no error")
 	}
-	if err := a.Revoke(ctx, d, Entry{Reason: "r"}, 0); err == nil {
-		t.Error("Revoke with no ttl: no error")
+	if err := a.Revoke(ctx, d, authcache.L2Entry{Reason: auth.ReasonMalformed}, time.Microsecond); err == nil {
+		t.Error("Revoke with a ttl under 1ms: no error")
+	}
+
+	// A ttl of 0 deletes the entry, and still broadcasts.
+	if err := a.Set(ctx, d, authcache.L2Entry{Principal: &auth.Principal{Subject: "alice"}}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Revoke(ctx, d, authcache.L2Entry{Reason: auth.ReasonInactive}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-gotB; got != d {
+		t.Errorf("b's callback got %x after a deleting Revoke, want %x", got, d)
+	}
+	<-gotA
+	if n, _ := raw.Exists(ctx, a.entryKey(&d)).Result(); n != 0 {
+		t.Error("Revoke with ttl 0 left the entry in Redis")
 	}
 }
 
@@ -426,15 +462,15 @@ type boundedCall struct {
 var boundedCalls = []boundedCall{
 	{"Get", func(c *Cache, d [sha256.Size]byte) bool { _, ok := c.Get(context.Background(), d); return !ok }},
 	{"Set", func(c *Cache, d [sha256.Size]byte) bool {
-		return c.Set(context.Background(), d, Entry{Reason: "r"}, time.Minute) != nil
+		return c.Set(context.Background(), d, authcache.L2Entry{Reason: auth.ReasonMalformed}, time.Minute) != nil
 	}},
 	{"Lease", func(c *Cache, d [sha256.Size]byte) bool { return c.Lease(context.Background(), d) }},
 	{"Await", func(c *Cache, d [sha256.Size]byte) bool {
-		_, ok := c.Await(context.Background(), d, time.Minute)
+		_, ok := c.Await(context.Background(), d)
 		return !ok
 	}},
 	{"Revoke", func(c *Cache, d [sha256.Size]byte) bool {
-		return c.Revoke(context.Background(), d, Entry{Reason: "r"}, time.Minute) != nil
+		return c.Revoke(context.Background(), d, authcache.L2Entry{Reason: auth.ReasonMalformed}, time.Minute) != nil
 	}},
 }
 
@@ -476,9 +512,9 @@ func TestRedisDownAndBack(t *testing.T) {
 	}
 	ctx := context.Background()
 	d := digestOf("token")
-	alice := Entry{Principal: &auth.Principal{Subject: "alice"}}
+	alice := authcache.L2Entry{Principal: &auth.Principal{Subject: "alice"}}
 	waitSubscribed(t, srv.client(t), c.cfg.Channel, 1)
-	testutil.WaitFor(t, "a first Set", func() bool { return c.Set(ctx, d, alice, time.Minute) == nil })
+	waitFor(t, "a first Set", func() bool { return c.Set(ctx, d, alice, time.Minute) == nil })
 
 	srv.stop()
 	calls := checkBounded(t, c, d)
@@ -487,7 +523,7 @@ func TestRedisDownAndBack(t *testing.T) {
 	}
 
 	srv.start() // same port, empty: save "" and no AOF
-	testutil.WaitFor(t, "Set and Get to work again", func() bool {
+	waitFor(t, "Set and Get to work again", func() bool {
 		if c.Set(ctx, d, alice, time.Minute) != nil {
 			return false
 		}
@@ -495,7 +531,9 @@ func TestRedisDownAndBack(t *testing.T) {
 		return ok
 	})
 	waitSubscribed(t, srv.client(t), c.cfg.Channel, 1)
-	testutil.WaitFor(t, "a Revoke", func() bool { return c.Revoke(ctx, d, Entry{Reason: "token revoked"}, time.Minute) == nil })
+	waitFor(t, "a Revoke", func() bool {
+		return c.Revoke(ctx, d, authcache.L2Entry{Reason: auth.ReasonInactive}, time.Minute) == nil
+	})
 	if r := <-got; r != d {
 		t.Fatalf("callback got %x, want %x", r, d)
 	}
@@ -594,7 +632,7 @@ func TestCloseStopsSubscriber(t *testing.T) {
 	raw := srv.client(t)
 	waitSubscribed(t, raw, c.cfg.Channel, 1)
 	calls.Add(1)
-	if err := c.Revoke(context.Background(), digestOf("t"), Entry{Reason: "r"}, time.Second); err != nil {
+	if err := c.Revoke(context.Background(), digestOf("t"), authcache.L2Entry{Reason: auth.ReasonMalformed}, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	calls.Wait()
@@ -710,7 +748,7 @@ func TestErrorsAreWrapped(t *testing.T) {
 	srv := startRedis(t)
 	c := newTestCache(t, srv, nil)
 	srv.stop()
-	err := c.Set(context.Background(), digestOf("x"), Entry{Reason: "r"}, time.Minute)
+	err := c.Set(context.Background(), digestOf("x"), authcache.L2Entry{Reason: auth.ReasonMalformed}, time.Minute)
 	if err == nil || !strings.HasPrefix(err.Error(), "sharedcache: set: ") || errors.Unwrap(err) == nil {
 		t.Fatalf("Set with Redis down: %v; want a wrapped sharedcache: error", err)
 	}

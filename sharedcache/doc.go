@@ -1,9 +1,11 @@
 // Package sharedcache is the Redis second level behind authcache: it shares
 // token verdicts and revocations between the replicas of one deployment.
 //
-// A Cache stores, under KeyPrefix + hex(SHA-256(token)), a compact signed
-// Entry: the verdict, the auth.Principal of a valid token or the reason of
-// an invalid one, when it was validated and until when it may be served.
+// A Cache is the authcache.SecondLevel that authcache.Config.SecondLevel
+// takes: it stores, under KeyPrefix + hex(SHA-256(token)), a compact signed
+// authcache.L2Entry: the verdict, the auth.Principal of a valid token or the
+// auth.Reason of an invalid one, when it was validated and until when it
+// may be served.
 // It is given digests, never tokens, and stores no token. Every entry is
 // authenticated with HMAC-SHA-256 over the digest and the value, so whoever
 // can write to Redis can delete verdicts but cannot forge one or move one
@@ -20,6 +22,10 @@
 // What it leaves to others: what to cache and for how long (authcache's TTL
 // rule gives Set its ttl), the validation itself (auth), and rendering
 // Stats (the caller writes /metrics, with Stats.AppendMetrics).
+//
+// go-redis logs some failures (a dial that fails, a pool that cannot grow)
+// through its own process-wide logger, on stderr by default: main replaces
+// it once with NewRedisLogger's rate-limited one.
 //
 // Only a single Redis node (or a proxy in front of several) is supported;
 // Sentinel and Cluster are not yet.

@@ -11,36 +11,16 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/auth"
+	"github.com/tokengate/tokengate/authcache"
 )
 
-// Entry is one verdict about one token, as stored in Redis.
-//
-// An entry is positive (the token is good) when Principal is non-nil, and
-// negative (the token is bad) otherwise; a negative entry says why in
-// Reason. An entry never holds the token.
-type Entry struct {
-	// Principal is what a valid token yields; nil for a negative entry.
-	Principal *auth.Principal
-
-	// Reason is a negative entry's short, client-safe reason (an
-	// auth.TokenError Reason such as "token expired"); empty for a
-	// positive entry. At most MaxReasonLen bytes.
-	Reason string
-
-	// ValidatedAt is when the validation behind the entry ran, on the
-	// writing replica's clock.
-	ValidatedAt time.Time
-
-	// Deadline is when the entry stops being served: Set and Revoke stamp
-	// it to now+ttl on the writer's clock and sign it with the rest, and Get
-	// misses an entry at or past it on the reader's clock, whatever Redis's
-	// own expiry says (so a replayed old value is worthless after its
-	// deadline). Set and Revoke ignore the field on input.
-	Deadline time.Time
-}
-
-// Positive reports whether e says the token is good.
-func (e Entry) Positive() bool { return e.Principal != nil }
+// The entries this package stores are authcache.L2Entry values: a
+// verdict, the auth.Principal of a valid token (without its
+// KeyThumbprint) or the auth.Reason of an invalid one, when it was
+// validated, and a Deadline that Set and Revoke compute from their ttl and
+// sign with the rest, so that Get misses an entry at or past it on the
+// reader's clock whatever Redis's own expiry says (a replayed old value is
+// worthless after its deadline).
 
 // Limits of the entry encoding; Set refuses an entry past them and Get
 // misses one.
@@ -51,13 +31,12 @@ const (
 	maxValueSize = 16 << 10
 	// MaxListLen bounds Principal.Audience and Principal.Scopes, each.
 	MaxListLen = 256
-	// MaxReasonLen bounds Entry.Reason, in bytes.
-	MaxReasonLen = 256
 )
 
 // Encoding: version byte, kind byte, then for both kinds ValidatedAt and
 // Deadline; a positive entry then has IssuedAt, ExpiresAt, Subject,
-// ClientID, Issuer, TokenID, Audience, Scopes; a negative one Reason; then
+// ClientID, Issuer, TokenID, Audience, Scopes; a negative one the Reason's
+// label (auth.Reason.String: stable across versions, unlike its number); then
 // the 32-byte MAC. A time is a varint of Unix seconds and a uvarint of
 // nanoseconds (the zero time is the pair zeroTimeSec, 0); a string a uvarint
 // length and its bytes; a list a uvarint count and its strings.
@@ -81,7 +60,7 @@ var (
 	errTooLarge   = errors.New("sharedcache: entry too large")
 	errMalformed  = errors.New("sharedcache: malformed entry")
 	errBadVersion = errors.New("sharedcache: unknown entry version")
-	errBadEntry   = errors.New("sharedcache: an entry needs a Principal, or else a Reason, not both")
+	errBadEntry   = errors.New("sharedcache: a positive entry (with a Principal) carries no Reason")
 )
 
 // signer computes HMAC-SHA-256 under one key. Its pool is per Cache; a
@@ -117,9 +96,9 @@ func (s *signer) verify(mac []byte, domain byte, digest *[sha256.Size]byte, body
 }
 
 // encodeEntry appends e, signed for digest, to dst.
-func (s *signer) encodeEntry(dst []byte, digest *[sha256.Size]byte, e *Entry) ([]byte, error) {
+func (s *signer) encodeEntry(dst []byte, digest *[sha256.Size]byte, e *authcache.L2Entry) ([]byte, error) {
 	p := e.Principal
-	if (p == nil) == (e.Reason == "") {
+	if p != nil && e.Reason != auth.ReasonInvalid {
 		return nil, errBadEntry
 	}
 	start := len(dst)
@@ -139,13 +118,13 @@ func (s *signer) encodeEntry(dst []byte, digest *[sha256.Size]byte, e *Entry) ([
 		dst = appendList(dst, p.Audience)
 		dst = appendList(dst, p.Scopes)
 	} else {
-		if len(e.Reason) > MaxReasonLen {
-			return nil, errTooLarge
+		if e.Reason >= auth.NumReasons {
+			return nil, errBadEntry
 		}
 		dst = append(dst, kindNegative)
 		dst = appendTime(dst, e.ValidatedAt)
 		dst = appendTime(dst, e.Deadline)
-		dst = appendString(dst, e.Reason)
+		dst = appendString(dst, e.Reason.String())
 	}
 	if len(dst)-start+macSize > maxValueSize {
 		return nil, errTooLarge
@@ -157,19 +136,19 @@ func (s *signer) encodeEntry(dst []byte, digest *[sha256.Size]byte, e *Entry) ([
 // (including a value too short or too long to carry one) is errMAC; a value
 // with a good MAC that does not decode is errMalformed or errBadVersion.
 // The decoded strings share one allocation.
-func (s *signer) decodeEntry(digest *[sha256.Size]byte, value []byte) (Entry, error) {
+func (s *signer) decodeEntry(digest *[sha256.Size]byte, value []byte) (authcache.L2Entry, error) {
 	if len(value) < minEntrySize || len(value) > maxValueSize {
-		return Entry{}, errMAC
+		return authcache.L2Entry{}, errMAC
 	}
 	body, mac := value[:len(value)-macSize], value[len(value)-macSize:]
 	if !s.verify(mac, domainEntry, digest, body) {
-		return Entry{}, errMAC
+		return authcache.L2Entry{}, errMAC
 	}
 	if body[0] != entryVersion {
-		return Entry{}, errBadVersion
+		return authcache.L2Entry{}, errBadVersion
 	}
 	d := decoder{s: string(body[2:])}
-	var e Entry
+	var e authcache.L2Entry
 	e.ValidatedAt = d.time()
 	e.Deadline = d.time()
 	switch body[1] {
@@ -185,20 +164,30 @@ func (s *signer) decodeEntry(digest *[sha256.Size]byte, value []byte) (Entry, er
 		p.Scopes = d.list()
 		e.Principal = p
 	case kindNegative:
-		e.Reason = d.string()
-		if e.Reason == "" || len(e.Reason) > MaxReasonLen {
-			d.bad = true
+		var ok bool
+		if e.Reason, ok = reasonByLabel(d.string()); !ok {
+			d.bad = true // a reason this version does not know
 		}
 	default:
 		d.bad = true
 	}
 	if d.bad || d.s != "" {
-		return Entry{}, errMalformed
+		return authcache.L2Entry{}, errMalformed
 	}
 	return e, nil
 }
 
 var errMAC = errors.New("sharedcache: entry failed authentication")
+
+// reasonByLabel returns the auth.Reason whose String is label.
+func reasonByLabel(label string) (auth.Reason, bool) {
+	for r := range auth.NumReasons {
+		if r.String() == label {
+			return r, true
+		}
+	}
+	return auth.ReasonInvalid, false
+}
 
 func appendTime(dst []byte, t time.Time) []byte {
 	if t.IsZero() {

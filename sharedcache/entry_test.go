@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/auth"
+	"github.com/tokengate/tokengate/authcache"
 )
 
 func TestEntryEncoding(t *testing.T) {
@@ -16,14 +17,14 @@ func TestEntryEncoding(t *testing.T) {
 	d := digestOf("token")
 	for _, tc := range []struct {
 		name string
-		e    Entry
+		e    authcache.L2Entry
 	}{
-		{"positive", Entry{Principal: fullPrincipal(now), ValidatedAt: now, Deadline: now.Add(time.Minute)}},
-		{"zero times", Entry{Principal: &auth.Principal{Subject: "s"}}},
-		{"far future exp", Entry{Principal: &auth.Principal{ExpiresAt: time.Unix(math.MaxInt64/2, 0)}, Deadline: now}},
-		{"before 1970", Entry{Principal: &auth.Principal{IssuedAt: time.Unix(-1, 5)}, Deadline: now}},
-		{"negative", Entry{Reason: "token expired", ValidatedAt: now, Deadline: now.Add(time.Second)}},
-		{"longest lists", Entry{Principal: &auth.Principal{Scopes: make([]string, MaxListLen), Audience: make([]string, MaxListLen)}}},
+		{"positive", authcache.L2Entry{Principal: fullPrincipal(now), ValidatedAt: now, Deadline: now.Add(time.Minute)}},
+		{"zero times", authcache.L2Entry{Principal: &auth.Principal{Subject: "s"}}},
+		{"far future exp", authcache.L2Entry{Principal: &auth.Principal{ExpiresAt: time.Unix(math.MaxInt64/2, 0)}, Deadline: now}},
+		{"before 1970", authcache.L2Entry{Principal: &auth.Principal{IssuedAt: time.Unix(-1, 5)}, Deadline: now}},
+		{"negative", authcache.L2Entry{Reason: auth.ReasonExpired, ValidatedAt: now, Deadline: now.Add(time.Second)}},
+		{"longest lists", authcache.L2Entry{Principal: &auth.Principal{Scopes: make([]string, MaxListLen), Audience: make([]string, MaxListLen)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v, err := s.encodeEntry(nil, &d, &tc.e)
@@ -102,7 +103,7 @@ func TestRevocationMessage(t *testing.T) {
 		}
 	}
 	// An entry's MAC never passes as a revocation's, nor the reverse.
-	e := Entry{Reason: "r"}
+	e := authcache.L2Entry{Reason: auth.ReasonMalformed}
 	v, _ := s.encodeEntry(nil, &d, &e)
 	if _, ok := s.decodeRevocation(string(v)); ok {
 		t.Fatal("an entry passed as a revocation")

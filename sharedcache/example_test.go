@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/auth"
+	"github.com/tokengate/tokengate/authcache"
 	"github.com/tokengate/tokengate/sharedcache"
 )
 
@@ -37,12 +38,12 @@ func Example() {
 	token := []byte("eyJ...")
 	digest := sha256.Sum256(token)
 	if e, ok := cache.Get(ctx, digest); ok {
-		fmt.Println("shared verdict, positive:", e.Positive())
+		fmt.Println("shared verdict, positive:", (e.Principal != nil))
 		return
 	}
 	if !cache.Lease(ctx, digest) {
-		if e, ok := cache.Await(ctx, digest, 0); ok {
-			fmt.Println("another replica's verdict, positive:", e.Positive())
+		if e, ok := cache.Await(ctx, digest); ok {
+			fmt.Println("another replica's verdict, positive:", (e.Principal != nil))
 			return
 		}
 	}
@@ -51,5 +52,5 @@ func Example() {
 		return
 	}
 	ttl := min(time.Until(p.ExpiresAt), 5*time.Minute) // the local cache's TTL rule decides
-	_ = cache.Set(ctx, digest, sharedcache.Entry{Principal: p, ValidatedAt: time.Now()}, ttl)
+	_ = cache.Set(ctx, digest, authcache.L2Entry{Principal: p, ValidatedAt: time.Now()}, ttl)
 }

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/auth"
+	"github.com/tokengate/tokengate/authcache"
 )
 
 // FuzzDecodeEntry feeds arbitrary values to the decoder twice: as read from
@@ -14,9 +17,9 @@ func FuzzDecodeEntry(f *testing.F) {
 	s := newSigner(testKey)
 	d := digestOf("token")
 	now := time.Unix(1_800_000_000, 0)
-	for _, e := range []Entry{
+	for _, e := range []authcache.L2Entry{
 		{Principal: fullPrincipal(now), ValidatedAt: now, Deadline: now},
-		{Reason: "token expired", Deadline: now},
+		{Reason: auth.ReasonExpired, Deadline: now},
 	} {
 		v, err := s.encodeEntry(nil, &d, &e)
 		if err != nil {
@@ -37,7 +40,7 @@ func FuzzDecodeEntry(f *testing.F) {
 		}
 		v, err := s.encodeEntry(nil, &d, &e)
 		if err != nil {
-			if e.Principal != nil && e.Reason == "" || e.Principal == nil && e.Reason != "" {
+			if e.Principal == nil || e.Reason == auth.ReasonInvalid {
 				t.Fatalf("a decoded entry does not encode: %v (%+v)", err, e)
 			}
 			return

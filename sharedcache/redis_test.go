@@ -1,30 +1,22 @@
 package sharedcache
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tokengate/tokengate/internal/testutil"
+	"github.com/tokengate/tokengate/internal/redistest"
 )
 
 // redisServer is a redis-server child process on a loopback port, for
-// tests. It can be stopped and started again on the same port.
+// tests (internal/redistest). It can be stopped and started again on the
+// same port.
 type redisServer struct {
-	tb   testing.TB
-	bin  string
-	conf string
-	addr string
-	cmd  *exec.Cmd
+	*redistest.Server
+	tb testing.TB
 }
 
 // startRedis starts a redis-server of its own on a free loopback port and
@@ -32,88 +24,52 @@ type redisServer struct {
 // unless CI is set: there it fails, since CI must run these tests.
 func startRedis(tb testing.TB) *redisServer {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("redis-server is required in CI (apt-get install redis-server): %v", err)
-		}
-		tb.Skipf("redis-server not installed (apt-get install redis-server); skipping the tests against a real Redis: %v", err)
-	}
-	port := testutil.FreePort(tb)
-	dir := tb.TempDir()
-	conf := filepath.Join(dir, "redis.conf")
-	body := fmt.Sprintf("port %d\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir %s\nlogfile %s\n",
-		port, dir, filepath.Join(dir, "redis.log"))
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	s := &redisServer{tb: tb, bin: bin, conf: conf, addr: fmt.Sprintf("127.0.0.1:%d", port)}
-	s.start()
-	tb.Cleanup(s.stop)
-	return s
+	return &redisServer{Server: redistest.New(tb), tb: tb}
 }
 
 // url is the redis:// URL of the server.
-func (s *redisServer) url() string { return "redis://" + s.addr + "/0" }
+func (s *redisServer) url() string { return s.URL() }
 
-// start runs the server and waits until it answers PING.
+// start runs the server again and waits until it answers PING.
 func (s *redisServer) start() {
 	s.tb.Helper()
-	s.cmd = exec.Command(s.bin, s.conf)
-	if err := s.cmd.Start(); err != nil {
-		s.tb.Fatalf("start redis-server: %v", err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !s.pong() {
-		if time.Now().After(deadline) {
-			s.stop()
-			s.tb.Fatalf("redis-server on %s did not answer PING within 10s", s.addr)
-		}
-		<-tick.C
+	if err := s.Start(); err != nil {
+		s.tb.Fatal(err)
 	}
 }
 
-// pong reports whether the server answers PING.
-func (s *redisServer) pong() bool {
-	c, err := net.DialTimeout("tcp", s.addr, time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, "+PONG")
-}
-
-// stop kills the server and waits for it to exit. It is a no-op when the
-// server is not running.
-func (s *redisServer) stop() {
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-	s.cmd = nil
-}
+// stop kills the server and waits for it to exit.
+func (s *redisServer) stop() { s.Stop() }
 
 // client is a plain go-redis client on the server, to look behind the
 // Cache's back (PTTL, raw writes, PUBSUB NUMSUB).
 func (s *redisServer) client(tb testing.TB) *redis.Client {
 	tb.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: s.addr, Protocol: 2, MaxRetries: -1, DisableIdentity: true})
+	rdb := redis.NewClient(&redis.Options{Addr: s.Addr(), Protocol: 2, MaxRetries: -1, DisableIdentity: true})
 	tb.Cleanup(func() { rdb.Close() })
 	return rdb
+}
+
+// waitFor polls cond every few milliseconds until it holds, failing the
+// test after 10s. It waits for an outside event (a subscription, a server
+// coming back), never for a fixed time.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
 }
 
 // waitSubscribed waits until n clients are subscribed to channel.
 func waitSubscribed(tb testing.TB, rdb *redis.Client, channel string, n int64) {
 	tb.Helper()
-	testutil.WaitFor(tb, fmt.Sprintf("%d subscriber(s) on %s", n, channel), func() bool {
+	waitFor(tb, fmt.Sprintf("%d subscriber(s) on %s", n, channel), func() bool {
 		m, err := rdb.PubSubNumSub(context.Background(), channel).Result()
 		return err == nil && m[channel] == n
 	})

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	// The Mozilla root bundle, used only when the system has none (a
 	// scratch container): see the package doc.
@@ -19,6 +20,7 @@ import (
 	"github.com/tokengate/tokengate/cmd/server/app"
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/policy"
+	"github.com/tokengate/tokengate/sharedcache"
 )
 
 // Build stamps, set by the linker: go build -ldflags "-X main.version=v1.2.0
@@ -116,6 +118,11 @@ func runWith(ctx context.Context, o options) int {
 
 	log := app.NewLogger(cfg, o.stderr)
 	defer func() { _ = log.Sync() }() // stderr may not support fsync
+	if cfg.RedisURL != "" {
+		// go-redis's process-wide logger prints every failed dial to
+		// stderr; route it through ours, at most a line per 10s.
+		redis.SetLogger(sharedcache.NewRedisLogger(log, nil))
+	}
 
 	a, err := app.Start(ctx, cfg, app.Options{Now: o.now, Logger: log, Build: buildInfo()})
 	if err != nil {

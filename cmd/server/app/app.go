@@ -21,6 +21,7 @@ import (
 	"github.com/tokengate/tokengate/gateway"
 	"github.com/tokengate/tokengate/handlers"
 	"github.com/tokengate/tokengate/policy"
+	"github.com/tokengate/tokengate/sharedcache"
 )
 
 // Server limits. Request bodies are small form posts (/token); headers carry
@@ -254,10 +255,11 @@ func (a *App) startDev(cfg config.Config, iss *devissuer.Issuer) (config.Config,
 // policy file's issuers: list) are one auth.Multi over one issuerParts
 // each, under the same cache.
 type validation struct {
-	issuerParts                  // the one issuer's parts; under several issuers, the first's (for /token)
-	cache       *authcache.Cache // wraps the mode's validator (or the Multi); what the handlers call
-	issuers     []issuerParts    // several issuers only, in the file's order
-	multi       *auth.Multi      // several issuers only
+	issuerParts                    // the one issuer's parts; under several issuers, the first's (for /token)
+	cache       *authcache.Cache   // wraps the mode's validator (or the Multi); what the handlers call
+	issuers     []issuerParts      // several issuers only, in the file's order
+	multi       *auth.Multi        // several issuers only
+	l2          *sharedcache.Cache // the Redis second level behind cache; nil without REDIS_URL
 }
 
 // issuerParts is one issuer's own validation: its client, discovery, key
@@ -268,6 +270,7 @@ type issuerParts struct {
 	discovery   *auth.Discovery // the issuer's metadata; /token asks it for the token endpoint
 	keys        *auth.KeySet    // nil in remote mode
 	remote      *auth.Remote    // nil in local mode
+	local       *auth.Local     // the JWT validator; nil in remote mode
 	validator   auth.Validator  // the mode's validator
 	revalidator auth.Validator  // what re-checks a cached token: the introspection client (hybrid), else validator
 	ready       func() error    // /readyz: nil once tokens can be checked
@@ -313,6 +316,7 @@ func buildValidation(cfg config.Config, issuers []policy.Issuer, opts Options, l
 			cacheCfg.RevalidateAfter = cfg.RevalidateAfter
 			cacheCfg.MaxStaleness = cfg.MaxStaleness
 			cacheCfg.SigningKeys = v.keys
+			cacheCfg.SecondLevelVerifier = v.local // a shared verdict still needs a good signature here
 		}
 	} else {
 		if validator, err = v.buildIssuers(cfg, issuers, opts.Getenv, now, log, &cacheCfg); err != nil {
@@ -321,6 +325,9 @@ func buildValidation(cfg config.Config, issuers []policy.Issuer, opts Options, l
 	}
 	if opts.MeasureUncachedValid {
 		cacheCfg.NoPositiveCaching = true
+	}
+	if err = v.addSecondLevel(cfg, now, log, &cacheCfg); err != nil {
+		return v, err
 	}
 	if v.cache, err = authcache.New(validator, cacheCfg); err != nil {
 		return v, fmt.Errorf("app: %w", err)
@@ -366,14 +373,13 @@ func buildIssuer(cfg config.Config, now func() time.Time, log *zap.Logger) (p is
 		}
 		p.validator, p.revalidator, p.ready = p.remote, p.remote, introspectionReady(p.discovery)
 	case config.ModeHybrid:
-		var local *auth.Local
-		if local, err = p.newLocal(cfg, now, log); err != nil {
+		if p.local, err = p.newLocal(cfg, now, log); err != nil {
 			return p, err
 		}
 		if p.remote, err = p.newRemote(cfg, now, log); err != nil {
 			return p, err
 		}
-		h := auth.NewHybrid(local, p.remote)
+		h := auth.NewHybrid(p.local, p.remote)
 		p.validator, p.revalidator, p.ready = h, h.Revalidator(), p.keys.Ready
 	default:
 		return p, fmt.Errorf("app: unknown validation mode %q", cfg.Mode)
@@ -450,6 +456,7 @@ func (v *validation) start() {
 			k.Start()
 		}
 	}
+	v.startSecondLevel()
 }
 
 // close stops what buildValidation built, refreshers before caches, and
@@ -464,6 +471,9 @@ func (v *validation) close() {
 	}
 	if v.cache != nil {
 		v.cache.Close()
+	}
+	if v.l2 != nil {
+		_ = v.l2.Close() // its subscriber, then its connections
 	}
 	if len(v.issuers) > 0 {
 		for i := range v.issuers {

@@ -9,10 +9,11 @@ import (
 
 // appendMetrics is handlers.Config.Metrics: after the handlers' request
 // counters, GET /metrics shows, in this order, tokengate_info,
-// tokengate_ready, the policy's, the cache's series (always), the key set's (local and
-// hybrid modes) and the introspection client's (remote and hybrid modes),
-// or under several issuers the issuers' series (issuer label), and the
-// gateway's (gateway mode).
+// tokengate_ready, the policy's, the cache's series (always), the Redis
+// second level's (with REDIS_URL), the key set's (local and hybrid modes)
+// and the introspection client's (remote and hybrid modes), or under
+// several issuers the issuers' series (issuer label), and the gateway's
+// (gateway mode).
 // Each component renders its own families (an AppendMetrics method, through
 // internal/promtext); this function only puts them in order.
 func (a *App) appendMetrics(dst []byte) []byte {
@@ -27,6 +28,9 @@ func (a *App) appendMetrics(dst []byte) []byte {
 
 	dst = a.policy.AppendMetrics(dst)
 	dst = a.cache.Stats().AppendMetrics(dst)
+	if a.l2 != nil {
+		dst = a.l2.Stats().AppendMetrics(dst)
+	}
 	switch {
 	case a.multi != nil:
 		// Several issuers: their readiness and validations, by issuer.
