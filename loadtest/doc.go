@@ -3,10 +3,14 @@
 //
 // By default it starts the development issuer and a tokengate in-process
 // (one fresh server per scenario, wired like cmd/server) and runs the
-// scenarios baseline, local-cached, local-unique, remote, remote-cached and
+// scenarios baseline, local-cached, forward-auth (a cached decision on
+// /auth/forward under a policy), local-unique, remote, remote-cached and
 // hybrid, the last three at each simulated distance to the authorization
 // server (-distances: loopback, and 20ms injected into every
-// introspection). With -url it targets a tokengate that is already running
+// introspection). With -nginx it starts real nginx on a loopback port in
+// front of an upstream written in Go instead, and compares the path
+// without auth (nginx) with the path through auth_request to tokengate
+// (nginx-auth). With -url it targets a tokengate that is already running
 // on this machine instead (loopback addresses only) and runs baseline and
 // items.
 //

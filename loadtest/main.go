@@ -54,11 +54,13 @@ type options struct {
 	jsonPath     string
 	chartPath    string
 	progress     bool
+	nginx        bool // the -nginx scenarios (nginx.go) instead of the in-process ones
+	nginxWorkers int
 	settings     map[string]string
 }
 
 // inProcessScenarios are the scenario names without -url, in run order.
-var inProcessScenarios = []string{"baseline", "local-cached", "local-unique", "remote", "remote-cached", "hybrid"}
+var inProcessScenarios = []string{"baseline", "local-cached", "forward-auth", "local-unique", "remote", "remote-cached", "hybrid"}
 
 // urlScenarios are the scenario names with -url.
 var urlScenarios = []string{"baseline", "items"}
@@ -75,6 +77,9 @@ issuer and tokengate in-process, one server per scenario:
 
   baseline       GET / (no auth)
   local-cached   GET /items, local mode, 16 tokens that stay cached
+  forward-auth   GET /auth/forward (Traefik/Caddy dialect) asking about
+                 GET /orders/1 under a policy: a cached decision with
+                 three claim headers, 16 tokens
   local-unique   GET /items, local mode, a pool of -pool tokens and a cache
                  that keeps no valid token: every request verifies a signature
   remote         GET /items, remote mode, INTROSPECTION_CACHE_TTL=0: one
@@ -84,6 +89,13 @@ issuer and tokengate in-process, one server per scenario:
 
 remote, remote-cached and hybrid run once per -distances entry: 0 is the
 loopback issuer, 20ms injects that much latency into every introspection.
+
+With -nginx it starts real nginx (Debian's package) on a loopback port in
+front of an upstream written in Go, and tokengate with a policy:
+
+  nginx          client → nginx → upstream (16 tokens sent, none checked)
+  nginx-auth     client → nginx → auth_request to tokengate's /auth/request
+                 (a cached decision) → upstream with the claim headers
 
 With -url it targets a running tokengate on this machine (loopback only):
 
@@ -114,6 +126,8 @@ Flags:
 	fs.StringVar(&o.jsonPath, "json", filepath.Join("loadtest-results", "results.json"), "JSON report path (empty: none)")
 	fs.StringVar(&o.chartPath, "chart", filepath.Join("loadtest-results", "latency.png"), "latency chart path, .png, .svg or .pdf (empty: none)")
 	fs.BoolVar(&o.progress, "progress", true, "print a progress line to stderr every second")
+	fs.BoolVar(&o.nginx, "nginx", false, "run the nginx scenarios (real nginx in front of a Go upstream, with and without auth_request to tokengate)")
+	fs.IntVar(&o.nginxWorkers, "nginx-workers", 1, "with -nginx: nginx worker_processes")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -128,6 +142,15 @@ Flags:
 	})
 
 	known := inProcessScenarios
+	if o.nginx {
+		if o.url != "" {
+			return nil, errNginxWithURL
+		}
+		if o.nginxWorkers < 1 || o.nginxWorkers > 64 {
+			return nil, errors.New("-nginx-workers: must be between 1 and 64")
+		}
+		known = nginxScenarios
+	}
 	if o.url != "" {
 		addr, err := checkLoopbackURL(o.url)
 		if err != nil {
@@ -220,15 +243,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 
 	started := time.Now()
-	target := "in-process"
-	if o.url != "" {
-		target = o.url
+	target, runAll := "in-process", runInProcess
+	switch {
+	case o.url != "":
+		target, runAll = o.url, runURL
+	case o.nginx:
+		target, runAll = "in-process behind nginx", runNginx
 	}
 	report := harness.NewReport(started, target, o.settings)
-	runAll := runInProcess
-	if o.url != "" {
-		runAll = runURL
-	}
 	results, runErr := runAll(ctx, o, stderr)
 	report.Results = results
 

@@ -58,6 +58,9 @@ func TestFlagErrors(t *testing.T) {
 		{"bad chart", []string{"-chart", "x.gif"}, "-chart"},
 		{"zero duration", []string{"-duration", "0s"}, "-duration"},
 		{"stray argument", []string{"now"}, "unexpected argument"},
+		{"nginx with url", []string{"-nginx", "-url", "http://127.0.0.1:1"}, "-nginx"},
+		{"nginx workers", []string{"-nginx", "-nginx-workers", "0"}, "-nginx-workers"},
+		{"in-process scenario with nginx", []string{"-nginx", "-scenarios", "baseline"}, `unknown scenario "baseline"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -29,6 +29,8 @@ type scenario struct {
 	uncached bool          // stack.Options.UncachedValid
 	unique   bool          // use the -pool token pool rather than the cached one
 	distance time.Duration // injected introspection latency
+	policy   string        // stack.Options.Policy
+	decision bool          // a forward-auth decision request (forwardauth.go) rather than GET path
 }
 
 // expand turns the chosen base scenarios into concrete ones, the remote
@@ -43,6 +45,8 @@ func expand(o *options) []scenario {
 			out = append(out, scenario{name: base, path: "/items"})
 		case "local-unique":
 			out = append(out, scenario{name: base, path: "/items", uncached: true, unique: true})
+		case "forward-auth":
+			out = append(out, scenario{name: base, path: forwardAuthPath, policy: stack.DecisionPolicy, decision: true})
 		case "remote", "remote-cached", "hybrid":
 			for _, d := range o.distances {
 				sc := scenario{name: base + "@" + distanceLabel(d), path: "/items", distance: d}
@@ -151,27 +155,36 @@ func runScenario(ctx context.Context, o *options, iss *devissuer.Issuer, sc scen
 	}
 	readyCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	srv, err := stack.Start(readyCtx, stack.Options{Issuer: iss, Args: sc.args, UncachedValid: sc.uncached})
+	srv, err := stack.Start(readyCtx, stack.Options{Issuer: iss, Args: sc.args, UncachedValid: sc.uncached, Policy: sc.policy})
 	if err != nil {
 		return nil, err
 	}
 	defer srv.Close()
 	tgt := newTarget(srv.Addr(), workersFor(o, model), o.timeout)
 	defer tgt.close()
-	if sc.path == "/" {
-		authz = nil
+	requests := tgt.requests(sc.path, authz)
+	switch {
+	case sc.decision:
+		if err := tgt.preflightDecision(authz[0]); err != nil {
+			return nil, err
+		}
+		requests = tgt.requestsWith(sc.path, forwardAuthHeader(), authz)
+	case sc.path == "/":
+		requests = tgt.requests(sc.path, nil)
 		if err := tgt.preflight("/", nil, helloBody); err != nil {
 			return nil, err
 		}
-	} else if err := tgt.preflight(sc.path, authz[0], itemsBody); err != nil {
-		return nil, err
+	default:
+		if err := tgt.preflight(sc.path, authz[0], itemsBody); err != nil {
+			return nil, err
+		}
 	}
 
 	var counts devissuer.Counts
 	var stats = srv.Cache().Stats()
 	cfg := harnessConfig(o, sc.name, model, stderr)
 	cfg.BeforeMeasure = func() { counts, stats = iss.Counts(), srv.Cache().Stats() }
-	res, err := harness.Run(ctx, cfg, tgt.requests(sc.path, authz))
+	res, err := harness.Run(ctx, cfg, requests)
 	if res != nil {
 		c2, s2 := iss.Counts(), srv.Cache().Stats()
 		res.Counters = map[string]int64{
