@@ -103,10 +103,10 @@ func TestCheckAuthAndJoseVerify(t *testing.T) {
 
 // TestForwardAuthCasesMeasureWhatTheySay checks BenchmarkForwardAuth's
 // cases on one server, as the benchmark runs them: each answers 200 with
-// the claim headers (the baseline with the hello body); after the warm-up
+// the claim headers (the baselines with the hello body); after the warm-up
 // every decision is a cache hit and none runs the validator; the route
 // really needs the token (401 without it), so the 200 is not a public
-// route's; and the baseline never touches the cache.
+// route's; and the baselines never touch the cache.
 func TestForwardAuthCasesMeasureWhatTheySay(t *testing.T) {
 	fx := newFixtures(t)
 	s := startDecisionServer(t, t, fx)
@@ -143,13 +143,13 @@ func TestForwardAuthCasesMeasureWhatTheySay(t *testing.T) {
 				t.Errorf("%d validations after the warm-up, want 0", v)
 			}
 			hits, want := after.Hits-before.Hits, uint64(n)
-			if !tc.token {
+			if !tc.decision() {
 				want = 0
 			}
 			if hits != want {
 				t.Errorf("%d cache hits for %d requests, want %d", hits, n, want)
 			}
-			if tc.token {
+			if tc.decision() {
 				req.Header.Del(fasthttp.HeaderAuthorization)
 				if err := s.client.Do(req, resp); err != nil {
 					t.Fatal(err)

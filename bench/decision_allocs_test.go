@@ -30,7 +30,7 @@ func TestDecisionHitAllocs(t *testing.T) {
 	h := s.Handler()
 	peer := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 	for _, tc := range decisionCases {
-		if !tc.token {
+		if !tc.decision() {
 			continue
 		}
 		t.Run(tc.name, func(t *testing.T) {

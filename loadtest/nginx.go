@@ -193,10 +193,16 @@ func runNginx(ctx context.Context, o *options, stderr io.Writer) ([]*harness.Res
 				tgt.close()
 				return results, fmt.Errorf("%s: %w\nnginx log:\n%s", name, err, px.Log())
 			}
-			var hits, claimed int64
-			stats := tg.Cache().Stats()
+			var (
+				hits, claimed int64
+				stats         = tg.Cache().Stats()
+				cpu           cpuMeter
+			)
 			cfg := harnessConfig(o, name, model, stderr)
-			cfg.BeforeMeasure = func() { hits, claimed, stats = up.hits.Load(), up.claimed.Load(), tg.Cache().Stats() }
+			cfg.BeforeMeasure = func() {
+				hits, claimed, stats = up.hits.Load(), up.claimed.Load(), tg.Cache().Stats()
+				cpu.start(px.Pid())
+			}
 			res, err := harness.Run(ctx, cfg, tgt.requests(path, authz))
 			tgt.close()
 			if res != nil {
@@ -208,6 +214,7 @@ func runNginx(ctx context.Context, o *options, stderr io.Writer) ([]*harness.Res
 					"cache_misses":         int64(s2.Misses - stats.Misses),
 					"validations":          int64(s2.Validations - stats.Validations),
 				}
+				cpu.report(res)
 				logDone(stderr, res)
 				results = append(results, res)
 			}
@@ -264,3 +271,37 @@ func preflightNginx(t *target, path string, authz []byte, auth bool, up *upstrea
 
 // errNginxWithURL refuses -nginx together with -url.
 var errNginxWithURL = errors.New("-nginx: runs its own tokengate; it cannot be combined with -url")
+
+// cpuMeter measures the CPU time that nginx (its process group) and this
+// process (load generator, tokengate and upstream) use during the measured
+// phase, as counters per request: on a machine whose cores the three
+// share, CPU per request says more than requests per second. Where the
+// times cannot be read the counters are left out.
+type cpuMeter struct {
+	pgid        int
+	nginx, self time.Duration
+	ok          bool
+}
+
+func (m *cpuMeter) start(pgid int) {
+	var err1, err2 error
+	m.pgid = pgid
+	m.nginx, err1 = groupCPU(pgid)
+	m.self, err2 = selfCPU()
+	m.ok = err1 == nil && err2 == nil
+}
+
+// report adds nginx_cpu_ns_per_req and go_cpu_ns_per_req to res.Counters.
+func (m *cpuMeter) report(res *harness.Result) {
+	if !m.ok || res.Requests == 0 {
+		return
+	}
+	nginx, err1 := groupCPU(m.pgid)
+	self, err2 := selfCPU()
+	if err1 != nil || err2 != nil {
+		return
+	}
+	n := int64(res.Requests)
+	res.Counters["nginx_cpu_ns_per_req"] = int64(nginx-m.nginx) / n
+	res.Counters["go_cpu_ns_per_req"] = int64(self-m.self) / n
+}
