@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -44,7 +45,8 @@ func TestForwardAuthRun(t *testing.T) {
 // TestNginxRun is a tiny real run of the -nginx pair through Debian's nginx:
 // on nginx-auth every request was decided by tokengate (a cache hit) and
 // reached the upstream with the claim headers; on nginx none was decided
-// and none carried claims; nginx is gone afterwards.
+// and none carried claims; both count CPU per request (Linux); nginx is
+// gone afterwards.
 func TestNginxRun(t *testing.T) {
 	proxytest.Require(t, "nginx")
 	dir := t.TempDir()
@@ -67,6 +69,9 @@ func TestNginxRun(t *testing.T) {
 		if n == 0 || r.Errors != 0 || c["upstream_hits"] != n {
 			t.Errorf("%s: requests %d errors %d counters %v", r.Scenario, n, r.Errors, c)
 			continue
+		}
+		if runtime.GOOS == "linux" && (c["nginx_cpu_ns_per_req"] <= 0 || c["go_cpu_ns_per_req"] <= 0) {
+			t.Errorf("%s: no CPU per request in %v", r.Scenario, c)
 		}
 		switch r.Scenario {
 		case "nginx":
