@@ -101,3 +101,64 @@ func TestCheckAuthAndJoseVerify(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardAuthCasesMeasureWhatTheySay checks BenchmarkForwardAuth's
+// cases on one server, as the benchmark runs them: each answers 200 with
+// the claim headers (the baselines with the hello body); after the warm-up
+// every decision is a cache hit and none runs the validator; the route
+// really needs the token (401 without it), so the 200 is not a public
+// route's; and the baselines never touch the cache.
+func TestForwardAuthCasesMeasureWhatTheySay(t *testing.T) {
+	fx := newFixtures(t)
+	s := startDecisionServer(t, t, fx)
+	authz := bearers(fx.Get(t, rs2048()).Tokens[:cachedTokens])
+	for _, tc := range decisionCases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			tc.prepare(s, req)
+			send := func(i int) {
+				t.Helper()
+				if tc.token {
+					req.Header.SetBytesV(fasthttp.HeaderAuthorization, authz[i%len(authz)])
+				}
+				if err := s.client.Do(req, resp); err != nil {
+					t.Fatal(err)
+				}
+				if !tc.ok(resp) {
+					t.Fatalf("%s %s: %d\n%s", tc.name, tc.path, resp.StatusCode(), resp.Header.Header())
+				}
+			}
+			for i := range authz { // the benchmark's warm-up
+				send(i)
+				s.Cache().Wait()
+			}
+			before := s.Cache().Stats()
+			const n = 3 * cachedTokens
+			for i := range n {
+				send(i)
+			}
+			after := s.Cache().Stats()
+			if v := after.Validations - before.Validations; v != 0 {
+				t.Errorf("%d validations after the warm-up, want 0", v)
+			}
+			hits, want := after.Hits-before.Hits, uint64(n)
+			if !tc.decision() {
+				want = 0
+			}
+			if hits != want {
+				t.Errorf("%d cache hits for %d requests, want %d", hits, n, want)
+			}
+			if tc.decision() {
+				req.Header.Del(fasthttp.HeaderAuthorization)
+				if err := s.client.Do(req, resp); err != nil {
+					t.Fatal(err)
+				}
+				if resp.StatusCode() != fasthttp.StatusUnauthorized {
+					t.Errorf("without a token: %d, want 401", resp.StatusCode())
+				}
+			}
+		})
+	}
+}

@@ -2,9 +2,10 @@
 // its own (cache hit, cache miss per signing algorithm, remote miss against
 // the development issuer on loopback), the whole server over
 // fasthttputil.NewInmemoryListener (GET / as the baseline, GET /items in
-// local, remote and hybrid mode, cached and uncached), and a raw go-jose
-// parse-and-verify of the same tokens, so that what tokengate adds over the
-// library shows side by side.
+// local, remote and hybrid mode, cached and uncached; a cached forward-auth
+// decision in each proxy dialect beside GET / on the same server), and a
+// raw go-jose parse-and-verify of the same tokens, so that what tokengate
+// adds over the library shows side by side.
 //
 // The servers are built by loadtest/stack, wired like cmd/server. Run them
 // with `make bench`, or:

@@ -44,19 +44,31 @@ type server struct {
 // listener and waits until it is ready. owner's cleanup stops it.
 func startServer(tb, owner testing.TB, iss *devissuer.Issuer, uncachedValid bool, args ...string) *server {
 	tb.Helper()
+	return startServerWith(tb, owner, stack.Options{Issuer: iss, Args: args, UncachedValid: uncachedValid})
+}
+
+// startServerWith starts a tokengate configured by o on a new in-memory
+// listener and waits until it is ready. Its client dials from a loopback
+// address (127.0.0.1:40000), as a proxy on the same host would, so that
+// the decision endpoints trust it under the default TRUSTED_PROXIES.
+// owner's cleanup stops it.
+func startServerWith(tb, owner testing.TB, o stack.Options) *server {
+	tb.Helper()
 	ln := fasthttputil.NewInmemoryListener()
+	o.Listener = ln
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := stack.Start(ctx, stack.Options{Issuer: iss, Args: args, UncachedValid: uncachedValid, Listener: ln})
+	s, err := stack.Start(ctx, o)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	owner.Cleanup(s.Close)
+	peer := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 	return &server{
 		App: s,
 		client: &fasthttp.HostClient{
 			Addr:                "tokengate.bench",
-			Dial:                func(string) (net.Conn, error) { return ln.Dial() },
+			Dial:                func(string) (net.Conn, error) { return ln.DialWithLocalAddr(peer) },
 			MaxConns:            1024,
 			MaxResponseBodySize: 1 << 20,
 			ReadTimeout:         30 * time.Second,

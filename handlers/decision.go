@@ -42,15 +42,24 @@ const (
 	dialectEnvoy
 )
 
-// Request headers the dialects read.
+// Request headers the dialects read, spelled as fasthttp stores the names
+// of received headers (each word capitalised), so that peekHeader need not
+// canonicalise them on every request.
 const (
 	headerXForwardedMethod = "X-Forwarded-Method"
 	headerXForwardedHost   = "X-Forwarded-Host"
 	headerXForwardedURI    = "X-Forwarded-Uri"
-	headerXOriginalURI     = "X-Original-URI"
-	headerXOriginalURL     = "X-Original-URL"
+	headerXOriginalURI     = "X-Original-Uri"
+	headerXOriginalURL     = "X-Original-Url"
 	headerXOriginalMethod  = "X-Original-Method"
 )
+
+// peekHeader returns the value of the request header named canonical
+// (one of the constants above). RequestHeader.Peek would copy and
+// canonicalise the name first, on every call.
+func peekHeader(h *fasthttp.RequestHeader, canonical string) []byte {
+	return h.PeekCanonical([]byte(canonical))
+}
 
 // badOriginal says which header made the original request unusable; it
 // becomes the 400's detail.
@@ -87,15 +96,15 @@ func (s *Server) decideForward(ctx *fasthttp.RequestCtx) { s.decide(ctx, dialect
 func (s *Server) decideRequest(ctx *fasthttp.RequestCtx) { s.decide(ctx, dialectRequest) }
 func (s *Server) decideEnvoy(ctx *fasthttp.RequestCtx)   { s.decide(ctx, dialectEnvoy) }
 
-// decideEnvoyDispatched is decideEnvoy called from Handler ahead of the
-// router, which would otherwise recover the handler's panics.
-func (s *Server) decideEnvoyDispatched(ctx *fasthttp.RequestCtx) {
+// decideDispatched is decide called from Handler ahead of the router,
+// recovering the panics that the router would otherwise recover.
+func (s *Server) decideDispatched(ctx *fasthttp.RequestCtx, d dialect) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.recoverPanic(ctx, v)
 		}
 	}()
-	s.decide(ctx, dialectEnvoy)
+	s.decide(ctx, d)
 }
 
 // decide answers a decision request. On a cache hit it allocates nothing:
@@ -118,7 +127,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, d dialect) {
 	}
 	if v := s.Decide(ctx, o.method, o.host, o.target); v.Allowed {
 		if v.Principal != nil {
-			s.writeClaimHeaders(ctx, v.Principal, v.Token)
+			s.writeClaimHeaders(ctx, v.Policy, v.Principal, v.Token)
 		}
 		ctx.SetStatusCode(fasthttp.StatusOK)
 	}
@@ -136,6 +145,9 @@ type Verdict struct {
 	// Authorization header (valid only while the handler runs), for
 	// auth.Fingerprint in logs.
 	Token []byte
+	// Policy is the policy the decision was made under, whose claim
+	// headers go with it (a reload may have swapped the current one).
+	Policy *policy.Policy
 }
 
 // Decide is the decision of the decision endpoints and of gateway mode,
@@ -163,11 +175,12 @@ func (s *Server) Decide(ctx *fasthttp.RequestCtx, method, host, target []byte) V
 		return Verdict{}
 	}
 
-	rule := s.policy.Load().Match(host, method, path)
+	pol := s.policy.Load()
+	rule := pol.Match(host, method, path)
 	switch rule.Access {
 	case policy.AccessPublic:
 		s.requests.inc(ctx, outcomePublic)
-		return Verdict{Allowed: true}
+		return Verdict{Allowed: true, Policy: pol}
 	case policy.AccessDeny:
 		s.refuse(ctx, rule, "forbidden: this route is closed")
 		return Verdict{}
@@ -193,7 +206,7 @@ func (s *Server) Decide(ctx *fasthttp.RequestCtx, method, host, target []byte) V
 	switch outcome, scope := rule.Decide(p); outcome {
 	case policy.Allowed:
 		s.requests.inc(ctx, outcomeAuthorized)
-		return Verdict{Allowed: true, Principal: p, Token: token}
+		return Verdict{Allowed: true, Principal: p, Token: token, Policy: pol}
 	case policy.MissingScope:
 		s.writeAuthError(ctx, errInsufficientScope, token, nil, scope)
 	case policy.WrongIssuer:
@@ -223,16 +236,19 @@ func (s *Server) badDecisionRequest(ctx *fasthttp.RequestCtx, detail string) {
 	}
 }
 
-// writeClaimHeaders sets the policy's claim headers from p. A claim the
-// principal lacks is left out; a value the policy refuses to put in a
-// header (control bytes, too long) is left out and logged.
-func (s *Server) writeClaimHeaders(ctx *fasthttp.RequestCtx, p *auth.Principal, token []byte) {
+// writeClaimHeaders sets pol's claim headers from p, under their
+// canonical names (pol.HeaderKeys: SetBytesV would canonicalise each name
+// again). A claim the principal lacks is left out; a value the policy
+// refuses to put in a header (control bytes, too long) is left out and
+// logged.
+func (s *Server) writeClaimHeaders(ctx *fasthttp.RequestCtx, pol *policy.Policy, p *auth.Principal, token []byte) {
 	var buf [1024]byte
-	for _, h := range s.policy.Load().Headers() {
+	keys := pol.HeaderKeys()
+	for i, h := range pol.Headers() {
 		v, err := policy.AppendClaim(buf[:0], h.Claim, p)
 		switch {
 		case err == nil:
-			ctx.Response.Header.SetBytesV(h.Name, v)
+			ctx.Response.Header.SetCanonical(keys[i], v)
 		case errors.Is(err, policy.ErrClaimAbsent):
 		default:
 			s.log.Warn("handlers: claim header left out",
@@ -266,21 +282,21 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 	var o original
 	switch d {
 	case dialectForward:
-		o.target = h.Peek(headerXForwardedURI)
+		o.target = peekHeader(h, headerXForwardedURI)
 		if len(o.target) == 0 {
 			return o, errNoForwardedURI
 		}
 		if o.target[0] != '/' {
 			return o, errBadForwardedURI
 		}
-		o.method = h.Peek(headerXForwardedMethod)
+		o.method = peekHeader(h, headerXForwardedMethod)
 		if len(o.method) == 0 {
 			return o, errNoForwardedMethod
 		}
 		if !validMethod(o.method) {
 			return o, errBadForwardedMethod
 		}
-		if o.host = h.Peek(headerXForwardedHost); len(o.host) > 0 {
+		if o.host = peekHeader(h, headerXForwardedHost); len(o.host) > 0 {
 			if !validHost(o.host) {
 				return o, errBadForwardedHost
 			}
@@ -289,7 +305,7 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 		}
 
 	case dialectRequest:
-		uri, url := h.Peek(headerXOriginalURI), h.Peek(headerXOriginalURL)
+		uri, url := peekHeader(h, headerXOriginalURI), peekHeader(h, headerXOriginalURL)
 		var urlHost []byte
 		if len(url) > 0 {
 			var ok bool
@@ -312,12 +328,12 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 		}
 		// nginx's auth_request subrequest keeps the original method, so
 		// without X-Original-Method the request's own method is the one.
-		if o.method = h.Peek(headerXOriginalMethod); len(o.method) == 0 {
+		if o.method = peekHeader(h, headerXOriginalMethod); len(o.method) == 0 {
 			o.method = h.Method()
 		} else if !validMethod(o.method) {
 			return o, errBadOriginalMethod
 		}
-		switch o.host = h.Peek(headerXForwardedHost); {
+		switch o.host = peekHeader(h, headerXForwardedHost); {
 		case len(o.host) > 0:
 			if !validHost(o.host) {
 				return o, errBadForwardedHost

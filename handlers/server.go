@@ -220,16 +220,29 @@ func New(cfg Config) (*Server, error) {
 
 // Handler returns the request handler to serve, with every route mounted.
 //
-// Envoy's decision requests (/auth/envoy/…) are dispatched before the
-// router: its catch-all parameter would copy the path into a string on
-// every request, and the decision reads the raw request target anyway.
-// The route stays registered, so that the router, /openapi.json and the
-// drift test agree.
+// Decision requests are dispatched before the router. Envoy's
+// (/auth/envoy/…): the catch-all parameter would copy the path into a
+// string on every request, and the decision reads the raw request target
+// anyway. /auth/forward and /auth/request, spelled exactly so: they are
+// registered for any method, and the router looks such a route up only
+// after the request method's own tree has missed and it has searched that
+// tree for a redirect (case-insensitively), which cost a twentieth of a
+// cached decision. Any other spelling goes to the router as before. The
+// routes stay registered, so that the router, /openapi.json and the drift
+// test agree.
 func (s *Server) Handler() fasthttp.RequestHandler {
 	r := s.router.Handler
 	return func(ctx *fasthttp.RequestCtx) {
+		switch string(ctx.Request.URI().PathOriginal()) {
+		case PathForward:
+			s.decideDispatched(ctx, dialectForward)
+			return
+		case PathRequest:
+			s.decideDispatched(ctx, dialectRequest)
+			return
+		}
 		if p := ctx.Path(); len(p) > len(PathEnvoy) && p[len(PathEnvoy)] == '/' && string(p[:len(PathEnvoy)]) == PathEnvoy {
-			s.decideEnvoyDispatched(ctx)
+			s.decideDispatched(ctx, dialectEnvoy)
 			return
 		}
 		r(ctx)

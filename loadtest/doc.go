@@ -6,11 +6,15 @@
 // child process of its own: the loadtest binary re-executes itself, so that
 // the server's CPU time (getrusage in the child) is measured apart from the
 // load generator's and reported per request. It runs the scenarios
-// baseline, local-cached, local-unique, remote, remote-cached, hybrid and
+// baseline, local-cached, forward-auth (a cached decision on /auth/forward
+// under a policy), local-unique, remote, remote-cached, hybrid and
 // remote-shared (-replicas tokengates sharing a Redis second level; these
 // run in-process), the last four at each simulated distance to the
 // authorization server (-distances: loopback, and 20ms injected into every
-// introspection). With -url it targets a tokengate that is already running
+// introspection). With -nginx it starts real nginx on a loopback port in
+// front of an upstream written in Go instead, and compares the path
+// without auth (nginx) with the path through auth_request to tokengate
+// (nginx-auth). With -url it targets a tokengate that is already running
 // on this machine instead (loopback addresses only) and runs baseline and
 // items. -baseline-fasthttp adds a bare fasthttp server answering the same
 // requests with the same body, the cost of HTTP with no tokengate at all;

@@ -2,19 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"syscall"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/tokengate/tokengate/devissuer"
+	"github.com/tokengate/tokengate/internal/proxyrun"
 	"github.com/tokengate/tokengate/loadtest/harness"
 )
 
@@ -38,9 +31,6 @@ const (
 	viaTokengate
 )
 
-// upstreamBody is what the gateway scenarios' upstream answers.
-const upstreamBody = `{"upstream":"ok"}`
-
 func gatewayScenarios() []scenario {
 	return []scenario{
 		{name: "gateway-direct", path: "/items", gateway: viaDirect},
@@ -49,52 +39,39 @@ func gatewayScenarios() []scenario {
 	}
 }
 
-// startUpstream serves upstreamBody on a loopback port until stop.
-func startUpstream() (addr string, stop func(), err error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	body := []byte(upstreamBody)
-	srv := &fasthttp.Server{
-		Handler: func(ctx *fasthttp.RequestCtx) {
-			ctx.SetContentType("application/json")
-			ctx.SetBody(body)
-		},
-		ReadTimeout:           10 * time.Second,
-		WriteTimeout:          10 * time.Second,
-		IdleTimeout:           30 * time.Second,
-		NoDefaultServerHeader: true,
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ln)
-	}()
-	return ln.Addr().String(), func() { _ = srv.Shutdown(); <-done }, nil
-}
-
 // runGateway runs one gateway scenario.
 func runGateway(ctx context.Context, o *options, iss *devissuer.Issuer, sc scenario, model harness.Model, authz [][]byte, stderr io.Writer) (*harness.Result, error) {
-	upAddr, stopUp, err := startUpstream()
+	up, err := startUpstream()
 	if err != nil {
 		return nil, err
 	}
-	defer stopUp()
+	defer up.close()
+	upAddr := up.addr
 
 	addr := upAddr
 	switch sc.gateway {
 	case viaNginx:
-		n, err := startNginx(upAddr)
+		bin, err := proxyrun.Lookup("nginx")
 		if err != nil {
 			return nil, err
 		}
-		defer n.stop()
-		addr = n.addr
+		dir, err := os.MkdirTemp("", "tokengate-loadtest-nginx-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		px, err := proxyrun.Nginx(startCtx, proxyrun.NginxConfig{Bin: bin, Dir: dir, HTTP: gatewayNginxConfig(upAddr), Workers: o.nginxWorkers})
+		if err != nil {
+			return nil, err
+		}
+		defer px.Stop()
+		addr = px.Addr
 	case viaTokengate:
 		// tokengate runs in a child process of its own, as nginx does, so
 		// that it does not share the load generator's Go runtime.
-		args, env, err := tokengateArgs(iss, scenario{args: []string{"--upstream-url=http://" + upAddr}})
+		args, env, err := tokengateArgs(iss, scenario{args: []string{"--upstream-url=http://" + upAddr}}, "")
 		if err != nil {
 			return nil, err
 		}
@@ -117,103 +94,18 @@ func runGateway(ctx context.Context, o *options, iss *devissuer.Issuer, sc scena
 	return res, err
 }
 
-// nginxProc is a running nginx.
-type nginxProc struct {
-	addr string
-	cmd  *exec.Cmd
-	done chan struct{}
-	dir  string
-}
-
-// startNginx runs Debian's nginx on a free loopback port as a plain
-// reverse proxy to upstream (keepalive to it, no auth), with as many
-// workers as cores, in a temporary directory that stop removes.
-func startNginx(upstream string) (*nginxProc, error) {
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		bin = "/usr/sbin/nginx"
-		if _, serr := os.Stat(bin); serr != nil {
-			return nil, errors.New("gateway-nginx needs nginx: apt-get install nginx")
-		}
-	}
-	dir, err := os.MkdirTemp("", "tokengate-loadtest-nginx-")
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	conf := fmt.Sprintf(`daemon off;
-worker_processes auto;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/client_body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    upstream app { server %[2]s; keepalive 256; }
+// gatewayNginxConfig is nginx as a plain reverse proxy to upstream, with
+// upstream keepalive and no auth: the reference the gateway is held to.
+func gatewayNginxConfig(upstream string) string {
+	return `
+    upstream app { server ` + upstream + `; keepalive 256; }
     server {
-        listen %[3]s;
+        listen {{LISTEN}};
         keepalive_requests 1000000;
         location / {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_pass http://app;
         }
-    }
-}
-`, dir, upstream, addr)
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	cmd := exec.Command(bin, "-p", dir, "-c", path)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("start nginx: %w", err)
-	}
-	n := &nginxProc{addr: addr, cmd: cmd, done: make(chan struct{}), dir: dir}
-	go func() { _ = cmd.Wait(); close(n.done) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return n, nil
-		}
-		select {
-		case <-n.done:
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("nginx exited before listening: %s", log)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			n.stop()
-			return nil, fmt.Errorf("nginx did not listen on %s within 10s", addr)
-		}
-	}
-}
-
-// stop ends nginx's process group, by its pid, and removes its directory.
-func (n *nginxProc) stop() {
-	pgid := -n.cmd.Process.Pid
-	_ = syscall.Kill(pgid, syscall.SIGTERM)
-	select {
-	case <-n.done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(pgid, syscall.SIGKILL)
-		<-n.done
-	}
-	os.RemoveAll(n.dir)
+    }`
 }

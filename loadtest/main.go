@@ -64,6 +64,8 @@ type options struct {
 	baselineFasthttp bool
 	replicas         int
 	redisURL         string
+	nginx            bool // the -nginx scenarios (nginx.go) instead of the in-process ones
+	nginxWorkers     int
 	settings         map[string]string
 	// explicitScenarios is true when -scenarios named them: a scenario
 	// that cannot run is then an error rather than skipped.
@@ -71,7 +73,7 @@ type options struct {
 }
 
 // inProcessScenarios are the scenario names without -url, in run order.
-var inProcessScenarios = []string{"baseline", "local-cached", "local-unique", "remote", "remote-cached", "hybrid", "remote-shared"}
+var inProcessScenarios = []string{"baseline", "local-cached", "forward-auth", "local-unique", "remote", "remote-cached", "hybrid", "remote-shared"}
 
 // urlScenarios are the scenario names with -url.
 var urlScenarios = []string{"baseline", "items"}
@@ -93,6 +95,9 @@ the load generator's (the cpu/req column):
 
   baseline       GET / (no auth)
   local-cached   GET /items, local mode, 16 tokens that stay cached
+  forward-auth   GET /auth/forward (Traefik/Caddy dialect) asking about
+                 GET /orders/1 under a policy: a cached decision with
+                 three claim headers, 16 tokens
   local-unique   GET /items, local mode, a pool of -pool tokens and a cache
                  that keeps no valid token: every request verifies a signature
   remote         GET /items, remote mode, INTROSPECTION_CACHE_TTL=0: one
@@ -111,6 +116,13 @@ the load generator's (the cpu/req column):
 remote, remote-cached, hybrid and remote-shared run once per -distances
 entry: 0 is the loopback issuer, 20ms injects that much latency into every
 introspection.
+
+With -nginx it starts real nginx (Debian's package) on a loopback port in
+front of an upstream written in Go, and tokengate with a policy:
+
+  nginx          client → nginx → upstream (16 tokens sent, none checked)
+  nginx-auth     client → nginx → auth_request to tokengate's /auth/request
+                 (a cached decision) → upstream with the claim headers
 
 With -url it targets a running tokengate on this machine (loopback only):
 
@@ -152,6 +164,8 @@ Flags:
 	fs.BoolVar(&o.baselineFasthttp, "baseline-fasthttp", false, "also load a bare fasthttp server (same requests, same body) as the no-tokengate reference")
 	fs.IntVar(&o.replicas, "replicas", 3, "remote-shared: tokengate replicas sharing the Redis second level (2 to 16)")
 	fs.StringVar(&o.redisURL, "redis-url", "", "remote-shared: the Redis to share (default: start redis-server on a free loopback port); its contents are left alone, every run uses fresh tokens")
+	fs.BoolVar(&o.nginx, "nginx", false, "run the nginx scenarios (real nginx in front of a Go upstream, with and without auth_request to tokengate)")
+	fs.IntVar(&o.nginxWorkers, "nginx-workers", 1, "with -nginx: nginx worker_processes")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -166,6 +180,15 @@ Flags:
 	})
 
 	known := inProcessScenarios
+	if o.nginx {
+		if o.url != "" {
+			return nil, errNginxWithURL
+		}
+		if o.nginxWorkers < 1 || o.nginxWorkers > 64 {
+			return nil, errors.New("-nginx-workers: must be between 1 and 64")
+		}
+		known = nginxScenarios
+	}
 	if o.url != "" {
 		addr, err := checkLoopbackURL(o.url)
 		if err != nil {
@@ -269,15 +292,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 
 	started := time.Now()
-	target := "in-process"
-	if o.url != "" {
-		target = o.url
+	target, runAll := "in-process", runInProcess
+	switch {
+	case o.url != "":
+		target, runAll = o.url, runURL
+	case o.nginx:
+		target, runAll = "in-process behind nginx", runNginx
 	}
 	report := harness.NewReport(started, target, o.settings)
-	runAll := runInProcess
-	if o.url != "" {
-		runAll = runURL
-	}
 	results, runErr := runAll(ctx, o, stderr)
 	report.Results = results
 	for _, ref := range references {

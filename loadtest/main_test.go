@@ -72,6 +72,9 @@ func TestFlagErrors(t *testing.T) {
 		{"zero rounds", []string{"-rounds", "0"}, "-rounds"},
 		{"stray argument", []string{"now"}, "unexpected argument"},
 		{"one replica", []string{"-replicas", "1"}, "-replicas"},
+		{"nginx with url", []string{"-nginx", "-url", "http://127.0.0.1:1"}, "-nginx"},
+		{"nginx workers", []string{"-nginx", "-nginx-workers", "0"}, "-nginx-workers"},
+		{"in-process scenario with nginx", []string{"-nginx", "-scenarios", "baseline"}, `unknown scenario "baseline"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/tokengate/tokengate/devissuer"
 	"github.com/tokengate/tokengate/loadtest/harness"
+	"github.com/tokengate/tokengate/loadtest/stack"
 )
 
 // cachedPool is how many tokens the cached scenarios cycle through: few
@@ -44,6 +47,8 @@ type scenario struct {
 	gateway  gatewayVia    // gateway scenarios: how the upstream is reached
 	bare     bool          // a bare fasthttp server instead of tokengate
 	shared   bool          // remote-shared: -replicas tokengates sharing a Redis (see runShared)
+	policy   string        // stack.Options.Policy
+	decision bool          // a forward-auth decision request (forwardauth.go) rather than GET path
 }
 
 // expand turns the chosen base scenarios into concrete ones, the remote
@@ -61,6 +66,8 @@ func expand(o *options) []scenario {
 			out = append(out, scenario{name: base, path: "/items"})
 		case "local-unique":
 			out = append(out, scenario{name: base, path: "/items", uncached: true, unique: true})
+		case "forward-auth":
+			out = append(out, scenario{name: base, path: forwardAuthPath, policy: stack.DecisionPolicy, decision: true})
 		case "remote", "remote-cached", "hybrid", "remote-shared":
 			for _, d := range o.distances {
 				sc := scenario{name: base + "@" + distanceLabel(d), path: "/items", distance: d}
@@ -199,7 +206,8 @@ func roundOf(o *options, round int) int {
 
 // tokengateArgs are the flags and environment of a tokengate child that
 // trusts iss, serves on a free loopback port and takes sc's flags.
-func tokengateArgs(iss *devissuer.Issuer, sc scenario) (args, env []string, err error) {
+// A policy (sc.policy) is written to a file in dir.
+func tokengateArgs(iss *devissuer.Issuer, sc scenario, dir string) (args, env []string, err error) {
 	clients := iss.Clients()
 	if len(clients) == 0 {
 		return nil, nil, errors.New("the development issuer has no client")
@@ -213,6 +221,15 @@ func tokengateArgs(iss *devissuer.Issuer, sc scenario) (args, env []string, err 
 	env = []string{"OKTA_CLIENT_SECRET=" + clients[0].Secret}
 	if sc.uncached {
 		env = append(env, serveUncachedEnv+"=1")
+	}
+	if sc.policy != "" {
+		// The child reads its policy file once, at start; the file goes
+		// with the temporary directory the caller removes.
+		path := filepath.Join(dir, "policy.yaml")
+		if err := os.WriteFile(path, []byte(sc.policy), 0o600); err != nil {
+			return nil, nil, err
+		}
+		args = append(args, "--policy-file="+path)
 	}
 	return args, env, nil
 }
@@ -231,7 +248,12 @@ func runScenario(ctx context.Context, o *options, iss *devissuer.Issuer, sc scen
 	if !sc.bare {
 		var err error
 		role = roleTokengate
-		if args, env, err = tokengateArgs(iss, sc); err != nil {
+		dir, err := os.MkdirTemp("", "tokengate-loadtest-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		if args, env, err = tokengateArgs(iss, sc, dir); err != nil {
 			return nil, err
 		}
 	}
@@ -251,13 +273,22 @@ func runScenario(ctx context.Context, o *options, iss *devissuer.Issuer, sc scen
 // loadServer runs the preflight and the load against a server child and
 // fills in the counters and the server's CPU time per request.
 func loadServer(ctx context.Context, o *options, sc scenario, model harness.Model, srv *serverProcess, tgt *target, authz [][]byte, iss *devissuer.Issuer, stderr io.Writer) (*harness.Result, error) {
-	if sc.path == "/" {
-		authz = nil
+	requests := tgt.requests(sc.path, authz)
+	switch {
+	case sc.decision:
+		if err := tgt.preflightDecision(authz[0]); err != nil {
+			return nil, err
+		}
+		requests = tgt.requestsWith(sc.path, forwardAuthHeader(), authz)
+	case sc.path == "/":
+		requests = tgt.requests(sc.path, nil)
 		if err := tgt.preflight("/", nil, helloBody); err != nil {
 			return nil, err
 		}
-	} else if err := tgt.preflight(sc.path, authz[0], itemsBody); err != nil {
-		return nil, err
+	default:
+		if err := tgt.preflight(sc.path, authz[0], itemsBody); err != nil {
+			return nil, err
+		}
 	}
 
 	var (
@@ -267,7 +298,7 @@ func loadServer(ctx context.Context, o *options, sc scenario, model harness.Mode
 	)
 	cfg := harnessConfig(o, sc.name, model, stderr)
 	cfg.BeforeMeasure = func() { counts = iss.Counts(); before, beforeErr = srv.usage() }
-	res, err := harness.Run(ctx, cfg, tgt.requests(sc.path, authz))
+	res, err := harness.Run(ctx, cfg, requests)
 	if res == nil {
 		return nil, err
 	}

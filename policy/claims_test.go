@@ -69,3 +69,32 @@ func TestAppendClaim(t *testing.T) {
 		})
 	}
 }
+
+// TestHeaderKeys checks that HeaderKeys is Headers' names in canonical
+// form, index for index, for the default policy and for a file whose
+// names are spelled in any case.
+func TestHeaderKeys(t *testing.T) {
+	cases := []struct {
+		name string
+		p    *Policy
+		want []string
+	}{
+		{"default", Default("items"), []string{"X-Auth-Subject", "X-Auth-Client-Id", "X-Auth-Scopes"}},
+		{"file", mustParse(t, "headers:\n  x-auth-SUBJECT: sub\n  X-AUTH-SCOPES: scope\n  x_user: sub\n  Remote-User-Id9: client_id\n"),
+			[]string{"X-Auth-Subject", "X-Auth-Scopes", "X_user", "Remote-User-Id9"}},
+		{"no headers", mustParse(t, "headers: {}\n"), []string{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			keys, hs := tc.p.HeaderKeys(), tc.p.Headers()
+			if len(keys) != len(tc.want) || len(hs) != len(tc.want) {
+				t.Fatalf("%d keys for %d headers, want %d", len(keys), len(hs), len(tc.want))
+			}
+			for i, k := range keys {
+				if string(k) != tc.want[i] || !strings.EqualFold(string(k), hs[i].Name) {
+					t.Errorf("key %d = %q for header %q, want %q", i, k, hs[i].Name, tc.want[i])
+				}
+			}
+		})
+	}
+}

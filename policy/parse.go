@@ -114,6 +114,7 @@ func parse(name string, data []byte) (*Policy, *Error) {
 	if err := ps.top(doc.Content[0]); err != nil {
 		return nil, err
 	}
+	ps.p.headerKeys = canonicalKeys(ps.p.headers)
 	return ps.p, nil
 }
 

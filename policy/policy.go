@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"net/textproto"
 	"slices"
 
 	"github.com/tokengate/tokengate/auth"
@@ -17,6 +18,7 @@ type Policy struct {
 	routes          []Rule
 	fallback        Rule
 	headers         []Header
+	headerKeys      [][]byte // headers' names in canonical form, index for index
 	issuers         []Issuer
 	caseInsensitive bool
 }
@@ -152,6 +154,7 @@ func Default(requiredScope string) *Policy {
 		fallback: Rule{Index: -1, Access: AccessAuthenticated},
 		headers:  defaultHeaders(),
 	}
+	p.headerKeys = canonicalKeys(p.headers)
 	if requiredScope != "" {
 		p.fallback.Scopes = []string{requiredScope}
 	}
@@ -167,6 +170,22 @@ func (p *Policy) Len() int { return len(p.routes) }
 // Headers returns the claim headers to set on an allowed request, in file
 // order. The slice is shared: do not modify it.
 func (p *Policy) Headers() []Header { return p.headers }
+
+// HeaderKeys returns the names of Headers, index for index, in canonical
+// form (textproto.CanonicalMIMEHeaderKey: "x-AUTH-subject" becomes
+// "X-Auth-Subject"), for header writers that take a name already in that
+// form and so need not canonicalise it on every request (fasthttp's
+// ResponseHeader.SetCanonical). The slices are shared: do not modify them.
+func (p *Policy) HeaderKeys() [][]byte { return p.headerKeys }
+
+// canonicalKeys returns the canonical names of hs.
+func canonicalKeys(hs []Header) [][]byte {
+	keys := make([][]byte, len(hs))
+	for i, h := range hs {
+		keys[i] = []byte(textproto.CanonicalMIMEHeaderKey(h.Name))
+	}
+	return keys
+}
 
 // Issuers returns the trusted issuers of the file's issuers: list, in file
 // order; nil when the file has none. The slice is shared: do not modify it.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 
 	"go.uber.org/zap"
 
@@ -35,6 +37,12 @@ type Options struct {
 	// (e.g. fasthttputil.NewInmemoryListener). Close closes it.
 	Listener net.Listener
 
+	// Policy, when set, is the YAML route policy of the decision
+	// endpoints (POLICY_FILE). Start writes it to a temporary file and
+	// removes the file once the server has loaded it, so App.Reload has
+	// nothing to re-read.
+	Policy string
+
 	// Logger receives tokengate's logs (nil: none).
 	Logger *zap.Logger
 }
@@ -52,6 +60,18 @@ func Start(ctx context.Context, o Options) (*app.App, error) {
 	// per-client introspection bound, a defence against abuse, would cap
 	// the measurement; o.Args may set it back.
 	args := append([]string{"--dev", "--listen-addr=127.0.0.1:0", "--introspection-max-per-client=100000"}, o.Args...)
+	if o.Policy != "" {
+		dir, err := os.MkdirTemp("", "tokengate-stack-")
+		if err != nil {
+			return nil, fmt.Errorf("stack: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		path := filepath.Join(dir, "policy.yaml")
+		if err := os.WriteFile(path, []byte(o.Policy), 0o600); err != nil {
+			return nil, fmt.Errorf("stack: %w", err)
+		}
+		args = append(args, "--policy-file="+path)
+	}
 	cfg, err := config.Load(args, nil, "")
 	if err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
@@ -71,3 +91,20 @@ func Start(ctx context.Context, o Options) (*app.App, error) {
 	}
 	return a, nil
 }
+
+// DecisionPolicy is the route policy the forward-auth benchmarks and load
+// tests serve (Options.Policy): GET /orders/** needs the items scope that
+// the development issuer grants by default, /status is public, anything
+// else is refused, and an allowed decision carries three claim headers.
+const DecisionPolicy = `default: deny
+routes:
+  - path: /orders/**
+    methods: [GET]
+    scopes: [items]
+  - path: /status
+    public: true
+headers:
+  X-Auth-Subject: sub
+  X-Auth-Client-Id: client_id
+  X-Auth-Scopes: scope
+`

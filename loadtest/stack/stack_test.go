@@ -2,6 +2,9 @@ package stack
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +95,62 @@ func TestStartErrors(t *testing.T) {
 	defer iss.Close()
 	if _, err := Start(context.Background(), Options{Issuer: iss, Args: []string{"--validation-mode=psychic"}}); err == nil || !strings.Contains(err.Error(), "VALIDATION_MODE") {
 		t.Errorf("bad mode: %v", err)
+	}
+}
+
+// TestStartPolicy checks that Options.Policy reaches the decision
+// endpoints, and that its temporary file is gone once the server runs.
+func TestStartPolicy(t *testing.T) {
+	iss, err := devissuer.Start(devissuer.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer iss.Close()
+	tok, err := iss.Mint(devissuer.MintOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := Start(ctx, Options{Issuer: iss, Policy: DecisionPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if path := s.Config().PolicyFile; path == "" {
+		t.Error("no POLICY_FILE in the server's configuration")
+	} else if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the policy file %s is still there: %v", path, err)
+	}
+	tests := []struct {
+		uri     string
+		token   bool
+		status  int
+		subject string
+	}{
+		{"/orders/1?x=1", true, 200, "dev-client"},
+		{"/orders/1", false, 401, ""},
+		{"/status", false, 200, ""},
+		{"/elsewhere", true, 403, ""},
+	}
+	for _, tc := range tests {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI(s.URL() + "/auth/forward")
+		req.Header.Set("X-Forwarded-Method", "GET")
+		req.Header.Set("X-Forwarded-Uri", tc.uri)
+		if tc.token {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		if err := fasthttp.DoTimeout(req, resp, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(resp.Header.Peek("X-Auth-Subject")); resp.StatusCode() != tc.status || got != tc.subject {
+			t.Errorf("%s (token %v): %d, X-Auth-Subject %q; want %d, %q", tc.uri, tc.token, resp.StatusCode(), got, tc.status, tc.subject)
+		}
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
+	if _, err := Start(ctx, Options{Issuer: iss, Policy: "routes: [oops"}); err == nil || !strings.HasPrefix(err.Error(), "stack: ") {
+		t.Errorf("a bad policy: %v", err)
 	}
 }
