@@ -36,6 +36,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/tokengate/tokengate/config"
+	"github.com/tokengate/tokengate/devissuer"
 )
 
 const (
@@ -553,6 +554,9 @@ func interopTampered(tamper func(testing.TB, string) string, c interopClient) fu
 const (
 	interopInvalidToken      = `error="invalid_token"`
 	interopInsufficientScope = `error="insufficient_scope"`
+	// The decision's 403 for a valid token from an issuer the route does
+	// not list.
+	interopIssuerRefused = "tokens from this issuer are not accepted on this route"
 	// What tokengate answers when oidc-provider refuses to introspect one
 	// of its own JWTs: 400 {"error":"unsupported_token_type",...}.
 	interopJWTNotIntrospectable = "introspection endpoint returned 400 unsupported_token_type"
@@ -756,5 +760,174 @@ func TestInteropDiscoveryFallback(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInteropSeveralIssuers is issue 11's several-issuers case with a
+// third-party issuer among them: tokengate trusts two development issuers
+// (each with its own keys) and oidc-provider (mode local, its JWKS named in
+// the policy file), and the decision endpoint answers for routes that
+// restrict some paths to some issuers. Each issuer's token passes where
+// its issuer is listed; a valid token from an issuer a route does not list
+// is 403; a token whose iss is unknown is 401 with no request to any
+// authorization server; one issuer down leaves the other two serving.
+func TestInteropSeveralIssuers(t *testing.T) {
+	p := startOIDCProvider(t)
+	a, b, stranger := startDevIssuer(t, "api://a"), startDevIssuer(t, "api://b"), startDevIssuer(t, "api://a")
+	before := p.counts(t)
+
+	policyPath := filepath.Join(t.TempDir(), "policy.yaml")
+	pol := fmt.Sprintf(`
+default: deny
+routes:
+  - path: /a-only/**
+    issuers: [a]
+  - path: /dev-only/**
+    issuers: [a, b]
+  - path: /oidc-only/**
+    issuers: [%[3]s]
+  - path: /**
+    scopes: [items]
+issuers:
+  - name: a
+    issuer: %[1]s
+    audience: api://a
+  - name: b
+    issuer: %[2]s
+    audience: api://b
+  - name: oidc
+    issuer: %[3]s
+    audience: %[4]s
+    mode: local
+    jwks_uri: %[3]s/jwks
+    allowed_client_ids: [%[5]s]
+`, a.Issuer(), b.Issuer(), p.issuer, interopAudience, interopJWTClient().id)
+	if err := os.WriteFile(policyPath, []byte(pol), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load([]string{"--listen=127.0.0.1:0", "--policy-file=" + policyPath}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), interopStartTimeout)
+	defer cancel()
+	app, err := Start(ctx, cfg, Options{Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Close)
+	if err := app.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := &fasthttp.HostClient{Addr: app.Addr(), ReadTimeout: interopCallTimeout, WriteTimeout: interopCallTimeout}
+	t.Cleanup(c.CloseIdleConnections)
+
+	// oidc-provider's keys came from the jwks_uri of the policy file, with
+	// no discovery.
+	started := p.counts(t)
+	if n := interopCalls(started, interopJWKS+"200") - interopCalls(before, interopJWKS+"200"); n < 1 {
+		t.Errorf("%d JWKS fetches from oidc-provider, want at least 1", n)
+	}
+	for _, key := range []string{interopRFC8414, interopOIDCConfig} {
+		if n := interopCalls(started, key) - interopCalls(before, key); n != 0 {
+			t.Errorf("%q: %d requests, want 0 (jwks_uri is set)", key, n)
+		}
+	}
+
+	mint := func(iss *devissuer.Issuer) string {
+		t.Helper()
+		tok, err := iss.Mint(devissuer.MintOptions{Scopes: []string{"items"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	tokA, tokB := mint(a), mint(b)
+	tokOIDC := p.token(t, interopJWTClient(), "", "items")
+
+	for _, tc := range []struct {
+		name, path, token string
+		status            int
+		detail            string // in the body
+		challenge         string // in WWW-Authenticate
+	}{
+		{"a's token, any issuer", "/orders/1", tokA, 200, "", ""},
+		{"b's token, any issuer", "/orders/1", tokB, 200, "", ""},
+		{"oidc-provider's token, any issuer", "/orders/1", tokOIDC, 200, "", ""},
+		{"route listing a: a passes", "/a-only/x", tokA, 200, "", ""},
+		{"route listing a: b's valid token is 403", "/a-only/x", tokB, 403, interopIssuerRefused, ""},
+		{"route listing a: oidc-provider's valid token is 403", "/a-only/x", tokOIDC, 403, interopIssuerRefused, ""},
+		{"route listing a and b: b passes", "/dev-only/x", tokB, 200, "", ""},
+		{"route listing a and b: oidc-provider's valid token is 403", "/dev-only/x", tokOIDC, 403, interopIssuerRefused, ""},
+		{"route listing oidc-provider by URL: it passes", "/oidc-only/x", tokOIDC, 200, "", ""},
+		{"route listing oidc-provider by URL: a's valid token is 403", "/oidc-only/x", tokA, 403, interopIssuerRefused, ""},
+		{"route listing oidc-provider by URL: b's valid token is 403", "/oidc-only/x", tokB, 403, interopIssuerRefused, ""},
+		// The allow-list of oidc-provider's entry is its own: another of
+		// its clients is refused, on any route.
+		{"oidc-provider's client not allowed", "/orders/1", p.token(t, interopOtherClient(), "", "items"), 401, "", interopInvalidToken},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := interopDecide(t, c, tc.path, tc.token)
+			if r.status != tc.status || !strings.Contains(r.body, tc.detail) || !strings.Contains(r.wwwAuth, tc.challenge) {
+				t.Errorf("decision for %s = %s; want %d, body with %q, challenge with %q", tc.path, r, tc.status, tc.detail, tc.challenge)
+			}
+		})
+	}
+
+	t.Run("unknown iss: 401 with no request to any issuer", func(t *testing.T) {
+		devBefore := [3]uint64{a.Counts().Total(), b.Counts().Total(), stranger.Counts().Total()}
+		oidcBefore := p.counts(t)
+		// Same audience as a, but another issuer URL and other keys.
+		r := interopDecide(t, c, "/orders/1", mint(stranger))
+		if r.status != fasthttp.StatusUnauthorized || !strings.Contains(r.wwwAuth, interopInvalidToken) {
+			t.Errorf("decision = %s; want 401 invalid_token", r)
+		}
+		if devAfter := [3]uint64{a.Counts().Total(), b.Counts().Total(), stranger.Counts().Total()}; devAfter != devBefore {
+			t.Errorf("development issuers' requests (a, b, stranger) before %v, after %v", devBefore, devAfter)
+		}
+		if oidcAfter := p.counts(t); !maps.Equal(oidcAfter, oidcBefore) {
+			t.Errorf("oidc-provider's requests before %v, after %v", oidcBefore, oidcAfter)
+		}
+	})
+
+	// a's tokens may still pass with the keys tokengate holds (local mode
+	// needs no network): only the other two are asserted.
+	t.Run("issuer a down: b and oidc-provider keep serving", func(t *testing.T) {
+		if err := a.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = a.Restart() })
+		for _, tc := range []struct{ name, path, token string }{
+			{"b, any issuer", "/orders/1", mint(b)},
+			{"b, route listing a and b", "/dev-only/x", mint(b)},
+			{"oidc-provider, any issuer", "/orders/1", p.token(t, interopJWTClient(), "", "items")},
+			{"oidc-provider, route listing it", "/oidc-only/x", p.token(t, interopJWTClient(), "", "items")},
+		} {
+			if r := interopDecide(t, c, tc.path, tc.token); r.status != fasthttp.StatusOK {
+				t.Errorf("%s: a fresh token: decision = %s; want 200", tc.name, r)
+			}
+		}
+	})
+}
+
+// interopDecide asks tokengate's decision endpoint /auth/forward whether a
+// GET of path with token may pass, as a proxy on loopback would.
+func interopDecide(tb testing.TB, c *fasthttp.HostClient, path, token string) interopResponse {
+	tb.Helper()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://tokengate/auth/forward")
+	req.Header.Set("X-Forwarded-Method", fasthttp.MethodGet)
+	req.Header.Set("X-Forwarded-Host", "api.example.test")
+	req.Header.Set("X-Forwarded-Uri", path)
+	req.Header.Set(fasthttp.HeaderAuthorization, "Bearer "+token)
+	if err := c.DoTimeout(req, resp, interopCallTimeout); err != nil {
+		tb.Fatalf("GET /auth/forward for %s: %v", path, err)
+	}
+	return interopResponse{
+		status:  resp.StatusCode(),
+		body:    string(resp.Body()),
+		wwwAuth: string(resp.Header.Peek(fasthttp.HeaderWWWAuthenticate)),
 	}
 }
