@@ -41,8 +41,9 @@ const (
 	teardownGrace = 500 * time.Millisecond
 )
 
-// errShuttingDown is what /readyz says from the moment Shutdown begins.
-var errShuttingDown = errors.New("shutting down")
+// errShuttingDown is what Ready returns from the moment Shutdown begins;
+// /readyz answers it "not ready: shutting down".
+var errShuttingDown = handlers.ErrShuttingDown
 
 // BuildInfo says which build of tokengate runs. cmd/server stamps it at
 // link time (-ldflags -X); empty fields are unknown.
