@@ -74,6 +74,7 @@ type Gateway struct {
 	cfg    Config
 	log    *zap.Logger
 	client *fasthttp.HostClient
+	names  names
 	count  [numResults]atomic.Uint64
 }
 
@@ -101,6 +102,8 @@ var (
 	bodyGatewayTimeout = []byte(`{"detail":"gateway timeout: the upstream did not answer in time"}`)
 	bodyNoUpgrade      = []byte(`{"detail":"protocol upgrades (WebSocket) are not supported by the gateway"}`)
 	contentTypeJSON    = []byte("application/json")
+	strHTTP            = []byte("http")
+	strHTTPS           = []byte("https")
 )
 
 // New validates cfg and builds the Gateway's pooled client. It starts no
@@ -139,7 +142,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	idle := cfg.Timeout
 	dialer := &net.Dialer{Timeout: min(dialTimeout, idle)}
-	g := &Gateway{cfg: cfg, log: cfg.Logger}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, names: newNames()}
 	g.client = &fasthttp.HostClient{
 		Addr:  addr,
 		IsTLS: isTLS,
@@ -202,6 +205,7 @@ func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []b
 	}
 	req := fasthttp.AcquireRequest()
 	in.CopyTo(&req.Header)
+	req.Header.DisableNormalizing() // prepareHeader names fields canonically; ReleaseRequest resets this
 	req.UseHostHeader = true
 	g.prepareHeader(ctx, &req.Header, p, token)
 
@@ -221,8 +225,10 @@ func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []b
 		return
 	}
 	g.count[resultForwarded].Add(1)
+	resp.Header.DisableNormalizing()
+	g.names.removeHopByHopResponse(&resp.Header)
+	resp.Header.EnableNormalizing() // CopyTo copies the setting: the server's header keeps fasthttp's default
 	resp.Header.CopyTo(&ctx.Response.Header)
-	removeHopByHop(&ctx.Response.Header)
 	if bs := resp.BodyStream(); bs != nil {
 		n := resp.Header.ContentLength()
 		if n < 0 {
@@ -238,22 +244,26 @@ func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []b
 }
 
 // prepareHeader turns the client's request header, copied into h, into
-// the upstream's.
+// the upstream's. h's normalising is off: every name given to it here is
+// in canonical form (see names).
 func (g *Gateway) prepareHeader(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader, p *auth.Principal, token []byte) {
-	removeHopByHopRequest(h)
+	n := &g.names
+	n.removeHopByHopRequest(h)
 	// The server already answered 100-continue; the body is on its way.
-	h.Del(fasthttp.HeaderExpect)
+	h.DelBytes(n.expect)
 	if g.cfg.StripAuthorization {
-		h.Del(fasthttp.HeaderAuthorization)
+		h.DelBytes(n.authz)
 	}
 
 	var buf [1024]byte
+	var nameBuf [128]byte
 	for _, c := range g.cfg.Policy.Load().Headers() {
-		h.Del(c.Name) // every client-sent copy, whatever its case
+		name := fasthttp.AppendNormalizedHeaderKey(nameBuf[:0], c.Name)
+		h.DelBytes(name) // every client-sent copy, whatever its case
 		v, err := policy.AppendClaim(buf[:0], c.Claim, p)
 		switch {
 		case err == nil:
-			h.SetBytesV(c.Name, v)
+			h.SetBytesKV(name, v)
 		case errors.Is(err, policy.ErrClaimAbsent):
 		default:
 			g.log.Warn("gateway: claim header left out",
@@ -267,36 +277,31 @@ func (g *Gateway) prepareHeader(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHea
 	trusted := g.trustedPeer(ctx)
 	var ipBuf [64]byte
 	ip := appendIP(ipBuf[:0], ctx.RemoteIP())
-	const (
-		xff   = "X-Forwarded-For"
-		proto = "X-Forwarded-Proto"
-		host  = "X-Forwarded-Host"
-	)
-	if prior := h.PeekAll(xff); trusted && len(prior) > 0 {
+	if prior := h.PeekAll("X-Forwarded-For"); trusted && len(prior) > 0 {
 		var b []byte
 		for _, v := range prior {
 			b = append(b, v...)
 			b = append(b, ", "...)
 		}
 		b = append(b, ip...)
-		h.Del(xff)
-		h.SetBytesV(xff, b)
+		h.DelBytes(n.xff)
+		h.SetBytesKV(n.xff, b)
 	} else {
-		h.Del(xff)
-		h.SetBytesV(xff, ip)
+		h.DelBytes(n.xff)
+		h.SetBytesKV(n.xff, ip)
 	}
-	if !trusted || len(h.Peek(proto)) == 0 {
-		h.Del(proto)
+	if !trusted || len(h.PeekBytes(n.proto)) == 0 {
+		h.DelBytes(n.proto)
 		if ctx.IsTLS() {
-			h.Set(proto, "https")
+			h.SetBytesKV(n.proto, strHTTPS)
 		} else {
-			h.Set(proto, "http")
+			h.SetBytesKV(n.proto, strHTTP)
 		}
 	}
-	if !trusted || len(h.Peek(host)) == 0 {
-		h.Del(host)
+	if !trusted || len(h.PeekBytes(n.host)) == 0 {
+		h.DelBytes(n.host)
 		if hv := ctx.Host(); len(hv) > 0 {
-			h.SetBytesV(host, hv)
+			h.SetBytesKV(n.host, hv)
 		}
 	}
 }

@@ -109,6 +109,7 @@ func echoed(tb testing.TB, body string) proxytest.Echoed {
 type gatewayCase struct {
 	name    string
 	peer    string // TrustedProxies of the gateway: "" trusts nobody
+	policy  string // the policy file; "" is policy.Default("items")
 	request string
 	uri     string            // the upstream's request target, exactly
 	has     map[string]string // header: the one value the upstream saw
@@ -120,6 +121,13 @@ func (tc gatewayCase) run(t *testing.T) {
 	cfg := gateway.Config{Upstream: "http://" + echo.Addr()}
 	if tc.peer != "" {
 		cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix(tc.peer)}
+	}
+	if tc.policy != "" {
+		p, err := policy.Parse("test.yaml", []byte(tc.policy))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Policy = policy.NewHolder(p, nil)
 	}
 	f := startFront(t, cfg)
 	resp, body := f.raw(t, tc.request)
@@ -159,6 +167,10 @@ func TestForwardHeaders(t *testing.T) {
 		{name: "spoofed claim headers removed, in any case and number",
 			request: "GET /orders/1 HTTP/1.1\r\nHost: a\r\nx-auth-subject: root\r\nX-AUTH-SUBJECT: root2\r\nX-Auth-Scopes: admin\r\n\r\n",
 			has:     map[string]string{"X-Auth-Subject": "alice", "X-Auth-Scopes": "items orders:read"}},
+		{name: "claim header named in any case in the policy: spoofed copies removed, one set",
+			policy:  "headers:\n  x-auth-SUBJECT: sub\n  X_USER: sub\n",
+			request: "GET /orders/1 HTTP/1.1\r\nHost: a\r\nX-Auth-Subject: root\r\nx-auth-subject: root2\r\nx_user: root3\r\n\r\n",
+			has:     map[string]string{"X-Auth-Subject": "alice", "X_user": "alice"}},
 		{name: "public route: spoofed claim headers removed and none set",
 			request: "GET /public/x HTTP/1.1\r\nHost: a\r\nX-Auth-Subject: root\r\nX-Auth-Client-Id: c\r\n\r\n",
 			hasNot:  []string{"X-Auth-Subject", "X-Auth-Client-Id", "X-Auth-Scopes"}},

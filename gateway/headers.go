@@ -21,37 +21,80 @@ var hopByHop = [...]string{
 	fasthttp.HeaderUpgrade,
 }
 
-// connectionTokens calls del for each field name listed in the Connection
-// values (comma-separated, any number of fields).
-func connectionTokens(values [][]byte, del func(name []byte)) {
-	for _, v := range values {
+// names are the field names the gateway removes or sets, in fasthttp's
+// canonical form ("TE" is stored as "Te"), built once by New.
+//
+// Why: the gateway edits headers whose names fasthttp has already
+// normalised (the server's parser, the client's), so it switches
+// normalising off for its edits and hands over canonical names, rather
+// than having every Del, Peek and Set normalise its key again, about
+// twenty times per forwarded request. A name matches exactly when it
+// would have matched with normalising on.
+type names struct {
+	hopByHop                  [len(hopByHop)][]byte
+	connection, expect, authz []byte
+	xff, proto, host          []byte
+}
+
+func newNames() names {
+	canon := func(s string) []byte { return fasthttp.AppendNormalizedHeaderKey(nil, s) }
+	n := names{
+		connection: canon(fasthttp.HeaderConnection),
+		expect:     canon(fasthttp.HeaderExpect),
+		authz:      canon(fasthttp.HeaderAuthorization),
+		xff:        canon("X-Forwarded-For"),
+		proto:      canon("X-Forwarded-Proto"),
+		host:       canon("X-Forwarded-Host"),
+	}
+	for i, k := range hopByHop {
+		n.hopByHop[i] = canon(k)
+	}
+	return n
+}
+
+// nextToken splits the first comma-separated element off a Connection
+// value, without the white space around it; tok is empty for an empty
+// element.
+func nextToken(v []byte) (tok, rest []byte) {
+	if i := bytes.IndexByte(v, ','); i >= 0 {
+		tok, rest = v[:i], v[i+1:]
+	} else {
+		tok = v
+	}
+	return bytes.TrimSpace(tok), rest
+}
+
+// removeHopByHopRequest removes the hop-by-hop fields of a request header
+// whose normalising is off (see names), and those its Connection values
+// name. Content-Length and the framing are fasthttp's to set from the
+// body.
+func (n *names) removeHopByHopRequest(h *fasthttp.RequestHeader) {
+	var buf [64]byte
+	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
 		for len(v) > 0 {
 			var tok []byte
-			if i := bytes.IndexByte(v, ','); i >= 0 {
-				tok, v = v[:i], v[i+1:]
-			} else {
-				tok, v = v, nil
-			}
-			if tok = bytes.TrimSpace(tok); len(tok) > 0 {
-				del(tok)
+			if tok, v = nextToken(v); len(tok) > 0 {
+				h.DelBytes(fasthttp.AppendNormalizedHeaderKeyBytes(buf[:0], tok))
 			}
 		}
 	}
-}
-
-// removeHopByHopRequest removes the hop-by-hop fields of a request header.
-// Content-Length and the framing are fasthttp's to set from the body.
-func removeHopByHopRequest(h *fasthttp.RequestHeader) {
-	connectionTokens(h.PeekAll(fasthttp.HeaderConnection), h.DelBytes)
-	for _, k := range hopByHop {
-		h.Del(k)
+	for _, k := range n.hopByHop {
+		h.DelBytes(k)
 	}
 }
 
-// removeHopByHop removes the hop-by-hop fields of a response header.
-func removeHopByHop(h *fasthttp.ResponseHeader) {
-	connectionTokens(h.PeekAll(fasthttp.HeaderConnection), h.DelBytes)
-	for _, k := range hopByHop {
-		h.Del(k)
+// removeHopByHopResponse is removeHopByHopRequest for a response header.
+func (n *names) removeHopByHopResponse(h *fasthttp.ResponseHeader) {
+	var buf [64]byte
+	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
+		for len(v) > 0 {
+			var tok []byte
+			if tok, v = nextToken(v); len(tok) > 0 {
+				h.DelBytes(fasthttp.AppendNormalizedHeaderKeyBytes(buf[:0], tok))
+			}
+		}
+	}
+	for _, k := range n.hopByHop {
+		h.DelBytes(k)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"time"
@@ -49,6 +50,10 @@ func runGateway(ctx context.Context, o *options, iss *devissuer.Issuer, sc scena
 	upAddr := up.addr
 
 	addr := upAddr
+	// serverCPU reads the CPU time the proxy in front of the upstream has
+	// used so far; nil for gateway-direct, whose upstream shares this
+	// process.
+	var serverCPU func() (time.Duration, error)
 	switch sc.gateway {
 	case viaNginx:
 		bin, err := proxyrun.Lookup("nginx")
@@ -68,6 +73,7 @@ func runGateway(ctx context.Context, o *options, iss *devissuer.Issuer, sc scena
 		}
 		defer px.Stop()
 		addr = px.Addr
+		serverCPU = func() (time.Duration, error) { return groupCPU(px.Pid()) }
 	case viaTokengate:
 		// tokengate runs in a child process of its own, as nginx does, so
 		// that it does not share the load generator's Go runtime.
@@ -81,14 +87,35 @@ func runGateway(ctx context.Context, o *options, iss *devissuer.Issuer, sc scena
 		}
 		defer srv.close()
 		addr = srv.addr
+		serverCPU = func() (time.Duration, error) {
+			u, err := srv.usage()
+			if err != nil || u.CPUNanos < 0 {
+				return 0, errors.Join(err, errors.New("loadtest: no CPU time from the server process"))
+			}
+			return time.Duration(u.CPUNanos), nil
+		}
 	}
 	tgt := newTarget(addr, workersFor(o, model), o.timeout)
 	defer tgt.close()
 	if err := tgt.preflight(sc.path, authz[0], upstreamBody); err != nil {
 		return nil, err
 	}
-	res, err := harness.Run(ctx, harnessConfig(o, sc.name, model, stderr), tgt.requests(sc.path, authz))
+	cfg := harnessConfig(o, sc.name, model, stderr)
+	var before time.Duration
+	beforeErr := errors.New("loadtest: not measured")
+	if serverCPU != nil {
+		cfg.BeforeMeasure = func() { before, beforeErr = serverCPU() }
+	}
+	res, err := harness.Run(ctx, cfg, tgt.requests(sc.path, authz))
 	if res != nil {
+		// The proxy's CPU time per request (the cpu/req column): where the
+		// cores are shared with the load generator, this moves far less
+		// than throughput does. Left out where it cannot be read.
+		if beforeErr == nil {
+			if after, afterErr := serverCPU(); afterErr == nil {
+				res.SetServerCPU(after - before)
+			}
+		}
 		logDone(stderr, res)
 	}
 	return res, err

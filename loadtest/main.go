@@ -165,7 +165,7 @@ Flags:
 	fs.IntVar(&o.replicas, "replicas", 3, "remote-shared: tokengate replicas sharing the Redis second level (2 to 16)")
 	fs.StringVar(&o.redisURL, "redis-url", "", "remote-shared: the Redis to share (default: start redis-server on a free loopback port); its contents are left alone, every run uses fresh tokens")
 	fs.BoolVar(&o.nginx, "nginx", false, "run the nginx scenarios (real nginx in front of a Go upstream, with and without auth_request to tokengate)")
-	fs.IntVar(&o.nginxWorkers, "nginx-workers", 1, "with -nginx: nginx worker_processes")
+	fs.IntVar(&o.nginxWorkers, "nginx-workers", 1, "with -nginx or the gateway scenarios: nginx worker_processes")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
