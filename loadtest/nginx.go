@@ -159,11 +159,27 @@ func runNginx(ctx context.Context, o *options, stderr io.Writer) ([]*harness.Res
 
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	tg, err := stack.Start(startCtx, stack.Options{Issuer: iss, Policy: stack.DecisionPolicy})
+	// tokengate runs in a child process of its own, as nginx runs in its
+	// own: sharing the load generator's Go runtime would charge it for the
+	// generator's work.
+	tdir, err := os.MkdirTemp("", "tokengate-loadtest-")
 	if err != nil {
 		return nil, err
 	}
-	defer tg.Close()
+	defer os.RemoveAll(tdir)
+	targs, tenv, err := tokengateArgs(iss, scenario{policy: stack.DecisionPolicy}, tdir)
+	if err != nil {
+		return nil, err
+	}
+	tg, err := startServerProcess(ctx, roleTokengate, targs, tenv, stderr)
+	if err != nil {
+		return nil, err
+	}
+	defer tg.close()
+	tgStats := func() authcache.Stats {
+		u, _ := tg.usage() // an error leaves zeros, which the preflight then reports
+		return authcache.Stats{Hits: u.Hits, Misses: u.Misses, Validations: u.Validations}
+	}
 	up, err := startUpstream()
 	if err != nil {
 		return nil, err
@@ -174,12 +190,12 @@ func runNginx(ctx context.Context, o *options, stderr io.Writer) ([]*harness.Res
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	px, err := proxyrun.Nginx(startCtx, proxyrun.NginxConfig{Bin: bin, Dir: dir, HTTP: nginxAuthConfig(tg.Addr(), up.addr), Workers: o.nginxWorkers})
+	px, err := proxyrun.Nginx(startCtx, proxyrun.NginxConfig{Bin: bin, Dir: dir, HTTP: nginxAuthConfig(tg.addr, up.addr), Workers: o.nginxWorkers})
 	if err != nil {
 		return nil, err
 	}
 	defer px.Stop()
-	fmt.Fprintf(stderr, "nginx (pid %d, %d worker(s)) on %s; tokengate on %s; upstream on %s\n", px.Pid(), max(1, o.nginxWorkers), px.Addr, tg.Addr(), up.addr)
+	fmt.Fprintf(stderr, "nginx (pid %d, %d worker(s)) on %s; tokengate on %s; upstream on %s\n", px.Pid(), max(1, o.nginxWorkers), px.Addr, tg.addr, up.addr)
 
 	var results []*harness.Result
 	for _, model := range o.models {
@@ -189,30 +205,35 @@ func runNginx(ctx context.Context, o *options, stderr io.Writer) ([]*harness.Res
 				path = nginxAuthPath
 			}
 			tgt := newTarget(px.Addr, workersFor(o, model), o.timeout)
-			if err := preflightNginx(tgt, path, authz[0], name == "nginx-auth", up, tg.Cache().Stats); err != nil {
+			if err := preflightNginx(tgt, path, authz[0], name == "nginx-auth", up, tgStats); err != nil {
 				tgt.close()
 				return results, fmt.Errorf("%s: %w\nnginx log:\n%s", name, err, px.Log())
 			}
 			var (
 				hits, claimed int64
-				stats         = tg.Cache().Stats()
+				stats         = tgStats()
 				cpu           cpuMeter
+				tgCPU         childUsage
 			)
 			cfg := harnessConfig(o, name, model, stderr)
 			cfg.BeforeMeasure = func() {
-				hits, claimed, stats = up.hits.Load(), up.claimed.Load(), tg.Cache().Stats()
+				hits, claimed, stats = up.hits.Load(), up.claimed.Load(), tgStats()
+				tgCPU, _ = tg.usage()
 				cpu.start(px.Pid())
 			}
 			res, err := harness.Run(ctx, cfg, tgt.requests(path, authz))
 			tgt.close()
 			if res != nil {
-				s2 := tg.Cache().Stats()
+				s2 := tgStats()
 				res.Counters = map[string]int64{
 					"upstream_hits":        up.hits.Load() - hits,
 					"upstream_with_claims": up.claimed.Load() - claimed,
 					"cache_hits":           int64(s2.Hits - stats.Hits),
 					"cache_misses":         int64(s2.Misses - stats.Misses),
 					"validations":          int64(s2.Validations - stats.Validations),
+				}
+				if u, uerr := tg.usage(); uerr == nil && u.CPUNanos >= 0 && tgCPU.CPUNanos >= 0 && res.Requests > 0 {
+					res.Counters["tokengate_cpu_ns_per_req"] = (u.CPUNanos - tgCPU.CPUNanos) / int64(res.Requests)
 				}
 				cpu.report(res)
 				logDone(stderr, res)
