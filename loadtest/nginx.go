@@ -47,54 +47,16 @@ const (
 const upstreamBody = `{"upstream":"ok"}`
 
 // nginxAuthConfig is the http block of the -nginx runs: the README's
-// auth_request configuration for tokengate, plus /open/ proxied to the
-// same upstream without a decision. Both upstream pools keep idle
-// connections, as the README advises.
+// auth_request configuration for tokengate (proxyrun.NginxAuthRequest),
+// plus /open/ proxied to the same upstream without a decision.
 func nginxAuthConfig(tokengate, upstream string) string {
-	return `
-    upstream tokengate { server ` + tokengate + `; keepalive 64; }
-    upstream app { server ` + upstream + `; keepalive 64; }
-    server {
-        listen {{LISTEN}};
-
-        location = /_tokengate {
-            internal;
-            proxy_pass http://tokengate/auth/request;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header X-Original-URI $request_uri;
-            proxy_set_header X-Original-Method $request_method;
-            proxy_set_header X-Forwarded-Host $host;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-
-        location @tokengate_unavailable {
-            default_type application/json;
-            add_header Retry-After 5 always;
-            return 503 '{"detail":"authorization unavailable"}';
-        }
-
+	return proxyrun.NginxAuthRequest(tokengate, upstream, `
         location /open/ {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_pass http://app;
         }
-
-        location / {
-            auth_request /_tokengate;
-            error_page 500 = @tokengate_unavailable;
-            auth_request_set $auth_subject $upstream_http_x_auth_subject;
-            auth_request_set $auth_client_id $upstream_http_x_auth_client_id;
-            auth_request_set $auth_scopes $upstream_http_x_auth_scopes;
-            proxy_set_header X-Auth-Subject $auth_subject;
-            proxy_set_header X-Auth-Client-Id $auth_client_id;
-            proxy_set_header X-Auth-Scopes $auth_scopes;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_pass http://app;
-        }
-    }`
+`)
 }
 
 // upstream is the service behind nginx: a fasthttp server on a loopback

@@ -250,3 +250,54 @@ func Caddy(ctx context.Context, cfg CaddyConfig) (*Proc, error) {
 	env := []string{"HOME=" + cfg.Dir, "XDG_DATA_HOME=" + cfg.Dir + "/data", "XDG_CONFIG_HOME=" + cfg.Dir + "/config"}
 	return start(ctx, cfg.Dir, addr, env, cfg.Bin, "run", "--config", path, "--adapter", "caddyfile")
 }
+
+// NginxAuthRequest is the http block of the README's nginx auth_request
+// configuration: every location behind tokengate's /auth/request at
+// tokengate, the claim headers set from its answer (an empty value drops
+// the client's copy), its 503 kept a 503, and upstream as the service.
+// extra holds more location blocks for the same server (the load test's
+// unauthenticated /open/). It is the one copy the real-proxy tests and the
+// load test use, so neither can drift from the other.
+func NginxAuthRequest(tokengate, upstream, extra string) string {
+	return `
+    upstream tokengate { server ` + tokengate + `; keepalive 64; }
+    upstream app { server ` + upstream + `; keepalive 64; }
+    server {
+        listen {{LISTEN}};
+
+        location = /_tokengate {
+            internal;
+            proxy_pass http://tokengate/auth/request;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-URI $request_uri;
+            proxy_set_header X-Original-Method $request_method;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+
+        # nginx answers 500 when auth_request gets anything but 2xx, 401
+        # or 403; tokengate's 503 (token cannot be checked now) is turned
+        # back into a 503 here.
+        location @tokengate_unavailable {
+            default_type application/json;
+            add_header Retry-After 5 always;
+            return 503 '{"detail":"authorization unavailable"}';
+        }
+` + extra + `
+        location / {
+            auth_request /_tokengate;
+            error_page 500 = @tokengate_unavailable;
+            auth_request_set $auth_subject $upstream_http_x_auth_subject;
+            auth_request_set $auth_client_id $upstream_http_x_auth_client_id;
+            auth_request_set $auth_scopes $upstream_http_x_auth_scopes;
+            proxy_set_header X-Auth-Subject $auth_subject;
+            proxy_set_header X-Auth-Client-Id $auth_client_id;
+            proxy_set_header X-Auth-Scopes $auth_scopes;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://app;
+        }
+    }`
+}

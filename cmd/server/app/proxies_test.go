@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/devissuer"
+	"github.com/tokengate/tokengate/internal/proxyrun"
 	"github.com/tokengate/tokengate/internal/proxytest"
 )
 
@@ -24,54 +25,6 @@ routes:
   - path: /status
     public: true
 `
-
-// nginxAuthRequest is the nginx configuration the README gives for
-// auth_request, with the addresses filled in.
-func nginxAuthRequest(tokengate, upstream string) string {
-	return `
-    upstream tokengate { server ` + tokengate + `; keepalive 16; }
-    upstream app { server ` + upstream + `; keepalive 16; }
-    server {
-        listen {{LISTEN}};
-
-        location = /_tokengate {
-            internal;
-            proxy_pass http://tokengate/auth/request;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header X-Original-URI $request_uri;
-            proxy_set_header X-Original-Method $request_method;
-            proxy_set_header X-Forwarded-Host $host;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-
-        # nginx answers 500 when auth_request gets anything but 2xx, 401
-        # or 403; tokengate's 503 (token cannot be checked now) is turned
-        # back into a 503 here.
-        location @tokengate_unavailable {
-            default_type application/json;
-            add_header Retry-After 5 always;
-            return 503 '{"detail":"authorization unavailable"}';
-        }
-
-        location / {
-            auth_request /_tokengate;
-            error_page 500 = @tokengate_unavailable;
-            auth_request_set $auth_subject $upstream_http_x_auth_subject;
-            auth_request_set $auth_client_id $upstream_http_x_auth_client_id;
-            auth_request_set $auth_scopes $upstream_http_x_auth_scopes;
-            # Set from the decision only: an empty value removes whatever
-            # the client sent.
-            proxy_set_header X-Auth-Subject $auth_subject;
-            proxy_set_header X-Auth-Client-Id $auth_client_id;
-            proxy_set_header X-Auth-Scopes $auth_scopes;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_pass http://app;
-        }
-    }`
-}
 
 // caddyForwardAuth is the Caddyfile the README gives for forward_auth.
 func caddyForwardAuth(tokengate, upstream string) string {
@@ -114,7 +67,7 @@ func TestRealProxies(t *testing.T) {
 		start func(testing.TB) *proxytest.Proc
 	}{
 		{"nginx", func(tb testing.TB) *proxytest.Proc {
-			return proxytest.Nginx(tb, nginxAuthRequest(a.Addr(), up.Addr()))
+			return proxytest.Nginx(tb, proxyrun.NginxAuthRequest(a.Addr(), up.Addr(), ""))
 		}},
 		{"caddy", func(tb testing.TB) *proxytest.Proc {
 			return proxytest.Caddy(tb, caddyForwardAuth(a.Addr(), up.Addr()))
