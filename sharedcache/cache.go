@@ -340,6 +340,11 @@ func (c *Cache) redisFailed(parent context.Context, op string, err error) {
 	if parent.Err() != nil {
 		return
 	}
+	if dl, ok := parent.Deadline(); ok && !time.Now().Before(dl) {
+		// The caller's deadline has passed, and go-redis's socket deadline
+		// (set from it) fired before the context's own timer marked it done.
+		return
+	}
 	c.stats.errors.Add(1)
 	if ok, suppressed := c.redisLog.allow(c.cfg.Now()); ok {
 		c.cfg.Logger.Warn("sharedcache: redis call failed; treated as a miss",
