@@ -34,8 +34,13 @@ type MultiIssuer struct {
 	// Ready reports the issuer's readiness (keys loaded, introspection
 	// endpoint known); nil means always ready.
 	Ready func() error
-	// Keys is the issuer's key set, for SigningKeys; nil in remote mode.
+	// Keys is the issuer's key set, for SigningKeys and metrics; nil in
+	// remote mode.
 	Keys *KeySet
+	// Remote is the issuer's introspection client, for metrics; nil in
+	// local mode. Validator still does all the checking (in hybrid mode
+	// it wraps Remote).
+	Remote *Remote
 }
 
 // MultiConfig configures a Multi.
@@ -260,8 +265,12 @@ func (m *Multi) HoldsKey(thumbprint string) bool {
 // AppendMetrics appends, in the Prometheus text format,
 // tokengate_issuer_ready{issuer} and
 // tokengate_issuer_validations_total{issuer,result} (valid, invalid,
-// unavailable; the unverified-iss choice, before the cache), and
-// tokengate_issuer_unknown_total.
+// unavailable; the unverified-iss choice, before the cache),
+// tokengate_issuer_unknown_total, then the key-set families of
+// KeySetStats.AppendMetrics for the issuers with Keys and the
+// introspection families of RemoteStats.AppendMetrics for those with
+// Remote, their samples labelled issuer="<Name>" (the issuer label
+// first); a family no issuer has is left out.
 func (m *Multi) AppendMetrics(dst []byte) []byte {
 	const ready = "tokengate_issuer_ready"
 	dst = promtext.AppendHeader(dst, ready, promtext.Gauge, "1 when the issuer's tokens can be validated (keys loaded, or introspection endpoint known), else 0.")
@@ -281,6 +290,25 @@ func (m *Multi) AppendMetrics(dst []byte) []byte {
 		dst = promtext.AppendUintSample(dst, vals, mi.invalid.Load(), "issuer", mi.Name, "result", "invalid")
 		dst = promtext.AppendUintSample(dst, vals, mi.unavailable.Load(), "issuer", mi.Name, "result", "unavailable")
 	}
-	return promtext.AppendCounter(dst, "tokengate_issuer_unknown_total",
+	dst = promtext.AppendCounter(dst, "tokengate_issuer_unknown_total",
 		"JWTs refused because their iss names no configured issuer (no network call).", m.unknownIs.Load())
+
+	var keys []issuerStats[KeySetStats]
+	var remotes []issuerStats[RemoteStats]
+	for i := range m.issuers {
+		mi := &m.issuers[i]
+		if mi.Keys != nil {
+			keys = append(keys, issuerStats[KeySetStats]{mi.Name, mi.Keys.Stats()})
+		}
+		if mi.Remote != nil {
+			remotes = append(remotes, issuerStats[RemoteStats]{mi.Name, mi.Remote.Stats()})
+		}
+	}
+	if len(keys) > 0 {
+		dst = appendKeySetMetrics(dst, keys)
+	}
+	if len(remotes) > 0 {
+		dst = appendRemoteMetrics(dst, remotes)
+	}
+	return dst
 }

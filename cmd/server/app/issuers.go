@@ -48,7 +48,7 @@ func (v *validation) buildIssuers(cfg config.Config, list []policy.Issuer, geten
 		opaque := ic.Mode == config.ModeRemote
 		remote = remote || opaque
 		hybrid = hybrid || ic.Mode == config.ModeHybrid
-		entries = append(entries, auth.MultiIssuer{Name: iss.Name, Issuer: iss.Issuer, Validator: p.validator, Opaque: opaque, Ready: p.ready, Keys: p.keys})
+		entries = append(entries, auth.MultiIssuer{Name: iss.Name, Issuer: iss.Issuer, Validator: p.validator, Opaque: opaque, Ready: p.ready, Keys: p.keys, Remote: p.remote})
 		revalidators = append(revalidators, auth.MultiIssuer{Name: iss.Name, Issuer: iss.Issuer, Validator: p.revalidator, Opaque: opaque, Keys: p.keys})
 	}
 	var err error

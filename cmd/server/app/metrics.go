@@ -12,7 +12,9 @@ import (
 // tokengate_ready, the policy's, the cache's series (always), the Redis
 // second level's (with REDIS_URL), the key set's (local and hybrid modes)
 // and the introspection client's (remote and hybrid modes), or under
-// several issuers the issuers' series (issuer label), and the gateway's
+// several issuers the issuers' series: readiness and validations, then the
+// same key-set and introspection families as with one issuer, every sample
+// labelled with its issuer (auth.Multi.AppendMetrics), and the gateway's
 // (gateway mode).
 // Each component renders its own families (an AppendMetrics method, through
 // internal/promtext); this function only puts them in order.
@@ -33,7 +35,8 @@ func (a *App) appendMetrics(dst []byte) []byte {
 	}
 	switch {
 	case a.multi != nil:
-		// Several issuers: their readiness and validations, by issuer.
+		// Several issuers: their readiness, validations, key sets and
+		// introspection clients, by issuer.
 		dst = a.multi.AppendMetrics(dst)
 	default:
 		if a.keys != nil {
