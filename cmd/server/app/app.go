@@ -515,7 +515,11 @@ func introspectionReady(disc *auth.Discovery) func() error {
 // buildHandlers builds the router, the auth middleware and the handlers
 // over the cache.
 func (a *App) buildHandlers() error {
-	a.info = infoMetric(string(a.cfg.Mode), a.build)
+	mode := string(a.cfg.Mode)
+	if a.multi != nil {
+		mode = "multi" // each issuer has its own mode, in the policy file
+	}
+	a.info = infoMetric(mode, a.build)
 	ready := a.ready
 	a.ready = func() error {
 		if a.draining.Load() {
