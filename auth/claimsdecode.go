@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	josejson "github.com/go-jose/go-jose/v4/json"
@@ -118,24 +119,53 @@ func claimBit(name []byte) int {
 	return 0
 }
 
-// claimReader is the state of one fastDecodeClaims pass: the input and
-// the offset of the next unread byte.
+// claimReader is the state of one fastDecodeClaims pass: the input, the
+// offset of the next unread byte, and where the strings it keeps are.
 type claimReader struct {
 	b []byte
 	i int
+
+	str   [numStringClaims]span // the string-valued claims it keeps
+	elems [maxArrayElems]span   // the elements of "aud" and of an "scp" array
+	n     int                   // elems in use
 }
 
+// span is the text of a plain string in the input: b[off:end].
+type span struct{ off, end int }
+
+// Indexes of claimReader.str.
+const (
+	strIss = iota
+	strSub
+	strJti
+	strCid
+	strClientID
+	strScope
+	strScp // "scp" as a space-separated string
+	numStringClaims
+)
+
+// maxArrayElems is how many "aud" and "scp" array elements the one-pass
+// reader keeps, together.
+const maxArrayElems = 64
+
 // fastDecodeClaims is decodeClaims's one-pass reader. It reports false,
-// leaving c in any state, for anything outside the shape it reads.
+// leaving c in any state, for anything outside the shape it reads. The
+// strings it keeps share one allocation, and the "aud" and "scp" slices
+// another.
 func fastDecodeClaims(payload []byte, c *claimSet) bool {
 	*c = claimSet{}
 	r := claimReader{b: payload}
 	var (
-		seen    int
-		skipped [maxSkippedMembers][]byte
-		nskip   int
-		scope   string
-		scp     []string
+		seen             int
+		skipped          [maxSkippedMembers][]byte
+		nskip            int
+		audFrom, audTo   int // r.elems of "aud"
+		scpFrom, scpTo   int // r.elems of an "scp" array
+		scpString        bool
+		ok               bool
+		name             []byte
+		stringClaimIndex = -1
 	)
 	r.space()
 	if !r.consume('{') {
@@ -146,8 +176,7 @@ func fastDecodeClaims(payload []byte, c *claimSet) bool {
 		return r.end()
 	}
 	for {
-		name, ok := r.plainString()
-		if !ok {
+		if name, ok = r.plainString(); !ok {
 			return false
 		}
 		r.space()
@@ -162,31 +191,35 @@ func fastDecodeClaims(payload []byte, c *claimSet) bool {
 			}
 			seen |= bit
 		}
+		stringClaimIndex = -1
 		switch bit {
 		case claimIss:
-			c.issuer, ok = r.stringValue()
+			stringClaimIndex = strIss
 		case claimSub:
-			c.subject, ok = r.stringValue()
+			stringClaimIndex = strSub
 		case claimJti:
-			c.id, ok = r.stringValue()
+			stringClaimIndex = strJti
 		case claimCid:
-			c.cid, ok = r.stringValue()
+			stringClaimIndex = strCid
 		case claimClientID:
-			c.clientID, ok = r.stringValue()
+			stringClaimIndex = strClientID
 		case claimScope:
-			scope, ok = r.stringValue()
+			stringClaimIndex = strScope
 		case claimAud:
-			c.audience, ok = r.stringOrArray()
+			audFrom = r.n
+			if r.peek() == '"' {
+				ok = r.element()
+			} else {
+				ok = r.array()
+			}
+			audTo = r.n
 		case claimScp:
 			if r.peek() == '"' {
-				var s string
-				if s, ok = r.stringValue(); ok {
-					if scp = splitScope(s); scp == nil {
-						scp = []string{}
-					}
-				}
+				stringClaimIndex, scpString = strScp, true
 			} else {
-				scp, ok = r.stringArray()
+				scpFrom = r.n
+				ok = r.array()
+				scpTo = r.n
 			}
 		case claimExp:
 			c.expiry, ok = r.date()
@@ -210,6 +243,9 @@ func fastDecodeClaims(payload []byte, c *claimSet) bool {
 			nskip++
 			ok = r.skipValue(0)
 		}
+		if stringClaimIndex >= 0 {
+			r.str[stringClaimIndex], ok = r.plainSpan()
+		}
 		if !ok {
 			return false
 		}
@@ -225,9 +261,54 @@ func fastDecodeClaims(payload []byte, c *claimSet) bool {
 	if !r.end() {
 		return false
 	}
+
+	// Copy the strings kept into one allocation, in the order taken.
+	total := 0
+	for _, s := range r.str {
+		total += s.end - s.off
+	}
+	for _, s := range r.elems[:r.n] {
+		total += s.end - s.off
+	}
+	var sb strings.Builder
+	sb.Grow(total)
+	for _, s := range r.str {
+		sb.Write(payload[s.off:s.end])
+	}
+	for _, s := range r.elems[:r.n] {
+		sb.Write(payload[s.off:s.end])
+	}
+	text, pos := sb.String(), 0
+	take := func(s span) string {
+		v := text[pos : pos+s.end-s.off]
+		pos += len(v)
+		return v
+	}
+	c.issuer = take(r.str[strIss])
+	c.subject = take(r.str[strSub])
+	c.id = take(r.str[strJti])
+	c.cid = take(r.str[strCid])
+	c.clientID = take(r.str[strClientID])
+	scope := take(r.str[strScope])
+	scpText := take(r.str[strScp])
+	var elems []string
+	if seen&(claimAud|claimScp) != 0 {
+		elems = make([]string, r.n)
+		for k := range elems {
+			elems[k] = take(r.elems[k])
+		}
+	}
+	if seen&claimAud != 0 {
+		c.audience = elems[audFrom:audTo:audTo]
+	}
 	switch {
+	case seen&claimScp != 0 && scpString:
+		// As scpClaim.UnmarshalJSON: present, so never nil.
+		if c.scopes = splitScope(scpText); c.scopes == nil {
+			c.scopes = []string{}
+		}
 	case seen&claimScp != 0:
-		c.scopes = scp
+		c.scopes = elems[scpFrom:scpTo:scpTo]
 	case seen&claimScope != 0:
 		c.scopes = splitScope(scope)
 	}
@@ -294,64 +375,46 @@ func (r *claimReader) plainString() ([]byte, bool) {
 	return nil, false
 }
 
-// stringValue reads a plain string (see plainString) as a new string.
-func (r *claimReader) stringValue() (string, bool) {
+// plainSpan reads a plain string (see plainString) and returns where its
+// text is.
+func (r *claimReader) plainSpan() (span, bool) {
 	s, ok := r.plainString()
-	return string(s), ok
+	return span{r.i - 1 - len(s), r.i - 1}, ok
 }
 
-// stringOrArray reads "aud": a plain string, or an array of them.
-func (r *claimReader) stringOrArray() ([]string, bool) {
-	if r.peek() == '"' {
-		s, ok := r.stringValue()
-		return []string{s}, ok
+// element reads a plain string into the next of r.elems.
+func (r *claimReader) element() bool {
+	if r.n == len(r.elems) {
+		return false
 	}
-	return r.stringArray()
+	s, ok := r.plainSpan()
+	r.elems[r.n] = s
+	r.n++
+	return ok
 }
 
-// stringArray reads an array of plain strings. The strings share one
-// allocation, a copy of the array's text; an empty array is an empty,
-// non-nil slice, as go-jose gives.
-func (r *claimReader) stringArray() ([]string, bool) {
-	start := r.i
+// array reads an array of plain strings into r.elems.
+func (r *claimReader) array() bool {
 	if !r.consume('[') {
-		return nil, false
+		return false
 	}
-	n := 0
 	r.space()
-	if !r.consume(']') {
-		for {
-			if _, ok := r.plainString(); !ok {
-				return nil, false
-			}
-			n++
-			r.space()
-			if r.consume(']') {
-				break
-			}
-			if !r.consume(',') {
-				return nil, false
-			}
-			r.space()
+	if r.consume(']') {
+		return true
+	}
+	for {
+		if !r.element() {
+			return false
 		}
+		r.space()
+		if r.consume(']') {
+			return true
+		}
+		if !r.consume(',') {
+			return false
+		}
+		r.space()
 	}
-	out := make([]string, n)
-	if n == 0 {
-		return out, true
-	}
-	// Read the array again, now known to be well formed, to cut the
-	// elements out of one copy of its text.
-	text := string(r.b[start:r.i])
-	again := claimReader{b: r.b[:r.i], i: start + 1}
-	for k := range out {
-		again.space()
-		s, _ := again.plainString()
-		off := again.i - 1 - len(s) - start
-		out[k] = text[off : off+len(s)]
-		again.space()
-		again.consume(',')
-	}
-	return out, true
 }
 
 // date reads a NumericDate that is a plain integer of at most

@@ -91,6 +91,8 @@ func TestDecodeClaims(t *testing.T) {
 		{"array", `[]`, false, true},
 		{"null", `null`, false, false},
 		{"empty", ``, false, true},
+		{"64 array elements", `{"aud":"a","scp":[` + strings.Repeat(`"s",`, maxArrayElems-2) + `"s"]}`, true, false},
+		{"65 array elements", `{"aud":"a","scp":[` + strings.Repeat(`"s",`, maxArrayElems-1) + `"s"]}`, false, false},
 		{"deep", `{"x":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, false, false},
 		{"unclosed", `{"iss":"a"`, false, true},
 	} {
@@ -144,4 +146,28 @@ func FuzzDecodeClaims(f *testing.F) {
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		checkDecodeClaimsAgrees(t, payload)
 	})
+}
+
+// BenchmarkDecodeClaims compares the one-pass reader (impl=onepass) with
+// go-jose's reflection decoder (impl=reflect) on Okta-shaped claims.
+func BenchmarkDecodeClaims(b *testing.B) {
+	payload := []byte(`{"ver":1,"jti":"AT.Lk3m1kQ0xY9tJ4q8Yw7Zt2d5fUo3pVb0s1a2b3c4d5e","iss":"https://example.okta.com/oauth2/default",` +
+		`"aud":"api://default","iat":1700000000,"exp":1700003600,"cid":"0oa1b2c3d4e5f6g7h8i9","uid":"00u1b2c3d4e5f6g7h8i9",` +
+		`"scp":["openid","profile","items"],"auth_time":1700000000,"sub":"someone@example.com"}`)
+	for _, bc := range []struct {
+		name   string
+		decode func([]byte) error
+	}{
+		{"reflect", func(p []byte) error { _, err := reflectDecodeClaims(p); return err }},
+		{"onepass", func(p []byte) error { var c claimSet; return decodeClaims(p, &c) }},
+	} {
+		b.Run("impl="+bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bc.decode(payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
