@@ -171,3 +171,23 @@ func BenchmarkDecodeClaims(b *testing.B) {
 		})
 	}
 }
+
+// FuzzIssuerOf checks that Multi's issuer peek answers as encoding/json
+// alone does: the same issuer, or the same reason.
+func FuzzIssuerOf(f *testing.F) {
+	for _, seed := range []string{
+		`{"iss":"https://e/","aud":"a","exp":1}`, `{"iss":""}`, `{}`, `{"iss":1}`, `{"iss":null}`,
+		`{"iss":"a","iss":"b"}`, `{"\u0069ss":"a"}`, `{"ISS":"a"}`, `null`, `[]`, `{"iss":"a"} x`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		got, gotErr := issuerOf(payload)
+		want, wantErr := issuerByJSON(payload)
+		gotReason, _ := ReasonOf(gotErr)
+		wantReason, _ := ReasonOf(wantErr)
+		if got != want || gotReason != wantReason || (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("issuerOf(%q) = %q, %v; encoding/json gives %q, %v", payload, got, gotErr, want, wantErr)
+		}
+	})
+}
