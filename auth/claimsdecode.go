@@ -26,9 +26,9 @@ type claimSet struct {
 // member names, duplicate members rejected, every type checked, the whole
 // payload valid JSON. It reads the common shape in one pass, without
 // reflection: an object whose members it reads are plain strings (no
-// escapes, valid UTF-8), arrays of them, and integer dates of up to 15
-// digits, with at most maxSkippedMembers other members nested at most
-// maxSkipDepth deep. Anything else (an escape, a null, a fractional or
+// escapes, valid UTF-8), arrays of them (maxArrayElems in all), and
+// integer dates of up to 15 digits, with at most maxSkippedMembers other
+// members, nested at most maxSkipDepth deep. Anything else (an escape, a null, a fractional or
 // negative date, a duplicate, a syntax error, ...) it leaves to
 // josejson.Unmarshal, so that unusual input gets exactly the answer it
 // got before (FuzzDecodeClaims checks the two agree).
