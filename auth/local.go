@@ -10,7 +10,6 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	josejson "github.com/go-jose/go-jose/v4/json"
 	"go.uber.org/zap"
 )
 
@@ -194,8 +193,8 @@ func (l *Local) validate(ctx context.Context, token []byte) (*Principal, error) 
 		return nil, &TokenError{Reason: ReasonSignature, Err: err}
 	}
 
-	var c accessTokenClaims
-	if err := josejson.Unmarshal(payload, &c); err != nil {
+	var c claimSet
+	if err := decodeClaims(payload, &c); err != nil {
 		return nil, &TokenError{Reason: ReasonClaims, Err: err}
 	}
 	p, err := l.checkClaims(&c)
@@ -285,48 +284,48 @@ func checkHeader(h jose.Header, requireATJWT bool) (reason Reason, bad bool) {
 }
 
 // checkClaims applies the claim rules and builds the Principal.
-func (l *Local) checkClaims(c *accessTokenClaims) (*Principal, error) {
-	if c.Issuer != l.issuer {
+func (l *Local) checkClaims(c *claimSet) (*Principal, error) {
+	if c.issuer != l.issuer {
 		return nil, Invalid(ReasonIssuer)
 	}
-	if !slices.Contains([]string(c.Audience), l.audience) {
+	if !slices.Contains(c.audience, l.audience) {
 		return nil, Invalid(ReasonAudience)
 	}
-	if c.Expiry == nil {
+	if !c.hasExpiry {
 		return nil, Invalid(ReasonExpiryMissing)
 	}
 	now := l.now()
-	exp := c.Expiry.Time()
+	exp := time.Unix(c.expiry, 0)
 	if !now.Before(exp.Add(l.leeway)) {
 		return nil, Invalid(ReasonExpired)
 	}
-	if c.NotBefore != nil && now.Add(l.leeway).Before(c.NotBefore.Time()) {
+	if c.hasNotBefore && now.Add(l.leeway).Before(time.Unix(c.notBefore, 0)) {
 		return nil, Invalid(ReasonNotYetValid)
 	}
 	var iat time.Time
-	if c.IssuedAt != nil {
-		iat = c.IssuedAt.Time()
+	if c.hasIssuedAt {
+		iat = time.Unix(c.issuedAt, 0)
 		if now.Add(l.leeway).Before(iat) {
 			return nil, Invalid(ReasonIssuedInFuture)
 		}
 	}
-	client := c.Cid
-	if c.ClientID != "" {
-		if client != "" && client != c.ClientID {
+	client := c.cid
+	if c.clientID != "" {
+		if client != "" && client != c.clientID {
 			return nil, Invalid(ReasonClientConflict)
 		}
-		client = c.ClientID
+		client = c.clientID
 	}
 	if len(l.clients) > 0 && !slices.Contains(l.clients, client) {
 		return nil, Invalid(ReasonClientNotAllowed)
 	}
 	return &Principal{
-		Subject:   c.Subject,
+		Subject:   c.subject,
 		ClientID:  client,
-		Issuer:    c.Issuer,
-		Audience:  []string(c.Audience),
-		Scopes:    c.scopes(),
-		TokenID:   c.ID,
+		Issuer:    c.issuer,
+		Audience:  c.audience,
+		Scopes:    c.scopes,
+		TokenID:   c.id,
 		IssuedAt:  iat,
 		ExpiresAt: exp,
 	}, nil

@@ -208,16 +208,37 @@ func unverifiedIssuer(token []byte) (iss string, jwt bool, err error) {
 	if derr != nil {
 		return "", true, &TokenError{Reason: ReasonMalformed, Err: derr}
 	}
+	iss, err = issuerOf(buf[:n])
+	return iss, true, err
+}
+
+// issuerOf returns the string iss of a JSON claim set. The common shape
+// takes Local's one-pass claims reader; anything it leaves (see
+// decodeClaims) goes through encoding/json, whose answer on the shapes
+// the reader takes is the same (FuzzIssuerOf).
+func issuerOf(payload []byte) (string, error) {
+	var c claimSet
+	if fastDecodeClaims(payload, &c) {
+		if c.issuer == "" {
+			return "", Invalid(ReasonIssuer)
+		}
+		return c.issuer, nil
+	}
+	return issuerByJSON(payload)
+}
+
+// issuerByJSON is issuerOf through encoding/json.
+func issuerByJSON(payload []byte) (iss string, err error) {
 	// Exactly the key "iss" (encoding/json matches struct fields without
 	// regard to case; a map does not).
 	var claims map[string]json.RawMessage
-	if err := json.Unmarshal(buf[:n], &claims); err != nil {
-		return "", true, &TokenError{Reason: ReasonMalformed, Err: err}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return "", &TokenError{Reason: ReasonMalformed, Err: err}
 	}
 	if err := json.Unmarshal(claims["iss"], &iss); err != nil || iss == "" {
-		return "", true, Invalid(ReasonIssuer)
+		return "", Invalid(ReasonIssuer)
 	}
-	return iss, true, nil
+	return iss, nil
 }
 
 // Ready is nil when at least one issuer is ready: one issuer down leaves
