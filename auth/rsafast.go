@@ -55,6 +55,11 @@ type fastRSAKey struct {
 	e    *big.Int
 	size int // k, the modulus length in bytes
 
+	// mont, when not nil, computes s^e mod n by Montgomery multiplication
+	// in assembly; nil where this CPU or modulus size has none, and then
+	// math/big's Exp does.
+	mont *montModulus
+
 	// emPrefix256, emPrefix384 and emPrefix512 are the expected encoding
 	// EM = 00 01 FF…FF 00 || DigestInfo || H of a signature, up to H:
 	// k - hLen bytes, for SHA-256, SHA-384 and SHA-512.
@@ -81,7 +86,12 @@ func rsaVerificationKey(pub *rsa.PublicKey, fast bool) any {
 // bits, for fast verification.
 func newFastRSAKey(pub *rsa.PublicKey) *fastRSAKey {
 	k := (pub.N.BitLen() + 7) / 8
+	var mont *montModulus
+	if pub.N.BitLen() <= 64*montMaxLimbs && montMulAsmSupported((k+7)/8) {
+		mont = newMontModulus(pub.N)
+	}
 	return &fastRSAKey{
+		mont:        mont,
 		pub:         pub,
 		n:           new(big.Int).Set(pub.N),
 		e:           big.NewInt(int64(pub.E)),
@@ -143,15 +153,24 @@ func (f *fastRSAKey) verifyPKCS1v15(emPrefix, hashed, sig []byte) error {
 	if len(sig) != f.size {
 		return errRSAVerification
 	}
-	s := new(big.Int).SetBytes(sig)
-	if s.Cmp(f.n) >= 0 {
-		return errRSAVerification
-	}
 	// Step 2b: m = s^e mod n, variable-time: s, e and n are public.
-	m := new(big.Int).Exp(s, f.e, f.n)
-	// Steps 2c to 4: EM is m as k bytes, and must equal the encoding of
-	// H built from scratch, every byte of it.
-	em := m.FillBytes(make([]byte, f.size))
+	// Step 2c: EM is m as k bytes.
+	var buf [8 * montMaxLimbs]byte
+	var em []byte
+	if f.mont != nil {
+		em = buf[:f.size]
+		if !f.mont.exp(em, sig, f.pub.E) {
+			return errRSAVerification
+		}
+	} else {
+		s := new(big.Int).SetBytes(sig)
+		if s.Cmp(f.n) >= 0 {
+			return errRSAVerification
+		}
+		em = new(big.Int).Exp(s, f.e, f.n).FillBytes(make([]byte, f.size))
+	}
+	// Steps 3 and 4: EM must equal the encoding of H built from scratch,
+	// every byte of it.
 	if !bytes.Equal(em[:len(emPrefix)], emPrefix) || !bytes.Equal(em[len(emPrefix):], hashed) {
 		return errRSAVerification
 	}
