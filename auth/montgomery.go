@@ -55,7 +55,7 @@ func newMontModulus(n *big.Int) *montModulus {
 }
 
 // mul sets z = x·y·R⁻¹ mod n, fully reduced, for x, y < n; z may alias x
-// or y. t is scratch of limbs+2 words.
+// or y. t is scratch of 2·limbs+2 words.
 func (m *montModulus) mul(z, x, y, t []uint64) {
 	if m.asm {
 		montMulAsm(z, x, y, m.n, t, m.n0inv)
@@ -64,15 +64,25 @@ func (m *montModulus) mul(z, x, y, t []uint64) {
 	montMulGo(z, x, y, m.n, t, m.n0inv)
 }
 
+// sqr sets z = x²·R⁻¹ mod n as mul(z, x, x, t) does, with the assembly
+// squaring where there is one.
+func (m *montModulus) sqr(z, x, t []uint64) {
+	if m.asm {
+		montSqrAsm(z, x, m.n, t, m.n0inv)
+		return
+	}
+	montMulGo(z, x, x, m.n, t, m.n0inv)
+}
+
 // exp sets dst, which must be k bytes long, to s^e mod n as k big-endian
 // bytes, where s is sig read as a big-endian number, and reports whether
 // s < n (if not, dst is left as it was). sig must be k bytes long and e
 // odd and positive. Variable time: it is for public values only.
 func (m *montModulus) exp(dst, sig []byte, e int) bool {
 	var s, a, acc [montMaxLimbs]uint64
-	var t [montMaxLimbs + 2]uint64
+	var t [2*montMaxLimbs + 2]uint64
 	l := m.limbs
-	sl, al, accl, tl := s[:l], a[:l], acc[:l], t[:l+2]
+	sl, al, accl, tl := s[:l], a[:l], acc[:l], t[:2*l+2]
 	limbsFromBytes(sl, sig)
 	if !limbsLess(sl, m.n) {
 		return false
@@ -82,7 +92,7 @@ func (m *montModulus) exp(dst, sig []byte, e int) bool {
 	m.mul(al, sl, m.rr, tl)
 	copy(accl, al)
 	for i := bits.Len(uint(e)) - 2; i >= 0; i-- {
-		m.mul(accl, accl, accl, tl)
+		m.sqr(accl, accl, tl)
 		if e>>i&1 == 1 {
 			m.mul(accl, accl, al, tl)
 		}

@@ -76,7 +76,8 @@ func randLimbsN(r *mrand.Rand, l int) []uint64 {
 	return x
 }
 
-// TestMontMul checks montMulGo and montMulAsm against math/big,
+// TestMontMul checks montMulGo, montMulAsm and montSqrAsm (its product
+// is x², whatever y) against math/big,
 // x·y·R⁻¹ mod n, for the limb counts with an assembly routine and others,
 // moduli of every shape and edge inputs, with z apart from and aliasing
 // the inputs.
@@ -92,7 +93,7 @@ func TestMontMul(t *testing.T) {
 				rInv := new(big.Int).Lsh(big.NewInt(1), uint(64*l))
 				rInv.ModInverse(rInv, n)
 				vals := montTestValues(r, n, l)
-				tmp := make([]uint64, l+2)
+				tmp := make([]uint64, 2*l+2)
 				muls := []struct {
 					name string
 					f    func(z, x, y, n, t []uint64, n0inv uint64)
@@ -102,15 +103,21 @@ func TestMontMul(t *testing.T) {
 					muls = append(muls, struct {
 						name string
 						f    func(z, x, y, n, t []uint64, n0inv uint64)
-					}{"asm", montMulAsm})
+					}{"asm", montMulAsm}, struct {
+						name string
+						f    func(z, x, y, n, t []uint64, n0inv uint64)
+					}{"asm squaring (x·x)", func(z, x, _, n, t []uint64, n0inv uint64) { montSqrAsm(z, x, n, t, n0inv) }})
 				}
 				for i, x := range vals {
 					y := vals[(i*5+3)%len(vals)]
-					want := new(big.Int).Mul(x, y)
-					want.Mul(want, rInv).Mod(want, n)
 					sq := new(big.Int).Mul(x, x)
 					sq.Mul(sq, rInv).Mod(sq, n)
 					for _, mul := range muls {
+						want := new(big.Int).Mul(x, y)
+						want.Mul(want, rInv).Mod(want, n)
+						if mul.name == "asm squaring (x·x)" {
+							want = sq
+						}
 						z := make([]uint64, l)
 						mul.f(z, bigToLimbs(x, l), bigToLimbs(y, l), m.n, tmp, m.n0inv)
 						if got := limbsToBig(z); got.Cmp(want) != 0 {

@@ -11,3 +11,9 @@ func montMulAsmSupported(limbs int) bool { return false }
 func montMulAsm(z, x, y, n, t []uint64, n0inv uint64) {
 	montMulGo(z, x, y, n, t, n0inv)
 }
+
+// montSqrAsm is montMulGo(z, x, x, …) on platforms without an assembly
+// routine.
+func montSqrAsm(z, x, n, t []uint64, n0inv uint64) {
+	montMulGo(z, x, x, n, t, n0inv)
+}
