@@ -11,14 +11,16 @@ import (
 // the stack, so an exponentiation allocates nothing.
 const montMaxLimbs = 128
 
-// montModulus is an odd RSA modulus n prepared once, when its key is
-// loaded, for Montgomery arithmetic with R = 2^(64·limbs): n as
-// little-endian 64-bit limbs, n0inv = -n⁻¹ mod 2^64 and R² mod n.
+// montModulus is an odd RSA modulus n and public exponent e prepared
+// once, when its key is loaded, for Montgomery arithmetic with R =
+// 2^(64·limbs): n as little-endian 64-bit limbs, n0inv = -n⁻¹ mod 2^64
+// and R^e mod n.
 //
 // A montModulus is immutable and safe for concurrent use.
 type montModulus struct {
 	n     []uint64 // n, least significant limb first
-	rr    []uint64 // R² mod n, to enter the Montgomery domain
+	re    []uint64 // R^e mod n, to correct the powers of R⁻¹ of exp
+	e     int      // the public exponent, odd and positive
 	n0inv uint64   // -n⁻¹ mod 2^64
 	limbs int      // len(n)
 	size  int      // k, n's length in bytes
@@ -29,20 +31,21 @@ type montModulus struct {
 }
 
 // newMontModulus prepares n, which must be odd, positive and at most
-// montMaxLimbs limbs long.
-func newMontModulus(n *big.Int) *montModulus {
+// montMaxLimbs limbs long, and e, which must be odd and positive.
+func newMontModulus(n *big.Int, e int) *montModulus {
 	size := (n.BitLen() + 7) / 8
 	limbs := (size + 7) / 8
 	m := &montModulus{
 		n:     make([]uint64, limbs),
-		rr:    make([]uint64, limbs),
+		re:    make([]uint64, limbs),
+		e:     e,
 		limbs: limbs,
 		size:  size,
 		asm:   montMulAsmSupported(limbs),
 	}
 	limbsFromBytes(m.n, n.Bytes())
-	rr := new(big.Int).Lsh(big.NewInt(1), uint(128*limbs))
-	limbsFromBytes(m.rr, rr.Mod(rr, n).Bytes())
+	r := new(big.Int).Lsh(big.NewInt(1), uint(64*limbs))
+	limbsFromBytes(m.re, r.Exp(r, big.NewInt(int64(e)), n).Bytes())
 	// Newton's iteration for n0⁻¹ mod 2^64: n0 is its own inverse mod 8,
 	// and each step doubles the bits that are right (3, 6, 12, 24, 48, 96).
 	n0 := m.n[0]
@@ -76,30 +79,31 @@ func (m *montModulus) sqr(z, x, t []uint64) {
 
 // exp sets dst, which must be k bytes long, to s^e mod n as k big-endian
 // bytes, where s is sig read as a big-endian number, and reports whether
-// s < n (if not, dst is left as it was). sig must be k bytes long and e
-// odd and positive. Variable time: it is for public values only.
-func (m *montModulus) exp(dst, sig []byte, e int) bool {
-	var s, a, acc [montMaxLimbs]uint64
+// s < n (if not, dst is left as it was). sig must be k bytes long.
+// Variable time: it is for public values only.
+func (m *montModulus) exp(dst, sig []byte) bool {
+	var s, acc [montMaxLimbs]uint64
 	var t [2*montMaxLimbs + 2]uint64
 	l := m.limbs
-	sl, al, accl, tl := s[:l], a[:l], acc[:l], t[:2*l+2]
+	sl, accl, tl := s[:l], acc[:l], t[:2*l+2]
 	limbsFromBytes(sl, sig)
 	if !limbsLess(sl, m.n) {
 		return false
 	}
-	// Left to right square-and-multiply in the Montgomery domain:
-	// a = s·R, acc = a^e, then out of the domain with a product by 1.
-	m.mul(al, sl, m.rr, tl)
-	copy(accl, al)
-	for i := bits.Len(uint(e)) - 2; i >= 0; i-- {
+	// Left to right square-and-multiply on s itself, outside the
+	// Montgomery domain: each product brings a factor R⁻¹, and acc =
+	// s^a·R^-(a-1) holds at every step (a squaring makes it
+	// s^2a·R^-(2a-1), a product by s makes it s^(a+1)·R^-a). One last
+	// product by R^e makes acc = s^e, with no conversion into the domain
+	// or out of it.
+	copy(accl, sl)
+	for i := bits.Len(uint(m.e)) - 2; i >= 0; i-- {
 		m.sqr(accl, accl, tl)
-		if e>>i&1 == 1 {
-			m.mul(accl, accl, al, tl)
+		if m.e>>i&1 == 1 {
+			m.mul(accl, accl, sl, tl)
 		}
 	}
-	clear(sl)
-	sl[0] = 1
-	m.mul(accl, accl, sl, tl)
+	m.mul(accl, accl, m.re, tl)
 	limbsToBytes(dst, accl)
 	return true
 }

@@ -13,7 +13,7 @@ func BenchmarkMontMul(b *testing.B) {
 	r := mrand.New(mrand.NewPCG(5, 6))
 	for _, l := range []int{48, 64, 128} {
 		n := montTestModuli(r, l)["top bit set"]
-		m := newMontModulus(n)
+		m := newMontModulus(n, 65537)
 		x := bigToLimbs(montTestValues(r, n, l)[8], l)
 		y := bigToLimbs(montTestValues(r, n, l)[9], l)
 		z := make([]uint64, l)

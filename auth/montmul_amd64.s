@@ -3501,296 +3501,156 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	MOVQ t+24(FP), DI
 	MOVQ n0inv+32(FP), R10
 	XORQ R13, R13
-	// t[0..95] = 0
+	// The words of t no row of the triangle writes.
 	MOVQ R13, 0(DI)
-	MOVQ R13, 8(DI)
-	MOVQ R13, 16(DI)
-	MOVQ R13, 24(DI)
-	MOVQ R13, 32(DI)
-	MOVQ R13, 40(DI)
-	MOVQ R13, 48(DI)
-	MOVQ R13, 56(DI)
-	MOVQ R13, 64(DI)
-	MOVQ R13, 72(DI)
-	MOVQ R13, 80(DI)
-	MOVQ R13, 88(DI)
-	MOVQ R13, 96(DI)
-	MOVQ R13, 104(DI)
-	MOVQ R13, 112(DI)
-	MOVQ R13, 120(DI)
-	MOVQ R13, 128(DI)
-	MOVQ R13, 136(DI)
-	MOVQ R13, 144(DI)
-	MOVQ R13, 152(DI)
-	MOVQ R13, 160(DI)
-	MOVQ R13, 168(DI)
-	MOVQ R13, 176(DI)
-	MOVQ R13, 184(DI)
-	MOVQ R13, 192(DI)
-	MOVQ R13, 200(DI)
-	MOVQ R13, 208(DI)
-	MOVQ R13, 216(DI)
-	MOVQ R13, 224(DI)
-	MOVQ R13, 232(DI)
-	MOVQ R13, 240(DI)
-	MOVQ R13, 248(DI)
-	MOVQ R13, 256(DI)
-	MOVQ R13, 264(DI)
-	MOVQ R13, 272(DI)
-	MOVQ R13, 280(DI)
-	MOVQ R13, 288(DI)
-	MOVQ R13, 296(DI)
-	MOVQ R13, 304(DI)
-	MOVQ R13, 312(DI)
-	MOVQ R13, 320(DI)
-	MOVQ R13, 328(DI)
-	MOVQ R13, 336(DI)
-	MOVQ R13, 344(DI)
-	MOVQ R13, 352(DI)
-	MOVQ R13, 360(DI)
-	MOVQ R13, 368(DI)
-	MOVQ R13, 376(DI)
-	MOVQ R13, 384(DI)
-	MOVQ R13, 392(DI)
-	MOVQ R13, 400(DI)
-	MOVQ R13, 408(DI)
-	MOVQ R13, 416(DI)
-	MOVQ R13, 424(DI)
-	MOVQ R13, 432(DI)
-	MOVQ R13, 440(DI)
-	MOVQ R13, 448(DI)
-	MOVQ R13, 456(DI)
-	MOVQ R13, 464(DI)
-	MOVQ R13, 472(DI)
-	MOVQ R13, 480(DI)
-	MOVQ R13, 488(DI)
-	MOVQ R13, 496(DI)
-	MOVQ R13, 504(DI)
-	MOVQ R13, 512(DI)
-	MOVQ R13, 520(DI)
-	MOVQ R13, 528(DI)
-	MOVQ R13, 536(DI)
-	MOVQ R13, 544(DI)
-	MOVQ R13, 552(DI)
-	MOVQ R13, 560(DI)
-	MOVQ R13, 568(DI)
-	MOVQ R13, 576(DI)
-	MOVQ R13, 584(DI)
-	MOVQ R13, 592(DI)
-	MOVQ R13, 600(DI)
-	MOVQ R13, 608(DI)
-	MOVQ R13, 616(DI)
-	MOVQ R13, 624(DI)
-	MOVQ R13, 632(DI)
-	MOVQ R13, 640(DI)
-	MOVQ R13, 648(DI)
-	MOVQ R13, 656(DI)
-	MOVQ R13, 664(DI)
-	MOVQ R13, 672(DI)
-	MOVQ R13, 680(DI)
-	MOVQ R13, 688(DI)
-	MOVQ R13, 696(DI)
-	MOVQ R13, 704(DI)
-	MOVQ R13, 712(DI)
-	MOVQ R13, 720(DI)
-	MOVQ R13, 728(DI)
-	MOVQ R13, 736(DI)
-	MOVQ R13, 744(DI)
-	MOVQ R13, 752(DI)
 	MOVQ R13, 760(DI)
 
-	// The triangle: t += x[i]·x[j]·2^(64(i+j)) for i < j.
+	// The triangle: t = the sum of x[i]·x[j]·2^(64(i+j)) for i < j. Row 0
+	// stores t[1..48], row i adds at t[2i+1..] and stores its carry at
+	// t[i+48].
 	MOVQ 0(SI), DX
 	XORQ AX, AX
 	MULXQ 8(SI), AX, BX
-	ADOXQ 8(DI), AX
 	MOVQ AX, 8(DI)
 	MULXQ 16(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 16(DI), AX
 	MOVQ AX, 16(DI)
 	MULXQ 24(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 24(DI), AX
 	MOVQ AX, 24(DI)
 	MULXQ 32(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 32(DI), AX
 	MOVQ AX, 32(DI)
 	MULXQ 40(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 40(DI), AX
 	MOVQ AX, 40(DI)
 	MULXQ 48(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 48(DI), AX
 	MOVQ AX, 48(DI)
 	MULXQ 56(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 56(DI), AX
 	MOVQ AX, 56(DI)
 	MULXQ 64(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 64(DI), AX
 	MOVQ AX, 64(DI)
 	MULXQ 72(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 72(DI), AX
 	MOVQ AX, 72(DI)
 	MULXQ 80(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 80(DI), AX
 	MOVQ AX, 80(DI)
 	MULXQ 88(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 88(DI), AX
 	MOVQ AX, 88(DI)
 	MULXQ 96(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 96(DI), AX
 	MOVQ AX, 96(DI)
 	MULXQ 104(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 104(DI), AX
 	MOVQ AX, 104(DI)
 	MULXQ 112(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 112(DI), AX
 	MOVQ AX, 112(DI)
 	MULXQ 120(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 120(DI), AX
 	MOVQ AX, 120(DI)
 	MULXQ 128(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 128(DI), AX
 	MOVQ AX, 128(DI)
 	MULXQ 136(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 136(DI), AX
 	MOVQ AX, 136(DI)
 	MULXQ 144(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 144(DI), AX
 	MOVQ AX, 144(DI)
 	MULXQ 152(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 152(DI), AX
 	MOVQ AX, 152(DI)
 	MULXQ 160(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 160(DI), AX
 	MOVQ AX, 160(DI)
 	MULXQ 168(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 168(DI), AX
 	MOVQ AX, 168(DI)
 	MULXQ 176(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 176(DI), AX
 	MOVQ AX, 176(DI)
 	MULXQ 184(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 184(DI), AX
 	MOVQ AX, 184(DI)
 	MULXQ 192(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 192(DI), AX
 	MOVQ AX, 192(DI)
 	MULXQ 200(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 200(DI), AX
 	MOVQ AX, 200(DI)
 	MULXQ 208(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 208(DI), AX
 	MOVQ AX, 208(DI)
 	MULXQ 216(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 216(DI), AX
 	MOVQ AX, 216(DI)
 	MULXQ 224(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 224(DI), AX
 	MOVQ AX, 224(DI)
 	MULXQ 232(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 232(DI), AX
 	MOVQ AX, 232(DI)
 	MULXQ 240(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 240(DI), AX
 	MOVQ AX, 240(DI)
 	MULXQ 248(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 248(DI), AX
 	MOVQ AX, 248(DI)
 	MULXQ 256(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 256(DI), AX
 	MOVQ AX, 256(DI)
 	MULXQ 264(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 264(DI), AX
 	MOVQ AX, 264(DI)
 	MULXQ 272(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 272(DI), AX
 	MOVQ AX, 272(DI)
 	MULXQ 280(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 280(DI), AX
 	MOVQ AX, 280(DI)
 	MULXQ 288(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 288(DI), AX
 	MOVQ AX, 288(DI)
 	MULXQ 296(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 296(DI), AX
 	MOVQ AX, 296(DI)
 	MULXQ 304(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 304(DI), AX
 	MOVQ AX, 304(DI)
 	MULXQ 312(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 312(DI), AX
 	MOVQ AX, 312(DI)
 	MULXQ 320(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 320(DI), AX
 	MOVQ AX, 320(DI)
 	MULXQ 328(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 328(DI), AX
 	MOVQ AX, 328(DI)
 	MULXQ 336(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 336(DI), AX
 	MOVQ AX, 336(DI)
 	MULXQ 344(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 344(DI), AX
 	MOVQ AX, 344(DI)
 	MULXQ 352(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 352(DI), AX
 	MOVQ AX, 352(DI)
 	MULXQ 360(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 360(DI), AX
 	MOVQ AX, 360(DI)
 	MULXQ 368(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 368(DI), AX
 	MOVQ AX, 368(DI)
 	MULXQ 376(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 376(DI), AX
 	MOVQ AX, 376(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[48] is still zero, and the sum so far fits
 	MOVQ BX, 384(DI)
 	MOVQ 8(SI), DX
 	XORQ AX, AX
@@ -3978,7 +3838,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 384(DI), AX
 	MOVQ AX, 384(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[49] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..49]
 	MOVQ R12, 392(DI)
 	MOVQ 16(SI), DX
 	XORQ AX, AX
@@ -4162,7 +4022,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 392(DI), AX
 	MOVQ AX, 392(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[50] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..50]
 	MOVQ BX, 400(DI)
 	MOVQ 24(SI), DX
 	XORQ AX, AX
@@ -4342,7 +4202,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 400(DI), AX
 	MOVQ AX, 400(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[51] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..51]
 	MOVQ R12, 408(DI)
 	MOVQ 32(SI), DX
 	XORQ AX, AX
@@ -4518,7 +4378,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 408(DI), AX
 	MOVQ AX, 408(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[52] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..52]
 	MOVQ BX, 416(DI)
 	MOVQ 40(SI), DX
 	XORQ AX, AX
@@ -4690,7 +4550,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 416(DI), AX
 	MOVQ AX, 416(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[53] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..53]
 	MOVQ R12, 424(DI)
 	MOVQ 48(SI), DX
 	XORQ AX, AX
@@ -4858,7 +4718,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 424(DI), AX
 	MOVQ AX, 424(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[54] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..54]
 	MOVQ BX, 432(DI)
 	MOVQ 56(SI), DX
 	XORQ AX, AX
@@ -5022,7 +4882,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 432(DI), AX
 	MOVQ AX, 432(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[55] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..55]
 	MOVQ R12, 440(DI)
 	MOVQ 64(SI), DX
 	XORQ AX, AX
@@ -5182,7 +5042,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 440(DI), AX
 	MOVQ AX, 440(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[56] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..56]
 	MOVQ BX, 448(DI)
 	MOVQ 72(SI), DX
 	XORQ AX, AX
@@ -5338,7 +5198,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 448(DI), AX
 	MOVQ AX, 448(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[57] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..57]
 	MOVQ R12, 456(DI)
 	MOVQ 80(SI), DX
 	XORQ AX, AX
@@ -5490,7 +5350,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 456(DI), AX
 	MOVQ AX, 456(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[58] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..58]
 	MOVQ BX, 464(DI)
 	MOVQ 88(SI), DX
 	XORQ AX, AX
@@ -5638,7 +5498,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 464(DI), AX
 	MOVQ AX, 464(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[59] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..59]
 	MOVQ R12, 472(DI)
 	MOVQ 96(SI), DX
 	XORQ AX, AX
@@ -5782,7 +5642,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 472(DI), AX
 	MOVQ AX, 472(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[60] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..60]
 	MOVQ BX, 480(DI)
 	MOVQ 104(SI), DX
 	XORQ AX, AX
@@ -5922,7 +5782,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 480(DI), AX
 	MOVQ AX, 480(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[61] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..61]
 	MOVQ R12, 488(DI)
 	MOVQ 112(SI), DX
 	XORQ AX, AX
@@ -6058,7 +5918,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 488(DI), AX
 	MOVQ AX, 488(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[62] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..62]
 	MOVQ BX, 496(DI)
 	MOVQ 120(SI), DX
 	XORQ AX, AX
@@ -6190,7 +6050,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 496(DI), AX
 	MOVQ AX, 496(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[63] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..63]
 	MOVQ R12, 504(DI)
 	MOVQ 128(SI), DX
 	XORQ AX, AX
@@ -6318,7 +6178,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 504(DI), AX
 	MOVQ AX, 504(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[64] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..64]
 	MOVQ BX, 512(DI)
 	MOVQ 136(SI), DX
 	XORQ AX, AX
@@ -6442,7 +6302,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 512(DI), AX
 	MOVQ AX, 512(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[65] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..65]
 	MOVQ R12, 520(DI)
 	MOVQ 144(SI), DX
 	XORQ AX, AX
@@ -6562,7 +6422,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 520(DI), AX
 	MOVQ AX, 520(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[66] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..66]
 	MOVQ BX, 528(DI)
 	MOVQ 152(SI), DX
 	XORQ AX, AX
@@ -6678,7 +6538,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 528(DI), AX
 	MOVQ AX, 528(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[67] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..67]
 	MOVQ R12, 536(DI)
 	MOVQ 160(SI), DX
 	XORQ AX, AX
@@ -6790,7 +6650,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 536(DI), AX
 	MOVQ AX, 536(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[68] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..68]
 	MOVQ BX, 544(DI)
 	MOVQ 168(SI), DX
 	XORQ AX, AX
@@ -6898,7 +6758,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 544(DI), AX
 	MOVQ AX, 544(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[69] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..69]
 	MOVQ R12, 552(DI)
 	MOVQ 176(SI), DX
 	XORQ AX, AX
@@ -7002,7 +6862,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 552(DI), AX
 	MOVQ AX, 552(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[70] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..70]
 	MOVQ BX, 560(DI)
 	MOVQ 184(SI), DX
 	XORQ AX, AX
@@ -7102,7 +6962,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 560(DI), AX
 	MOVQ AX, 560(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[71] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..71]
 	MOVQ R12, 568(DI)
 	MOVQ 192(SI), DX
 	XORQ AX, AX
@@ -7198,7 +7058,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 568(DI), AX
 	MOVQ AX, 568(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[72] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..72]
 	MOVQ BX, 576(DI)
 	MOVQ 200(SI), DX
 	XORQ AX, AX
@@ -7290,7 +7150,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 576(DI), AX
 	MOVQ AX, 576(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[73] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..73]
 	MOVQ R12, 584(DI)
 	MOVQ 208(SI), DX
 	XORQ AX, AX
@@ -7378,7 +7238,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 584(DI), AX
 	MOVQ AX, 584(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[74] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..74]
 	MOVQ BX, 592(DI)
 	MOVQ 216(SI), DX
 	XORQ AX, AX
@@ -7462,7 +7322,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 592(DI), AX
 	MOVQ AX, 592(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[75] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..75]
 	MOVQ R12, 600(DI)
 	MOVQ 224(SI), DX
 	XORQ AX, AX
@@ -7542,7 +7402,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 600(DI), AX
 	MOVQ AX, 600(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[76] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..76]
 	MOVQ BX, 608(DI)
 	MOVQ 232(SI), DX
 	XORQ AX, AX
@@ -7618,7 +7478,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 608(DI), AX
 	MOVQ AX, 608(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[77] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..77]
 	MOVQ R12, 616(DI)
 	MOVQ 240(SI), DX
 	XORQ AX, AX
@@ -7690,7 +7550,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 616(DI), AX
 	MOVQ AX, 616(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[78] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..78]
 	MOVQ BX, 624(DI)
 	MOVQ 248(SI), DX
 	XORQ AX, AX
@@ -7758,7 +7618,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 624(DI), AX
 	MOVQ AX, 624(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[79] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..79]
 	MOVQ R12, 632(DI)
 	MOVQ 256(SI), DX
 	XORQ AX, AX
@@ -7822,7 +7682,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 632(DI), AX
 	MOVQ AX, 632(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[80] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..80]
 	MOVQ BX, 640(DI)
 	MOVQ 264(SI), DX
 	XORQ AX, AX
@@ -7882,7 +7742,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 640(DI), AX
 	MOVQ AX, 640(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[81] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..81]
 	MOVQ R12, 648(DI)
 	MOVQ 272(SI), DX
 	XORQ AX, AX
@@ -7938,7 +7798,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 648(DI), AX
 	MOVQ AX, 648(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[82] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..82]
 	MOVQ BX, 656(DI)
 	MOVQ 280(SI), DX
 	XORQ AX, AX
@@ -7990,7 +7850,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 656(DI), AX
 	MOVQ AX, 656(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[83] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..83]
 	MOVQ R12, 664(DI)
 	MOVQ 288(SI), DX
 	XORQ AX, AX
@@ -8038,7 +7898,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 664(DI), AX
 	MOVQ AX, 664(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[84] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..84]
 	MOVQ BX, 672(DI)
 	MOVQ 296(SI), DX
 	XORQ AX, AX
@@ -8082,7 +7942,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 672(DI), AX
 	MOVQ AX, 672(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[85] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..85]
 	MOVQ R12, 680(DI)
 	MOVQ 304(SI), DX
 	XORQ AX, AX
@@ -8122,7 +7982,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 680(DI), AX
 	MOVQ AX, 680(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[86] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..86]
 	MOVQ BX, 688(DI)
 	MOVQ 312(SI), DX
 	XORQ AX, AX
@@ -8158,7 +8018,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 688(DI), AX
 	MOVQ AX, 688(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[87] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..87]
 	MOVQ R12, 696(DI)
 	MOVQ 320(SI), DX
 	XORQ AX, AX
@@ -8190,7 +8050,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 696(DI), AX
 	MOVQ AX, 696(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[88] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..88]
 	MOVQ BX, 704(DI)
 	MOVQ 328(SI), DX
 	XORQ AX, AX
@@ -8218,7 +8078,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 704(DI), AX
 	MOVQ AX, 704(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[89] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..89]
 	MOVQ R12, 712(DI)
 	MOVQ 336(SI), DX
 	XORQ AX, AX
@@ -8242,7 +8102,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 712(DI), AX
 	MOVQ AX, 712(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[90] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..90]
 	MOVQ BX, 720(DI)
 	MOVQ 344(SI), DX
 	XORQ AX, AX
@@ -8262,7 +8122,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 720(DI), AX
 	MOVQ AX, 720(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[91] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..91]
 	MOVQ R12, 728(DI)
 	MOVQ 352(SI), DX
 	XORQ AX, AX
@@ -8278,7 +8138,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 728(DI), AX
 	MOVQ AX, 728(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[92] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..92]
 	MOVQ BX, 736(DI)
 	MOVQ 360(SI), DX
 	XORQ AX, AX
@@ -8290,7 +8150,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 736(DI), AX
 	MOVQ AX, 736(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[93] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..93]
 	MOVQ R12, 744(DI)
 	MOVQ 368(SI), DX
 	XORQ AX, AX
@@ -8298,7 +8158,7 @@ TEXT ·montSqrADX48(SB), NOSPLIT, $0-40
 	ADOXQ 744(DI), AX
 	MOVQ AX, 744(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[94] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..94]
 	MOVQ BX, 752(DI)
 
 	// t = 2t + the squares x[i]²·2^(128i).
@@ -9248,392 +9108,204 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	MOVQ t+24(FP), DI
 	MOVQ n0inv+32(FP), R10
 	XORQ R13, R13
-	// t[0..127] = 0
+	// The words of t no row of the triangle writes.
 	MOVQ R13, 0(DI)
-	MOVQ R13, 8(DI)
-	MOVQ R13, 16(DI)
-	MOVQ R13, 24(DI)
-	MOVQ R13, 32(DI)
-	MOVQ R13, 40(DI)
-	MOVQ R13, 48(DI)
-	MOVQ R13, 56(DI)
-	MOVQ R13, 64(DI)
-	MOVQ R13, 72(DI)
-	MOVQ R13, 80(DI)
-	MOVQ R13, 88(DI)
-	MOVQ R13, 96(DI)
-	MOVQ R13, 104(DI)
-	MOVQ R13, 112(DI)
-	MOVQ R13, 120(DI)
-	MOVQ R13, 128(DI)
-	MOVQ R13, 136(DI)
-	MOVQ R13, 144(DI)
-	MOVQ R13, 152(DI)
-	MOVQ R13, 160(DI)
-	MOVQ R13, 168(DI)
-	MOVQ R13, 176(DI)
-	MOVQ R13, 184(DI)
-	MOVQ R13, 192(DI)
-	MOVQ R13, 200(DI)
-	MOVQ R13, 208(DI)
-	MOVQ R13, 216(DI)
-	MOVQ R13, 224(DI)
-	MOVQ R13, 232(DI)
-	MOVQ R13, 240(DI)
-	MOVQ R13, 248(DI)
-	MOVQ R13, 256(DI)
-	MOVQ R13, 264(DI)
-	MOVQ R13, 272(DI)
-	MOVQ R13, 280(DI)
-	MOVQ R13, 288(DI)
-	MOVQ R13, 296(DI)
-	MOVQ R13, 304(DI)
-	MOVQ R13, 312(DI)
-	MOVQ R13, 320(DI)
-	MOVQ R13, 328(DI)
-	MOVQ R13, 336(DI)
-	MOVQ R13, 344(DI)
-	MOVQ R13, 352(DI)
-	MOVQ R13, 360(DI)
-	MOVQ R13, 368(DI)
-	MOVQ R13, 376(DI)
-	MOVQ R13, 384(DI)
-	MOVQ R13, 392(DI)
-	MOVQ R13, 400(DI)
-	MOVQ R13, 408(DI)
-	MOVQ R13, 416(DI)
-	MOVQ R13, 424(DI)
-	MOVQ R13, 432(DI)
-	MOVQ R13, 440(DI)
-	MOVQ R13, 448(DI)
-	MOVQ R13, 456(DI)
-	MOVQ R13, 464(DI)
-	MOVQ R13, 472(DI)
-	MOVQ R13, 480(DI)
-	MOVQ R13, 488(DI)
-	MOVQ R13, 496(DI)
-	MOVQ R13, 504(DI)
-	MOVQ R13, 512(DI)
-	MOVQ R13, 520(DI)
-	MOVQ R13, 528(DI)
-	MOVQ R13, 536(DI)
-	MOVQ R13, 544(DI)
-	MOVQ R13, 552(DI)
-	MOVQ R13, 560(DI)
-	MOVQ R13, 568(DI)
-	MOVQ R13, 576(DI)
-	MOVQ R13, 584(DI)
-	MOVQ R13, 592(DI)
-	MOVQ R13, 600(DI)
-	MOVQ R13, 608(DI)
-	MOVQ R13, 616(DI)
-	MOVQ R13, 624(DI)
-	MOVQ R13, 632(DI)
-	MOVQ R13, 640(DI)
-	MOVQ R13, 648(DI)
-	MOVQ R13, 656(DI)
-	MOVQ R13, 664(DI)
-	MOVQ R13, 672(DI)
-	MOVQ R13, 680(DI)
-	MOVQ R13, 688(DI)
-	MOVQ R13, 696(DI)
-	MOVQ R13, 704(DI)
-	MOVQ R13, 712(DI)
-	MOVQ R13, 720(DI)
-	MOVQ R13, 728(DI)
-	MOVQ R13, 736(DI)
-	MOVQ R13, 744(DI)
-	MOVQ R13, 752(DI)
-	MOVQ R13, 760(DI)
-	MOVQ R13, 768(DI)
-	MOVQ R13, 776(DI)
-	MOVQ R13, 784(DI)
-	MOVQ R13, 792(DI)
-	MOVQ R13, 800(DI)
-	MOVQ R13, 808(DI)
-	MOVQ R13, 816(DI)
-	MOVQ R13, 824(DI)
-	MOVQ R13, 832(DI)
-	MOVQ R13, 840(DI)
-	MOVQ R13, 848(DI)
-	MOVQ R13, 856(DI)
-	MOVQ R13, 864(DI)
-	MOVQ R13, 872(DI)
-	MOVQ R13, 880(DI)
-	MOVQ R13, 888(DI)
-	MOVQ R13, 896(DI)
-	MOVQ R13, 904(DI)
-	MOVQ R13, 912(DI)
-	MOVQ R13, 920(DI)
-	MOVQ R13, 928(DI)
-	MOVQ R13, 936(DI)
-	MOVQ R13, 944(DI)
-	MOVQ R13, 952(DI)
-	MOVQ R13, 960(DI)
-	MOVQ R13, 968(DI)
-	MOVQ R13, 976(DI)
-	MOVQ R13, 984(DI)
-	MOVQ R13, 992(DI)
-	MOVQ R13, 1000(DI)
-	MOVQ R13, 1008(DI)
 	MOVQ R13, 1016(DI)
 
-	// The triangle: t += x[i]·x[j]·2^(64(i+j)) for i < j.
+	// The triangle: t = the sum of x[i]·x[j]·2^(64(i+j)) for i < j. Row 0
+	// stores t[1..64], row i adds at t[2i+1..] and stores its carry at
+	// t[i+64].
 	MOVQ 0(SI), DX
 	XORQ AX, AX
 	MULXQ 8(SI), AX, BX
-	ADOXQ 8(DI), AX
 	MOVQ AX, 8(DI)
 	MULXQ 16(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 16(DI), AX
 	MOVQ AX, 16(DI)
 	MULXQ 24(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 24(DI), AX
 	MOVQ AX, 24(DI)
 	MULXQ 32(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 32(DI), AX
 	MOVQ AX, 32(DI)
 	MULXQ 40(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 40(DI), AX
 	MOVQ AX, 40(DI)
 	MULXQ 48(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 48(DI), AX
 	MOVQ AX, 48(DI)
 	MULXQ 56(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 56(DI), AX
 	MOVQ AX, 56(DI)
 	MULXQ 64(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 64(DI), AX
 	MOVQ AX, 64(DI)
 	MULXQ 72(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 72(DI), AX
 	MOVQ AX, 72(DI)
 	MULXQ 80(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 80(DI), AX
 	MOVQ AX, 80(DI)
 	MULXQ 88(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 88(DI), AX
 	MOVQ AX, 88(DI)
 	MULXQ 96(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 96(DI), AX
 	MOVQ AX, 96(DI)
 	MULXQ 104(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 104(DI), AX
 	MOVQ AX, 104(DI)
 	MULXQ 112(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 112(DI), AX
 	MOVQ AX, 112(DI)
 	MULXQ 120(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 120(DI), AX
 	MOVQ AX, 120(DI)
 	MULXQ 128(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 128(DI), AX
 	MOVQ AX, 128(DI)
 	MULXQ 136(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 136(DI), AX
 	MOVQ AX, 136(DI)
 	MULXQ 144(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 144(DI), AX
 	MOVQ AX, 144(DI)
 	MULXQ 152(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 152(DI), AX
 	MOVQ AX, 152(DI)
 	MULXQ 160(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 160(DI), AX
 	MOVQ AX, 160(DI)
 	MULXQ 168(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 168(DI), AX
 	MOVQ AX, 168(DI)
 	MULXQ 176(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 176(DI), AX
 	MOVQ AX, 176(DI)
 	MULXQ 184(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 184(DI), AX
 	MOVQ AX, 184(DI)
 	MULXQ 192(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 192(DI), AX
 	MOVQ AX, 192(DI)
 	MULXQ 200(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 200(DI), AX
 	MOVQ AX, 200(DI)
 	MULXQ 208(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 208(DI), AX
 	MOVQ AX, 208(DI)
 	MULXQ 216(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 216(DI), AX
 	MOVQ AX, 216(DI)
 	MULXQ 224(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 224(DI), AX
 	MOVQ AX, 224(DI)
 	MULXQ 232(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 232(DI), AX
 	MOVQ AX, 232(DI)
 	MULXQ 240(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 240(DI), AX
 	MOVQ AX, 240(DI)
 	MULXQ 248(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 248(DI), AX
 	MOVQ AX, 248(DI)
 	MULXQ 256(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 256(DI), AX
 	MOVQ AX, 256(DI)
 	MULXQ 264(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 264(DI), AX
 	MOVQ AX, 264(DI)
 	MULXQ 272(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 272(DI), AX
 	MOVQ AX, 272(DI)
 	MULXQ 280(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 280(DI), AX
 	MOVQ AX, 280(DI)
 	MULXQ 288(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 288(DI), AX
 	MOVQ AX, 288(DI)
 	MULXQ 296(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 296(DI), AX
 	MOVQ AX, 296(DI)
 	MULXQ 304(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 304(DI), AX
 	MOVQ AX, 304(DI)
 	MULXQ 312(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 312(DI), AX
 	MOVQ AX, 312(DI)
 	MULXQ 320(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 320(DI), AX
 	MOVQ AX, 320(DI)
 	MULXQ 328(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 328(DI), AX
 	MOVQ AX, 328(DI)
 	MULXQ 336(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 336(DI), AX
 	MOVQ AX, 336(DI)
 	MULXQ 344(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 344(DI), AX
 	MOVQ AX, 344(DI)
 	MULXQ 352(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 352(DI), AX
 	MOVQ AX, 352(DI)
 	MULXQ 360(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 360(DI), AX
 	MOVQ AX, 360(DI)
 	MULXQ 368(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 368(DI), AX
 	MOVQ AX, 368(DI)
 	MULXQ 376(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 376(DI), AX
 	MOVQ AX, 376(DI)
 	MULXQ 384(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 384(DI), AX
 	MOVQ AX, 384(DI)
 	MULXQ 392(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 392(DI), AX
 	MOVQ AX, 392(DI)
 	MULXQ 400(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 400(DI), AX
 	MOVQ AX, 400(DI)
 	MULXQ 408(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 408(DI), AX
 	MOVQ AX, 408(DI)
 	MULXQ 416(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 416(DI), AX
 	MOVQ AX, 416(DI)
 	MULXQ 424(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 424(DI), AX
 	MOVQ AX, 424(DI)
 	MULXQ 432(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 432(DI), AX
 	MOVQ AX, 432(DI)
 	MULXQ 440(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 440(DI), AX
 	MOVQ AX, 440(DI)
 	MULXQ 448(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 448(DI), AX
 	MOVQ AX, 448(DI)
 	MULXQ 456(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 456(DI), AX
 	MOVQ AX, 456(DI)
 	MULXQ 464(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 464(DI), AX
 	MOVQ AX, 464(DI)
 	MULXQ 472(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 472(DI), AX
 	MOVQ AX, 472(DI)
 	MULXQ 480(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 480(DI), AX
 	MOVQ AX, 480(DI)
 	MULXQ 488(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 488(DI), AX
 	MOVQ AX, 488(DI)
 	MULXQ 496(SI), AX, R12
 	ADCXQ BX, AX
-	ADOXQ 496(DI), AX
 	MOVQ AX, 496(DI)
 	MULXQ 504(SI), AX, BX
 	ADCXQ R12, AX
-	ADOXQ 504(DI), AX
 	MOVQ AX, 504(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[64] is still zero, and the sum so far fits
 	MOVQ BX, 512(DI)
 	MOVQ 8(SI), DX
 	XORQ AX, AX
@@ -9885,7 +9557,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 512(DI), AX
 	MOVQ AX, 512(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[65] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..65]
 	MOVQ R12, 520(DI)
 	MOVQ 16(SI), DX
 	XORQ AX, AX
@@ -10133,7 +9805,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 520(DI), AX
 	MOVQ AX, 520(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[66] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..66]
 	MOVQ BX, 528(DI)
 	MOVQ 24(SI), DX
 	XORQ AX, AX
@@ -10377,7 +10049,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 528(DI), AX
 	MOVQ AX, 528(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[67] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..67]
 	MOVQ R12, 536(DI)
 	MOVQ 32(SI), DX
 	XORQ AX, AX
@@ -10617,7 +10289,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 536(DI), AX
 	MOVQ AX, 536(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[68] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..68]
 	MOVQ BX, 544(DI)
 	MOVQ 40(SI), DX
 	XORQ AX, AX
@@ -10853,7 +10525,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 544(DI), AX
 	MOVQ AX, 544(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[69] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..69]
 	MOVQ R12, 552(DI)
 	MOVQ 48(SI), DX
 	XORQ AX, AX
@@ -11085,7 +10757,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 552(DI), AX
 	MOVQ AX, 552(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[70] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..70]
 	MOVQ BX, 560(DI)
 	MOVQ 56(SI), DX
 	XORQ AX, AX
@@ -11313,7 +10985,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 560(DI), AX
 	MOVQ AX, 560(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[71] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..71]
 	MOVQ R12, 568(DI)
 	MOVQ 64(SI), DX
 	XORQ AX, AX
@@ -11537,7 +11209,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 568(DI), AX
 	MOVQ AX, 568(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[72] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..72]
 	MOVQ BX, 576(DI)
 	MOVQ 72(SI), DX
 	XORQ AX, AX
@@ -11757,7 +11429,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 576(DI), AX
 	MOVQ AX, 576(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[73] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..73]
 	MOVQ R12, 584(DI)
 	MOVQ 80(SI), DX
 	XORQ AX, AX
@@ -11973,7 +11645,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 584(DI), AX
 	MOVQ AX, 584(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[74] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..74]
 	MOVQ BX, 592(DI)
 	MOVQ 88(SI), DX
 	XORQ AX, AX
@@ -12185,7 +11857,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 592(DI), AX
 	MOVQ AX, 592(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[75] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..75]
 	MOVQ R12, 600(DI)
 	MOVQ 96(SI), DX
 	XORQ AX, AX
@@ -12393,7 +12065,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 600(DI), AX
 	MOVQ AX, 600(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[76] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..76]
 	MOVQ BX, 608(DI)
 	MOVQ 104(SI), DX
 	XORQ AX, AX
@@ -12597,7 +12269,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 608(DI), AX
 	MOVQ AX, 608(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[77] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..77]
 	MOVQ R12, 616(DI)
 	MOVQ 112(SI), DX
 	XORQ AX, AX
@@ -12797,7 +12469,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 616(DI), AX
 	MOVQ AX, 616(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[78] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..78]
 	MOVQ BX, 624(DI)
 	MOVQ 120(SI), DX
 	XORQ AX, AX
@@ -12993,7 +12665,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 624(DI), AX
 	MOVQ AX, 624(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[79] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..79]
 	MOVQ R12, 632(DI)
 	MOVQ 128(SI), DX
 	XORQ AX, AX
@@ -13185,7 +12857,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 632(DI), AX
 	MOVQ AX, 632(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[80] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..80]
 	MOVQ BX, 640(DI)
 	MOVQ 136(SI), DX
 	XORQ AX, AX
@@ -13373,7 +13045,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 640(DI), AX
 	MOVQ AX, 640(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[81] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..81]
 	MOVQ R12, 648(DI)
 	MOVQ 144(SI), DX
 	XORQ AX, AX
@@ -13557,7 +13229,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 648(DI), AX
 	MOVQ AX, 648(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[82] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..82]
 	MOVQ BX, 656(DI)
 	MOVQ 152(SI), DX
 	XORQ AX, AX
@@ -13737,7 +13409,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 656(DI), AX
 	MOVQ AX, 656(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[83] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..83]
 	MOVQ R12, 664(DI)
 	MOVQ 160(SI), DX
 	XORQ AX, AX
@@ -13913,7 +13585,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 664(DI), AX
 	MOVQ AX, 664(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[84] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..84]
 	MOVQ BX, 672(DI)
 	MOVQ 168(SI), DX
 	XORQ AX, AX
@@ -14085,7 +13757,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 672(DI), AX
 	MOVQ AX, 672(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[85] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..85]
 	MOVQ R12, 680(DI)
 	MOVQ 176(SI), DX
 	XORQ AX, AX
@@ -14253,7 +13925,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 680(DI), AX
 	MOVQ AX, 680(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[86] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..86]
 	MOVQ BX, 688(DI)
 	MOVQ 184(SI), DX
 	XORQ AX, AX
@@ -14417,7 +14089,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 688(DI), AX
 	MOVQ AX, 688(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[87] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..87]
 	MOVQ R12, 696(DI)
 	MOVQ 192(SI), DX
 	XORQ AX, AX
@@ -14577,7 +14249,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 696(DI), AX
 	MOVQ AX, 696(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[88] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..88]
 	MOVQ BX, 704(DI)
 	MOVQ 200(SI), DX
 	XORQ AX, AX
@@ -14733,7 +14405,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 704(DI), AX
 	MOVQ AX, 704(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[89] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..89]
 	MOVQ R12, 712(DI)
 	MOVQ 208(SI), DX
 	XORQ AX, AX
@@ -14885,7 +14557,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 712(DI), AX
 	MOVQ AX, 712(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[90] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..90]
 	MOVQ BX, 720(DI)
 	MOVQ 216(SI), DX
 	XORQ AX, AX
@@ -15033,7 +14705,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 720(DI), AX
 	MOVQ AX, 720(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[91] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..91]
 	MOVQ R12, 728(DI)
 	MOVQ 224(SI), DX
 	XORQ AX, AX
@@ -15177,7 +14849,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 728(DI), AX
 	MOVQ AX, 728(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[92] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..92]
 	MOVQ BX, 736(DI)
 	MOVQ 232(SI), DX
 	XORQ AX, AX
@@ -15317,7 +14989,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 736(DI), AX
 	MOVQ AX, 736(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[93] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..93]
 	MOVQ R12, 744(DI)
 	MOVQ 240(SI), DX
 	XORQ AX, AX
@@ -15453,7 +15125,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 744(DI), AX
 	MOVQ AX, 744(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[94] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..94]
 	MOVQ BX, 752(DI)
 	MOVQ 248(SI), DX
 	XORQ AX, AX
@@ -15585,7 +15257,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 752(DI), AX
 	MOVQ AX, 752(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[95] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..95]
 	MOVQ R12, 760(DI)
 	MOVQ 256(SI), DX
 	XORQ AX, AX
@@ -15713,7 +15385,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 760(DI), AX
 	MOVQ AX, 760(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[96] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..96]
 	MOVQ BX, 768(DI)
 	MOVQ 264(SI), DX
 	XORQ AX, AX
@@ -15837,7 +15509,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 768(DI), AX
 	MOVQ AX, 768(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[97] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..97]
 	MOVQ R12, 776(DI)
 	MOVQ 272(SI), DX
 	XORQ AX, AX
@@ -15957,7 +15629,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 776(DI), AX
 	MOVQ AX, 776(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[98] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..98]
 	MOVQ BX, 784(DI)
 	MOVQ 280(SI), DX
 	XORQ AX, AX
@@ -16073,7 +15745,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 784(DI), AX
 	MOVQ AX, 784(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[99] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..99]
 	MOVQ R12, 792(DI)
 	MOVQ 288(SI), DX
 	XORQ AX, AX
@@ -16185,7 +15857,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 792(DI), AX
 	MOVQ AX, 792(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[100] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..100]
 	MOVQ BX, 800(DI)
 	MOVQ 296(SI), DX
 	XORQ AX, AX
@@ -16293,7 +15965,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 800(DI), AX
 	MOVQ AX, 800(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[101] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..101]
 	MOVQ R12, 808(DI)
 	MOVQ 304(SI), DX
 	XORQ AX, AX
@@ -16397,7 +16069,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 808(DI), AX
 	MOVQ AX, 808(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[102] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..102]
 	MOVQ BX, 816(DI)
 	MOVQ 312(SI), DX
 	XORQ AX, AX
@@ -16497,7 +16169,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 816(DI), AX
 	MOVQ AX, 816(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[103] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..103]
 	MOVQ R12, 824(DI)
 	MOVQ 320(SI), DX
 	XORQ AX, AX
@@ -16593,7 +16265,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 824(DI), AX
 	MOVQ AX, 824(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[104] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..104]
 	MOVQ BX, 832(DI)
 	MOVQ 328(SI), DX
 	XORQ AX, AX
@@ -16685,7 +16357,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 832(DI), AX
 	MOVQ AX, 832(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[105] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..105]
 	MOVQ R12, 840(DI)
 	MOVQ 336(SI), DX
 	XORQ AX, AX
@@ -16773,7 +16445,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 840(DI), AX
 	MOVQ AX, 840(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[106] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..106]
 	MOVQ BX, 848(DI)
 	MOVQ 344(SI), DX
 	XORQ AX, AX
@@ -16857,7 +16529,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 848(DI), AX
 	MOVQ AX, 848(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[107] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..107]
 	MOVQ R12, 856(DI)
 	MOVQ 352(SI), DX
 	XORQ AX, AX
@@ -16937,7 +16609,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 856(DI), AX
 	MOVQ AX, 856(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[108] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..108]
 	MOVQ BX, 864(DI)
 	MOVQ 360(SI), DX
 	XORQ AX, AX
@@ -17013,7 +16685,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 864(DI), AX
 	MOVQ AX, 864(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[109] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..109]
 	MOVQ R12, 872(DI)
 	MOVQ 368(SI), DX
 	XORQ AX, AX
@@ -17085,7 +16757,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 872(DI), AX
 	MOVQ AX, 872(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[110] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..110]
 	MOVQ BX, 880(DI)
 	MOVQ 376(SI), DX
 	XORQ AX, AX
@@ -17153,7 +16825,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 880(DI), AX
 	MOVQ AX, 880(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[111] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..111]
 	MOVQ R12, 888(DI)
 	MOVQ 384(SI), DX
 	XORQ AX, AX
@@ -17217,7 +16889,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 888(DI), AX
 	MOVQ AX, 888(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[112] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..112]
 	MOVQ BX, 896(DI)
 	MOVQ 392(SI), DX
 	XORQ AX, AX
@@ -17277,7 +16949,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 896(DI), AX
 	MOVQ AX, 896(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[113] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..113]
 	MOVQ R12, 904(DI)
 	MOVQ 400(SI), DX
 	XORQ AX, AX
@@ -17333,7 +17005,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 904(DI), AX
 	MOVQ AX, 904(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[114] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..114]
 	MOVQ BX, 912(DI)
 	MOVQ 408(SI), DX
 	XORQ AX, AX
@@ -17385,7 +17057,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 912(DI), AX
 	MOVQ AX, 912(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[115] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..115]
 	MOVQ R12, 920(DI)
 	MOVQ 416(SI), DX
 	XORQ AX, AX
@@ -17433,7 +17105,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 920(DI), AX
 	MOVQ AX, 920(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[116] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..116]
 	MOVQ BX, 928(DI)
 	MOVQ 424(SI), DX
 	XORQ AX, AX
@@ -17477,7 +17149,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 928(DI), AX
 	MOVQ AX, 928(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[117] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..117]
 	MOVQ R12, 936(DI)
 	MOVQ 432(SI), DX
 	XORQ AX, AX
@@ -17517,7 +17189,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 936(DI), AX
 	MOVQ AX, 936(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[118] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..118]
 	MOVQ BX, 944(DI)
 	MOVQ 440(SI), DX
 	XORQ AX, AX
@@ -17553,7 +17225,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 944(DI), AX
 	MOVQ AX, 944(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[119] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..119]
 	MOVQ R12, 952(DI)
 	MOVQ 448(SI), DX
 	XORQ AX, AX
@@ -17585,7 +17257,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 952(DI), AX
 	MOVQ AX, 952(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[120] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..120]
 	MOVQ BX, 960(DI)
 	MOVQ 456(SI), DX
 	XORQ AX, AX
@@ -17613,7 +17285,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 960(DI), AX
 	MOVQ AX, 960(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[121] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..121]
 	MOVQ R12, 968(DI)
 	MOVQ 464(SI), DX
 	XORQ AX, AX
@@ -17637,7 +17309,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 968(DI), AX
 	MOVQ AX, 968(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[122] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..122]
 	MOVQ BX, 976(DI)
 	MOVQ 472(SI), DX
 	XORQ AX, AX
@@ -17657,7 +17329,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 976(DI), AX
 	MOVQ AX, 976(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[123] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..123]
 	MOVQ R12, 984(DI)
 	MOVQ 480(SI), DX
 	XORQ AX, AX
@@ -17673,7 +17345,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 984(DI), AX
 	MOVQ AX, 984(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[124] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..124]
 	MOVQ BX, 992(DI)
 	MOVQ 488(SI), DX
 	XORQ AX, AX
@@ -17685,7 +17357,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 992(DI), AX
 	MOVQ AX, 992(DI)
 	ADCXQ R13, R12
-	ADOXQ R13, R12 // t[125] is still zero, and the sum so far fits
+	ADOXQ R13, R12 // the sum so far fits in t[0..125]
 	MOVQ R12, 1000(DI)
 	MOVQ 496(SI), DX
 	XORQ AX, AX
@@ -17693,7 +17365,7 @@ TEXT ·montSqrADX64(SB), NOSPLIT, $0-40
 	ADOXQ 1000(DI), AX
 	MOVQ AX, 1000(DI)
 	ADCXQ R13, BX
-	ADOXQ R13, BX // t[126] is still zero, and the sum so far fits
+	ADOXQ R13, BX // the sum so far fits in t[0..126]
 	MOVQ BX, 1008(DI)
 
 	// t = 2t + the squares x[i]²·2^(128i).

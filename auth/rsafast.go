@@ -88,7 +88,7 @@ func newFastRSAKey(pub *rsa.PublicKey) *fastRSAKey {
 	k := (pub.N.BitLen() + 7) / 8
 	var mont *montModulus
 	if pub.N.BitLen() <= 64*montMaxLimbs && montMulAsmSupported((k+7)/8) {
-		mont = newMontModulus(pub.N)
+		mont = newMontModulus(pub.N, pub.E)
 	}
 	return &fastRSAKey{
 		mont:        mont,
@@ -159,7 +159,7 @@ func (f *fastRSAKey) verifyPKCS1v15(emPrefix, hashed, sig []byte) error {
 	var em []byte
 	if f.mont != nil {
 		em = buf[:f.size]
-		if !f.mont.exp(em, sig, f.pub.E) {
+		if !f.mont.exp(em, sig) {
 			return errRSAVerification
 		}
 	} else {

@@ -57,7 +57,7 @@ func withArith(f *fastRSAKey, goMont bool) *fastRSAKey {
 	c := *f
 	c.mont = nil
 	if goMont {
-		c.mont = newMontModulus(f.n)
+		c.mont = newMontModulus(f.n, f.pub.E)
 		c.mont.asm = false
 	}
 	return &c

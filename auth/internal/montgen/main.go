@@ -139,7 +139,8 @@ func gen(w func(string, ...any), n int) {
 // genSqr writes montSqrADX<n>: z = x²·R⁻¹ mod n with about 3/4 of the
 // products of montMulADX<n>. The off-diagonal products x[i]·x[j], i < j,
 // are summed once into the 2n-word t (each row's carry lands on a word no
-// row has written yet), then t is doubled and the squares x[i]² added in
+// earlier row has written, since the sum of rows 0..i is below
+// 2^(64(n+i+1))), then t is doubled and the squares x[i]² added in
 // one pass (CF doubles, OF adds), then t is reduced row by row (a row adds
 // m·n at t[i]; CX carries what overflows t[i+n] into the next row) and
 // the result t[n..2n-1] is reduced below n as in montMulADX<n>.
@@ -154,13 +155,29 @@ func genSqr(w func(string, ...any), n int) {
 	w("\tMOVQ t+24(FP), DI")
 	w("\tMOVQ n0inv+32(FP), R10")
 	w("\tXORQ R13, R13")
-	w("\t// t[0..%d] = 0", 2*n-1)
-	for j := 0; j < 2*n; j++ {
-		w("\tMOVQ R13, %d(DI)", 8*j)
-	}
+	w("\t// The words of t no row of the triangle writes.")
+	w("\tMOVQ R13, 0(DI)")
+	w("\tMOVQ R13, %d(DI)", 8*(2*n-1))
 	w("")
-	w("\t// The triangle: t += x[i]·x[j]·2^(64(i+j)) for i < j.")
-	for i := 0; i < n-1; i++ {
+	w("\t// The triangle: t = the sum of x[i]·x[j]·2^(64(i+j)) for i < j. Row 0")
+	w("\t// stores t[1..%d], row i adds at t[2i+1..] and stores its carry at", n)
+	w("\t// t[i+%d].", n)
+	w("\tMOVQ 0(SI), DX")
+	w("\tXORQ AX, AX")
+	w("\tMULXQ 8(SI), AX, BX")
+	w("\tMOVQ AX, 8(DI)")
+	{
+		hi, other := "BX", "R12"
+		for j := 2; j < n; j++ {
+			w("\tMULXQ %d(SI), AX, %s", 8*j, other)
+			w("\tADCXQ %s, AX", hi)
+			w("\tMOVQ AX, %d(DI)", 8*j)
+			hi, other = other, hi
+		}
+		w("\tADCXQ R13, %s", hi)
+		w("\tMOVQ %s, %d(DI)", hi, 8*n)
+	}
+	for i := 1; i < n-1; i++ {
 		w("\tMOVQ %d(SI), DX", 8*i)
 		w("\tXORQ AX, AX")
 		w("\tMULXQ %d(SI), AX, BX", 8*(i+1))
@@ -175,7 +192,7 @@ func genSqr(w func(string, ...any), n int) {
 			hi, other = other, hi
 		}
 		w("\tADCXQ R13, %s", hi)
-		w("\tADOXQ R13, %s // t[%d] is still zero, and the sum so far fits", hi, i+n)
+		w("\tADOXQ R13, %s // the sum so far fits in t[0..%d]", hi, i+n)
 		w("\tMOVQ %s, %d(DI)", hi, 8*(i+n))
 	}
 	w("")
