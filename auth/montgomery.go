@@ -77,11 +77,14 @@ func (m *montModulus) sqr(z, x, t []uint64) {
 	montMulGo(z, x, x, m.n, t, m.n0inv)
 }
 
-// exp sets dst, which must be k bytes long, to s^e mod n as k big-endian
-// bytes, where s is sig read as a big-endian number, and reports whether
-// s < n (if not, dst is left as it was). sig must be k bytes long.
-// Variable time: it is for public values only.
+// exp sets dst to s^e mod n as k big-endian bytes, where s is sig read as
+// a big-endian number, and reports true; or, if sig or dst is not k bytes
+// long or s >= n, leaves dst as it was and reports false. Variable time:
+// it is for public values only.
 func (m *montModulus) exp(dst, sig []byte) bool {
+	if len(sig) != m.size || len(dst) != m.size {
+		return false
+	}
 	var s, acc [montMaxLimbs]uint64
 	var t [2*montMaxLimbs + 2]uint64
 	l := m.limbs

@@ -140,7 +140,7 @@ func TestMontMul(t *testing.T) {
 // TestMontExp checks montModulus.exp, on the assembly (where this CPU has
 // it) and on the pure-Go multiplication, against math/big's Exp for every
 // fixture modulus with the key's exponent and others, and that it refuses
-// s >= n.
+// s >= n and lengths other than k.
 func TestMontExp(t *testing.T) {
 	r := mrand.New(mrand.NewPCG(3, 4))
 	for _, name := range rsaFixtureNames {
@@ -168,6 +168,11 @@ func TestMontExp(t *testing.T) {
 					for _, s := range []*big.Int{n, new(big.Int).Add(n, big.NewInt(1)), new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), uint(8*k)), big.NewInt(1))} {
 						if m.exp(make([]byte, k), bigBytes(s, k)) {
 							t.Errorf("s = %x >= n: accepted", s)
+						}
+					}
+					for _, lens := range [][2]int{{k - 1, k}, {k + 1, k}, {k, k - 1}, {k, k + 1}} {
+						if m.exp(make([]byte, lens[1]), make([]byte, lens[0])) {
+							t.Errorf("%d-byte signature into %d bytes: accepted", lens[0], lens[1])
 						}
 					}
 				})
