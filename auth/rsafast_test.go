@@ -32,6 +32,35 @@ type rsaFixture struct {
 	pub  *rsa.PublicKey
 	fast *fastRSAKey
 	sigs map[jose.SignatureAlgorithm][]byte // over fastRSAMessage
+
+	// bigExp and goMont are fast with its public operation forced onto
+	// math/big's Exp and onto the pure-Go Montgomery multiplication: the
+	// paths other CPUs and moduli take.
+	bigExp, goMont *fastRSAKey
+}
+
+// verifiers are the fixture's fastRSAKey variants, named: as built for
+// this CPU, and with each other arithmetic.
+func (fx *rsaFixture) verifiers() []struct {
+	name string
+	key  *fastRSAKey
+} {
+	return []struct {
+		name string
+		key  *fastRSAKey
+	}{{"as built", fx.fast}, {"math/big", fx.bigExp}, {"Go Montgomery", fx.goMont}}
+}
+
+// withArith returns a copy of f whose public operation is math/big's
+// Exp (mont nil) or, if goMont, the pure-Go Montgomery multiplication.
+func withArith(f *fastRSAKey, goMont bool) *fastRSAKey {
+	c := *f
+	c.mont = nil
+	if goMont {
+		c.mont = newMontModulus(f.n, f.pub.E)
+		c.mont.asm = false
+	}
+	return &c
 }
 
 // fastRSAMessage is what every fixture signature signs.
@@ -67,6 +96,7 @@ var loadRSAFixtures = sync.OnceValues(func() (map[string]*rsaFixture, error) {
 		}
 		priv := k.(*rsa.PrivateKey)
 		fx := &rsaFixture{name: name, priv: priv, pub: &priv.PublicKey, fast: newFastRSAKey(&priv.PublicKey), sigs: map[jose.SignatureAlgorithm][]byte{}}
+		fx.bigExp, fx.goMont = withArith(fx.fast, false), withArith(fx.fast, true)
 		for _, a := range rsaAlgs {
 			sig, err := rsa.SignPKCS1v15(nil, priv, a.hash, hashOf(a.hash, []byte(fastRSAMessage)))
 			if err != nil {
@@ -145,17 +175,20 @@ type rsaCase struct {
 	want bool
 }
 
-// run checks both verifiers against want (and so against each other).
+// run checks crypto/rsa and every fastRSAKey variant against want (and
+// so against each other).
 func (tc rsaCase) run(t *testing.T) {
 	fx := rsaFixtures(t)[tc.key]
 	h := hashFor(tc.alg)
 	ref := rsa.VerifyPKCS1v15(fx.pub, h, hashOf(h, []byte(tc.msg)), tc.sig)
-	got := fx.fast.VerifyPayload([]byte(tc.msg), tc.sig, tc.alg)
 	if (ref == nil) != tc.want {
 		t.Errorf("crypto/rsa: err = %v, want valid = %v", ref, tc.want)
 	}
-	if (got == nil) != tc.want {
-		t.Errorf("fastRSAKey: err = %v, want valid = %v", got, tc.want)
+	for _, v := range fx.verifiers() {
+		got := v.key.VerifyPayload([]byte(tc.msg), tc.sig, tc.alg)
+		if (got == nil) != tc.want {
+			t.Errorf("fastRSAKey (%s): err = %v, want valid = %v", v.name, got, tc.want)
+		}
 	}
 }
 
@@ -372,8 +405,8 @@ func TestPKCS1v15Prefix(t *testing.T) {
 	}
 }
 
-// FuzzFastRSAKey checks that fastRSAKey and crypto/rsa.VerifyPKCS1v15
-// agree on every signature the fuzzer can make from the fixtures' genuine
+// FuzzFastRSAKey checks that every fastRSAKey variant and
+// crypto/rsa.VerifyPKCS1v15 agree on every signature the fuzzer can make from the fixtures' genuine
 // ones: any key verifying, any hash, any message, any byte tampered, any
 // length, s shifted by multiples of n, or raw bytes. Any disagreement is a
 // failure.
@@ -430,9 +463,11 @@ func FuzzFastRSAKey(f *testing.F) {
 			}
 		}
 		ref := rsa.VerifyPKCS1v15(fx.pub, verify.hash, hashOf(verify.hash, msg), sig)
-		got := fx.fast.VerifyPayload(msg, sig, verify.alg)
-		if (ref == nil) != (got == nil) {
-			t.Fatalf("%s %s, %d-byte signature: crypto/rsa says %v, fastRSAKey says %v", fx.name, verify.alg, len(sig), ref, got)
+		for _, v := range fx.verifiers() {
+			got := v.key.VerifyPayload(msg, sig, verify.alg)
+			if (ref == nil) != (got == nil) {
+				t.Fatalf("%s %s, %d-byte signature: crypto/rsa says %v, fastRSAKey (%s) says %v", fx.name, verify.alg, len(sig), ref, v.name, got)
+			}
 		}
 	})
 }
