@@ -116,24 +116,7 @@ func gen(w func(string, ...any), n int) {
 	w("\tJNZ loop%d", n)
 	w("")
 	w("\t// z = t - n unless that borrows, then z = t (t < 2n).")
-	w("\tMOVQ 0(DI), AX")
-	w("\tSUBQ 0(R8), AX")
-	w("\tMOVQ AX, 0(R9)")
-	for j := 1; j < n; j++ {
-		w("\tMOVQ %d(DI), AX", 8*j)
-		w("\tSBBQ %d(R8), AX", 8*j)
-		w("\tMOVQ AX, %d(R9)", 8*j)
-	}
-	w("\tMOVQ %d(DI), AX", 8*n)
-	w("\tSBBQ $0, AX")
-	w("\tJCC done%d", n)
-	for j := 0; j < n; j++ {
-		w("\tMOVQ %d(DI), AX", 8*j)
-		w("\tMOVQ AX, %d(R9)", 8*j)
-	}
-	w("")
-	w("done%d:", n)
-	w("\tRET")
+	condSub(w, n, fmt.Sprintf("done%d", n), fmt.Sprintf("\tMOVQ %d(DI), AX\n\tSBBQ $0, AX", 8*n))
 }
 
 // genSqr writes montSqrADX<n>: z = x²·R⁻¹ mod n with about 3/4 of the
@@ -250,6 +233,13 @@ func genSqr(w func(string, ...any), n int) {
 	w("\tJNZ red%d", n)
 	w("")
 	w("\t// DI is t+%d: z = t[%d..] - n unless that borrows, then z = t[%d..].", 8*n, n, n)
+	condSub(w, n, fmt.Sprintf("sqrdone%d", n), "\tSBBQ $0, CX")
+}
+
+// condSub writes the end of a product: z (R9) = t (DI) - n (R8) unless
+// that borrows, then z = t, and RET. top subtracts the borrow from t's
+// word above n limbs (its carry), so that the borrow out says t < n.
+func condSub(w func(string, ...any), n int, done, top string) {
 	w("\tMOVQ 0(DI), AX")
 	w("\tSUBQ 0(R8), AX")
 	w("\tMOVQ AX, 0(R9)")
@@ -258,13 +248,13 @@ func genSqr(w func(string, ...any), n int) {
 		w("\tSBBQ %d(R8), AX", 8*j)
 		w("\tMOVQ AX, %d(R9)", 8*j)
 	}
-	w("\tSBBQ $0, CX")
-	w("\tJCC sqrdone%d", n)
+	w("%s", top)
+	w("\tJCC %s", done)
 	for j := 0; j < n; j++ {
 		w("\tMOVQ %d(DI), AX", 8*j)
 		w("\tMOVQ AX, %d(R9)", 8*j)
 	}
 	w("")
-	w("sqrdone%d:", n)
+	w("%s:", done)
 	w("\tRET")
 }
