@@ -231,6 +231,8 @@ func rsaCases(all map[string]*rsaFixture, fx *rsaFixture) []rsaCase {
 		{name: "other message", msg: msg + ".", sig: sig},
 
 		{name: "forged: genuine encoding by raw private op", sig: fx.rawSign(fx.encode(0x01, digestInfoSHA256, h256[:], nil)), want: true},
+		// What an exponentiation that returned its input would accept.
+		{name: "forged: the encoding itself as the signature", sig: fx.encode(0x01, digestInfoSHA256, h256[:], nil)},
 		{name: "forged: DigestInfo without NULL parameters", sig: fx.rawSign(fx.encode(0x01, "\x30\x2f\x30\x0b\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x01\x04\x20", h256[:], nil))},
 		{name: "forged: garbage after the hash", sig: fx.rawSign(fx.encode(0x01, digestInfoSHA256, h256[:], []byte("garbage!")))},
 		{name: "forged: block type 02", sig: fx.rawSign(fx.encode(0x02, digestInfoSHA256, h256[:], nil))},
