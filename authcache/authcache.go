@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -162,9 +163,13 @@ type Stats struct {
 // power of two.
 const lockShards = 64
 
-// shard guards ristretto against Close for the hits whose digest falls in it
-// and counts them. Sharding keeps unrelated tokens' hits off one cache line;
-// the padding keeps shards off each other's.
+// shard guards ristretto against Close for the hits that picked it and
+// counts them. A hit picks its shard at random (math/rand/v2's generator
+// has per-thread state), not by its digest: the hits of one hot token on
+// several cores would otherwise all read-lock and count on the same cache
+// line, which then moves between the cores on every request. Close
+// write-locks every shard, so any shard guards any hit. The padding keeps
+// shards off each other's lines.
 type shard struct {
 	mu      sync.RWMutex // read-held around every ristretto call on the hit path; Close write-locks all shards
 	hits    atomic.Uint64
@@ -342,7 +347,7 @@ func New(next auth.Validator, cfg Config) (*Cache, error) {
 func (c *Cache) Validate(ctx context.Context, token []byte) (*auth.Principal, error) {
 	d := c.digests.Get().(*[sha256.Size]byte)
 	*d = sha256.Sum256(token)
-	sh := &c.shards[d[0]&(lockShards-1)]
+	sh := &c.shards[rand.Uint32()&(lockShards-1)]
 
 	sh.mu.RLock()
 	if c.closed.Load() {
