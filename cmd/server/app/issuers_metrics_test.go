@@ -163,18 +163,5 @@ func TestIssuerMetricsGolden(t *testing.T) {
 		t.Fatalf("GET /metrics = %d", code)
 	}
 	parseExposition(t, body)
-	got := shapeOf(body)
-	file := filepath.Join("testdata", "metrics-issuers.golden")
-	if os.Getenv("TOKENGATE_UPDATE_GOLDEN") != "" {
-		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("the /metrics shape changed; got:\n%s\nwant (%s):\n%s", got, file, want)
-	}
+	checkMetricsGolden(t, body, "metrics-issuers.golden")
 }

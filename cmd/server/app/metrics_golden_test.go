@@ -47,20 +47,28 @@ func TestMetricsGolden(t *testing.T) {
 			if code != 200 {
 				t.Fatalf("GET /metrics = %d", code)
 			}
-			got := shapeOf(body)
-			file := filepath.Join("testdata", "metrics-"+string(mode)+".golden")
-			if os.Getenv("TOKENGATE_UPDATE_GOLDEN") != "" {
-				if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("the /metrics shape changed; got:\n%s\nwant (%s):\n%s", got, file, want)
-			}
+			checkMetricsGolden(t, body, "metrics-"+string(mode)+".golden")
 		})
+	}
+}
+
+// checkMetricsGolden compares the shape of the scrape body with
+// testdata/name, or rewrites that file when TOKENGATE_UPDATE_GOLDEN is
+// set.
+func checkMetricsGolden(t *testing.T, body, name string) {
+	t.Helper()
+	got := shapeOf(body)
+	file := filepath.Join("testdata", name)
+	if os.Getenv("TOKENGATE_UPDATE_GOLDEN") != "" {
+		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("the /metrics shape changed; got:\n%s\nwant (%s):\n%s", got, file, want)
 	}
 }
