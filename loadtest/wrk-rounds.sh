@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# wrk-rounds.sh measures what issue 13 measures, the way a user would: wrk
+# over loopback TCP against three servers in interleaved rounds (the order
+# rotating from round to round), each server's CPU time read from
+# /proc/PID/stat around each wrk run:
+#
+#   fasthttp  a bare fasthttp server (fasthttp.Server defaults) answering
+#             GET /items with tokengate's body: no tokengate at all
+#   root      tokengate --dev, GET / (public)
+#   items     tokengate --dev, GET /items with one cached token
+#
+# It prints every run, then the medians over rounds of the per-round ratios
+# items/fasthttp, root/fasthttp and items/root, for CPU per request and
+# requests per second. Everything listens on 127.0.0.1 and is stopped on
+# exit. Needs wrk, curl and awk; run it from the repository root:
+#
+#   loadtest/wrk-rounds.sh [rounds] [seconds]     (defaults: 6 rounds, 6 s)
+set -euo pipefail
+
+rounds=${1:-6}
+secs=${2:-6}
+command -v wrk >/dev/null || { echo "wrk-rounds: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+
+dir=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+go build -o "$dir/tokengate" ./cmd/server
+go build -o "$dir/loadtest" ./loadtest
+
+# A free loopback port for tokengate: bind port 0, read what was given.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+LISTEN_ADDR=127.0.0.1:$port "$dir/tokengate" --dev >"$dir/tokengate.log" 2>&1 &
+tg=$!
+pids+=("$tg")
+
+# The bare fasthttp server is the load test's server child; it serves until
+# its stdin closes, so the fifo is held open by this script.
+mkfifo "$dir/in"
+TOKENGATE_LOADTEST_SERVE=fasthttp "$dir/loadtest" <"$dir/in" >"$dir/fasthttp.out" 2>&1 &
+fh=$!
+pids+=("$fh")
+exec 3>"$dir/in"
+
+wait_for() { # wait_for DESCRIPTION COMMAND...: up to 10 s
+	local what=$1
+	shift
+	for _ in $(seq 1 50); do
+		if "$@" >/dev/null 2>&1; then return 0; fi
+		sleep 0.2
+	done
+	echo "wrk-rounds: $what did not come up" >&2
+	exit 1
+}
+wait_for "tokengate" curl -sf "http://127.0.0.1:$port/healthz"
+wait_for "the fasthttp server" grep -q '^ready ' "$dir/fasthttp.out"
+fhaddr=$(sed -n 's/^ready //p' "$dir/fasthttp.out")
+
+token=$(curl -sf -X POST "http://127.0.0.1:$port/token" -u dev-client:dev-secret |
+	sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/items" -H "Authorization: Bearer $token")" = 200 ] ||
+	{ echo "wrk-rounds: GET /items with the token was refused" >&2; exit 1; }
+
+tck=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+results="$dir/results"
+echo "round server req/s cpu_us_per_req"
+for r in $(seq 1 "$rounds"); do
+	case $((r % 3)) in
+	1) order="fasthttp root items" ;;
+	2) order="items fasthttp root" ;;
+	0) order="root items fasthttp" ;;
+	esac
+	for s in $order; do
+		case $s in
+		fasthttp) url="http://$fhaddr/items" pid=$fh ;;
+		root) url="http://127.0.0.1:$port/" pid=$tg ;;
+		items) url="http://127.0.0.1:$port/items" pid=$tg ;;
+		esac
+		c0=$(cpu_ticks "$pid")
+		out=$(wrk -t2 -c64 -d"${secs}s" -H "Authorization: Bearer $token" "$url")
+		c1=$(cpu_ticks "$pid")
+		n=$(awk '/requests in/ {print $1}' <<<"$out")
+		rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+		us=$(awk -v a="$c0" -v b="$c1" -v t="$tck" -v n="$n" 'BEGIN {printf "%.2f", (b - a) * 1e6 / t / n}')
+		echo "$r $s $rps $us" | tee -a "$results"
+	done
+done
+
+# Medians of the per-round ratios.
+awk '
+	{ rps[$1, $2] = $3; cpu[$1, $2] = $4; if ($1 > rounds) rounds = $1 }
+	function median(a, n,   i, j, t) {
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	function ratio(x, y, what,   r, c, i) {
+		for (i = 1; i <= rounds; i++) { r[i] = rps[i, x] / rps[i, y]; c[i] = cpu[i, x] / cpu[i, y] }
+		printf "%-16s cpu/req %.3fx   req/s %.3fx\n", x "/" y, median(c, rounds), median(r, rounds)
+	}
+	END {
+		print ""
+		print "median over " rounds " rounds of the per-round ratios:"
+		ratio("items", "fasthttp"); ratio("root", "fasthttp"); ratio("items", "root")
+	}' "$results"
