@@ -25,6 +25,9 @@ func FuzzParseBearer(f *testing.F) {
 		if !bytes.Equal(header, orig) {
 			t.Fatal("ParseBearer modified its input")
 		}
+		if ref, refErr := parseBearerWithTrim(header); !bytes.Equal(tok, ref) || !errors.Is(err, refErr) {
+			t.Fatalf("ParseBearer(%q) = %q, %v; with bytes.Trim %q, %v", header, tok, err, ref, refErr)
+		}
 		if err != nil {
 			if tok != nil {
 				t.Fatalf("token %q with error %v", tok, err)
@@ -48,6 +51,24 @@ func FuzzParseBearer(f *testing.F) {
 			t.Fatalf("accepted scheme %q", scheme)
 		}
 	})
+}
+
+// parseBearerWithTrim is ParseBearer as written with bytes.TrimLeft and
+// bytes.Trim, which it must agree with.
+func parseBearerWithTrim(header []byte) ([]byte, error) {
+	h := bytes.TrimLeft(header, " \t")
+	switch {
+	case len(h) < len("bearer") || !strings.EqualFold(string(h[:len("bearer")]), "bearer"):
+		return nil, ErrNoToken
+	case len(h) == len("bearer"):
+		return nil, errEmptyBearer
+	case h[len("bearer")] != ' ' && h[len("bearer")] != '\t':
+		return nil, ErrNoToken
+	}
+	if tok := bytes.Trim(h[len("bearer"):], " \t"); len(tok) > 0 {
+		return tok, nil
+	}
+	return nil, errEmptyBearer
 }
 
 // FuzzLocalValidate feeds arbitrary bytes to a Local validator whose key
