@@ -20,6 +20,7 @@ import (
 	"github.com/tokengate/tokengate/auth"
 	"github.com/tokengate/tokengate/gateway"
 	"github.com/tokengate/tokengate/internal/proxytest"
+	"github.com/tokengate/tokengate/internal/testutil"
 	"github.com/tokengate/tokengate/policy"
 )
 
@@ -247,22 +248,8 @@ func TestUpgradeRefused(t *testing.T) {
 // TestUpstreamFailures covers 502 (refused) and 504 (silent past the
 // timeout).
 func TestUpstreamFailures(t *testing.T) {
-	// A port nothing listens on: take one and close it.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close()
-
-	release := make(chan struct{})
-	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(func() { close(release); silent.Close() })
+	closed := testutil.ClosedAddr(t)
+	silent := proxytest.NewSilent(t)
 
 	for _, tc := range []struct {
 		name     string
@@ -271,7 +258,7 @@ func TestUpstreamFailures(t *testing.T) {
 		detail   string
 	}{
 		{"refused", "http://" + closed, 502, "bad gateway"},
-		{"silent past the timeout", silent.URL, 504, "gateway timeout"},
+		{"silent past the timeout", silent, 504, "gateway timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := startFront(t, gateway.Config{Upstream: tc.upstream, Timeout: 200 * time.Millisecond})

@@ -111,6 +111,22 @@ func NewEcho(tb testing.TB) *Echo {
 	return e
 }
 
+// NewSilent starts an upstream on a loopback port that takes every
+// request and never answers it while the test runs (a hung service), and
+// returns its URL; tb.Cleanup releases the requests and closes it.
+func NewSilent(tb testing.TB) string {
+	tb.Helper()
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	tb.Cleanup(func() { close(release); srv.Close() })
+	return srv.URL
+}
+
 // Addr returns the upstream's host:port.
 func (e *Echo) Addr() string { return strings.TrimPrefix(e.srv.URL, "http://") }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokengate/tokengate/devissuer"
 	"github.com/tokengate/tokengate/internal/proxytest"
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // gatewayPolicy is the policy of the gateway-mode tests: /items would be
@@ -202,27 +203,15 @@ func TestGatewayMode(t *testing.T) {
 // 504, both with a request id; with STRIP_AUTHORIZATION the upstream never
 // sees the token.
 func TestGatewayUpstreamFailures(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close()
-	release := make(chan struct{})
-	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(func() { close(release); silent.Close() })
+	closed := testutil.ClosedAddr(t)
+	silent := proxytest.NewSilent(t)
 
 	for _, tc := range []struct {
 		name, upstream string
 		status         int
 	}{
 		{"refused: 502", "http://" + closed, 502},
-		{"silent: 504", silent.URL, 504},
+		{"silent: 504", silent, 504},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := startGateway(t, tc.upstream, "--upstream-timeout=300ms")
