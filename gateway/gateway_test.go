@@ -274,40 +274,12 @@ func TestUpstreamFailures(t *testing.T) {
 	}
 }
 
-// sizedReader yields n bytes of a fixed pattern, hashing them as read.
-type sizedReader struct {
-	n   int64
-	off int64
-}
-
-func (r *sizedReader) Read(p []byte) (int, error) {
-	if r.off >= r.n {
-		return 0, io.EOF
-	}
-	if rem := r.n - r.off; int64(len(p)) > rem {
-		p = p[:rem]
-	}
-	for i := range p {
-		p[i] = byte((r.off + int64(i)) % 251)
-	}
-	r.off += int64(len(p))
-	return len(p), nil
-}
-
-func patternSum(n int64) [32]byte {
-	h := sha256.New()
-	_, _ = io.Copy(h, &sizedReader{n: n})
-	var s [32]byte
-	copy(s[:], h.Sum(nil))
-	return s
-}
-
 // TestStreaming sends a body up and gets one down through the gateway,
 // with and without a known length, and with Expect: 100-continue; the
 // upstream checks what arrives byte for byte.
 func TestStreaming(t *testing.T) {
 	const n = 8<<20 + 13
-	want := patternSum(n)
+	want := proxytest.PatternSum(n)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPut {
 			h := sha256.New()
@@ -320,7 +292,7 @@ func TestStreaming(t *testing.T) {
 		if r.URL.Query().Get("length") == "known" {
 			w.Header().Set("Content-Length", fmt.Sprint(n))
 		}
-		_, _ = io.Copy(w, &sizedReader{n: n})
+		_, _ = io.Copy(w, proxytest.Pattern(n))
 	}))
 	t.Cleanup(up.Close)
 	f := startFront(t, gateway.Config{Upstream: up.URL})
@@ -336,7 +308,7 @@ func TestStreaming(t *testing.T) {
 		{"upload with Expect: 100-continue", n, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPut, "http://"+f.addr+"/upload", io.NopCloser(&sizedReader{n: n}))
+			req, _ := http.NewRequest(http.MethodPut, "http://"+f.addr+"/upload", io.NopCloser(proxytest.Pattern(n)))
 			req.ContentLength = tc.length
 			if tc.expect {
 				req.Header.Set("Expect", "100-continue")

@@ -14,9 +14,11 @@ package proxytest
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -125,6 +127,35 @@ func NewSilent(tb testing.TB) string {
 	}))
 	tb.Cleanup(func() { close(release); srv.Close() })
 	return srv.URL
+}
+
+// Pattern returns a reader of n bytes of a fixed sequence (byte i is i mod
+// 251), for streaming bodies whose digest a test can compute again.
+func Pattern(n int64) io.Reader { return &pattern{n: n} }
+
+// PatternSum returns the SHA-256 of Pattern(n)'s bytes.
+func PatternSum(n int64) [sha256.Size]byte {
+	h := sha256.New()
+	_, _ = io.Copy(h, Pattern(n))
+	var s [sha256.Size]byte
+	copy(s[:], h.Sum(nil))
+	return s
+}
+
+type pattern struct{ n, off int64 }
+
+func (r *pattern) Read(p []byte) (int, error) {
+	if r.off >= r.n {
+		return 0, io.EOF
+	}
+	if rem := r.n - r.off; int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	for i := range p {
+		p[i] = byte((r.off + int64(i)) % 251)
+	}
+	r.off += int64(len(p))
+	return len(p), nil
 }
 
 // Addr returns the upstream's host:port.

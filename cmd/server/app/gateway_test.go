@@ -292,36 +292,13 @@ func procStatus(tb testing.TB, field string) int64 {
 	return 0
 }
 
-// pattern yields n bytes of a fixed sequence.
-type pattern struct{ n, off int64 }
-
-func (r *pattern) Read(p []byte) (int, error) {
-	if r.off >= r.n {
-		return 0, io.EOF
-	}
-	if rem := r.n - r.off; int64(len(p)) > rem {
-		p = p[:rem]
-	}
-	for i := range p {
-		p[i] = byte((r.off + int64(i)) % 251)
-	}
-	r.off += int64(len(p))
-	return len(p), nil
-}
-
 // TestGatewayStreamingMemory streams an upload and a download of
 // TOKENGATE_GATEWAY_STREAM_MIB through tokengate in gateway mode (client,
 // tokengate and upstream all in this process, each streaming) and checks
 // that the process's peak RSS grew by less than 64 MiB, whatever the size.
 func TestGatewayStreamingMemory(t *testing.T) {
 	n := streamMiB(t) << 20
-	want := func() [32]byte {
-		h := sha256.New()
-		_, _ = io.Copy(h, &pattern{n: n})
-		var s [32]byte
-		copy(s[:], h.Sum(nil))
-		return s
-	}()
+	want := proxytest.PatternSum(n)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPut {
 			h := sha256.New()
@@ -332,7 +309,7 @@ func TestGatewayStreamingMemory(t *testing.T) {
 			return
 		}
 		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
-		_, _ = io.Copy(w, &pattern{n: n})
+		_, _ = io.Copy(w, proxytest.Pattern(n))
 	}))
 	t.Cleanup(up.Close)
 	a := startGateway(t, up.URL)
@@ -345,7 +322,7 @@ func TestGatewayStreamingMemory(t *testing.T) {
 
 	t.Run("upload", func(t *testing.T) {
 		before, start := peakBaseline(t), time.Now()
-		req, _ := http.NewRequest(http.MethodPut, a.URL()+"/upload", io.NopCloser(&pattern{n: n}))
+		req, _ := http.NewRequest(http.MethodPut, a.URL()+"/upload", io.NopCloser(proxytest.Pattern(n)))
 		req.ContentLength = n
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Expect", "100-continue")
