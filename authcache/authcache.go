@@ -314,6 +314,13 @@ func New(next auth.Validator, cfg Config) (*Cache, error) {
 			}
 		},
 		OnReject: func(*ristretto.Item[*entry]) { c.rejections.Add(1) },
+		// Every way out of ristretto (eviction, rejection, replacement,
+		// Del, Clear) ends here; a Memo stops serving the entry.
+		OnExit: func(e *entry) {
+			if e != nil {
+				e.exited.Store(true)
+			}
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("authcache: creating ristretto cache: %w", err)
@@ -345,6 +352,12 @@ func New(next auth.Validator, cfg Config) (*Cache, error) {
 // validator directly with ctx. A miss in flight when Close is called may fail
 // with the validator's ErrUnavailable answer to the cancelled context.
 func (c *Cache) Validate(ctx context.Context, token []byte) (*auth.Principal, error) {
+	return c.validate(ctx, token, nil)
+}
+
+// validate is Validate; a hit that serves a valid entry is remembered in
+// m when m is not nil (see ValidateMemo).
+func (c *Cache) validate(ctx context.Context, token []byte, m *Memo) (*auth.Principal, error) {
 	d := c.digests.Get().(*[sha256.Size]byte)
 	*d = sha256.Sum256(token)
 	sh := &c.shards[rand.Uint32()&(lockShards-1)]
@@ -385,6 +398,9 @@ func (c *Cache) Validate(ctx context.Context, token []byte) (*auth.Principal, er
 			}
 			c.digests.Put(d)
 			sh.hits.Add(1)
+			if m != nil {
+				m.remember(c, e, token)
+			}
 			return e.principal, nil
 		}
 	}

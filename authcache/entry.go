@@ -48,6 +48,9 @@ type entry struct {
 	// keyGen is the Config.SigningKeys generation at which the key that
 	// verified the token was last known to be held.
 	keyGen atomic.Uint64
+	// exited is set when ristretto lets go of the entry (evicted, replaced,
+	// deleted, cleared): a Memo serves only entries still stored.
+	exited atomic.Bool
 }
 
 // revocation carries the revalidator's ErrInvalidToken answer.

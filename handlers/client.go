@@ -147,12 +147,21 @@ func (c *clientContext) resolve() {
 }
 
 // validate runs the validator for the request's token, with a ctx that
-// names the request's client on demand. It allocates nothing beyond what
-// the validator does.
+// names the request's client on demand, through the connection's memo
+// when it has one (Listener). It allocates nothing beyond what the
+// validator does.
 func (s *Server) validate(ctx *fasthttp.RequestCtx, token []byte) (*auth.Principal, error) {
 	cc := s.clientCtxs.Get().(*clientContext)
 	cc.req = ctx
-	p, err := s.cfg.Validator.Validate(cc, token)
+	var (
+		p   *auth.Principal
+		err error
+	)
+	if m := s.connMemo(ctx); m != nil {
+		p, err = s.memo.ValidateMemo(cc, token, m)
+	} else {
+		p, err = s.cfg.Validator.Validate(cc, token)
+	}
 	*cc = clientContext{Context: s.baseCtx, s: s}
 	s.clientCtxs.Put(cc)
 	return p, err

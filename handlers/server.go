@@ -123,6 +123,7 @@ type Server struct {
 	items           *scopeGuard
 	metricsBufs     sync.Pool     // *[]byte rendering buffers for GET /metrics
 	clientCtxs      sync.Pool     // *clientContext, one per Validate call in flight
+	memo            memoValidator // cfg.Validator, when it keeps per-connection memos; else nil
 	tokenSlots      chan struct{} // one per /token relay in flight
 
 	requests   requestCounters   // outcomes of the token check, for GET /metrics
@@ -196,6 +197,7 @@ func New(cfg Config) (*Server, error) {
 	s.items = s.newScopeGuard(cfg.RequiredScope)
 	s.metricsBufs.New = func() any { b := make([]byte, 0, 8<<10); return &b }
 	s.clientCtxs.New = func() any { return &clientContext{Context: s.baseCtx, s: s} }
+	s.memo, _ = cfg.Validator.(memoValidator)
 
 	r := router.New()
 	r.GET("/", s.hello)

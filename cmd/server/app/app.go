@@ -599,7 +599,6 @@ func (a *App) listen(ctx context.Context) error {
 			return err
 		}
 		a.cert = cert
-		ln = tls.NewListener(ln, cert.tlsConfig())
 	}
 	a.ln = ln
 	return nil
@@ -638,6 +637,17 @@ func (a *App) serve() {
 		a.server.StreamRequestBody = true
 		a.server.ReadTimeout, a.server.WriteTimeout = 0, 0
 		ln = gatewayListener(a.ln)
+	}
+	// Each connection remembers the last token it passed, so that its
+	// next request with that token skips the hash (authcache.Memo).
+	ln = handlers.Listener(ln)
+	// TLS goes outermost: fasthttp recognises a TLS connection
+	// (RequestCtx.IsTLS, which the gateway's X-Forwarded-Proto and the
+	// docs' server URL follow) only when it is handed the *tls.Conn
+	// itself. The wrappers below it see the TCP connection, whose
+	// deadlines tls.Conn's own pass through to.
+	if a.cert != nil {
+		ln = tls.NewListener(ln, a.cert.tlsConfig())
 	}
 	a.served = make(chan struct{})
 	go func() {

@@ -1,0 +1,123 @@
+package authcache
+
+import (
+	"context"
+	"encoding/binary"
+	"math/rand/v2"
+
+	"github.com/tokengate/tokengate/auth"
+)
+
+// MaxMemoToken is the longest token a Memo remembers, in bytes. A longer
+// token is validated through the cache every time; the bound keeps a
+// connection's memo small (a typical JWT is under 2 KiB, an RSA-4096 one
+// about 1 KiB).
+const MaxMemoToken = 4096
+
+// A Memo remembers, for one connection, the last token that hit the cache
+// and the entry it hit, so that the connection's next request with the same
+// token skips the SHA-256 and the ristretto lookup: on a keep-alive
+// connection a client sends the same token request after request, and the
+// hash of a 700-byte token is most of a hit's cost.
+//
+// It is not a second cache key. The token is recognised by comparing every
+// byte with the remembered copy (in constant time, as connections behind a
+// proxy carry many clients' tokens), which no collision can pass, and the
+// remembered entry is served only while the cache would still serve it from
+// ristretto: while it is stored there (any eviction, replacement, Forget or
+// Close ends that), unexpired, not revoked, its signing key not retired
+// and, in hybrid mode, not stale. Anything else goes through the cache as
+// if there were no memo. So a memo changes what a request costs, never what
+// it is answered.
+//
+// The zero value is empty and ready. A Memo is not safe for concurrent use:
+// it belongs to one connection, whose requests a server answers one after
+// another. It keeps a copy of the token (at most MaxMemoToken bytes) for as
+// long as the Memo lives, as the connection's read buffer does; Reset drops
+// it.
+type Memo struct {
+	c     *Cache // the cache e belongs to
+	e     *entry // nil: nothing remembered
+	token []byte // a copy of e's token
+}
+
+// Reset forgets the remembered token and zeroes its copy.
+func (m *Memo) Reset() {
+	clear(m.token)
+	*m = Memo{token: m.token[:0]}
+}
+
+// ValidateMemo is Validate for a caller that keeps one Memo per
+// connection: when token is the one m remembers and the cache still serves
+// its entry, the answer is that entry's principal, at the cost of a
+// comparison and the entry's checks; otherwise it is Validate's answer,
+// and a hit on a valid entry is remembered in m for the next request. The
+// answers are Validate's in every case, and a memo hit counts as a hit in
+// Stats. m may be nil (plain Validate).
+func (c *Cache) ValidateMemo(ctx context.Context, token []byte, m *Memo) (*auth.Principal, error) {
+	if m == nil {
+		return c.validate(ctx, token, nil)
+	}
+	if m.e != nil && m.c == c && equalConstantTime(token, m.token) {
+		if p := c.memoHit(m.e); p != nil {
+			return p, nil
+		}
+	}
+	m.e = nil
+	return c.validate(ctx, token, m)
+}
+
+// memoHit returns e's principal when a hit that found e in ristretto
+// would serve it as it stands, and counts the hit; nil means "ask the
+// cache": e may still be good (an older key generation that a check would
+// confirm, a re-check due), but that is for Validate to find out.
+func (c *Cache) memoHit(e *entry) *auth.Principal {
+	if c.closed.Load() || e.exited.Load() {
+		return nil
+	}
+	now := c.now()
+	if !now.Before(e.expiresAt) || e.revoked.Load() != nil {
+		return nil
+	}
+	if keys := c.cfg.SigningKeys; keys != nil && e.keyGen.Load() != keys.KeyGeneration() {
+		return nil
+	}
+	if c.cfg.Revalidator != nil {
+		if now.UnixNano()-e.validatedAt.Load() >= int64(c.cfg.MaxStaleness) {
+			return nil
+		}
+		c.maybeRevalidate(e, now)
+	}
+	c.shards[rand.Uint32()&(lockShards-1)].hits.Add(1)
+	return e.principal
+}
+
+// remember makes m remember token and e, the positive entry a hit on
+// token just served. A token over MaxMemoToken is not remembered.
+func (m *Memo) remember(c *Cache, e *entry, token []byte) {
+	if len(token) > MaxMemoToken {
+		return
+	}
+	m.c, m.e = c, e
+	m.token = append(m.token[:0], token...)
+}
+
+// equalConstantTime reports whether a and b are equal, in a time that
+// depends on their lengths only: eight bytes a step, then the tail.
+// (crypto/subtle.ConstantTimeCompare takes a byte a step, several times
+// longer for a token.)
+func equalConstantTime(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	b = b[:len(a)]
+	n := len(a) &^ 7
+	var v uint64
+	for i := 0; i < n; i += 8 {
+		v |= binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:])
+	}
+	for i := n; i < len(a); i++ {
+		v |= uint64(a[i] ^ b[i])
+	}
+	return v == 0
+}
