@@ -43,13 +43,20 @@ routes:
 // upstream, with gatewayPolicy and args.
 func startGateway(tb testing.TB, upstream string, args ...string) *App {
 	tb.Helper()
+	a := start(tb, devConfig(tb, append(gatewayArgs(tb, upstream), args...)...), Options{})
+	waitReady(tb, a)
+	return a
+}
+
+// gatewayArgs are the flags of gateway mode in front of upstream, with
+// gatewayPolicy written to a file of the test's.
+func gatewayArgs(tb testing.TB, upstream string) []string {
+	tb.Helper()
 	policyPath := filepath.Join(tb.TempDir(), "policy.yaml")
 	if err := os.WriteFile(policyPath, []byte(gatewayPolicy), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	a := start(tb, devConfig(tb, append([]string{"--policy-file=" + policyPath, "--upstream-url=" + upstream}, args...)...), Options{})
-	waitReady(tb, a)
-	return a
+	return []string{"--policy-file=" + policyPath, "--upstream-url=" + upstream}
 }
 
 // rawRequest sends a hand-written request line and headers to addr and

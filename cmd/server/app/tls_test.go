@@ -26,12 +26,15 @@ import (
 // CA, in front of a development issuer it does not own.
 type tlsFixture struct {
 	app               *App
+	iss               *devissuer.Issuer
 	ca                *testpki.CA
 	certFile, keyFile string
 	logs              *observer.ObservedLogs
 }
 
-func startTLS(t *testing.T, leaf testpki.Leaf, ca *testpki.CA) *tlsFixture {
+// startTLS starts the fixture with leaf as the server's certificate and
+// args as further flags.
+func startTLS(t *testing.T, leaf testpki.Leaf, ca *testpki.CA, args ...string) *tlsFixture {
 	t.Helper()
 	iss, err := devissuer.Start(devissuer.Config{})
 	if err != nil {
@@ -39,10 +42,10 @@ func startTLS(t *testing.T, leaf testpki.Leaf, ca *testpki.CA) *tlsFixture {
 	}
 	t.Cleanup(func() { _ = iss.Close() })
 	dir := t.TempDir()
-	f := &tlsFixture{ca: ca, certFile: filepath.Join(dir, "tls.crt"), keyFile: filepath.Join(dir, "tls.key")}
+	f := &tlsFixture{iss: iss, ca: ca, certFile: filepath.Join(dir, "tls.crt"), keyFile: filepath.Join(dir, "tls.key")}
 	leaf.Write(t, f.certFile, f.keyFile)
-	cfg, err := config.Load([]string{"--okta-issuer=" + iss.Issuer(), "--listen=127.0.0.1:0",
-		"--tls-cert-file=" + f.certFile, "--tls-key-file=" + f.keyFile}, nil, "")
+	cfg, err := config.Load(append([]string{"--okta-issuer=" + iss.Issuer(), "--listen=127.0.0.1:0",
+		"--tls-cert-file=" + f.certFile, "--tls-key-file=" + f.keyFile}, args...), nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,19 +102,37 @@ func (c *httpConn) serial() *big.Int {
 // get sends GET path on the connection and reads the answer.
 func (c *httpConn) get(t *testing.T, path string) (int, error) {
 	t.Helper()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.Write([]byte("GET " + path + " HTTP/1.1\r\nHost: tokengate\r\n\r\n")); err != nil {
-		return 0, err
-	}
-	resp, err := http.ReadResponse(c.r, nil)
+	resp, _, err := c.do(t, path)
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return 0, err
-	}
 	return resp.StatusCode, nil
+}
+
+// do sends GET path with the header pairs on the connection and returns
+// the response and its body.
+func (c *httpConn) do(t *testing.T, path string, header ...string) (*http.Response, []byte, error) {
+	t.Helper()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	var b strings.Builder
+	b.WriteString("GET " + path + " HTTP/1.1\r\nHost: tokengate\r\n")
+	for i := 0; i+1 < len(header); i += 2 {
+		b.WriteString(header[i] + ": " + header[i+1] + "\r\n")
+	}
+	b.WriteString("\r\n")
+	if _, err := io.WriteString(c, b.String()); err != nil {
+		return nil, nil, err
+	}
+	resp, err := http.ReadResponse(c.r, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp, body, nil
 }
 
 func TestTLSListener(t *testing.T) {
