@@ -65,6 +65,62 @@ func BenchmarkAuthCacheHit(b *testing.B) {
 	}
 }
 
+// BenchmarkValidateMemoHit measures a connection's repeated token: a
+// ValidateMemo answered from the memo (a comparison and the entry's
+// checks, no hash, no lookup), beside a plain Validate hit of the same
+// 713-byte token. In parallel, each goroutine is a connection with its own
+// Memo.
+func BenchmarkValidateMemoHit(b *testing.B) {
+	tok := benchToken[:713]
+	f := newFake(time.Now)
+	c := newTestCache(b, f, Config{})
+	ctx := context.Background()
+	if _, err := c.Validate(ctx, tok); err != nil { // warm
+		b.Fatal(err)
+	}
+	c.Wait()
+	var m Memo
+	if _, err := c.ValidateMemo(ctx, tok, &m); err != nil || m.e == nil {
+		b.Fatalf("the memo did not remember the token: %v", err)
+	}
+
+	b.Run("memo/serial/jwt-713B", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(tok)))
+		for b.Loop() {
+			if _, err := c.ValidateMemo(ctx, tok, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("validate/serial/jwt-713B", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(tok)))
+		for b.Loop() {
+			if _, err := c.Validate(ctx, tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("memo/parallel/jwt-713B", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(tok)))
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			var m Memo
+			for pb.Next() {
+				if _, err := c.ValidateMemo(ctx, tok, &m); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	if got := f.calls.Load(); got != 1 {
+		b.Fatalf("validator called %d times, want 1", got)
+	}
+}
+
 // BenchmarkAuthCacheHitBaseline is the floor under a hit: hashing the token.
 func BenchmarkAuthCacheHitBaseline(b *testing.B) {
 	for _, bt := range benchTokens {

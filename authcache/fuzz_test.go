@@ -29,3 +29,22 @@ func FuzzTokensNeverShare(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEqualConstantTime: the memo's comparison agrees with bytes.Equal,
+// and finds every input equal to a copy of itself.
+func FuzzEqualConstantTime(f *testing.F) {
+	f.Add([]byte(""), []byte(""))
+	f.Add([]byte("abcdefgh"), []byte("abcdefgh"))
+	f.Add([]byte("abcdefghi"), []byte("abcdefghj"))
+	f.Add([]byte("abcdefgh"), []byte("bbcdefgh"))
+	f.Add([]byte("abc"), []byte("abcd"))
+	f.Add(benchToken[:713], append(bytes.Clone(benchToken[:712]), 'x'))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		if got, want := equalConstantTime(a, b), bytes.Equal(a, b); got != want {
+			t.Fatalf("equalConstantTime(%x, %x) = %v, bytes.Equal says %v", a, b, got, want)
+		}
+		if !equalConstantTime(a, bytes.Clone(a)) {
+			t.Fatalf("equalConstantTime(%x, a copy) = false", a)
+		}
+	})
+}

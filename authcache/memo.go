@@ -41,9 +41,10 @@ type Memo struct {
 	token []byte // a copy of e's token
 }
 
-// Reset forgets the remembered token and zeroes its copy.
+// Reset forgets the remembered token and zeroes its copy: the whole
+// buffer, which may still hold the tail of an earlier, longer token.
 func (m *Memo) Reset() {
-	clear(m.token)
+	clear(m.token[:cap(m.token)])
 	*m = Memo{token: m.token[:0]}
 }
 
