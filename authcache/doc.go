@@ -8,6 +8,14 @@
 // can be re-checked in the background; the copy is counted in the entry's
 // cost and is never logged.
 //
+// A caller that serves connections may keep one Memo per connection and
+// call ValidateMemo: the Memo holds a copy of the connection's last good
+// token and the entry it hit, and the connection's next request with the
+// same bytes (compared in constant time) is answered from that entry
+// without the SHA-256 and the lookup, as long as the cache would still
+// serve the entry. It changes what a repeated token costs, never the
+// answer.
+//
 // What it guarantees: an entry never outlives its token (one rule, in one
 // function: min(exp − now, MaxTTL)); only "the token is bad" answers
 // (auth.ErrInvalidToken) are cached as negative entries, never "we could not
