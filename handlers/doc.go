@@ -10,5 +10,7 @@
 // place (Server.writeAuthError). It never sees JWT internals, and tokens
 // and client secrets never reach its logs (auth.Fingerprint identifies a
 // token where one must be named). A request that carries a token already
-// in the validator's cache is served without allocating.
+// in the validator's cache is served without allocating; served from a
+// Listener, a connection that repeats its last token skips the cache's
+// hash and lookup too (authcache.Memo).
 package handlers
