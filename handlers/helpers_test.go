@@ -119,12 +119,10 @@ func newGate(tb testing.TB, cfg handlers.Config) *gate {
 	return g
 }
 
-// serveInMemory serves h on an in-memory listener until the test ends and
-// returns a client dialling it.
-func serveInMemory(tb testing.TB, h fasthttp.RequestHandler) *fasthttp.Client {
+// serveUntilCleanup serves ln with server until the test ends, then shuts
+// it down and reports a failed shutdown or serve.
+func serveUntilCleanup(tb testing.TB, server *fasthttp.Server, ln net.Listener) {
 	tb.Helper()
-	ln := fasthttputil.NewInmemoryListener()
-	server := &fasthttp.Server{Handler: h, NoDefaultDate: true}
 	done := make(chan error, 1)
 	go func() { done <- server.Serve(ln) }()
 	tb.Cleanup(func() {
@@ -135,6 +133,14 @@ func serveInMemory(tb testing.TB, h fasthttp.RequestHandler) *fasthttp.Client {
 			tb.Errorf("serve: %v", err)
 		}
 	})
+}
+
+// serveInMemory serves h on an in-memory listener until the test ends and
+// returns a client dialling it.
+func serveInMemory(tb testing.TB, h fasthttp.RequestHandler) *fasthttp.Client {
+	tb.Helper()
+	ln := fasthttputil.NewInmemoryListener()
+	serveUntilCleanup(tb, &fasthttp.Server{Handler: h, NoDefaultDate: true}, ln)
 	return &fasthttp.Client{
 		Dial:                func(string) (net.Conn, error) { return ln.Dial() },
 		MaxResponseBodySize: 1 << 20,

@@ -126,17 +126,7 @@ func newMemoServer(tb testing.TB, setup memoSetup) *memoServer {
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{leaf.TLS(tb)}, MinVersion: tls.VersionTLS12})
 		ms.tls = &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 	}
-	server := &fasthttp.Server{Handler: s.Handler(), NoDefaultDate: true, CloseOnShutdown: true}
-	done := make(chan error, 1)
-	go func() { done <- server.Serve(ln) }()
-	tb.Cleanup(func() {
-		if err := server.Shutdown(); err != nil {
-			tb.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			tb.Errorf("serve: %v", err)
-		}
-	})
+	serveUntilCleanup(tb, &fasthttp.Server{Handler: s.Handler(), NoDefaultDate: true, CloseOnShutdown: true}, ln)
 	return ms
 }
 

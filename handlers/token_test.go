@@ -67,17 +67,7 @@ func newUpstream(tb testing.TB, respond fasthttp.RequestHandler) *upstream {
 		tb.Fatal(err)
 	}
 	u := &upstream{url: "http://" + ln.Addr().String() + "/oauth2/default/v1/token", respond: respond, release: make(chan struct{})}
-	server := &fasthttp.Server{Handler: u.serve}
-	done := make(chan error, 1)
-	go func() { done <- server.Serve(ln) }()
-	tb.Cleanup(func() {
-		if err := server.Shutdown(); err != nil {
-			tb.Errorf("upstream shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			tb.Errorf("upstream serve: %v", err)
-		}
-	})
+	serveUntilCleanup(tb, &fasthttp.Server{Handler: u.serve}, ln)
 	tb.Cleanup(func() { close(u.release) }) // runs first
 	return u
 }
