@@ -5,50 +5,253 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// Listener wraps a net.Listener; every connection it accepts is a *Conn.
+// DefaultResolution is how often a Listener's clock ticks when
+// Timeouts.Resolution is zero.
+const DefaultResolution = 100 * time.Millisecond
+
+// Timeouts are the bounds a Listener's connections keep by themselves, with
+// fasthttp.Server's meaning. A zero or negative duration is no bound, as in
+// fasthttp.
+type Timeouts struct {
+	// Read bounds reading a request: on a new connection from accept
+	// (the wait for the first byte and the whole first request), on a
+	// keep-alive one from the request's first byte until the response
+	// begins.
+	Read time.Duration
+	// Write bounds writing a response, from its first write until the
+	// next request.
+	Write time.Duration
+	// Idle bounds a keep-alive connection's wait for the next request
+	// once a response has gone out; zero means Read, as in fasthttp.
+	Idle time.Duration
+
+	// Resolution is how often the listener's clock reads Now: a deadline
+	// is the last reading + Resolution + the timeout, so a timeout fires
+	// up to one Resolution late and never early while the clock's
+	// goroutine gets to run once per Resolution. Zero or negative:
+	// DefaultResolution.
+	Resolution time.Duration
+	// Now is the clock (nil: time.Now). It is read once per Resolution,
+	// when an armed deadline fires, and after the listener is closed
+	// (see Listener.Close).
+	Now func() time.Time
+}
+
+// Listener wraps a net.Listener; the connections it accepts arm their
+// deadlines lazily and keep Timeouts by themselves (see the package
+// comment). Its clock's goroutine runs until Close.
 type Listener struct {
 	net.Listener
-	now func() time.Time
+	read, write, idle time.Duration // after defaults; <= 0: no bound
+	res               time.Duration // the clock's resolution
+	clock             *clock        // nil when there are no timeouts to keep
+	now               func() time.Time
 }
 
-// NewListener wraps ln. now is the clock that decides whether a fired
-// deadline is the one in force (nil: time.Now); it must be the clock the
-// deadlines are computed from.
-func NewListener(ln net.Listener, now func() time.Time) *Listener {
-	if now == nil {
-		now = time.Now
+// NewListener wraps ln. It copies t; with no timeout in it, connections
+// only arm the deadlines their owner sets lazily, and no clock runs.
+func NewListener(ln net.Listener, t Timeouts) *Listener {
+	l := newListener(ln, t)
+	if l.clock != nil {
+		go l.clock.run(l.res)
 	}
-	return &Listener{Listener: ln, now: now}
+	return l
 }
 
-// Accept waits for the next connection and wraps it.
+// newListener is NewListener without the clock's goroutine: the clock
+// holds one reading, which tests advance with clock.tick.
+func newListener(ln net.Listener, t Timeouts) *Listener {
+	l := &Listener{Listener: ln, read: t.Read, write: t.Write, idle: t.Idle, res: t.Resolution, now: t.Now}
+	if l.idle <= 0 {
+		l.idle = l.read
+	}
+	if l.res <= 0 {
+		l.res = DefaultResolution
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if l.read > 0 || l.write > 0 || l.idle > 0 {
+		l.clock = newClock(l.now)
+	}
+	return l
+}
+
+// Accept waits for the next connection and wraps it; its reads are
+// bounded from now by Timeouts.Read. A connection whose read deadline
+// cannot be set is closed, and Accept waits for the next one.
 func (l *Listener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		tc, err := l.wrap(c)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		return tc, nil
 	}
-	return NewConn(c, l.now), nil
 }
 
-// Conn is a net.Conn whose read and write deadlines are armed lazily (see
-// the package comment). It is safe for concurrent use as net.Conn is: a
-// deadline may be set while a Read or Write is blocked.
-type Conn struct {
+// wrap wraps a connection accepted now.
+func (l *Listener) wrap(c net.Conn) (*timedConn, error) {
+	tc := &timedConn{lazyConn: lazyConn{Conn: c, now: l.now}, l: l}
+	return tc, tc.readPhase(l.read)
+}
+
+// Close stops the listener's clock, waits for its goroutine, and closes
+// the wrapped listener. Connections still open keep their timeouts, which
+// each phase change then computes from Now itself. Close may be called
+// more than once: a second call closes the wrapped listener again and
+// returns what that says.
+func (l *Listener) Close() error {
+	if l.clock != nil {
+		l.clock.stop()
+	}
+	return l.Listener.Close()
+}
+
+// deadline is the deadline of a phase that begins now and lasts d: the
+// clock's last reading + its resolution + d, which is not earlier than
+// now + d as long as the clock's goroutine keeps up; none for d <= 0.
+func (l *Listener) deadline(d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return l.clock.load().Add(l.res + d)
+}
+
+// clock is a coarse clock: a goroutine stores now() every resolution, so
+// that connections read an atomic instead of the clock.
+type clock struct {
+	now      func() time.Time
+	cur      atomic.Pointer[time.Time] // the last reading; nil once stopped
+	quit     chan struct{}             // closed by stop
+	done     chan struct{}             // closed when run returns
+	stopOnce sync.Once
+}
+
+func newClock(now func() time.Time) *clock {
+	c := &clock{now: now, quit: make(chan struct{}), done: make(chan struct{})}
+	c.tick()
+	return c
+}
+
+// tick stores a reading of the clock.
+func (c *clock) tick() {
+	t := c.now()
+	c.cur.Store(&t)
+}
+
+// run ticks every res until stop.
+func (c *clock) run(res time.Duration) {
+	defer close(c.done)
+	t := time.NewTicker(res)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			c.tick()
+		case <-c.quit:
+			c.cur.Store(nil)
+			return
+		}
+	}
+}
+
+// stop ends run and waits for it; from then on load reads now itself.
+func (c *clock) stop() {
+	c.stopOnce.Do(func() { close(c.quit) })
+	<-c.done
+}
+
+// load is the last reading, or a fresh one once the clock is stopped.
+func (c *clock) load() time.Time {
+	if t := c.cur.Load(); t != nil {
+		return *t
+	}
+	return c.now()
+}
+
+// A connection's phase, as its I/O pattern shows it.
+const (
+	phaseFirst    uint32 = iota // a new connection, before its first write
+	phaseRequest                // a read returned bytes after an idle wait
+	phaseResponse               // a write since the last read phase began
+	phaseIdle                   // a read began after a write; no bytes yet
+)
+
+// timedConn is a lazyConn that moves its own deadlines at phase changes:
+// the read deadline to Idle before the first read after a write, to Read
+// when that read returns bytes, the write deadline to Write at the first
+// write after reads. An owner's Set*Deadline call wins until the next
+// phase change in its direction.
+type timedConn struct {
+	lazyConn
+	l     *Listener
+	phase atomic.Uint32 // phaseFirst…phaseIdle
+}
+
+// readPhase puts the read deadline of a phase lasting d in force: none
+// for d <= 0. A listener without read or idle timeout leaves reads to the
+// owner.
+func (c *timedConn) readPhase(d time.Duration) error {
+	if c.l.idle <= 0 {
+		return nil
+	}
+	return c.rd.set(c.l.deadline(d), c.Conn.SetReadDeadline)
+}
+
+// writePhase puts the write timeout in force. A listener without one
+// leaves writes to the owner.
+func (c *timedConn) writePhase() error {
+	if c.l.write <= 0 {
+		return nil
+	}
+	return c.wd.set(c.l.deadline(c.l.write), c.Conn.SetWriteDeadline)
+}
+
+// Read reads; the first read after a write waits under the idle timeout,
+// and once it returns bytes the request is read under the read timeout.
+func (c *timedConn) Read(p []byte) (int, error) {
+	if c.phase.Load() == phaseResponse && c.phase.CompareAndSwap(phaseResponse, phaseIdle) {
+		if err := c.readPhase(c.l.idle); err != nil {
+			return 0, err
+		}
+	}
+	n, err := c.lazyConn.Read(p)
+	if n > 0 && c.phase.Load() == phaseIdle && c.phase.CompareAndSwap(phaseIdle, phaseRequest) {
+		if derr := c.readPhase(c.l.read); derr != nil && err == nil {
+			err = derr
+		}
+	}
+	return n, err
+}
+
+// Write writes; the first write after reads starts the write timeout.
+func (c *timedConn) Write(p []byte) (int, error) {
+	if c.phase.Load() != phaseResponse && c.phase.Swap(phaseResponse) != phaseResponse {
+		if err := c.writePhase(); err != nil {
+			return 0, err
+		}
+	}
+	return c.lazyConn.Write(p)
+}
+
+// lazyConn is a net.Conn whose read and write deadlines are armed lazily
+// (see the package comment). It is safe for concurrent use as net.Conn is:
+// a deadline may be set while a Read or Write is blocked.
+type lazyConn struct {
 	net.Conn
-	now func() time.Time
-	rd  lazy // the read deadline
-	wd  lazy // the write deadline
-}
-
-// NewConn wraps c; now is as for NewListener.
-func NewConn(c net.Conn, now func() time.Time) *Conn {
-	if now == nil {
-		now = time.Now
-	}
-	return &Conn{Conn: c, now: now}
+	now func() time.Time // decides whether a fired deadline is the one in force
+	rd  lazy             // the read deadline
+	wd  lazy             // the write deadline
 }
 
 // lazy is one direction's deadline: the one in force and the one armed on
@@ -102,19 +305,21 @@ func (d *lazy) refresh(now time.Time, arm func(time.Time) error) bool {
 }
 
 // SetReadDeadline puts t in force for reads.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.rd.set(t, c.Conn.SetReadDeadline) }
+func (c *lazyConn) SetReadDeadline(t time.Time) error { return c.rd.set(t, c.Conn.SetReadDeadline) }
 
 // SetWriteDeadline puts t in force for writes.
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.wd.set(t, c.Conn.SetWriteDeadline) }
+func (c *lazyConn) SetWriteDeadline(t time.Time) error {
+	return c.wd.set(t, c.Conn.SetWriteDeadline)
+}
 
 // SetDeadline puts t in force for reads and writes.
-func (c *Conn) SetDeadline(t time.Time) error {
+func (c *lazyConn) SetDeadline(t time.Time) error {
 	return errors.Join(c.SetReadDeadline(t), c.SetWriteDeadline(t))
 }
 
 // Read reads from the wrapped connection. When an outdated armed deadline
 // fires, it arms the one in force and reads again.
-func (c *Conn) Read(p []byte) (int, error) {
+func (c *lazyConn) Read(p []byte) (int, error) {
 	for {
 		n, err := c.Conn.Read(p)
 		if n > 0 || !isTimeout(err) || !c.rd.refresh(c.now(), c.Conn.SetReadDeadline) {
@@ -125,7 +330,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 
 // Write writes to the wrapped connection. When an outdated armed deadline
 // fires, it arms the one in force and writes the rest.
-func (c *Conn) Write(p []byte) (int, error) {
+func (c *lazyConn) Write(p []byte) (int, error) {
 	var done int
 	for {
 		n, err := c.Conn.Write(p[done:])

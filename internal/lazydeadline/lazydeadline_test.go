@@ -18,6 +18,7 @@ type fakeConn struct {
 	rd, wd   time.Time
 	arms     int
 	timeout  error // what a fired deadline returns: os.ErrDeadlineExceeded unless set
+	silent   bool  // Read returns nothing (0, nil), as a peer that sends nothing would
 }
 
 // foreignTimeout is a timeout error that neither wraps
@@ -40,6 +41,9 @@ func (f *fakeConn) expired(d time.Time) bool { return !d.IsZero() && !f.now.Befo
 func (f *fakeConn) Read(p []byte) (int, error) {
 	if f.expired(f.rd) {
 		return 0, f.fired()
+	}
+	if f.silent {
+		return 0, nil
 	}
 	return copy(p, "x"), nil
 }
@@ -75,7 +79,7 @@ func (tc deadlineCase) run(t *testing.T) {
 	if tc.foreign {
 		f.timeout = foreignTimeout{}
 	}
-	c := NewConn(f, func() time.Time { return now })
+	c := &lazyConn{Conn: f, now: func() time.Time { return now }}
 	at := func(s step) time.Time {
 		if s.zero {
 			return time.Time{}
@@ -252,7 +256,7 @@ func TestBlockedRead(t *testing.T) {
 			server, client := net.Pipe()
 			defer client.Close()
 			sig := &armSignal{Conn: server, armed: make(chan time.Time, 4)}
-			c := NewConn(sig, nil)
+			c := &lazyConn{Conn: sig, now: time.Now}
 			defer c.Close()
 
 			// The first deadline is armed; the later one only recorded.
@@ -297,25 +301,52 @@ func TestBlockedRead(t *testing.T) {
 	}
 }
 
+// TestListenerWraps: Accept wraps a connection and arms its read
+// deadline at once, Timeouts.Read after the clock's reading; without
+// timeouts it arms none.
 func TestListenerWraps(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := NewListener(ln, nil)
-	defer l.Close()
-	go func() {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err == nil {
-			_ = c.Close()
-		}
-	}()
-	c, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, ok := c.(*Conn); !ok {
-		t.Fatalf("Accept returned %T, want *Conn", c)
+	for _, tc := range []struct {
+		name string
+		t    Timeouts
+		want time.Duration // the read deadline armed, after the start; 0: none
+	}{
+		{"read timeout", Timeouts{Read: time.Minute, Resolution: time.Second}, time.Minute + time.Second},
+		{"no timeouts", Timeouts{}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+			tc.t.Now = func() time.Time { return start }
+			l := NewListener(ln, tc.t)
+			defer l.Close()
+			go func() {
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err == nil {
+					_ = c.Close()
+				}
+			}()
+			c, err := l.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			tc2, ok := c.(*timedConn)
+			if !ok {
+				t.Fatalf("Accept returned %T, want *timedConn", c)
+			}
+			var want time.Time
+			if tc.want != 0 {
+				want = start.Add(tc.want)
+			}
+			tc2.rd.mu.Lock()
+			armed := tc2.rd.armed
+			tc2.rd.mu.Unlock()
+			if !armed.Equal(want) {
+				t.Errorf("read deadline armed %v, want %v", armed, want)
+			}
+		})
 	}
 }

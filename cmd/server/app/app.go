@@ -20,6 +20,7 @@ import (
 	"github.com/tokengate/tokengate/devissuer"
 	"github.com/tokengate/tokengate/gateway"
 	"github.com/tokengate/tokengate/handlers"
+	"github.com/tokengate/tokengate/internal/lazydeadline"
 	"github.com/tokengate/tokengate/policy"
 	"github.com/tokengate/tokengate/sharedcache"
 )
@@ -94,6 +95,12 @@ type Options struct {
 	// Getenv reads the environment variables the policy file's issuers
 	// name for their introspection credentials (nil: os.Getenv).
 	Getenv func(string) string
+
+	// timeouts, when it holds any, replaces the served connections' read,
+	// write and idle timeouts (readTimeout, writeTimeout, idleTimeout)
+	// outside gateway mode: a test hook, so that slow and idle clients
+	// are cut in milliseconds.
+	timeouts lazydeadline.Timeouts
 }
 
 // App is one running tokengate: everything Start built, in the order
@@ -118,9 +125,11 @@ type App struct {
 
 	server     *fasthttp.Server
 	ln         net.Listener
-	served     chan struct{} // closed when Serve has returned
-	serveErr   error         // Serve's result; read after served is closed
-	stopping   chan struct{} // closed when Shutdown begins
+	timed      *lazydeadline.Listener // a.ln keeping the timeouts; nil in gateway mode
+	timeouts   lazydeadline.Timeouts  // what timed keeps (serveTimeouts)
+	served     chan struct{}          // closed when Serve has returned
+	serveErr   error                  // Serve's result; read after served is closed
+	stopping   chan struct{}          // closed when Shutdown begins
 	baseCancel context.CancelFunc
 	admin      *adminServer // nil unless cfg.AdminAddr
 
@@ -149,6 +158,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		cfg:      cfg,
 		log:      log,
 		ln:       opts.Listener,
+		timeouts: serveTimeouts(opts.timeouts),
 		build:    opts.Build,
 		stopping: make(chan struct{}),
 	}
@@ -609,13 +619,10 @@ func (a *App) listen(ctx context.Context) error {
 func (a *App) serve() {
 	a.server = &fasthttp.Server{
 		Handler: a.Handler(),
-		// The three timeouts bound slow and idle clients; fasthttp moves
-		// the connection's deadlines for each of them on every request,
-		// and the lazydeadline listener keeps that cheap (see
-		// serveListener).
-		ReadTimeout:                  readTimeout,
-		WriteTimeout:                 writeTimeout,
-		IdleTimeout:                  idleTimeout,
+		// No ReadTimeout, WriteTimeout or IdleTimeout: the connections
+		// keep them by themselves (serveListener), or, in gateway mode,
+		// bound silence instead (gatewayListener). Either way fasthttp
+		// reads no clock for deadlines.
 		LazyRequestTime:              true, // no handler reads ctx.Time(): spare a clock read per request
 		MaxRequestBodySize:           maxRequestBodySize,
 		ReadBufferSize:               max(16<<10, a.cfg.MaxTokenSize+8<<10),
@@ -630,13 +637,17 @@ func (a *App) serve() {
 		ErrorHandler: a.handlers.RequestError,
 		Logger:       fasthttpLogger{a.log},
 	}
-	ln := serveListener(a.ln)
+	var ln net.Listener
 	if a.gw != nil {
 		// Bodies of any size stream through, bounded by silence
-		// (gatewayListener) rather than by total duration.
+		// (gatewayListener) rather than by total duration; fasthttp
+		// bounds the wait for the next request.
 		a.server.StreamRequestBody = true
-		a.server.ReadTimeout, a.server.WriteTimeout = 0, 0
+		a.server.IdleTimeout = idleTimeout
 		ln = gatewayListener(a.ln)
+	} else {
+		a.timed = serveListener(a.ln, a.timeouts)
+		ln = a.timed
 	}
 	// Each connection remembers the last token it passed, so that its
 	// next request with that token skips the hash (authcache.Memo).
@@ -800,7 +811,12 @@ func (a *App) stop(ctx context.Context) error {
 			a.log.Warn("tokengate: in-flight requests did not finish in time; cutting them off", zap.Error(err))
 		}
 		// fasthttp's Shutdown closes only listeners Serve has registered;
-		// closing ours as well ends a Serve that had not got that far.
+		// closing ours as well ends a Serve that had not got that far,
+		// and stops the timed listener's clock whatever became of the
+		// wrappers around it (Close waits for the clock's goroutine).
+		if a.timed != nil {
+			_ = a.timed.Close()
+		}
 		_ = a.ln.Close()
 		<-a.served
 		if a.serveErr != nil {

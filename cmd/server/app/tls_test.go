@@ -36,6 +36,12 @@ type tlsFixture struct {
 // args as further flags.
 func startTLS(t *testing.T, leaf testpki.Leaf, ca *testpki.CA, args ...string) *tlsFixture {
 	t.Helper()
+	return startTLSWith(t, Options{}, leaf, ca, args...)
+}
+
+// startTLSWith is startTLS with opts (whose Logger it sets).
+func startTLSWith(t *testing.T, opts Options, leaf testpki.Leaf, ca *testpki.CA, args ...string) *tlsFixture {
+	t.Helper()
 	iss, err := devissuer.Start(devissuer.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +57,8 @@ func startTLS(t *testing.T, leaf testpki.Leaf, ca *testpki.CA, args ...string) *
 	}
 	core, logs := observer.New(zap.InfoLevel)
 	f.logs = logs
-	f.app = start(t, cfg, Options{Logger: zap.New(core)})
+	opts.Logger = zap.New(core)
+	f.app = start(t, cfg, opts)
 	waitReady(t, f.app)
 	return f
 }

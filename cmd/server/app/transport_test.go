@@ -38,12 +38,18 @@ type served struct {
 // test CA for TLS (--dev serves plain HTTP only).
 func (tr transport) start(t *testing.T, args ...string) served {
 	t.Helper()
+	return tr.startWith(t, Options{}, args...)
+}
+
+// startWith is start with opts.
+func (tr transport) startWith(t *testing.T, opts Options, args ...string) served {
+	t.Helper()
 	if tr.tls {
 		ca := testpki.NewCA(t, "tokengate test CA")
-		f := startTLS(t, ca.Issue(t, "127.0.0.1"), ca, args...)
+		f := startTLSWith(t, opts, ca.Issue(t, "127.0.0.1"), ca, args...)
 		return served{app: f.app, dial: f.mustDial, iss: f.iss}
 	}
-	a := start(t, devConfig(t, args...), Options{})
+	a := start(t, devConfig(t, args...), opts)
 	waitReady(t, a)
 	dial := func(t *testing.T) *httpConn {
 		t.Helper()
