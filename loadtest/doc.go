@@ -6,8 +6,10 @@
 // child process of its own: the loadtest binary re-executes itself, so that
 // the server's CPU time (getrusage in the child) is measured apart from the
 // load generator's and reported per request. It runs the scenarios
-// baseline, local-cached, forward-auth (a cached decision on /auth/forward
-// under a policy), local-unique, remote, remote-cached, hybrid and
+// baseline, local-cached (16 cached tokens in turn, so that a connection
+// seldom repeats one), local-cached-1 (one token, as a keep-alive client
+// sends it), forward-auth (a cached decision on /auth/forward under a
+// policy), local-unique, remote, remote-cached, hybrid and
 // remote-shared (-replicas tokengates sharing a Redis second level; these
 // run in-process), the last four at each simulated distance to the
 // authorization server (-distances: loopback, and 20ms injected into every

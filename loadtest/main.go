@@ -73,7 +73,7 @@ type options struct {
 }
 
 // inProcessScenarios are the scenario names without -url, in run order.
-var inProcessScenarios = []string{"baseline", "local-cached", "forward-auth", "local-unique", "remote", "remote-cached", "hybrid", "remote-shared"}
+var inProcessScenarios = []string{"baseline", "local-cached", "local-cached-1", "forward-auth", "local-unique", "remote", "remote-cached", "hybrid", "remote-shared"}
 
 // urlScenarios are the scenario names with -url.
 var urlScenarios = []string{"baseline", "items"}
@@ -94,7 +94,11 @@ of its own, so that the server's CPU time per request is measured apart from
 the load generator's (the cpu/req column):
 
   baseline       GET / (no auth)
-  local-cached   GET /items, local mode, 16 tokens that stay cached
+  local-cached   GET /items, local mode, 16 tokens that stay cached, each
+                 request the next (a connection seldom repeats a token, as
+                 behind a proxy: the cache's SHA-256 and lookup)
+  local-cached-1 the same with one token, as a keep-alive client sends it
+                 (the connection's memo answers; issue 13's wrk method)
   forward-auth   GET /auth/forward (Traefik/Caddy dialect) asking about
                  GET /orders/1 under a policy: a cached decision with
                  three claim headers, 16 tokens

@@ -334,3 +334,50 @@ func TestRemoteShared(t *testing.T) {
 		t.Error("the report records -redis-url, which may carry a password")
 	}
 }
+
+// TestScenarioTokens: local-cached-1 sends the first cached token only,
+// local-cached all 16 in turn, local-unique the unique pool.
+func TestScenarioTokens(t *testing.T) {
+	pools := map[bool][][]byte{false: bearerHeaders(make([]string, cachedPool)), true: bearerHeaders(make([]string, 100))}
+	pools[false][0] = []byte("Bearer first")
+	o := &options{scenarios: []string{"local-cached", "local-cached-1", "local-unique"}}
+	want := map[string]int{"local-cached": cachedPool, "local-cached-1": 1, "local-unique": 100}
+	scs := expand(o)
+	if len(scs) != len(want) {
+		t.Fatalf("expand gave %d scenarios, want %d", len(scs), len(want))
+	}
+	for _, sc := range scs {
+		got := sc.authz(pools)
+		if len(got) != want[sc.name] || string(got[0]) != string(pools[sc.unique][0]) {
+			t.Errorf("%s sends %d tokens starting %q, want %d", sc.name, len(got), got[0], want[sc.name])
+		}
+		if sc.path != "/items" {
+			t.Errorf("%s: path %q", sc.name, sc.path)
+		}
+	}
+}
+
+// TestInProcessOneToken is a tiny real run of local-cached-1: every
+// measured request is a cache hit.
+func TestInProcessOneToken(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{
+		"-scenarios", "local-cached-1", "-connections", "2",
+		"-warmup", "100ms", "-duration", "300ms", "-json", filepath.Join(dir, "r.json"),
+	}, &out, &errb)
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+	rep := readReport(t, filepath.Join(dir, "r.json"))
+	if len(rep.Results) != 1 || rep.Results[0].Scenario != "local-cached-1" {
+		t.Fatalf("results %+v, want one local-cached-1", rep.Results)
+	}
+	r := rep.Results[0]
+	if r.Requests == 0 || r.Statuses["200"] != r.Requests {
+		t.Fatalf("requests %d statuses %v", r.Requests, r.Statuses)
+	}
+	if hits := r.Counters["cache_hits"]; hits < int64(r.Requests)*9/10 || r.Counters["validations"] > 1 {
+		t.Errorf("counters %v for %d requests: want every request a hit", r.Counters, r.Requests)
+	}
+}

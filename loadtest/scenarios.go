@@ -43,12 +43,23 @@ type scenario struct {
 	args     []string      // tokengate flags
 	uncached bool          // app.Options.MeasureUncachedValid
 	unique   bool          // use the -pool token pool rather than the cached one
+	oneToken bool          // send only the first token of the pool
 	distance time.Duration // injected introspection latency
 	gateway  gatewayVia    // gateway scenarios: how the upstream is reached
 	bare     bool          // a bare fasthttp server instead of tokengate
 	shared   bool          // remote-shared: -replicas tokengates sharing a Redis (see runShared)
 	policy   string        // stack.Options.Policy
 	decision bool          // a forward-auth decision request (forwardauth.go) rather than GET path
+}
+
+// authz is the Authorization values sc sends, from the pools of cached
+// (false) and unique (true) tokens.
+func (sc scenario) authz(pools map[bool][][]byte) [][]byte {
+	authz := pools[sc.unique]
+	if sc.oneToken && len(authz) > 1 {
+		authz = authz[:1]
+	}
+	return authz
 }
 
 // expand turns the chosen base scenarios into concrete ones, the remote
@@ -64,6 +75,8 @@ func expand(o *options) []scenario {
 			out = append(out, scenario{name: base, path: "/"})
 		case "local-cached":
 			out = append(out, scenario{name: base, path: "/items"})
+		case "local-cached-1":
+			out = append(out, scenario{name: base, path: "/items", oneToken: true})
 		case "local-unique":
 			out = append(out, scenario{name: base, path: "/items", uncached: true, unique: true})
 		case "forward-auth":
@@ -183,7 +196,7 @@ func runInProcess(ctx context.Context, o *options, stderr io.Writer) ([]*harness
 				if sc.shared {
 					res, err = runShared(ctx, o, iss, sc, model, redisURL, stderr)
 				} else {
-					res, err = runScenario(ctx, o, iss, sc, model, pools[sc.unique], stderr)
+					res, err = runScenario(ctx, o, iss, sc, model, sc.authz(pools), stderr)
 				}
 				if err != nil {
 					return results, fmt.Errorf("%s (%s): %w", sc.name, model, err)
