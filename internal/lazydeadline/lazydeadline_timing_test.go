@@ -4,6 +4,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // noIO is a loopback TCP connection whose Read and Write do nothing (a
@@ -25,25 +27,7 @@ func BenchmarkRequestDeadlines(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer client.Close()
-	server, ok := <-accepted
-	if !ok {
-		b.Fatal("accept failed")
-	}
-	defer server.Close()
+	_, server := testutil.DialAccepted(b, ln)
 	raw := noIO{server}
 	tl := NewListener(ln, Timeouts{Read: 10 * time.Second, Write: 10 * time.Second, Idle: 60 * time.Second})
 	defer tl.Close()

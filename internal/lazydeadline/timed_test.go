@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -255,14 +254,7 @@ func TestTimedPhases(t *testing.T) {
 // clockGoroutines counts the goroutines running a listener's clock,
 // started or not yet.
 func clockGoroutines() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return bytes.Count(buf[:n], []byte("created by github.com/tokengate/tokengate/internal/lazydeadline.NewListener "))
-		}
-		buf = make([]byte, 2*len(buf))
-	}
+	return testutil.Goroutines("github.com/tokengate/tokengate/internal/lazydeadline.NewListener")
 }
 
 // TestClock: the listener's goroutine reads Now once per resolution into
@@ -334,25 +326,7 @@ func TestConcurrentReadWrite(t *testing.T) {
 	}
 	l := NewListener(ln, Timeouts{Read: time.Minute, Write: time.Minute, Idle: time.Minute, Resolution: time.Millisecond})
 	defer l.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, ok := <-accepted
-	if !ok {
-		t.Fatal("accept failed")
-	}
-	defer server.Close()
+	client, server := testutil.DialAccepted(t, l)
 
 	chunk := bytes.Repeat([]byte("x"), 1000)
 	send := func(c net.Conn) error {

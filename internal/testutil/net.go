@@ -29,3 +29,30 @@ func ClosedAddr(tb testing.TB) string {
 	tb.Helper()
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(tb)))
 }
+
+// DialAccepted dials ln's address over TCP and returns both ends: the
+// client's connection and the one ln accepted for it. Both are closed when
+// the test ends.
+func DialAccepted(tb testing.TB, ln net.Listener) (client, server net.Conn) {
+	tb.Helper()
+	type accepted struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan accepted, 1)
+	go func() {
+		c, err := ln.Accept()
+		ch <- accepted{c, err}
+	}()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatalf("testutil: dial %s: %v", ln.Addr(), err)
+	}
+	tb.Cleanup(func() { _ = client.Close() })
+	a := <-ch
+	if a.err != nil {
+		tb.Fatalf("testutil: accept on %s: %v", ln.Addr(), a.err)
+	}
+	tb.Cleanup(func() { _ = a.c.Close() })
+	return client, a.c
+}

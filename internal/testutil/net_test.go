@@ -2,6 +2,7 @@ package testutil_test
 
 import (
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"syscall"
@@ -36,4 +37,24 @@ func TestFreePortBinds(t *testing.T) {
 		t.Fatalf("listen on the free port: %v", err)
 	}
 	ln.Close()
+}
+
+// TestDialAccepted: the two ends it returns are connected to each other.
+func TestDialAccepted(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, server := testutil.DialAccepted(t, ln)
+	if _, err := client.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(server, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("server read %q, %v; want ping", buf, err)
+	}
+	if client.LocalAddr().String() != server.RemoteAddr().String() {
+		t.Errorf("client %s is not the server's peer %s", client.LocalAddr(), server.RemoteAddr())
+	}
 }

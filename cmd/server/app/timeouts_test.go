@@ -1,12 +1,10 @@
 package app
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"testing"
 	"time"
 
@@ -127,14 +125,7 @@ func isTimeout(err error) bool {
 
 // clockGoroutines counts the goroutines of lazydeadline listeners' clocks.
 func clockGoroutines() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return bytes.Count(buf[:n], []byte("created by github.com/tokengate/tokengate/internal/lazydeadline.NewListener "))
-		}
-		buf = make([]byte, 2*len(buf))
-	}
+	return testutil.Goroutines("github.com/tokengate/tokengate/internal/lazydeadline.NewListener")
 }
 
 // TestServeListenerClock: the served listener's clock runs while the App
