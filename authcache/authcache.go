@@ -372,39 +372,88 @@ func (c *Cache) validate(ctx context.Context, token []byte, m *Memo) (*auth.Prin
 	sh.mu.RUnlock()
 
 	if ok && e != nil && e.digest == *d {
-		if now := c.now(); now.Before(e.expiresAt) {
-			if r := e.revoked.Load(); r != nil {
-				c.digests.Put(d)
-				sh.negHits.Add(1)
-				return nil, r.err
-			}
-			if e.principal == nil {
-				c.digests.Put(d)
-				sh.negHits.Add(1)
-				return nil, e.err
-			}
-			if keys := c.cfg.SigningKeys; keys != nil && e.keyGen.Load() != keys.KeyGeneration() && !c.keyStillHeld(e) {
+		now := c.now()
+		v := c.judge(e, now)
+		if v == hitKeyChanged {
+			if !c.keyStillHeld(e) {
 				// The issuer retired the token's key: validate afresh
 				// (the validator refuses it), never serve the entry.
 				c.retiredKeys.Add(1)
 				return c.miss(ctx, token, d)
 			}
-			if c.cfg.Revalidator != nil {
-				if now.UnixNano()-e.validatedAt.Load() >= int64(c.cfg.MaxStaleness) {
-					c.digests.Put(d)
-					return c.share(ctx, token, e.digest, e)
-				}
-				c.maybeRevalidate(e, now)
-			}
+			v = c.judgeStaleness(e, now)
+		}
+		switch v {
+		case hitRevoked:
 			c.digests.Put(d)
-			sh.hits.Add(1)
+			sh.negHits.Add(1)
+			return nil, e.revoked.Load().err
+		case hitNegative:
+			c.digests.Put(d)
+			sh.negHits.Add(1)
+			return nil, e.err
+		case hitStale:
+			c.digests.Put(d)
+			return c.share(ctx, token, e.digest, e)
+		case hitServe:
+			c.digests.Put(d)
 			if m != nil {
 				m.remember(c, e, token)
 			}
-			return e.principal, nil
+			return c.serve(e, now, sh), nil
 		}
+		// hitExpired: a miss.
 	}
 	return c.miss(ctx, token, d)
+}
+
+// hitVerdict is what a hit may do with an entry it found.
+type hitVerdict uint8
+
+const (
+	hitServe      hitVerdict = iota // serve the principal (Cache.serve)
+	hitExpired                      // past its deadline: a miss
+	hitRevoked                      // revoked by a re-check or Forget: its error
+	hitNegative                     // a negative entry: its error
+	hitKeyChanged                   // the key set dropped a key since e was stamped: keyStillHeld decides
+	hitStale                        // hybrid, not re-checked for MaxStaleness: one shared re-check first
+)
+
+// judge is the one place that decides what a hit at now may do with e;
+// the hit path (validate) and a Memo's (memoHit) both follow it.
+func (c *Cache) judge(e *entry, now time.Time) hitVerdict {
+	switch {
+	case !now.Before(e.expiresAt):
+		return hitExpired
+	case e.revoked.Load() != nil:
+		return hitRevoked
+	case e.principal == nil:
+		return hitNegative
+	}
+	if keys := c.cfg.SigningKeys; keys != nil && e.keyGen.Load() != keys.KeyGeneration() {
+		return hitKeyChanged
+	}
+	return c.judgeStaleness(e, now)
+}
+
+// judgeStaleness is judge's last step, for a valid entry whose key is
+// known to be held: hitStale when a hybrid entry was not re-checked for
+// MaxStaleness, else hitServe.
+func (c *Cache) judgeStaleness(e *entry, now time.Time) hitVerdict {
+	if c.cfg.Revalidator != nil && now.UnixNano()-e.validatedAt.Load() >= int64(c.cfg.MaxStaleness) {
+		return hitStale
+	}
+	return hitServe
+}
+
+// serve is a hit that judge allowed: it starts e's background re-check
+// when one is due, counts the hit on sh, and returns the principal.
+func (c *Cache) serve(e *entry, now time.Time, sh *shard) *auth.Principal {
+	if c.cfg.Revalidator != nil {
+		c.maybeRevalidate(e, now)
+	}
+	sh.hits.Add(1)
+	return e.principal
 }
 
 // keyStillHeld is the slow path of a hit on an entry stamped with an

@@ -68,29 +68,20 @@ func (c *Cache) ValidateMemo(ctx context.Context, token []byte, m *Memo) (*auth.
 	return c.validate(ctx, token, m)
 }
 
-// memoHit returns e's principal when a hit that found e in ristretto
-// would serve it as it stands, and counts the hit; nil means "ask the
-// cache": e may still be good (an older key generation that a check would
-// confirm, a re-check due), but that is for Validate to find out.
+// memoHit returns e's principal when the cache would serve e as it
+// stands (judge) and ristretto still holds it, and counts the hit; nil
+// means "ask the cache": e may still be good (an older key generation
+// that a check would confirm, a re-check due), but that is for Validate
+// to find out.
 func (c *Cache) memoHit(e *entry) *auth.Principal {
 	if c.closed.Load() || e.exited.Load() {
 		return nil
 	}
 	now := c.now()
-	if !now.Before(e.expiresAt) || e.revoked.Load() != nil {
+	if c.judge(e, now) != hitServe {
 		return nil
 	}
-	if keys := c.cfg.SigningKeys; keys != nil && e.keyGen.Load() != keys.KeyGeneration() {
-		return nil
-	}
-	if c.cfg.Revalidator != nil {
-		if now.UnixNano()-e.validatedAt.Load() >= int64(c.cfg.MaxStaleness) {
-			return nil
-		}
-		c.maybeRevalidate(e, now)
-	}
-	c.shards[rand.Uint32()&(lockShards-1)].hits.Add(1)
-	return e.principal
+	return c.serve(e, now, &c.shards[rand.Uint32()&(lockShards-1)])
 }
 
 // remember makes m remember token and e, the positive entry a hit on
