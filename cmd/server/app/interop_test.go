@@ -37,6 +37,7 @@ import (
 
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/devissuer"
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 const (
@@ -819,6 +820,17 @@ issuers:
 	if err := app.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// WaitReady returns once one issuer is ready (one issuer down leaves
+	// the others serving); the checks below need all three key sets.
+	testutil.WaitFor(t, "every issuer's keys", func() bool {
+		ex := scrape(t, app)
+		for _, name := range []string{"a", "b", "oidc"} {
+			if v, ok := ex.value("tokengate_jwks_keys", "issuer", name); !ok || v < 1 {
+				return false
+			}
+		}
+		return true
+	})
 	c := &fasthttp.HostClient{Addr: app.Addr(), ReadTimeout: interopCallTimeout, WriteTimeout: interopCallTimeout}
 	t.Cleanup(c.CloseIdleConnections)
 
