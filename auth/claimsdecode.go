@@ -395,19 +395,22 @@ func (r *claimReader) element() bool {
 
 // array reads an array of plain strings into r.elems.
 func (r *claimReader) array() bool {
-	if !r.consume('[') {
-		return false
-	}
+	return r.consume('[') && r.list(']', r.element)
+}
+
+// list reads the rest of an array or object whose opening bracket is
+// consumed: elements read by elem, separated by commas, up to close.
+func (r *claimReader) list(close byte, elem func() bool) bool {
 	r.space()
-	if r.consume(']') {
+	if r.consume(close) {
 		return true
 	}
 	for {
-		if !r.element() {
+		if !elem() {
 			return false
 		}
 		r.space()
-		if r.consume(']') {
+		if r.consume(close) {
 			return true
 		}
 		if !r.consume(',') {
@@ -453,32 +456,12 @@ func (r *claimReader) skipValue(depth int) bool {
 		return r.literal("null")
 	case c == '[':
 		r.i++
-		r.space()
-		if r.consume(']') {
-			return true
-		}
-		for {
-			if !r.skipValue(depth + 1) {
-				return false
-			}
-			r.space()
-			if r.consume(']') {
-				return true
-			}
-			if !r.consume(',') {
-				return false
-			}
-			r.space()
-		}
+		return r.list(']', func() bool { return r.skipValue(depth + 1) })
 	case c == '{':
 		// Duplicates in nested objects are not go-jose's concern when it
 		// skips a value, nor ours.
 		r.i++
-		r.space()
-		if r.consume('}') {
-			return true
-		}
-		for {
+		return r.list('}', func() bool {
 			if !r.skipString() {
 				return false
 			}
@@ -487,18 +470,8 @@ func (r *claimReader) skipValue(depth int) bool {
 				return false
 			}
 			r.space()
-			if !r.skipValue(depth + 1) {
-				return false
-			}
-			r.space()
-			if r.consume('}') {
-				return true
-			}
-			if !r.consume(',') {
-				return false
-			}
-			r.space()
-		}
+			return r.skipValue(depth + 1)
+		})
 	}
 	return false
 }
