@@ -76,14 +76,7 @@ func gen(w func(string, ...any), n int) {
 	w("\tMULXQ 0(SI), AX, BX")
 	w("\tADOXQ 0(DI), AX")
 	w("\tMOVQ AX, 0(DI)")
-	hi, other := "BX", "R12"
-	for j := 1; j < n; j++ {
-		w("\tMULXQ %d(SI), AX, %s", 8*j, other)
-		w("\tADCXQ %s, AX", hi)
-		w("\tADOXQ %d(DI), AX", 8*j)
-		w("\tMOVQ AX, %d(DI)", 8*j)
-		hi, other = other, hi
-	}
+	hi := macRow(w, n, "SI", 0)
 	w("\tADCXQ R13, %s // a high half is at most 2^64-2: no carry out", hi)
 	w("\tADOXQ %d(DI), %s", 8*n, hi)
 	w("\tMOVQ %s, %d(DI)", hi, 8*n)
@@ -97,14 +90,7 @@ func gen(w func(string, ...any), n int) {
 	w("\tXORQ AX, AX // clears CF and OF")
 	w("\tMULXQ 0(R8), AX, BX")
 	w("\tADOXQ 0(DI), AX // AX = 0, OF is the carry")
-	hi, other = "BX", "R12"
-	for j := 1; j < n; j++ {
-		w("\tMULXQ %d(R8), AX, %s", 8*j, other)
-		w("\tADCXQ %s, AX", hi)
-		w("\tADOXQ %d(DI), AX", 8*j)
-		w("\tMOVQ AX, %d(DI)", 8*(j-1))
-		hi, other = other, hi
-	}
+	hi = macRow(w, n, "R8", 1)
 	w("\tADCXQ R13, %s", hi)
 	w("\tADOXQ %d(DI), %s", 8*n, hi)
 	w("\tMOVQ %s, %d(DI)", hi, 8*(n-1))
@@ -213,14 +199,7 @@ func genSqr(w func(string, ...any), n int) {
 	w("\tXORQ AX, AX // clears CF and OF")
 	w("\tMULXQ 0(R8), AX, BX")
 	w("\tADOXQ 0(DI), AX // AX = 0, OF is the carry")
-	hi, other := "BX", "R12"
-	for j := 1; j < n; j++ {
-		w("\tMULXQ %d(R8), AX, %s", 8*j, other)
-		w("\tADCXQ %s, AX", hi)
-		w("\tADOXQ %d(DI), AX", 8*j)
-		w("\tMOVQ AX, %d(DI)", 8*j)
-		hi, other = other, hi
-	}
+	hi := macRow(w, n, "R8", 0)
 	w("\tADCXQ R13, %s // no carry out: CF is clear after", hi)
 	w("\tADOXQ %d(DI), %s", 8*n, hi)
 	w("\tADCXQ CX, %s // the previous row's carry", hi)
@@ -239,6 +218,23 @@ func genSqr(w func(string, ...any), n int) {
 // condSub writes the end of a product: z (R9) = t (DI) - n (R8) unless
 // that borrows, then z = t, and RET. top subtracts the borrow from t's
 // word above n limbs (its carry), so that the borrow out says t < n.
+// macRow writes words 1…n-1 of a multiply-accumulate row: t[j] +=
+// DX·src[j] with the two carry chains (ADCX for the products' high
+// halves, ADOX for t), word 0 already done with its high half in BX,
+// each sum stored shift words down (1: the row also divides by 2^64). It
+// returns the register holding the last high half.
+func macRow(w func(string, ...any), n int, src string, shift int) string {
+	hi, other := "BX", "R12"
+	for j := 1; j < n; j++ {
+		w("\tMULXQ %d(%s), AX, %s", 8*j, src, other)
+		w("\tADCXQ %s, AX", hi)
+		w("\tADOXQ %d(DI), AX", 8*j)
+		w("\tMOVQ AX, %d(DI)", 8*(j-shift))
+		hi, other = other, hi
+	}
+	return hi
+}
+
 func condSub(w func(string, ...any), n int, done, top string) {
 	w("\tMOVQ 0(DI), AX")
 	w("\tSUBQ 0(R8), AX")
