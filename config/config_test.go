@@ -542,7 +542,7 @@ func FuzzParseByteSize(f *testing.F) {
 // accepted list has one valid, masked prefix per entry, and an error names
 // an entry of the input.
 func FuzzParsePrefixes(f *testing.F) {
-	for _, s := range []string{"127.0.0.0/8,::1/128", "10.1.2.3/8", "192.0.2.7", "::ffff:10.0.0.0/104", "fe80::1%eth0", "1.2.3.4/33", " , ", "a,b", "2001:db8::/32 ,, ::1"} {
+	for _, s := range []string{"127.0.0.0/8,::1/128", "10.1.2.3/8", "192.0.2.7", "::ffff:10.0.0.0/104", "fe80::1%eth0", "1.2.3.4/33", " , ", "a,b", "2001:db8::/32 ,, ::1", "none", " NONE ", "none,10.0.0.0/8"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
@@ -556,8 +556,12 @@ func FuzzParsePrefixes(f *testing.F) {
 			}
 			return
 		}
-		if len(got) != len(splitList(v)) {
-			t.Fatalf("%q: %d prefixes for %d entries", v, len(got), len(splitList(v)))
+		want := len(splitList(v))
+		if strings.EqualFold(strings.TrimSpace(v), "none") {
+			want = 0 // "none": no peer is trusted
+		}
+		if len(got) != want {
+			t.Fatalf("%q: %d prefixes, want %d", v, len(got), want)
 		}
 		for _, p := range got {
 			if !p.IsValid() || p != p.Masked() || p.Addr().Zone() != "" {
