@@ -364,7 +364,7 @@ func TestInProcessOneToken(t *testing.T) {
 	var out, errb bytes.Buffer
 	code := run(context.Background(), []string{
 		"-scenarios", "local-cached-1", "-connections", "2",
-		"-warmup", "100ms", "-duration", "300ms", "-json", filepath.Join(dir, "r.json"),
+		"-warmup", "100ms", "-duration", "300ms", "-json", filepath.Join(dir, "r.json"), "-chart", "",
 	}, &out, &errb)
 	if code != exitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
