@@ -435,10 +435,13 @@ func refreshWait(maxAge, interval time.Duration) time.Duration {
 	return min(max(maxAge, lo), interval)
 }
 
+// errKeySetClosed is startOrJoin's answer after Close.
+var errKeySetClosed = errors.New("auth: key set closed")
+
 // startOrJoin returns the fetch in flight, starting one if there is none.
 // With unknownKID set it starts one only outside the cooldown; within it,
 // it schedules one for the cooldown's end (see scheduleLocked) and returns
-// (nil, nil).
+// no fetch, with the last fetch's error when that one failed.
 func (k *KeySet) startOrJoin(unknownKID bool) (*refreshCall, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -446,13 +449,13 @@ func (k *KeySet) startOrJoin(unknownKID bool) (*refreshCall, error) {
 		return k.call, nil
 	}
 	if k.closed {
-		return nil, errors.New("auth: key set closed")
+		return nil, errKeySetClosed
 	}
 	if unknownKID {
 		now := k.now()
 		if !k.lastUnknown.IsZero() && now.Sub(k.lastUnknown) < k.cooldown {
 			k.scheduleLocked(now)
-			return nil, nil
+			return nil, k.lastErr
 		}
 		k.lastUnknown = now
 		k.unknownKIDRuns.Add(1)
@@ -798,12 +801,22 @@ func (k *KeySet) verificationKeyFrom(ctx context.Context, snap *keySnapshot, kid
 	// Unknown key: the issuer may have rotated. Join the fetch in flight
 	// or, outside the cooldown, start one; otherwise answer at once.
 	c, err := k.startOrJoin(true)
-	if err != nil || c == nil {
+	if c == nil {
 		// No fetch to join and none allowed now. One may have finished
 		// since snap was loaded (a rotation racing this request): run
 		// publishes keys before it clears k.call, so look once more.
 		if v, err := k.keys.Load().find(kid, alg); v != nil || err != nil {
 			return v, err
+		}
+		if err != nil && err != errKeySetClosed {
+			// The last fetch failed: the issuer may have published this
+			// key since, so the token could not be checked (503, never
+			// 401, which a client takes as "drop this token").
+			return nil, &UnavailableError{
+				Reason:     "signing keys could not be refreshed",
+				RetryAfter: k.retryInterval,
+				Err:        err,
+			}
 		}
 		return nil, errUnknownKey
 	}
