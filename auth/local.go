@@ -68,7 +68,7 @@ type LocalConfig struct {
 // header carries "jwk", "jku", "x5u", "crit" or "b64" — key material and key URLs
 // in a token are never used, and no request is made to them. The key comes
 // from the KeySet by "kid" (a token without "kid" only against a set with
-// a single key of its type). After the signature, the claims are decoded
+// exactly one key). After the signature, the claims are decoded
 // once and checked: iss exact, aud, exp (required), nbf and iat with
 // Leeway, the client allow-list and typ. Local is safe for concurrent use.
 type Local struct {

@@ -48,8 +48,8 @@ const (
 	ReasonUnknownKey
 	// ReasonKeyAlgorithm: the token's algorithm does not match its key.
 	ReasonKeyAlgorithm
-	// ReasonNoKeyID: the token has no "kid" and the key set holds several
-	// keys of its type.
+	// ReasonNoKeyID: the token has no "kid" and the key set holds more
+	// than one key (of any type).
 	ReasonNoKeyID
 	// ReasonSignature: the signature does not verify.
 	ReasonSignature
