@@ -43,8 +43,7 @@ const (
 )
 
 // Request headers the dialects read, spelled as fasthttp stores the names
-// of received headers (each word capitalised), so that peekHeader need not
-// canonicalise them on every request.
+// of received headers (each word capitalised).
 const (
 	headerXForwardedMethod = "X-Forwarded-Method"
 	headerXForwardedHost   = "X-Forwarded-Host"
@@ -55,10 +54,18 @@ const (
 )
 
 // peekHeader returns the value of the request header named canonical
-// (one of the constants above). RequestHeader.Peek would copy and
-// canonicalise the name first, on every call.
-func peekHeader(h *fasthttp.RequestHeader, canonical string) []byte {
-	return h.PeekCanonical([]byte(canonical))
+// (one of the constants above), nil when it is absent, and dup when it
+// came more than once: a proxy sets each of these headers once, so a
+// second copy is a client's that a proxy appended to instead of replacing,
+// and which copy describes the original request cannot be told.
+func peekHeader(h *fasthttp.RequestHeader, canonical string, dup *badOriginal) ([]byte, *badOriginal) {
+	switch vs := h.PeekAll(canonical); len(vs) {
+	case 0:
+		return nil, nil
+	case 1:
+		return vs[0], nil
+	}
+	return nil, dup
 }
 
 // badOriginal says which header made the original request unusable; it
@@ -81,6 +88,12 @@ var (
 	errBadHost            = &badOriginal{"malformed Host header"}
 	errBadEnvoyPath       = &badOriginal{"request path must start with " + PathEnvoy + "/"}
 	errBothOriginals      = &badOriginal{"X-Original-URI and X-Original-URL disagree; send one"}
+	errDupForwardedURI    = &badOriginal{"X-Forwarded-Uri header sent more than once"}
+	errDupForwardedMethod = &badOriginal{"X-Forwarded-Method header sent more than once"}
+	errDupForwardedHost   = &badOriginal{"X-Forwarded-Host header sent more than once"}
+	errDupOriginalURI     = &badOriginal{"X-Original-URI header sent more than once"}
+	errDupOriginalURL     = &badOriginal{"X-Original-URL header sent more than once"}
+	errDupOriginalMethod  = &badOriginal{"X-Original-Method header sent more than once"}
 )
 
 // original is the request a proxy asks about, as slices of the decision
@@ -280,23 +293,31 @@ func (s *Server) trustedPeer(ctx *fasthttp.RequestCtx) bool {
 func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) {
 	h := &ctx.Request.Header
 	var o original
+	var bad *badOriginal
 	switch d {
 	case dialectForward:
-		o.target = peekHeader(h, headerXForwardedURI)
+		if o.target, bad = peekHeader(h, headerXForwardedURI, errDupForwardedURI); bad != nil {
+			return o, bad
+		}
 		if len(o.target) == 0 {
 			return o, errNoForwardedURI
 		}
 		if o.target[0] != '/' {
 			return o, errBadForwardedURI
 		}
-		o.method = peekHeader(h, headerXForwardedMethod)
+		if o.method, bad = peekHeader(h, headerXForwardedMethod, errDupForwardedMethod); bad != nil {
+			return o, bad
+		}
 		if len(o.method) == 0 {
 			return o, errNoForwardedMethod
 		}
 		if !validMethod(o.method) {
 			return o, errBadForwardedMethod
 		}
-		if o.host = peekHeader(h, headerXForwardedHost); len(o.host) > 0 {
+		if o.host, bad = peekHeader(h, headerXForwardedHost, errDupForwardedHost); bad != nil {
+			return o, bad
+		}
+		if len(o.host) > 0 {
 			if !validHost(o.host) {
 				return o, errBadForwardedHost
 			}
@@ -305,7 +326,13 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 		}
 
 	case dialectRequest:
-		uri, url := peekHeader(h, headerXOriginalURI), peekHeader(h, headerXOriginalURL)
+		var uri, url []byte
+		if uri, bad = peekHeader(h, headerXOriginalURI, errDupOriginalURI); bad != nil {
+			return o, bad
+		}
+		if url, bad = peekHeader(h, headerXOriginalURL, errDupOriginalURL); bad != nil {
+			return o, bad
+		}
 		var urlHost []byte
 		if len(url) > 0 {
 			var ok bool
@@ -328,12 +355,18 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 		}
 		// nginx's auth_request subrequest keeps the original method, so
 		// without X-Original-Method the request's own method is the one.
-		if o.method = peekHeader(h, headerXOriginalMethod); len(o.method) == 0 {
+		if o.method, bad = peekHeader(h, headerXOriginalMethod, errDupOriginalMethod); bad != nil {
+			return o, bad
+		}
+		if len(o.method) == 0 {
 			o.method = h.Method()
 		} else if !validMethod(o.method) {
 			return o, errBadOriginalMethod
 		}
-		switch o.host = peekHeader(h, headerXForwardedHost); {
+		if o.host, bad = peekHeader(h, headerXForwardedHost, errDupForwardedHost); bad != nil {
+			return o, bad
+		}
+		switch {
 		case len(o.host) > 0:
 			if !validHost(o.host) {
 				return o, errBadForwardedHost

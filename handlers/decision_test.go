@@ -350,3 +350,57 @@ func TestDecisionAmbiguousCredentials(t *testing.T) {
 		fasthttp.ReleaseResponse(resp)
 	}
 }
+
+// TestDecisionDuplicateOriginalHeaders: a header describing the original
+// request sent twice (a client's copy a proxy appended to instead of
+// replacing, or a chain of proxies) is 400 naming the header, never a
+// decision about whichever copy comes first.
+func TestDecisionDuplicateOriginalHeaders(t *testing.T) {
+	g := newDecisionGate(t, "127.0.0.1", handlers.Config{})
+	for _, tc := range []struct {
+		name   string
+		path   string
+		header []string // name, value…; a repeated name is sent twice
+		detail string
+	}{
+		{"X-Forwarded-Uri", handlers.PathForward,
+			[]string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/public/a", "X-Forwarded-Uri", "/admin/a"},
+			`{"detail":"X-Forwarded-Uri header sent more than once"}`},
+		{"X-Forwarded-Method", handlers.PathForward,
+			[]string{"X-Forwarded-Method", "GET", "X-Forwarded-Method", "POST", "X-Forwarded-Host", "api.example.com", "X-Forwarded-Uri", "/orders/1"},
+			`{"detail":"X-Forwarded-Method header sent more than once"}`},
+		{"X-Forwarded-Host", handlers.PathForward,
+			[]string{"X-Forwarded-Method", "GET", "X-Forwarded-Host", "api.example.com", "X-Forwarded-Host", "other.example.com", "X-Forwarded-Uri", "/orders/1"},
+			`{"detail":"X-Forwarded-Host header sent more than once"}`},
+		{"X-Original-URI", handlers.PathRequest,
+			[]string{"X-Original-URI", "/public/a", "X-Original-URI", "/admin/a"},
+			`{"detail":"X-Original-URI header sent more than once"}`},
+		{"X-Original-URL", handlers.PathRequest,
+			[]string{"X-Original-URL", "http://x/public/a", "X-Original-URL", "http://x/admin/a"},
+			`{"detail":"X-Original-URL header sent more than once"}`},
+		{"X-Original-Method", handlers.PathRequest,
+			[]string{"X-Original-URI", "/public/a", "X-Original-Method", "GET", "X-Original-Method", "POST"},
+			`{"detail":"X-Original-Method header sent more than once"}`},
+		{"X-Forwarded-Host of /auth/request", handlers.PathRequest,
+			[]string{"X-Original-URI", "/orders/1", "X-Forwarded-Host", "api.example.com", "X-Forwarded-Host", "other.example.com"},
+			`{"detail":"X-Forwarded-Host header sent more than once"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := fasthttp.AcquireRequest()
+			defer fasthttp.ReleaseRequest(req)
+			resp := fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI("http://tokengate.test" + tc.path)
+			for i := 0; i+1 < len(tc.header); i += 2 {
+				req.Header.Add(tc.header[i], tc.header[i+1])
+			}
+			req.Header.Add("Authorization", "Bearer "+tokGood)
+			if err := g.client.DoTimeout(req, resp, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode() != 400 || string(resp.Body()) != tc.detail {
+				t.Errorf("status %d, body %s; want 400 %s", resp.StatusCode(), resp.Body(), tc.detail)
+			}
+		})
+	}
+}
