@@ -395,7 +395,11 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 
 // splitAbsoluteURL splits an absolute http(s) URL (ingress-nginx's
 // X-Original-URL, "$scheme://$http_host$request_uri") into its authority
-// and its request target ("/" when the URL has no path).
+// and its request target ("/" when the URL has no path). The authority
+// runs to the first '/', not to a '?' or '#' as in URL syntax: $http_host
+// is the client's Host as nginx accepted it, which may hold either, and
+// "http://x#/admin" must not read as a request for "/" (validHost then
+// refuses such a host).
 func splitAbsoluteURL(u []byte) (host, target []byte, ok bool) {
 	var rest []byte
 	switch {
@@ -406,16 +410,11 @@ func splitAbsoluteURL(u []byte) (host, target []byte, ok bool) {
 	default:
 		return nil, nil, false
 	}
-	end := bytes.IndexAny(rest, "/?#")
+	end := bytes.IndexByte(rest, '/')
 	if end < 0 {
 		return rest, []byte("/"), true
 	}
-	host = rest[:end]
-	if rest[end] != '/' {
-		// "http://h?q": the path is empty, which means "/".
-		return host, []byte("/"), true
-	}
-	return host, rest[end:], true
+	return rest[:end], rest[end:], true
 }
 
 func asciiHasPrefixFold(b []byte, lowerPrefix string) bool {

@@ -184,6 +184,13 @@ func TestDecisionRequest(t *testing.T) {
 			want{status: 403}},
 		{"X-Original-URL bypass attempt", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "http://x/public/%2e%2e/admin/"}},
 			want{status: 401}},
+		// ingress-nginx writes $scheme://$http_host$request_uri, and nginx
+		// accepts a Host holding '#' or '?': the path is still the one
+		// after the host, never "/".
+		{"X-Original-URL with # in the host", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "http://x#/admin/a"}},
+			want{status: 400, bodyHas: []string{"X-Original-URL"}}},
+		{"X-Original-URL with ? in the host", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "http://x?/admin/a"}},
+			want{status: 400, bodyHas: []string{"X-Original-URL"}}},
 		{"no original request", call{path: handlers.PathRequest},
 			want{status: 400, body: `{"detail":"missing X-Original-URI or X-Original-URL header"}`}},
 		{"relative X-Original-URL", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "/orders/1"}},
