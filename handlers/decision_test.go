@@ -162,6 +162,19 @@ func TestDecisionForward(t *testing.T) {
 			want{status: 400, bodyHas: []string{"X-Forwarded-Host"}}},
 		{"any method of the decision request", call{method: "DELETE", path: handlers.PathForward, header: forward("GET", "x", "/public/a", "").header},
 			want{status: 200}},
+		// RFC 6750 section 2: one method per request. The upstream gets
+		// the original query, so an access_token there as well as the
+		// header is ambiguous, as on the protected routes.
+		{"access_token in the original query as well", forward("GET", "x", "/any?a=1&access_token=forged", tokGood),
+			want{status: 400, bodyHas: []string{"more than one method"}}},
+		{"encoded access_token name in the original query", forward("GET", "x", "/any?access%5Ftoken=forged", tokGood),
+			want{status: 400, bodyHas: []string{"more than one method"}}},
+		{"access_token after a semicolon", forward("GET", "x", "/any?x=1;access_token=forged", tokGood),
+			want{status: 400, bodyHas: []string{"more than one method"}}},
+		{"access_token after a #", forward("GET", "x", "/any?x=1#&access_token=forged", tokGood),
+			want{status: 400, bodyHas: []string{"more than one method"}}},
+		{"other parameters pass", forward("GET", "x", "/any?access_token_hint=1&x=access_token&access_tokenx", tokGood),
+			want{status: 200, header: claimsGood}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.want.check(t, g.do(t, tc.call)) })
 	}
@@ -182,6 +195,10 @@ func TestDecisionRequest(t *testing.T) {
 			want{status: 200, header: claimsGood}},
 		{"X-Original-URL without a path", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "https://api.example.com"}},
 			want{status: 403}},
+		{"access_token in X-Original-URI's query as well", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/any?access_token=forged"}, auth(tokGood)...)},
+			want{status: 400, bodyHas: []string{"more than one method"}}},
+		{"access_token in X-Original-URL's query as well", call{path: handlers.PathRequest, header: append([]string{"X-Original-URL", "https://x/any?access_token=forged"}, auth(tokGood)...)},
+			want{status: 400, bodyHas: []string{"more than one method"}}},
 		{"X-Original-URL bypass attempt", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "http://x/public/%2e%2e/admin/"}},
 			want{status: 401}},
 		// ingress-nginx writes $scheme://$http_host$request_uri, and nginx
