@@ -88,6 +88,7 @@ var (
 	errBadHost            = &badOriginal{"malformed Host header"}
 	errBadEnvoyPath       = &badOriginal{"request path must start with " + PathEnvoy + "/"}
 	errBothOriginals      = &badOriginal{"X-Original-URI and X-Original-URL disagree; send one"}
+	errHostsDisagree      = &badOriginal{"X-Forwarded-Host and X-Original-URL disagree on the host"}
 	errDupForwardedURI    = &badOriginal{"X-Forwarded-Uri header sent more than once"}
 	errDupForwardedMethod = &badOriginal{"X-Forwarded-Method header sent more than once"}
 	errDupForwardedHost   = &badOriginal{"X-Forwarded-Host header sent more than once"}
@@ -376,6 +377,12 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 			if !validHost(o.host) {
 				return o, errBadForwardedHost
 			}
+			// ingress-nginx sets no X-Forwarded-Host and passes the
+			// client's on: one naming another host than the URL is
+			// the client's word against the proxy's.
+			if len(urlHost) > 0 && !sameHost(o.host, urlHost) {
+				return o, errHostsDisagree
+			}
 		case len(urlHost) > 0:
 			o.host = urlHost
 		default:
@@ -459,6 +466,26 @@ func unhex(c byte) int {
 		return int(c-'A') + 10
 	}
 	return -1
+}
+
+// sameHost reports whether two valid hosts name the same host as
+// policy.Match reads one: ASCII case, a port and one trailing dot aside.
+func sameHost(a, b []byte) bool {
+	return bytes.EqualFold(hostName(a), hostName(b))
+}
+
+// hostName strips a port and one trailing dot from a valid host.
+func hostName(h []byte) []byte {
+	if len(h) > 0 && h[0] == '[' {
+		if end := bytes.IndexByte(h, ']'); end >= 0 {
+			return h[:end+1]
+		}
+		return h
+	}
+	if colon := bytes.IndexByte(h, ':'); colon >= 0 {
+		h = h[:colon]
+	}
+	return bytes.TrimSuffix(h, []byte("."))
 }
 
 // splitAbsoluteURL splits an absolute http(s) URL (ingress-nginx's

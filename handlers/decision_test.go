@@ -193,6 +193,13 @@ func TestDecisionRequest(t *testing.T) {
 			want{status: 200, header: claimsGood}},
 		{"ingress-nginx X-Original-URL", call{path: handlers.PathRequest, header: append([]string{"X-Original-URL", "https://api.example.com/orders/1?a=b", "X-Original-Method", "GET"}, auth(tokGood)...)},
 			want{status: 200, header: claimsGood}},
+		// ingress-nginx passes the client's headers through and sets no
+		// X-Forwarded-Host of its own: one that names another host than
+		// X-Original-URL is the client's, and must not pick the rule.
+		{"X-Forwarded-Host disagreeing with X-Original-URL", call{path: handlers.PathRequest, header: append([]string{"X-Original-URL", "https://other.example.com/orders/1", "X-Original-Method", "GET", "X-Forwarded-Host", "api.example.com"}, auth(tokGood)...)},
+			want{status: 400, body: `{"detail":"X-Forwarded-Host and X-Original-URL disagree on the host"}`}},
+		{"X-Forwarded-Host agreeing with X-Original-URL but for case, port and a trailing dot", call{path: handlers.PathRequest, header: append([]string{"X-Original-URL", "https://API.example.com.:8443/orders/1", "X-Original-Method", "GET", "X-Forwarded-Host", "api.example.com"}, auth(tokGood)...)},
+			want{status: 200, header: claimsGood}},
 		{"X-Original-URL without a path", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "https://api.example.com"}},
 			want{status: 403}},
 		{"access_token in X-Original-URI's query as well", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/any?access_token=forged"}, auth(tokGood)...)},
