@@ -480,9 +480,10 @@ func (ps *parser) pathPattern(n *yaml.Node, s string) (string, []segment, *Error
 	if len(parts) != len(raw) || norm[len(norm)-1] == '/' {
 		return bad("encoded dot segment")
 	}
+	// A glob is spelled raw: an escaped '*' ("%2A") decodes to a literal.
 	segs := make([]segment, len(parts))
 	for i, part := range parts {
-		switch part {
+		switch raw[i] {
 		case "*":
 			segs[i].kind = segOne
 		case "**":
