@@ -43,8 +43,7 @@ const (
 )
 
 // Request headers the dialects read, spelled as fasthttp stores the names
-// of received headers (each word capitalised), so that peekHeader need not
-// canonicalise them on every request.
+// of received headers (each word capitalised).
 const (
 	headerXForwardedMethod = "X-Forwarded-Method"
 	headerXForwardedHost   = "X-Forwarded-Host"
@@ -55,10 +54,18 @@ const (
 )
 
 // peekHeader returns the value of the request header named canonical
-// (one of the constants above). RequestHeader.Peek would copy and
-// canonicalise the name first, on every call.
-func peekHeader(h *fasthttp.RequestHeader, canonical string) []byte {
-	return h.PeekCanonical([]byte(canonical))
+// (one of the constants above), nil when it is absent, and dup when it
+// came more than once: a proxy sets each of these headers once, so a
+// second copy is a client's that a proxy appended to instead of replacing,
+// and which copy describes the original request cannot be told.
+func peekHeader(h *fasthttp.RequestHeader, canonical string, dup *badOriginal) ([]byte, *badOriginal) {
+	switch vs := h.PeekAll(canonical); len(vs) {
+	case 0:
+		return nil, nil
+	case 1:
+		return vs[0], nil
+	}
+	return nil, dup
 }
 
 // badOriginal says which header made the original request unusable; it
@@ -81,6 +88,13 @@ var (
 	errBadHost            = &badOriginal{"malformed Host header"}
 	errBadEnvoyPath       = &badOriginal{"request path must start with " + PathEnvoy + "/"}
 	errBothOriginals      = &badOriginal{"X-Original-URI and X-Original-URL disagree; send one"}
+	errHostsDisagree      = &badOriginal{"X-Forwarded-Host and X-Original-URL disagree on the host"}
+	errDupForwardedURI    = &badOriginal{"X-Forwarded-Uri header sent more than once"}
+	errDupForwardedMethod = &badOriginal{"X-Forwarded-Method header sent more than once"}
+	errDupForwardedHost   = &badOriginal{"X-Forwarded-Host header sent more than once"}
+	errDupOriginalURI     = &badOriginal{"X-Original-URI header sent more than once"}
+	errDupOriginalURL     = &badOriginal{"X-Original-URL header sent more than once"}
+	errDupOriginalMethod  = &badOriginal{"X-Original-Method header sent more than once"}
 )
 
 // original is the request a proxy asks about, as slices of the decision
@@ -191,6 +205,11 @@ func (s *Server) Decide(ctx *fasthttp.RequestCtx, method, host, target []byte) V
 	// proxy's X-Forwarded-For when the proxy is trusted) for the
 	// per-client introspection bound.
 	token, err := bearerToken(ctx)
+	if err == nil && queryHasAccessToken(target) {
+		// bearerToken looked at ctx's own query, which for /auth/forward
+		// and /auth/request is not the one the upstream will read.
+		err = errSeveralMethods
+	}
 	if err != nil {
 		s.writeAuthError(ctx, err, nil, nil, "")
 		return Verdict{}
@@ -280,23 +299,31 @@ func (s *Server) trustedPeer(ctx *fasthttp.RequestCtx) bool {
 func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) {
 	h := &ctx.Request.Header
 	var o original
+	var bad *badOriginal
 	switch d {
 	case dialectForward:
-		o.target = peekHeader(h, headerXForwardedURI)
+		if o.target, bad = peekHeader(h, headerXForwardedURI, errDupForwardedURI); bad != nil {
+			return o, bad
+		}
 		if len(o.target) == 0 {
 			return o, errNoForwardedURI
 		}
 		if o.target[0] != '/' {
 			return o, errBadForwardedURI
 		}
-		o.method = peekHeader(h, headerXForwardedMethod)
+		if o.method, bad = peekHeader(h, headerXForwardedMethod, errDupForwardedMethod); bad != nil {
+			return o, bad
+		}
 		if len(o.method) == 0 {
 			return o, errNoForwardedMethod
 		}
 		if !validMethod(o.method) {
 			return o, errBadForwardedMethod
 		}
-		if o.host = peekHeader(h, headerXForwardedHost); len(o.host) > 0 {
+		if o.host, bad = peekHeader(h, headerXForwardedHost, errDupForwardedHost); bad != nil {
+			return o, bad
+		}
+		if len(o.host) > 0 {
 			if !validHost(o.host) {
 				return o, errBadForwardedHost
 			}
@@ -305,7 +332,13 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 		}
 
 	case dialectRequest:
-		uri, url := peekHeader(h, headerXOriginalURI), peekHeader(h, headerXOriginalURL)
+		var uri, url []byte
+		if uri, bad = peekHeader(h, headerXOriginalURI, errDupOriginalURI); bad != nil {
+			return o, bad
+		}
+		if url, bad = peekHeader(h, headerXOriginalURL, errDupOriginalURL); bad != nil {
+			return o, bad
+		}
 		var urlHost []byte
 		if len(url) > 0 {
 			var ok bool
@@ -328,15 +361,27 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 		}
 		// nginx's auth_request subrequest keeps the original method, so
 		// without X-Original-Method the request's own method is the one.
-		if o.method = peekHeader(h, headerXOriginalMethod); len(o.method) == 0 {
+		if o.method, bad = peekHeader(h, headerXOriginalMethod, errDupOriginalMethod); bad != nil {
+			return o, bad
+		}
+		if len(o.method) == 0 {
 			o.method = h.Method()
 		} else if !validMethod(o.method) {
 			return o, errBadOriginalMethod
 		}
-		switch o.host = peekHeader(h, headerXForwardedHost); {
+		if o.host, bad = peekHeader(h, headerXForwardedHost, errDupForwardedHost); bad != nil {
+			return o, bad
+		}
+		switch {
 		case len(o.host) > 0:
 			if !validHost(o.host) {
 				return o, errBadForwardedHost
+			}
+			// ingress-nginx sets no X-Forwarded-Host and passes the
+			// client's on: one naming another host than the URL is
+			// the client's word against the proxy's.
+			if len(urlHost) > 0 && !sameHost(o.host, urlHost) {
+				return o, errHostsDisagree
 			}
 		case len(urlHost) > 0:
 			o.host = urlHost
@@ -360,9 +405,96 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 	return o, nil
 }
 
+// queryHasAccessToken reports whether the query of target (a request
+// target as received) has an access_token parameter (RFC 6750 section
+// 2.3), its name percent-decoded. Parameters are split at '&' and at ';',
+// and a '#' does not end the query: servers that read either differently
+// would find the parameter where this did not look. It does not allocate.
+func queryHasAccessToken(target []byte) bool {
+	q := bytes.IndexByte(target, '?')
+	if q < 0 {
+		return false
+	}
+	query := target[q+1:]
+	for len(query) > 0 {
+		pair := query
+		if end := bytes.IndexAny(query, "&;"); end >= 0 {
+			pair, query = query[:end], query[end+1:]
+		} else {
+			query = nil
+		}
+		if eq := bytes.IndexByte(pair, '='); eq >= 0 {
+			pair = pair[:eq]
+		}
+		if decodesTo(pair, paramAccessToken) {
+			return true
+		}
+	}
+	return false
+}
+
+// decodesTo reports whether the percent-encoded name decodes to s.
+func decodesTo(name []byte, s string) bool {
+	i := 0
+	for k := 0; k < len(name); k, i = k+1, i+1 {
+		if i == len(s) {
+			return false
+		}
+		c := name[k]
+		if c == '%' && k+2 < len(name) {
+			hi, lo := unhex(name[k+1]), unhex(name[k+2])
+			if hi >= 0 && lo >= 0 {
+				c = byte(hi<<4 | lo)
+				k += 2
+			}
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// unhex returns the value of the hex digit c, or -1.
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// sameHost reports whether two valid hosts name the same host as
+// policy.Match reads one: ASCII case, a port and one trailing dot aside.
+func sameHost(a, b []byte) bool {
+	return bytes.EqualFold(hostName(a), hostName(b))
+}
+
+// hostName strips a port and one trailing dot from a valid host.
+func hostName(h []byte) []byte {
+	if len(h) > 0 && h[0] == '[' {
+		if end := bytes.IndexByte(h, ']'); end >= 0 {
+			return h[:end+1]
+		}
+		return h
+	}
+	if colon := bytes.IndexByte(h, ':'); colon >= 0 {
+		h = h[:colon]
+	}
+	return bytes.TrimSuffix(h, []byte("."))
+}
+
 // splitAbsoluteURL splits an absolute http(s) URL (ingress-nginx's
 // X-Original-URL, "$scheme://$http_host$request_uri") into its authority
-// and its request target ("/" when the URL has no path).
+// and its request target ("/" when the URL has no path). The authority
+// runs to the first '/', not to a '?' or '#' as in URL syntax: $http_host
+// is the client's Host as nginx accepted it, which may hold either, and
+// "http://x#/admin" must not read as a request for "/" (validHost then
+// refuses such a host).
 func splitAbsoluteURL(u []byte) (host, target []byte, ok bool) {
 	var rest []byte
 	switch {
@@ -373,16 +505,11 @@ func splitAbsoluteURL(u []byte) (host, target []byte, ok bool) {
 	default:
 		return nil, nil, false
 	}
-	end := bytes.IndexAny(rest, "/?#")
+	end := bytes.IndexByte(rest, '/')
 	if end < 0 {
 		return rest, []byte("/"), true
 	}
-	host = rest[:end]
-	if rest[end] != '/' {
-		// "http://h?q": the path is empty, which means "/".
-		return host, []byte("/"), true
-	}
-	return host, rest[end:], true
+	return rest[:end], rest[end:], true
 }
 
 func asciiHasPrefixFold(b []byte, lowerPrefix string) bool {

@@ -162,6 +162,19 @@ func TestDecisionForward(t *testing.T) {
 			want{status: 400, bodyHas: []string{"X-Forwarded-Host"}}},
 		{"any method of the decision request", call{method: "DELETE", path: handlers.PathForward, header: forward("GET", "x", "/public/a", "").header},
 			want{status: 200}},
+		// RFC 6750 section 2: one method per request. The upstream gets
+		// the original query, so an access_token there as well as the
+		// header is ambiguous, as on the protected routes.
+		{"access_token in the original query as well", forward("GET", "x", "/any?a=1&access_token=forged", tokGood),
+			want{status: 400, bodyHas: []string{"more than one method"}}},
+		{"encoded access_token name in the original query", forward("GET", "x", "/any?access%5Ftoken=forged", tokGood),
+			want{status: 400, bodyHas: []string{"more than one method"}}},
+		{"access_token after a semicolon", forward("GET", "x", "/any?x=1;access_token=forged", tokGood),
+			want{status: 400, bodyHas: []string{"more than one method"}}},
+		{"access_token after a #", forward("GET", "x", "/any?x=1#&access_token=forged", tokGood),
+			want{status: 400, bodyHas: []string{"more than one method"}}},
+		{"other parameters pass", forward("GET", "x", "/any?access_token_hint=1&x=access_token&access_tokenx", tokGood),
+			want{status: 200, header: claimsGood}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.want.check(t, g.do(t, tc.call)) })
 	}
@@ -180,10 +193,28 @@ func TestDecisionRequest(t *testing.T) {
 			want{status: 200, header: claimsGood}},
 		{"ingress-nginx X-Original-URL", call{path: handlers.PathRequest, header: append([]string{"X-Original-URL", "https://api.example.com/orders/1?a=b", "X-Original-Method", "GET"}, auth(tokGood)...)},
 			want{status: 200, header: claimsGood}},
+		// ingress-nginx passes the client's headers through and sets no
+		// X-Forwarded-Host of its own: one that names another host than
+		// X-Original-URL is the client's, and must not pick the rule.
+		{"X-Forwarded-Host disagreeing with X-Original-URL", call{path: handlers.PathRequest, header: append([]string{"X-Original-URL", "https://other.example.com/orders/1", "X-Original-Method", "GET", "X-Forwarded-Host", "api.example.com"}, auth(tokGood)...)},
+			want{status: 400, body: `{"detail":"X-Forwarded-Host and X-Original-URL disagree on the host"}`}},
+		{"X-Forwarded-Host agreeing with X-Original-URL but for case, port and a trailing dot", call{path: handlers.PathRequest, header: append([]string{"X-Original-URL", "https://API.example.com.:8443/orders/1", "X-Original-Method", "GET", "X-Forwarded-Host", "api.example.com"}, auth(tokGood)...)},
+			want{status: 200, header: claimsGood}},
 		{"X-Original-URL without a path", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "https://api.example.com"}},
 			want{status: 403}},
+		{"access_token in X-Original-URI's query as well", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/any?access_token=forged"}, auth(tokGood)...)},
+			want{status: 400, bodyHas: []string{"more than one method"}}},
+		{"access_token in X-Original-URL's query as well", call{path: handlers.PathRequest, header: append([]string{"X-Original-URL", "https://x/any?access_token=forged"}, auth(tokGood)...)},
+			want{status: 400, bodyHas: []string{"more than one method"}}},
 		{"X-Original-URL bypass attempt", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "http://x/public/%2e%2e/admin/"}},
 			want{status: 401}},
+		// ingress-nginx writes $scheme://$http_host$request_uri, and nginx
+		// accepts a Host holding '#' or '?': the path is still the one
+		// after the host, never "/".
+		{"X-Original-URL with # in the host", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "http://x#/admin/a"}},
+			want{status: 400, bodyHas: []string{"X-Original-URL"}}},
+		{"X-Original-URL with ? in the host", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "http://x?/admin/a"}},
+			want{status: 400, bodyHas: []string{"X-Original-URL"}}},
 		{"no original request", call{path: handlers.PathRequest},
 			want{status: 400, body: `{"detail":"missing X-Original-URI or X-Original-URL header"}`}},
 		{"relative X-Original-URL", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "/orders/1"}},
@@ -348,5 +379,59 @@ func TestDecisionAmbiguousCredentials(t *testing.T) {
 		}
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
+	}
+}
+
+// TestDecisionDuplicateOriginalHeaders: a header describing the original
+// request sent twice (a client's copy a proxy appended to instead of
+// replacing, or a chain of proxies) is 400 naming the header, never a
+// decision about whichever copy comes first.
+func TestDecisionDuplicateOriginalHeaders(t *testing.T) {
+	g := newDecisionGate(t, "127.0.0.1", handlers.Config{})
+	for _, tc := range []struct {
+		name   string
+		path   string
+		header []string // name, value…; a repeated name is sent twice
+		detail string
+	}{
+		{"X-Forwarded-Uri", handlers.PathForward,
+			[]string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/public/a", "X-Forwarded-Uri", "/admin/a"},
+			`{"detail":"X-Forwarded-Uri header sent more than once"}`},
+		{"X-Forwarded-Method", handlers.PathForward,
+			[]string{"X-Forwarded-Method", "GET", "X-Forwarded-Method", "POST", "X-Forwarded-Host", "api.example.com", "X-Forwarded-Uri", "/orders/1"},
+			`{"detail":"X-Forwarded-Method header sent more than once"}`},
+		{"X-Forwarded-Host", handlers.PathForward,
+			[]string{"X-Forwarded-Method", "GET", "X-Forwarded-Host", "api.example.com", "X-Forwarded-Host", "other.example.com", "X-Forwarded-Uri", "/orders/1"},
+			`{"detail":"X-Forwarded-Host header sent more than once"}`},
+		{"X-Original-URI", handlers.PathRequest,
+			[]string{"X-Original-URI", "/public/a", "X-Original-URI", "/admin/a"},
+			`{"detail":"X-Original-URI header sent more than once"}`},
+		{"X-Original-URL", handlers.PathRequest,
+			[]string{"X-Original-URL", "http://x/public/a", "X-Original-URL", "http://x/admin/a"},
+			`{"detail":"X-Original-URL header sent more than once"}`},
+		{"X-Original-Method", handlers.PathRequest,
+			[]string{"X-Original-URI", "/public/a", "X-Original-Method", "GET", "X-Original-Method", "POST"},
+			`{"detail":"X-Original-Method header sent more than once"}`},
+		{"X-Forwarded-Host of /auth/request", handlers.PathRequest,
+			[]string{"X-Original-URI", "/orders/1", "X-Forwarded-Host", "api.example.com", "X-Forwarded-Host", "other.example.com"},
+			`{"detail":"X-Forwarded-Host header sent more than once"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := fasthttp.AcquireRequest()
+			defer fasthttp.ReleaseRequest(req)
+			resp := fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI("http://tokengate.test" + tc.path)
+			for i := 0; i+1 < len(tc.header); i += 2 {
+				req.Header.Add(tc.header[i], tc.header[i+1])
+			}
+			req.Header.Add("Authorization", "Bearer "+tokGood)
+			if err := g.client.DoTimeout(req, resp, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode() != 400 || string(resp.Body()) != tc.detail {
+				t.Errorf("status %d, body %s; want 400 %s", resp.StatusCode(), resp.Body(), tc.detail)
+			}
+		})
 	}
 }

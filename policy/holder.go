@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,12 +46,22 @@ func (h *Holder) Load() *Policy { return h.cur.Load().p }
 
 // Reload parses the file at path and, when it is good, makes it the current
 // policy. On error (an *Error for a bad file) the current policy stays.
+//
+// A file whose issuers: list differs from the current policy's (in any
+// entry, in their number or their order; line numbers aside) is refused
+// with an *Error too: validators are built from the issuers once, at
+// start, so a changed list would reach the routes but not the tokens (an
+// issuer removed from the file would go on being trusted). Changing the
+// issuers takes a restart.
 func (h *Holder) Reload(path string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	p, err := Load(path)
 	if err != nil {
 		return err
+	}
+	if !slices.EqualFunc(h.Load().issuers, p.issuers, sameIssuer) {
+		return &Error{File: path, Msg: "the issuers list differs from the one in force; issuers change only on a restart, so the current policy stays"}
 	}
 	h.cur.Store(&snapshot{p: p, at: h.now()})
 	return nil
@@ -70,4 +82,11 @@ func (h *Holder) AppendMetrics(dst []byte) []byte {
 	const loaded = "tokengate_policy_loaded_timestamp_seconds"
 	dst = promtext.AppendHeader(dst, loaded, promtext.Gauge, "When the current policy was loaded (start or the last good reload), in Unix seconds.")
 	return promtext.AppendSample(dst, loaded, float64(h.LoadedAt().UnixMilli())/1e3)
+}
+
+// sameIssuer reports whether a and b are the same issuer entry, wherever
+// they stand in their files.
+func sameIssuer(a, b Issuer) bool {
+	a.Line, b.Line = 0, 0
+	return reflect.DeepEqual(a, b)
 }

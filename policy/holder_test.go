@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -102,4 +103,52 @@ func TestNewHolderNil(t *testing.T) {
 		}
 	}()
 	NewHolder(nil, nil)
+}
+
+// TestHolderReloadIssuers: the issuers are built into validators once, at
+// start, so a reload must not swap in a file whose issuers: list differs
+// (an issuer removed from the file would go on being trusted while
+// tokengate logs a good reload). Moving the list in the file is fine.
+func TestHolderReloadIssuers(t *testing.T) {
+	const issuers = `issuers:
+  - name: a
+    issuer: https://a.example.com/
+  - name: b
+    issuer: https://b.example.com/
+    mode: remote
+    client_id_env: B_ID
+    client_secret_env: B_SECRET
+    allowed_client_ids: [c1]
+`
+	file := filepath.Join(t.TempDir(), "policy.yaml")
+	h := NewHolder(mustParse(t, "default: authenticated\n"+issuers), nil)
+	for _, tc := range []struct {
+		name    string
+		content string
+		ok      bool
+	}{
+		{"same issuers, other lines and rules", "default: deny\nroutes:\n  - path: /a\n    issuers: [b]\n\n" + issuers, true},
+		{"an issuer removed", "default: authenticated\nissuers:\n  - name: a\n    issuer: https://a.example.com/\n", false},
+		{"no issuers list", "default: authenticated\n", false},
+		{"an issuer added", "default: authenticated\n" + issuers + "  - name: c\n    issuer: https://c.example.com/\n", false},
+		{"an issuer's setting changed", "default: authenticated\n" + strings.Replace(issuers, "[c1]", "[c1, c2]", 1), false},
+		{"reordered", "default: authenticated\n" + issuers[:9] + issuers[strings.Index(issuers, "  - name: b"):] + issuers[9:strings.Index(issuers, "  - name: b")], false},
+	} {
+		writeFile(t, file, tc.content)
+		before := h.Load()
+		err := h.Reload(file)
+		if tc.ok {
+			if err != nil || h.Load() == before {
+				t.Errorf("%s: Reload error %v, policy replaced %v", tc.name, err, h.Load() != before)
+			}
+			continue
+		}
+		var pe *Error
+		if !errors.As(err, &pe) || !strings.Contains(pe.Msg, "issuers") {
+			t.Errorf("%s: Reload error %v, want a *Error about the issuers", tc.name, err)
+		}
+		if h.Load() != before {
+			t.Errorf("%s: a refused Reload replaced the policy", tc.name)
+		}
+	}
 }

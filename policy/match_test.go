@@ -188,3 +188,44 @@ func TestStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchEncodedDelims: a literal holding a sub-delim, ':' or '@' matches
+// the escaped spelling too, since nginx, Caddy and most upstreams decode it
+// before routing (Google-style custom methods, "/users/@me"); and a
+// pattern's escaped '*' is a literal, never the wildcard.
+func TestMatchEncodedDelims(t *testing.T) {
+	p := mustParse(t, `
+default: authenticated
+routes:
+  - path: /v1/jobs:run       # 0
+    deny: true
+  - path: /users/@me         # 1
+    deny: true
+  - path: /v1/ops%3Acancel   # 2
+    deny: true
+  - path: /files/%2A         # 3
+    public: true
+`)
+	for _, tc := range []struct {
+		path string
+		want int
+	}{
+		{"/v1/jobs:run", 0},
+		{"/v1/jobs%3Arun", 0},
+		{"/v1/jobs%3arun", 0},
+		{"/users/%40me", 1},
+		{"/v1/ops:cancel", 2},
+		{"/v1/ops%3acancel", 2},
+		{"/files/*", 3},
+		{"/files/%2a", 3},
+		{"/files/x", -1},
+	} {
+		norm, err := Normalize(nil, []byte(tc.path))
+		if err != nil {
+			t.Fatalf("Normalize(%q): %v", tc.path, err)
+		}
+		if got := p.Match(nil, []byte("GET"), norm).Index; got != tc.want {
+			t.Errorf("%s: rule %d, want %d", tc.path, got, tc.want)
+		}
+	}
+}

@@ -50,6 +50,10 @@ var (
 //   - refuses a '%' not followed by two hex digits (so "%u002e" too);
 //   - decodes percent-encoded unreserved characters (ALPHA, DIGIT, "-", ".",
 //     "_", "~"), so "%61dmin" is "admin" and "%2e%2e" is "..";
+//   - decodes the other characters a segment may hold raw: the sub-delims
+//     but ';' ("!$&'()*+,="), ':' and '@', so "jobs%3Arun" is "jobs:run":
+//     nginx, Caddy and most upstreams decode them before routing, and a
+//     segment with them decoded has the same boundaries;
 //   - keeps every other escape encoded, with upper-case hex: "%c3%a9"
 //     becomes "%C3%A9", overlong or look-alike sequences ("%C0%AF",
 //     "%EF%BC%8F") stay literal, and "%252e" stays "%252e" because "%25"
@@ -142,6 +146,8 @@ func appendSegment(dst, seg []byte) ([]byte, error) {
 				return dst, errParams
 			case v < 0x20 || v == 0x7f:
 				return dst, errControl
+			case isSubDelim(v) || v == ':' || v == '@':
+				dst = append(dst, v)
 			default:
 				dst = appendEscape(dst, v)
 			}

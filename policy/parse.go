@@ -473,13 +473,17 @@ func (ps *parser) pathPattern(n *yaml.Node, s string) (string, []segment, *Error
 		errors.As(err, &pe)
 		return bad(pe.Reason)
 	}
+	// An encoded "." or ".." drops a segment, or, last, leaves a trailing
+	// slash (the raw pattern has none): "/admin/%2e" would compile to
+	// "admin" and an empty segment, which no normalised path has.
 	parts := strings.Split(string(norm[1:]), "/")
-	if len(parts) != len(raw) {
+	if len(parts) != len(raw) || norm[len(norm)-1] == '/' {
 		return bad("encoded dot segment")
 	}
+	// A glob is spelled raw: an escaped '*' ("%2A") decodes to a literal.
 	segs := make([]segment, len(parts))
 	for i, part := range parts {
-		switch part {
+		switch raw[i] {
 		case "*":
 			segs[i].kind = segOne
 		case "**":

@@ -198,6 +198,10 @@ func TestParseErrors(t *testing.T) {
 			msg: `path "/a/": empty segment (no // and no trailing /; a trailing slash is ignored when matching)`},
 		{name: "dot segment", src: "routes:\n  - path: /a/../b\n", line: 2, msg: `path "/a/../b": dot segment`},
 		{name: "encoded dot segment", src: "routes:\n  - path: /a/%2e/b\n", line: 2, msg: `path "/a/%2e/b": encoded dot segment`},
+		// Last, an encoded dot leaves as many segments, the last empty: a
+		// rule that would match nothing, so a deny that never denies.
+		{name: "encoded dot segment last", src: "routes:\n  - path: /admin/%2e\n    deny: true\n", line: 2, msg: `path "/admin/%2e": encoded dot segment`},
+		{name: "encoded dot segment alone", src: "routes:\n  - path: /%2E\n", line: 2, msg: `path "/%2E": encoded dot segment`},
 		{name: "relative path", src: "routes:\n  - path: a/b\n", line: 2, msg: `path "a/b": must start with /`},
 		{name: "empty path", src: "routes:\n  - path: \"\"\n", line: 2, msg: `path "": must start with /`},
 		{name: "query in path", src: "routes:\n  - path: /a?b\n", line: 2, msg: `path "/a?b": no query or fragment`},
