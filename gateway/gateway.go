@@ -208,6 +208,11 @@ func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []b
 	req.Header.DisableNormalizing() // prepareHeader names fields canonically; ReleaseRequest resets this
 	req.UseHostHeader = true
 	g.prepareHeader(ctx, &req.Header, p, token)
+	if g.client.IsTLS {
+		// The request's URI says http unless told: the HostClient refuses
+		// a scheme other than its own.
+		req.URI().SetSchemeBytes(strHTTPS)
+	}
 
 	switch n := in.ContentLength(); {
 	case ctx.RequestBodyStream() != nil && (n > 0 || n == -1):

@@ -205,6 +205,21 @@ func TestStripAuthorization(t *testing.T) {
 	}
 }
 
+// TestHTTPSUpstream forwards to an upstream behind https://, which New
+// accepts: the request must reach it over TLS.
+func TestHTTPSUpstream(t *testing.T) {
+	up := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "tls %v %s", r.TLS != nil, r.RequestURI)
+	}))
+	t.Cleanup(up.Close)
+	f := startFront(t, gateway.Config{Upstream: up.URL})
+	gateway.SetUpstreamTLS(f.gw, up.Client().Transport.(*http.Transport).TLSClientConfig)
+	resp, body := f.raw(t, "GET /x?y=1 HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp.StatusCode != 200 || body != "tls true /x?y=1" {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+}
+
 // TestResponseHopByHop checks that the upstream's hop-by-hop response
 // headers stay with the gateway, and the rest reach the client.
 func TestResponseHopByHop(t *testing.T) {
