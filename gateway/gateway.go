@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -74,6 +75,7 @@ type Gateway struct {
 	cfg    Config
 	log    *zap.Logger
 	client *fasthttp.HostClient
+	uri    fasthttp.URI // the upstream's scheme and address; read-only after New
 	names  names
 	count  [numResults]atomic.Uint64
 }
@@ -143,6 +145,8 @@ func New(cfg Config) (*Gateway, error) {
 	idle := cfg.Timeout
 	dialer := &net.Dialer{Timeout: min(dialTimeout, idle)}
 	g := &Gateway{cfg: cfg, log: cfg.Logger, names: newNames()}
+	g.uri.SetScheme(u.Scheme)
+	g.uri.SetHost(addr)
 	g.client = &fasthttp.HostClient{
 		Addr:  addr,
 		IsTLS: isTLS,
@@ -208,11 +212,8 @@ func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []b
 	req.Header.DisableNormalizing() // prepareHeader names fields canonically; ReleaseRequest resets this
 	req.UseHostHeader = true
 	g.prepareHeader(ctx, &req.Header, p, token)
-	if g.client.IsTLS {
-		// The request's URI says http unless told: the HostClient refuses
-		// a scheme other than its own.
-		req.URI().SetSchemeBytes(strHTTPS)
-	}
+	req.SetURI(&g.uri)
+	setTarget(req.URI(), in.RequestURI())
 
 	switch n := in.ContentLength(); {
 	case ctx.RequestBodyStream() != nil && (n > 0 || n == -1):
@@ -246,6 +247,30 @@ func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []b
 		ctx.Response.SetBody(body)
 	}
 	fasthttp.ReleaseResponse(resp)
+}
+
+// setTarget sets u's path and query to target's, byte for byte as
+// received (the fragment, never sent by a conforming client, is dropped, as
+// policy.Normalize ignores it). u carries the upstream's scheme and address,
+// which the HostClient requires and which becomes Host when the client
+// sent none. Left to parse target itself, against the Host header,
+// fasthttp reads a target starting with "//" as an authority when it
+// contains "://" anywhere or the Host header is missing:
+// "//public/admin?u=http://x" would reach the upstream as "/admin?u=http://x"
+// while the policy matched "/public/admin".
+func setTarget(u *fasthttp.URI, target []byte) {
+	path, query := target, []byte(nil)
+	if i := bytes.IndexAny(target, "?#"); i >= 0 {
+		path = target[:i]
+		if target[i] == '?' {
+			query = target[i+1:]
+			if j := bytes.IndexByte(query, '#'); j >= 0 {
+				query = query[:j]
+			}
+		}
+	}
+	u.SetPathBytes(path)
+	u.SetQueryStringBytes(query)
 }
 
 // prepareHeader turns the client's request header, copied into h, into

@@ -138,6 +138,7 @@ func TestGatewayMode(t *testing.T) {
 		{name: "encoded dot segments", target: "/status/%2e%2e/admin/x", status: 401},
 		{name: "encoded slash", target: "/status%2F..%2Fadmin", status: 400, bodyHas: "bad request path"},
 		{name: "repeated slashes", target: "//admin/x", status: 401},
+		{name: "target starting with // and holding :// reaches the upstream as matched", target: "//orders/admin/x?u=http://x", token: "good", status: 200, upstream: true},
 		{name: "path parameter", target: "/admin;a=b/x", status: 400},
 		{name: "query cannot change the path", target: "/admin/x?/status", status: 401},
 		{name: "upgrade refused after the decision", target: "/orders/1", token: "good", header: []string{"Connection", "Upgrade", "Upgrade", "websocket"}, status: 501, bodyHas: "WebSocket"},
