@@ -330,7 +330,9 @@ func (g *Gateway) prepareHeader(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHea
 	}
 	if !trusted || len(h.PeekBytes(n.host)) == 0 {
 		h.DelBytes(n.host)
-		if hv := ctx.Host(); len(hv) > 0 {
+		// The Host header as received, which the upstream reads: ctx.Host()
+		// is fasthttp's URI host, taken from a target like "//x/y?u=http://z".
+		if hv := ctx.Request.Header.Host(); len(hv) > 0 {
 			h.SetBytesKV(n.host, hv)
 		}
 	}

@@ -372,3 +372,30 @@ func TestGatewayStreamingMemory(t *testing.T) {
 		}
 	})
 }
+
+// TestGatewayDecidesOnTheHostHeader: the policy's host rules match the
+// Host header the upstream reads, never a host fasthttp reads out of a
+// target that starts with "//".
+func TestGatewayDecidesOnTheHostHeader(t *testing.T) {
+	up := proxytest.NewEcho(t)
+	policyPath := filepath.Join(t.TempDir(), "policy.yaml")
+	const pol = `
+default: deny
+routes:
+  - host: public.example.com
+    path: /**
+    public: true
+  - path: /**
+    scopes: [admin]
+`
+	if err := os.WriteFile(policyPath, []byte(pol), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := start(t, devConfig(t, "--policy-file="+policyPath, "--upstream-url=http://"+up.Addr()), Options{})
+	waitReady(t, a)
+	// rawRequest sends Host: api.example.com.
+	resp, body := rawRequest(t, a.Addr(), "GET", "//public.example.com/x?u=http://y")
+	if resp.StatusCode != 401 || up.Hits() != 0 {
+		t.Fatalf("status %d, upstream hits %d: %s", resp.StatusCode, up.Hits(), body)
+	}
+}
