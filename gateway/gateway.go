@@ -290,6 +290,7 @@ func (g *Gateway) prepareHeader(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHea
 	for _, c := range g.cfg.Policy.Load().Headers() {
 		name := fasthttp.AppendNormalizedHeaderKey(nameBuf[:0], c.Name)
 		h.DelBytes(name) // every client-sent copy, whatever its case
+		removeLookalikes(h, name)
 		v, err := policy.AppendClaim(buf[:0], c.Claim, p)
 		switch {
 		case err == nil:
@@ -304,6 +305,11 @@ func (g *Gateway) prepareHeader(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHea
 		}
 	}
 
+	// The fields below are set or kept under their canonical names; a
+	// spelling with '_' would read as the same to some upstreams.
+	removeLookalikes(h, n.xff)
+	removeLookalikes(h, n.proto)
+	removeLookalikes(h, n.host)
 	trusted := g.trustedPeer(ctx)
 	var ipBuf [64]byte
 	ip := appendIP(ipBuf[:0], ctx.RemoteIP())
