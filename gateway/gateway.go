@@ -390,10 +390,10 @@ func (g *Gateway) fail(ctx *fasthttp.RequestCtx, err error, token []byte) {
 }
 
 // isTimeout reports whether err is a timeout of any kind fasthttp or the
-// network reports.
+// network reports, or no free connection after MaxConnWaitTimeout.
 func isTimeout(err error) bool {
 	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) ||
-		errors.Is(err, os.ErrDeadlineExceeded) {
+		errors.Is(err, fasthttp.ErrNoFreeConns) || errors.Is(err, os.ErrDeadlineExceeded) {
 		return true
 	}
 	var ne net.Error

@@ -321,6 +321,48 @@ func TestUpstreamFailures(t *testing.T) {
 	}
 }
 
+// TestNoFreeConnection: with every upstream connection busy (MaxConns 1,
+// a response still streaming), a request that waits Timeout for one gets
+// 504, as Config.MaxConns says.
+func TestNoFreeConnection(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	streaming := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/stream" {
+			return
+		}
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		close(streaming)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+				_, _ = io.WriteString(w, "x")
+				w.(http.Flusher).Flush()
+			}
+		}
+	}))
+	t.Cleanup(up.Close)
+	t.Cleanup(cancel)
+	f := startFront(t, gateway.Config{Upstream: up.URL, MaxConns: 1, Timeout: 300 * time.Millisecond})
+
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, "GET /stream HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	<-streaming
+	resp, body := f.raw(t, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp.StatusCode != 504 || !strings.Contains(body, "gateway timeout") {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+}
+
 // TestStreaming sends a body up and gets one down through the gateway,
 // with and without a known length, and with Expect: 100-continue; the
 // upstream checks what arrives byte for byte.
