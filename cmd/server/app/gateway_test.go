@@ -399,3 +399,32 @@ routes:
 		t.Fatalf("status %d, upstream hits %d: %s", resp.StatusCode, up.Hits(), body)
 	}
 }
+
+// TestGatewayFormBodyNotBuffered: looking for an access_token form
+// parameter beside the Authorization header must not read a streamed body
+// whole. A form body announced at 1 GiB, of which 16 KiB are sent (the
+// server pre-reads up to 8 KiB before the handler), with a made-up token,
+// is answered at once, not after waiting for (and buffering) the body.
+func TestGatewayFormBodyNotBuffered(t *testing.T) {
+	up := proxytest.NewEcho(t)
+	a := startGateway(t, "http://"+up.Addr())
+	c, err := net.Dial("tcp", a.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer made.up.token\r\n"+
+		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1073741824\r\n\r\naccess_token=x&a="+strings.Repeat("b", 16<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer while the body was pending: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 || up.Hits() != 0 {
+		t.Fatalf("status %d, upstream hits %d", resp.StatusCode, up.Hits())
+	}
+}
