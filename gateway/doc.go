@@ -1,12 +1,12 @@
 // Package gateway forwards the requests that tokengate has allowed to the
 // one upstream service it guards (gateway mode, UPSTREAM_URL): over a
 // pooled fasthttp client, with the policy's claim headers set after every
-// client-sent copy is removed, hop-by-hop headers removed (RFC 9110
-// section 7.6.1 and whatever Connection names), X-Forwarded-For, -Proto
-// and -Host set, the request target forwarded byte for byte as received,
-// and bodies streamed both ways so that memory stays bounded whatever
-// their size. An upstream that refuses is 502, one that stays silent
-// longer than the timeout is 504.
+// client-sent copy is removed (in any case, and spelled with '_' for
+// '-'), hop-by-hop headers removed (RFC 9110 section 7.6.1 and whatever
+// Connection names), X-Forwarded-For, -Proto and -Host set, the request
+// target forwarded byte for byte as received, and bodies streamed both
+// ways so that memory stays bounded whatever their size. An upstream that
+// refuses is 502, one that stays silent longer than the timeout is 504.
 //
 // It decides nothing and knows no JWT: the caller (handlers.Server.Decide)
 // has already allowed the request and hands over its principal, whose

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -74,6 +75,7 @@ type Gateway struct {
 	cfg    Config
 	log    *zap.Logger
 	client *fasthttp.HostClient
+	uri    fasthttp.URI // the upstream's scheme and address; read-only after New
 	names  names
 	count  [numResults]atomic.Uint64
 }
@@ -143,6 +145,8 @@ func New(cfg Config) (*Gateway, error) {
 	idle := cfg.Timeout
 	dialer := &net.Dialer{Timeout: min(dialTimeout, idle)}
 	g := &Gateway{cfg: cfg, log: cfg.Logger, names: newNames()}
+	g.uri.SetScheme(u.Scheme)
+	g.uri.SetHost(addr)
 	g.client = &fasthttp.HostClient{
 		Addr:  addr,
 		IsTLS: isTLS,
@@ -208,6 +212,8 @@ func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []b
 	req.Header.DisableNormalizing() // prepareHeader names fields canonically; ReleaseRequest resets this
 	req.UseHostHeader = true
 	g.prepareHeader(ctx, &req.Header, p, token)
+	req.SetURI(&g.uri)
+	setTarget(req.URI(), in.RequestURI())
 
 	switch n := in.ContentLength(); {
 	case ctx.RequestBodyStream() != nil && (n > 0 || n == -1):
@@ -243,6 +249,30 @@ func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []b
 	fasthttp.ReleaseResponse(resp)
 }
 
+// setTarget sets u's path and query to target's, byte for byte as
+// received (the fragment, never sent by a conforming client, is dropped, as
+// policy.Normalize ignores it). u carries the upstream's scheme and address,
+// which the HostClient requires and which becomes Host when the client
+// sent none. Left to parse target itself, against the Host header,
+// fasthttp reads a target starting with "//" as an authority when it
+// contains "://" anywhere or the Host header is missing:
+// "//public/admin?u=http://x" would reach the upstream as "/admin?u=http://x"
+// while the policy matched "/public/admin".
+func setTarget(u *fasthttp.URI, target []byte) {
+	path, query := target, []byte(nil)
+	if i := bytes.IndexAny(target, "?#"); i >= 0 {
+		path = target[:i]
+		if target[i] == '?' {
+			query = target[i+1:]
+			if j := bytes.IndexByte(query, '#'); j >= 0 {
+				query = query[:j]
+			}
+		}
+	}
+	u.SetPathBytes(path)
+	u.SetQueryStringBytes(query)
+}
+
 // prepareHeader turns the client's request header, copied into h, into
 // the upstream's. h's normalising is off: every name given to it here is
 // in canonical form (see names).
@@ -260,6 +290,7 @@ func (g *Gateway) prepareHeader(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHea
 	for _, c := range g.cfg.Policy.Load().Headers() {
 		name := fasthttp.AppendNormalizedHeaderKey(nameBuf[:0], c.Name)
 		h.DelBytes(name) // every client-sent copy, whatever its case
+		removeLookalikes(h, name)
 		v, err := policy.AppendClaim(buf[:0], c.Claim, p)
 		switch {
 		case err == nil:
@@ -274,6 +305,11 @@ func (g *Gateway) prepareHeader(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHea
 		}
 	}
 
+	// The fields below are set or kept under their canonical names; a
+	// spelling with '_' would read as the same to some upstreams.
+	removeLookalikes(h, n.xff)
+	removeLookalikes(h, n.proto)
+	removeLookalikes(h, n.host)
 	trusted := g.trustedPeer(ctx)
 	var ipBuf [64]byte
 	ip := appendIP(ipBuf[:0], ctx.RemoteIP())
@@ -300,7 +336,9 @@ func (g *Gateway) prepareHeader(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHea
 	}
 	if !trusted || len(h.PeekBytes(n.host)) == 0 {
 		h.DelBytes(n.host)
-		if hv := ctx.Host(); len(hv) > 0 {
+		// The Host header as received, which the upstream reads: ctx.Host()
+		// is fasthttp's URI host, taken from a target like "//x/y?u=http://z".
+		if hv := ctx.Request.Header.Host(); len(hv) > 0 {
 			h.SetBytesKV(n.host, hv)
 		}
 	}
@@ -352,10 +390,10 @@ func (g *Gateway) fail(ctx *fasthttp.RequestCtx, err error, token []byte) {
 }
 
 // isTimeout reports whether err is a timeout of any kind fasthttp or the
-// network reports.
+// network reports, or no free connection after MaxConnWaitTimeout.
 func isTimeout(err error) bool {
 	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) ||
-		errors.Is(err, os.ErrDeadlineExceeded) {
+		errors.Is(err, fasthttp.ErrNoFreeConns) || errors.Is(err, os.ErrDeadlineExceeded) {
 		return true
 	}
 	var ne net.Error

@@ -172,9 +172,21 @@ func TestForwardHeaders(t *testing.T) {
 			policy:  "headers:\n  x-auth-SUBJECT: sub\n  X_USER: sub\n",
 			request: "GET /orders/1 HTTP/1.1\r\nHost: a\r\nX-Auth-Subject: root\r\nx-auth-subject: root2\r\nx_user: root3\r\n\r\n",
 			has:     map[string]string{"X-Auth-Subject": "alice", "X_user": "alice"}},
+		{name: "spoofed claim headers with '_' for '-' removed (CGI, WSGI, Rack, PHP read them as the same)",
+			request: "GET /orders/1 HTTP/1.1\r\nHost: a\r\nX_Auth_Subject: root\r\nx-auth_scopes: admin\r\nX_AUTH_CLIENT_ID: c\r\n\r\n",
+			has:     map[string]string{"X-Auth-Subject": "alice", "X-Auth-Scopes": "items orders:read", "X-Auth-Client-Id": "app-1"},
+			hasNot:  []string{"X_auth_subject", "X-Auth_scopes", "X_auth_client_id"}},
+		{name: "claim header named with '_' in the policy: the '-' spelling removed too",
+			policy:  "headers:\n  X_USER: sub\n",
+			request: "GET /orders/1 HTTP/1.1\r\nHost: a\r\nX-User: root\r\n\r\n",
+			has:     map[string]string{"X_user": "alice"},
+			hasNot:  []string{"X-User"}},
+		{name: "Cookie forwarded as received while the fields are searched for look-alikes",
+			request: "GET /orders/1 HTTP/1.1\r\nHost: a\r\nCookie: a=b;  c; d=\"e f\"\r\nX_Auth_Subject: root\r\n\r\n",
+			has:     map[string]string{"Cookie": "a=b;  c; d=\"e f\"", "X-Auth-Subject": "alice"}},
 		{name: "public route: spoofed claim headers removed and none set",
-			request: "GET /public/x HTTP/1.1\r\nHost: a\r\nX-Auth-Subject: root\r\nX-Auth-Client-Id: c\r\n\r\n",
-			hasNot:  []string{"X-Auth-Subject", "X-Auth-Client-Id", "X-Auth-Scopes"}},
+			request: "GET /public/x HTTP/1.1\r\nHost: a\r\nX-Auth-Subject: root\r\nX-Auth-Client-Id: c\r\nX_Auth_Scopes: admin\r\n\r\n",
+			hasNot:  []string{"X-Auth-Subject", "X-Auth-Client-Id", "X-Auth-Scopes", "X_auth_scopes"}},
 		{name: "hop-by-hop headers removed, with those Connection names",
 			request: "GET /x HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Hop, x-other\r\nX-Hop: 1\r\nX-Other: 2\r\nKeep-Alive: timeout=5\r\nProxy-Authorization: Basic eA==\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nTrailer: X-T\r\nX-Kept: yes\r\n\r\n",
 			has:     map[string]string{"X-Kept": "yes"},
@@ -182,9 +194,29 @@ func TestForwardHeaders(t *testing.T) {
 		{name: "request target forwarded as received",
 			request: "GET /caf%C3%A9/a+b/%7Euser?q=%2F&x=a%20b&y HTTP/1.1\r\nHost: a\r\n\r\n",
 			uri:     "/caf%C3%A9/a+b/%7Euser?q=%2F&x=a%20b&y"},
+		{name: "target starting with // and holding :// forwarded as received, not read as an authority",
+			request: "GET //public/admin?u=http://x HTTP/1.1\r\nHost: a\r\n\r\n",
+			uri:     "//public/admin?u=http://x"},
+		{name: "target starting with // without a Host header forwarded as received",
+			request: "GET //public/admin HTTP/1.0\r\n\r\n",
+			uri:     "//public/admin"},
+		{name: "HTTP/1.0 without a Host header forwarded",
+			request: "GET /x?y HTTP/1.0\r\n\r\n",
+			uri:     "/x?y"},
 		{name: "untrusted peer: X-Forwarded-* replaced",
 			request: "GET /x HTTP/1.1\r\nHost: api.example.com:8443\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil.example\r\n\r\n",
 			has:     map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "api.example.com:8443"}},
+		{name: "untrusted peer: X-Forwarded-Host from the Host header, whatever the target",
+			request: "GET //evil.example/x?u=http://y HTTP/1.1\r\nHost: api.example.com\r\nX-Forwarded-Host: evil.example\r\n\r\n",
+			has:     map[string]string{"X-Forwarded-Host": "api.example.com"}},
+		{name: "X-Forwarded-* spelled with '_' removed",
+			request: "GET /x HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 6.6.6.6\r\nX-Forwarded_Proto: https\r\nx_forwarded_host: evil.example\r\n\r\n",
+			has:     map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "a"},
+			hasNot:  []string{"X_forwarded_for", "X-Forwarded_proto", "X_forwarded_host"}},
+		{name: "trusted peer: X-Forwarded-* spelled with '_' removed", peer: "127.0.0.0/8",
+			request: "GET /x HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 203.0.113.7\r\nX_Forwarded_For: 6.6.6.6\r\n\r\n",
+			has:     map[string]string{"X-Forwarded-For": "203.0.113.7, 127.0.0.1"},
+			hasNot:  []string{"X_forwarded_for"}},
 		{name: "trusted peer: X-Forwarded-For appended, proto and host kept", peer: "127.0.0.0/8",
 			request: "GET /x HTTP/1.1\r\nHost: internal:8000\r\nX-Forwarded-For: 203.0.113.7\r\nX-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: api.example.com\r\n\r\n",
 			has:     map[string]string{"X-Forwarded-For": "203.0.113.7, 10.0.0.1, 127.0.0.1", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com"}},
@@ -202,6 +234,21 @@ func TestStripAuthorization(t *testing.T) {
 	_, body := f.raw(t, "GET /x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer secret\r\n\r\n")
 	if got, ok := echoed(t, body).Header["Authorization"]; ok {
 		t.Fatalf("Authorization reached the upstream: %q", got)
+	}
+}
+
+// TestHTTPSUpstream forwards to an upstream behind https://, which New
+// accepts: the request must reach it over TLS.
+func TestHTTPSUpstream(t *testing.T) {
+	up := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "tls %v %s", r.TLS != nil, r.RequestURI)
+	}))
+	t.Cleanup(up.Close)
+	f := startFront(t, gateway.Config{Upstream: up.URL})
+	gateway.SetUpstreamTLS(f.gw, up.Client().Transport.(*http.Transport).TLSClientConfig)
+	resp, body := f.raw(t, "GET /x?y=1 HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp.StatusCode != 200 || body != "tls true /x?y=1" {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
 }
 
@@ -271,6 +318,48 @@ func TestUpstreamFailures(t *testing.T) {
 				t.Errorf("metrics do not count it:\n%s", m)
 			}
 		})
+	}
+}
+
+// TestNoFreeConnection: with every upstream connection busy (MaxConns 1,
+// a response still streaming), a request that waits Timeout for one gets
+// 504, as Config.MaxConns says.
+func TestNoFreeConnection(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	streaming := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/stream" {
+			return
+		}
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		close(streaming)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+				_, _ = io.WriteString(w, "x")
+				w.(http.Flusher).Flush()
+			}
+		}
+	}))
+	t.Cleanup(up.Close)
+	t.Cleanup(cancel)
+	f := startFront(t, gateway.Config{Upstream: up.URL, MaxConns: 1, Timeout: 300 * time.Millisecond})
+
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, "GET /stream HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	<-streaming
+	resp, body := f.raw(t, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp.StatusCode != 504 || !strings.Contains(body, "gateway timeout") {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
 }
 

@@ -98,3 +98,44 @@ func (n *names) removeHopByHopResponse(h *fasthttp.ResponseHeader) {
 		h.DelBytes(k)
 	}
 }
+
+// removeLookalikes removes every client-sent field (h's fields as
+// received; h's normalising is off) whose name is not name but reads as
+// name to an upstream that folds case and reads '_' as '-': CGI, WSGI,
+// Rack and PHP turn X-Auth-Subject and X_Auth_Subject alike into
+// HTTP_X_AUTH_SUBJECT, so a client's X_Auth_Subject would pass for the
+// field the gateway sets. It reads the received fields (RequestHeader.All
+// would parse and rewrite the Cookie fields) and deletes each one under
+// the name fasthttp stored it by.
+func removeLookalikes(h *fasthttp.RequestHeader, name []byte) {
+	var buf [128]byte
+	for k := range h.AllInOrder() {
+		if len(k) != len(name) || !sameField(k, name) {
+			continue
+		}
+		if key := fasthttp.AppendNormalizedHeaderKeyBytes(buf[:0], k); !bytes.Equal(key, name) {
+			h.DelBytes(key)
+		}
+	}
+}
+
+// sameField reports whether a and b, of equal length, are the same name
+// with case folded and '_' read as '-'.
+func sameField(a, b []byte) bool {
+	for i := range a {
+		if foldField(a[i]) != foldField(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func foldField(c byte) byte {
+	switch {
+	case c == '_':
+		return '-'
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	}
+	return c
+}

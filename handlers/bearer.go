@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/tokengate/tokengate/auth"
 	"github.com/valyala/fasthttp"
@@ -32,6 +33,10 @@ var (
 	// method per request; tokengate reads only the header, but a service
 	// behind it might read the other.
 	errSeveralMethods = &invalidRequestError{detail: "access token sent by more than one method"}
+	// errFormTooLarge: a bearer token in the header and a streamed form
+	// body (gateway mode) too long, or of unknown length, to be read for an
+	// access_token parameter without buffering it whole.
+	errFormTooLarge = &invalidRequestError{detail: "form body too large to check for an access_token parameter"}
 )
 
 // paramAccessToken is the RFC 6750 section 2.2 and 2.3 parameter name.
@@ -63,8 +68,29 @@ func bearerToken(ctx *fasthttp.RequestCtx) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ctx.QueryArgs().Has(paramAccessToken) || ctx.PostArgs().Has(paramAccessToken) {
+	if ctx.QueryArgs().Has(paramAccessToken) {
+		return nil, errSeveralMethods
+	}
+	// PostArgs reads a form body whole; a streamed one (gateway mode) is
+	// read only when its announced length is within maxFormCheck.
+	if ctx.RequestBodyStream() != nil && isForm(ctx.Request.Header.ContentType()) {
+		if n := ctx.Request.Header.ContentLength(); n < 0 || n > maxFormCheck {
+			return nil, errFormTooLarge
+		}
+	}
+	if ctx.PostArgs().Has(paramAccessToken) {
 		return nil, errSeveralMethods
 	}
 	return token, nil
+}
+
+// maxFormCheck bounds the streamed form body (gateway mode) that
+// bearerToken reads to look for an access_token parameter: the server's
+// MaxRequestBodySize outside gateway mode.
+const maxFormCheck = 64 << 10
+
+// isForm reports a Content-Type that fasthttp's PostArgs parses.
+func isForm(contentType []byte) bool {
+	const form = "application/x-www-form-urlencoded"
+	return len(contentType) >= len(form) && strings.EqualFold(string(contentType[:len(form)]), form)
 }

@@ -54,7 +54,9 @@ func (a *App) gatewayHandler(h fasthttp.RequestHandler) fasthttp.RequestHandler 
 			h(ctx)
 			return
 		}
-		v := a.handlers.Decide(ctx, ctx.Method(), ctx.Host(), ctx.Request.Header.RequestURI())
+		// The Host header, which the upstream reads, not ctx.Host(): fasthttp
+		// takes that from a target like "//other.host/x?u=http://y".
+		v := a.handlers.Decide(ctx, ctx.Method(), ctx.Request.Header.Host(), ctx.Request.Header.RequestURI())
 		if v.Allowed {
 			a.gw.Forward(ctx, v.Principal, v.Token)
 		}

@@ -138,6 +138,7 @@ func TestGatewayMode(t *testing.T) {
 		{name: "encoded dot segments", target: "/status/%2e%2e/admin/x", status: 401},
 		{name: "encoded slash", target: "/status%2F..%2Fadmin", status: 400, bodyHas: "bad request path"},
 		{name: "repeated slashes", target: "//admin/x", status: 401},
+		{name: "target starting with // and holding :// reaches the upstream as matched", target: "//orders/admin/x?u=http://x", token: "good", status: 200, upstream: true},
 		{name: "path parameter", target: "/admin;a=b/x", status: 400},
 		{name: "query cannot change the path", target: "/admin/x?/status", status: 401},
 		{name: "upgrade refused after the decision", target: "/orders/1", token: "good", header: []string{"Connection", "Upgrade", "Upgrade", "websocket"}, status: 501, bodyHas: "WebSocket"},
@@ -370,4 +371,60 @@ func TestGatewayStreamingMemory(t *testing.T) {
 			t.Errorf("peak RSS grew by %d MiB streaming %d MiB down; want under %d", growth>>20, n>>20, bound>>20)
 		}
 	})
+}
+
+// TestGatewayDecidesOnTheHostHeader: the policy's host rules match the
+// Host header the upstream reads, never a host fasthttp reads out of a
+// target that starts with "//".
+func TestGatewayDecidesOnTheHostHeader(t *testing.T) {
+	up := proxytest.NewEcho(t)
+	policyPath := filepath.Join(t.TempDir(), "policy.yaml")
+	const pol = `
+default: deny
+routes:
+  - host: public.example.com
+    path: /**
+    public: true
+  - path: /**
+    scopes: [admin]
+`
+	if err := os.WriteFile(policyPath, []byte(pol), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := start(t, devConfig(t, "--policy-file="+policyPath, "--upstream-url=http://"+up.Addr()), Options{})
+	waitReady(t, a)
+	// rawRequest sends Host: api.example.com.
+	resp, body := rawRequest(t, a.Addr(), "GET", "//public.example.com/x?u=http://y")
+	if resp.StatusCode != 401 || up.Hits() != 0 {
+		t.Fatalf("status %d, upstream hits %d: %s", resp.StatusCode, up.Hits(), body)
+	}
+}
+
+// TestGatewayFormBodyNotBuffered: looking for an access_token form
+// parameter beside the Authorization header must not read a streamed body
+// whole. A form body announced at 1 GiB, of which 16 KiB are sent (the
+// server pre-reads up to 8 KiB before the handler), with a made-up token,
+// is answered at once, not after waiting for (and buffering) the body.
+func TestGatewayFormBodyNotBuffered(t *testing.T) {
+	up := proxytest.NewEcho(t)
+	a := startGateway(t, "http://"+up.Addr())
+	c, err := net.Dial("tcp", a.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer made.up.token\r\n"+
+		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1073741824\r\n\r\naccess_token=x&a="+strings.Repeat("b", 16<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer while the body was pending: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 || up.Hits() != 0 {
+		t.Fatalf("status %d, upstream hits %d", resp.StatusCode, up.Hits())
+	}
 }
