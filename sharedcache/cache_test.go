@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -541,8 +542,28 @@ func TestRedisDownAndBack(t *testing.T) {
 
 // hostileServer is a TCP listener on loopback that speaks no Redis: it
 // reads whatever comes and answers with reply (nothing when reply is
-// empty), never closing first.
-func hostileServer(t *testing.T, reply string) string {
+// empty), never closing first. With handshake, it first plays Redis for
+// the commands go-redis sends on a new connection (HELLO refused, CLIENT
+// SETNAME accepted), so that reply answers the Cache's own commands.
+func hostileServer(t *testing.T, reply string, handshake bool) string {
+	t.Helper()
+	out := []byte(reply) // once: the test counts the bytes allocated
+	return fakeServer(t, func(cmd string) []byte {
+		switch {
+		case handshake && strings.Contains(cmd, "hello"):
+			return []byte("-ERR unknown command 'HELLO'\r\n")
+		case handshake && strings.Contains(cmd, "setname"):
+			return []byte("+OK\r\n")
+		}
+		return out
+	})
+}
+
+// fakeServer is a TCP listener on loopback that answers each read with
+// what respond returns for the bytes read, lowercased (nothing when it
+// returns nothing), never closing first. It returns the server's redis://
+// URL.
+func fakeServer(t *testing.T, respond func(cmd string) []byte) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -563,11 +584,12 @@ func hostileServer(t *testing.T, reply string) string {
 			wg.Go(func() {
 				buf := make([]byte, 4096)
 				for {
-					if _, err := conn.Read(buf); err != nil {
+					n, err := conn.Read(buf)
+					if err != nil {
 						return
 					}
-					if reply != "" {
-						if _, err := conn.Write([]byte(reply)); err != nil {
+					if answer := respond(strings.ToLower(string(buf[:n]))); len(answer) > 0 {
+						if _, err := conn.Write(answer); err != nil {
 							return
 						}
 					}
@@ -589,24 +611,45 @@ func hostileServer(t *testing.T, reply string) string {
 
 // TestHostileServer points a cache at servers that accept connections but
 // never answer, or answer garbage: every call returns fast as a miss or a
-// failure, and Close does not hang on the subscriber.
+// failure, allocates no more than a bounded reply takes, and Close does not
+// hang on the subscriber. The handshake cases get past go-redis's
+// connection set-up, so that their reply answers GETRANGE, SET, SUBSCRIBE:
+// a reply header announcing more than any reply of this package (a bulk
+// string of 100 MB or 9 EB, an array of 9e18 elements) or nesting arrays
+// without end must not be believed (go-redis allocates what it announces,
+// and panics past what make can).
 func TestHostileServer(t *testing.T) {
-	for _, tc := range []struct{ name, reply string }{
-		{"silent", ""},
-		{"garbage", "hello, world\r\n"},
-		{"wrong types", ":42\r\n"},
-		{"error replies", "-ERR no\r\n"},
-		{"endless bulk", "$1000000\r\nxx"},
+	for _, tc := range []struct {
+		name, reply string
+		handshake   bool
+	}{
+		{"silent", "", false},
+		{"garbage", "hello, world\r\n", false},
+		{"wrong types", ":42\r\n", false},
+		{"error replies", "-ERR no\r\n", false},
+		{"endless bulk", "$1000000\r\nxx", false},
+		{"after handshake: silent", "", true},
+		{"after handshake: 100 MB bulk", "$100000000\r\nxx", true},
+		{"after handshake: 9 EB bulk", "$9000000000000000000\r\n", true},
+		{"after handshake: 9e18 elements", "*9000000000000000000\r\n", true},
+		{"after handshake: deep arrays", strings.Repeat("*1\r\n", 100000), true},
+		{"after handshake: endless line", "+" + strings.Repeat("a", 1<<20), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := New(Config{URL: hostileServer(t, tc.reply), SigningKey: testKey})
+			c, err := New(Config{URL: hostileServer(t, tc.reply, tc.handshake), SigningKey: testKey})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := c.Start(func([sha256.Size]byte) { t.Error("a revocation from a hostile server") }); err != nil {
 				t.Fatal(err)
 			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
 			checkBounded(t, c, digestOf("token"))
+			runtime.ReadMemStats(&after)
+			if n := after.TotalAlloc - before.TotalAlloc; n > 32<<20 {
+				t.Errorf("the calls allocated %d MB", n>>20)
+			}
 			if s := c.Stats(); s.Hits != 0 || s.LeasesAcquired != 0 || s.RevocationsPublished != 0 {
 				t.Errorf("stats %+v, want no successes", s)
 			}
