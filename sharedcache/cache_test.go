@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -794,5 +795,39 @@ func TestErrorsAreWrapped(t *testing.T) {
 	err := c.Set(context.Background(), digestOf("x"), authcache.L2Entry{Reason: auth.ReasonMalformed}, time.Minute)
 	if err == nil || !strings.HasPrefix(err.Error(), "sharedcache: set: ") || errors.Unwrap(err) == nil {
 		t.Fatalf("Set with Redis down: %v; want a wrapped sharedcache: error", err)
+	}
+}
+
+// TestSubscriberReportsDeadConnection: a Redis that takes the subscription
+// and then answers nothing, pings included (a host gone without a reset, a
+// frozen server), has the subscriber replace the connection, and that is
+// counted and logged as Redis trouble: revocations may have been missed
+// meanwhile, and the operator must be able to tell.
+func TestSubscriberReportsDeadConnection(t *testing.T) {
+	url := fakeServer(t, func(cmd string) []byte {
+		switch {
+		case strings.Contains(cmd, "hello"):
+			return []byte("-ERR unknown command 'HELLO'\r\n")
+		case strings.Contains(cmd, "setname"):
+			return []byte("+OK\r\n")
+		case strings.Contains(cmd, "subscribe"):
+			ch := DefaultKeyPrefix + DefaultChannelSuffix
+			return []byte("*3\r\n$9\r\nsubscribe\r\n$" + strconv.Itoa(len(ch)) + "\r\n" + ch + "\r\n:1\r\n")
+		}
+		return nil // PING goes unanswered
+	})
+	core, logs := observer.New(zap.WarnLevel)
+	c, err := New(Config{URL: url, SigningKey: testKey, Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Start(func([sha256.Size]byte) { t.Error("a revocation from a silent server") }); err != nil {
+		t.Fatal(err)
+	}
+	// One health period, one unanswered ping: about 2 × subHealthEvery.
+	waitFor(t, "the dead subscription to be counted", func() bool { return c.Stats().Errors > 0 })
+	if n := logs.FilterMessageSnippet("redis call failed").FilterField(zap.String("op", "subscribe")).Len(); n == 0 {
+		t.Errorf("no log line for the dead subscription; logged: %v", logs.All())
 	}
 }
