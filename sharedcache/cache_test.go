@@ -73,6 +73,10 @@ func fullPrincipal(now time.Time) *auth.Principal {
 		TokenID:   "AT.jti-123",
 		IssuedAt:  now.Add(-time.Minute).Truncate(time.Second),
 		ExpiresAt: now.Add(time.Hour).Truncate(time.Second),
+		// The key set's thumbprint of the key that verified the token: a
+		// replica that takes the verdict must be able to tell when the
+		// issuer retires that key.
+		KeyThumbprint: "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs",
 	}
 }
 
@@ -91,7 +95,7 @@ func sameEntry(tb testing.TB, got, want authcache.L2Entry) {
 		tb.Fatalf("principal times = %v, %v, want %v, %v", g.IssuedAt, g.ExpiresAt, w.IssuedAt, w.ExpiresAt)
 	}
 	g.IssuedAt, g.ExpiresAt, w.IssuedAt, w.ExpiresAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	if g.Subject != w.Subject || g.ClientID != w.ClientID || g.Issuer != w.Issuer || g.TokenID != w.TokenID ||
+	if g.Subject != w.Subject || g.ClientID != w.ClientID || g.Issuer != w.Issuer || g.TokenID != w.TokenID || g.KeyThumbprint != w.KeyThumbprint ||
 		strings.Join(g.Audience, " ") != strings.Join(w.Audience, " ") || strings.Join(g.Scopes, " ") != strings.Join(w.Scopes, " ") {
 		tb.Fatalf("principal = %+v, want %+v", g, w)
 	}
