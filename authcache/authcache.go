@@ -239,7 +239,7 @@ type SigningKeys interface {
 	KeyGeneration() uint64
 	// HoldsKey reports whether the set holds the key whose thumbprint is
 	// given (auth.Principal.KeyThumbprint). Called only after
-	// KeyGeneration changed.
+	// KeyGeneration changed, and on a verdict taken from the second level.
 	HoldsKey(thumbprint string) bool
 }
 

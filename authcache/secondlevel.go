@@ -52,7 +52,9 @@ type SecondLevel interface {
 // otherwise, Reason saying why. It never holds the token.
 type L2Entry struct {
 	// Principal is what a valid token yields; nil for a negative entry.
-	// The second level may drop Principal.KeyThumbprint.
+	// The second level keeps every field, Principal.KeyThumbprint
+	// included: without it, a Cache with SigningKeys but no
+	// SecondLevelVerifier could not tell that the token's key was retired.
 	Principal *auth.Principal
 
 	// Reason is why a negative entry's token was refused. Never
@@ -142,6 +144,8 @@ func (c *Cache) fromSecondLevel(digest *[sha256.Size]byte, token []byte, lp *aut
 		return nil, nil, false // too old to serve: validate afresh
 	case lp != nil:
 		p = lp // every claim of the token, and the key that verified it
+	case c.cfg.SigningKeys != nil && p.KeyThumbprint != "" && !c.cfg.SigningKeys.HoldsKey(p.KeyThumbprint):
+		return nil, nil, false // the issuer retired the token's key: the validator refuses it
 	}
 	c.secondLevelHits.Add(1)
 	if c.forgets.Load() == forgets {

@@ -548,3 +548,43 @@ func TestForget(t *testing.T) {
 		c.Forget(sha256.Sum256([]byte("tok"))) // must not panic
 	})
 }
+
+// TestSecondLevelRetiredKey: a verdict in the second level for a token
+// whose key this replica's key set no longer holds is not served (the
+// validator is asked, and refuses), on the replica that validated the
+// token as on the others; a verdict naming no key (introspection) is.
+func TestSecondLevelRetiredKey(t *testing.T) {
+	keys := newFakeKeys("key-a")
+	fl := newFleet(t, 2, Config{MaxTTL: time.Minute, SigningKeys: keys}, false)
+	for _, f := range fl.next {
+		f.set(keyed(fl.clk.Now))
+	}
+	for _, tok := range []string{"a-tok", "r-tok"} {
+		mustValid(t, fl.c[0], tok)
+	}
+	fl.wait()
+	mustValid(t, fl.c[1], "r-tok")
+	if got := fl.calls(); got != 2 {
+		t.Fatalf("validator calls = %d, want 2 (replica 1 took r-tok from the second level)", got)
+	}
+
+	keys.drop("key-a")
+	for _, f := range fl.next {
+		f.set(func(tok []byte) (*auth.Principal, error) {
+			if tok[0] == 'a' {
+				return nil, auth.Invalid(auth.ReasonUnknownKey)
+			}
+			return keyed(fl.clk.Now)(tok)
+		})
+	}
+	for i, c := range fl.c {
+		if p, err := c.Validate(context.Background(), []byte("a-tok")); !errors.Is(err, auth.ErrUnknownKey) {
+			t.Errorf("replica %d: (%+v, %v) for a token of a retired key, want ErrUnknownKey", i, p, err)
+		}
+	}
+	before := fl.calls()
+	mustValid(t, fl.c[1], "r-tok")
+	if got := fl.calls() - before; got != 0 {
+		t.Errorf("r-tok cost %d validator calls, want 0 (it names no key)", got)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"net"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -71,6 +73,10 @@ func fullPrincipal(now time.Time) *auth.Principal {
 		TokenID:   "AT.jti-123",
 		IssuedAt:  now.Add(-time.Minute).Truncate(time.Second),
 		ExpiresAt: now.Add(time.Hour).Truncate(time.Second),
+		// The key set's thumbprint of the key that verified the token: a
+		// replica that takes the verdict must be able to tell when the
+		// issuer retires that key.
+		KeyThumbprint: "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs",
 	}
 }
 
@@ -89,7 +95,7 @@ func sameEntry(tb testing.TB, got, want authcache.L2Entry) {
 		tb.Fatalf("principal times = %v, %v, want %v, %v", g.IssuedAt, g.ExpiresAt, w.IssuedAt, w.ExpiresAt)
 	}
 	g.IssuedAt, g.ExpiresAt, w.IssuedAt, w.ExpiresAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	if g.Subject != w.Subject || g.ClientID != w.ClientID || g.Issuer != w.Issuer || g.TokenID != w.TokenID ||
+	if g.Subject != w.Subject || g.ClientID != w.ClientID || g.Issuer != w.Issuer || g.TokenID != w.TokenID || g.KeyThumbprint != w.KeyThumbprint ||
 		strings.Join(g.Audience, " ") != strings.Join(w.Audience, " ") || strings.Join(g.Scopes, " ") != strings.Join(w.Scopes, " ") {
 		tb.Fatalf("principal = %+v, want %+v", g, w)
 	}
@@ -541,8 +547,28 @@ func TestRedisDownAndBack(t *testing.T) {
 
 // hostileServer is a TCP listener on loopback that speaks no Redis: it
 // reads whatever comes and answers with reply (nothing when reply is
-// empty), never closing first.
-func hostileServer(t *testing.T, reply string) string {
+// empty), never closing first. With handshake, it first plays Redis for
+// the commands go-redis sends on a new connection (HELLO refused, CLIENT
+// SETNAME accepted), so that reply answers the Cache's own commands.
+func hostileServer(t *testing.T, reply string, handshake bool) string {
+	t.Helper()
+	out := []byte(reply) // once: the test counts the bytes allocated
+	return fakeServer(t, func(cmd string) []byte {
+		switch {
+		case handshake && strings.Contains(cmd, "hello"):
+			return []byte("-ERR unknown command 'HELLO'\r\n")
+		case handshake && strings.Contains(cmd, "setname"):
+			return []byte("+OK\r\n")
+		}
+		return out
+	})
+}
+
+// fakeServer is a TCP listener on loopback that answers each read with
+// what respond returns for the bytes read, lowercased (nothing when it
+// returns nothing), never closing first. It returns the server's redis://
+// URL.
+func fakeServer(t *testing.T, respond func(cmd string) []byte) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -563,11 +589,12 @@ func hostileServer(t *testing.T, reply string) string {
 			wg.Go(func() {
 				buf := make([]byte, 4096)
 				for {
-					if _, err := conn.Read(buf); err != nil {
+					n, err := conn.Read(buf)
+					if err != nil {
 						return
 					}
-					if reply != "" {
-						if _, err := conn.Write([]byte(reply)); err != nil {
+					if answer := respond(strings.ToLower(string(buf[:n]))); len(answer) > 0 {
+						if _, err := conn.Write(answer); err != nil {
 							return
 						}
 					}
@@ -589,24 +616,45 @@ func hostileServer(t *testing.T, reply string) string {
 
 // TestHostileServer points a cache at servers that accept connections but
 // never answer, or answer garbage: every call returns fast as a miss or a
-// failure, and Close does not hang on the subscriber.
+// failure, allocates no more than a bounded reply takes, and Close does not
+// hang on the subscriber. The handshake cases get past go-redis's
+// connection set-up, so that their reply answers GETRANGE, SET, SUBSCRIBE:
+// a reply header announcing more than any reply of this package (a bulk
+// string of 100 MB or 9 EB, an array of 9e18 elements) or nesting arrays
+// without end must not be believed (go-redis allocates what it announces,
+// and panics past what make can).
 func TestHostileServer(t *testing.T) {
-	for _, tc := range []struct{ name, reply string }{
-		{"silent", ""},
-		{"garbage", "hello, world\r\n"},
-		{"wrong types", ":42\r\n"},
-		{"error replies", "-ERR no\r\n"},
-		{"endless bulk", "$1000000\r\nxx"},
+	for _, tc := range []struct {
+		name, reply string
+		handshake   bool
+	}{
+		{"silent", "", false},
+		{"garbage", "hello, world\r\n", false},
+		{"wrong types", ":42\r\n", false},
+		{"error replies", "-ERR no\r\n", false},
+		{"endless bulk", "$1000000\r\nxx", false},
+		{"after handshake: silent", "", true},
+		{"after handshake: 100 MB bulk", "$100000000\r\nxx", true},
+		{"after handshake: 9 EB bulk", "$9000000000000000000\r\n", true},
+		{"after handshake: 9e18 elements", "*9000000000000000000\r\n", true},
+		{"after handshake: deep arrays", strings.Repeat("*1\r\n", 100000), true},
+		{"after handshake: endless line", "+" + strings.Repeat("a", 1<<20), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := New(Config{URL: hostileServer(t, tc.reply), SigningKey: testKey})
+			c, err := New(Config{URL: hostileServer(t, tc.reply, tc.handshake), SigningKey: testKey})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := c.Start(func([sha256.Size]byte) { t.Error("a revocation from a hostile server") }); err != nil {
 				t.Fatal(err)
 			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
 			checkBounded(t, c, digestOf("token"))
+			runtime.ReadMemStats(&after)
+			if n := after.TotalAlloc - before.TotalAlloc; n > 32<<20 {
+				t.Errorf("the calls allocated %d MB", n>>20)
+			}
 			if s := c.Stats(); s.Hits != 0 || s.LeasesAcquired != 0 || s.RevocationsPublished != 0 {
 				t.Errorf("stats %+v, want no successes", s)
 			}
@@ -751,5 +799,39 @@ func TestErrorsAreWrapped(t *testing.T) {
 	err := c.Set(context.Background(), digestOf("x"), authcache.L2Entry{Reason: auth.ReasonMalformed}, time.Minute)
 	if err == nil || !strings.HasPrefix(err.Error(), "sharedcache: set: ") || errors.Unwrap(err) == nil {
 		t.Fatalf("Set with Redis down: %v; want a wrapped sharedcache: error", err)
+	}
+}
+
+// TestSubscriberReportsDeadConnection: a Redis that takes the subscription
+// and then answers nothing, pings included (a host gone without a reset, a
+// frozen server), has the subscriber replace the connection, and that is
+// counted and logged as Redis trouble: revocations may have been missed
+// meanwhile, and the operator must be able to tell.
+func TestSubscriberReportsDeadConnection(t *testing.T) {
+	url := fakeServer(t, func(cmd string) []byte {
+		switch {
+		case strings.Contains(cmd, "hello"):
+			return []byte("-ERR unknown command 'HELLO'\r\n")
+		case strings.Contains(cmd, "setname"):
+			return []byte("+OK\r\n")
+		case strings.Contains(cmd, "subscribe"):
+			ch := DefaultKeyPrefix + DefaultChannelSuffix
+			return []byte("*3\r\n$9\r\nsubscribe\r\n$" + strconv.Itoa(len(ch)) + "\r\n" + ch + "\r\n:1\r\n")
+		}
+		return nil // PING goes unanswered
+	})
+	core, logs := observer.New(zap.WarnLevel)
+	c, err := New(Config{URL: url, SigningKey: testKey, Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Start(func([sha256.Size]byte) { t.Error("a revocation from a silent server") }); err != nil {
+		t.Fatal(err)
+	}
+	// One health period, one unanswered ping: about 2 × subHealthEvery.
+	waitFor(t, "the dead subscription to be counted", func() bool { return c.Stats().Errors > 0 })
+	if n := logs.FilterMessageSnippet("redis call failed").FilterField(zap.String("op", "subscribe")).Len(); n == 0 {
+		t.Errorf("no log line for the dead subscription; logged: %v", logs.All())
 	}
 }

@@ -215,5 +215,8 @@ func (c *Config) redisOptions() (*redis.Options, error) {
 	o.ConnMaxLifetimeJitter = 0
 	o.ReadBufferSize = maxValueSize + 1024
 	o.WriteBufferSize = maxValueSize + 1024
+	// Every connection, the subscriber's included, refuses a reply that
+	// announces more than this package ever reads (see boundConn).
+	o.Dialer = boundDialer(redis.NewDialer(o))
 	return o, nil
 }

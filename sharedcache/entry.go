@@ -15,8 +15,8 @@ import (
 )
 
 // The entries this package stores are authcache.L2Entry values: a
-// verdict, the auth.Principal of a valid token (without its
-// KeyThumbprint) or the auth.Reason of an invalid one, when it was
+// verdict, the auth.Principal of a valid token (its KeyThumbprint
+// included) or the auth.Reason of an invalid one, when it was
 // validated, and a Deadline that Set and Revoke compute from their ttl and
 // sign with the rest, so that Get misses an entry at or past it on the
 // reader's clock whatever Redis's own expiry says (a replayed old value is
@@ -35,13 +35,15 @@ const (
 
 // Encoding: version byte, kind byte, then for both kinds ValidatedAt and
 // Deadline; a positive entry then has IssuedAt, ExpiresAt, Subject,
-// ClientID, Issuer, TokenID, Audience, Scopes; a negative one the Reason's
+// ClientID, Issuer, TokenID, Audience, Scopes, KeyThumbprint (so that a
+// reader stops serving the token once its key set drops that key; version 1
+// left it out); a negative one the Reason's
 // label (auth.Reason.String: stable across versions, unlike its number); then
 // the 32-byte MAC. A time is a varint of Unix seconds and a uvarint of
 // nanoseconds (the zero time is the pair zeroTimeSec, 0); a string a uvarint
 // length and its bytes; a list a uvarint count and its strings.
 const (
-	entryVersion  = 1
+	entryVersion  = 2
 	kindPositive  = 1
 	kindNegative  = 2
 	macSize       = sha256.Size
@@ -117,6 +119,7 @@ func (s *signer) encodeEntry(dst []byte, digest *[sha256.Size]byte, e *authcache
 		}
 		dst = appendList(dst, p.Audience)
 		dst = appendList(dst, p.Scopes)
+		dst = appendString(dst, p.KeyThumbprint)
 	} else {
 		if e.Reason >= auth.NumReasons {
 			return nil, errBadEntry
@@ -162,6 +165,7 @@ func (s *signer) decodeEntry(digest *[sha256.Size]byte, value []byte) (authcache
 		p.TokenID = d.string()
 		p.Audience = d.list()
 		p.Scopes = d.list()
+		p.KeyThumbprint = d.string()
 		e.Principal = p
 	case kindNegative:
 		var ok bool

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -37,7 +38,9 @@ const (
 // The subscriber survives Redis going away: it reconnects and resubscribes
 // by itself (pausing 50ms, doubling up to 1s, between attempts) and replaces
 // a connection that stops answering pings. Revocations published while it
-// was disconnected are not delivered. Start may be called once, before
+// was disconnected are not delivered; every disconnection, a replaced
+// silent connection included, is counted in Stats.Errors and logged
+// (rate-limited). Start may be called once, before
 // Close.
 func (c *Cache) Start(onRevoked func(digest [sha256.Size]byte)) error {
 	if onRevoked == nil {
@@ -129,6 +132,9 @@ func (s *subscriber) run() {
 		}
 		if err != nil {
 			if isTimeout(err) && pinged {
+				// Dead for a while already: revocations published
+				// meanwhile are lost, which must not go unnoticed.
+				s.c.redisFailed(s.ctx, "subscribe", errPingUnanswered)
 				s.drop(ps)
 				pinged = false
 				continue
@@ -182,6 +188,9 @@ func (s *subscriber) pause(d time.Duration) bool {
 		return true
 	}
 }
+
+// errPingUnanswered is the subscriber's report of a connection it replaced.
+var errPingUnanswered = fmt.Errorf("sharedcache: subscription connection answered no ping for %s; replaced (revocations published meanwhile were missed)", subHealthEvery)
 
 func isTimeout(err error) bool {
 	var ne net.Error
