@@ -226,6 +226,10 @@ type Cache struct {
 	forgotten       atomic.Uint64
 	forgets         atomic.Uint64
 	rejections      atomic.Uint64
+
+	// beforeStore, when set (tests only), runs in keepValid between its
+	// check of forgets and the store.
+	beforeStore func()
 }
 
 var _ auth.Validator = (*Cache)(nil)
@@ -624,8 +628,10 @@ func (c *Cache) fill(ctx context.Context, digest *[sha256.Size]byte, token []byt
 	}
 	now := c.now()
 	ttl := ttlFor(now, p, err, time.Time{}, &c.cfg)
-	if p == nil || c.forgets.Load() == forgets {
-		c.keep(digest, token, p, err, now, now, ttl, gen)
+	if p == nil {
+		c.keep(digest, token, nil, err, now, now, ttl, gen)
+	} else {
+		c.keepValid(digest, token, p, now, now, ttl, gen, forgets)
 	}
 	if c.cfg.SecondLevel != nil && ttl > 0 {
 		c.shareAnswer(digest, p, err, now, ttl, forgets)
@@ -649,6 +655,26 @@ func (c *Cache) keep(digest *[sha256.Size]byte, token []byte, p *auth.Principal,
 	e.validatedAt.Store(validatedAt.UnixNano())
 	e.keyGen.Store(gen)
 	c.rc.SetWithTTL(digest[:], e, e.cost, ttl)
+}
+
+// keepValid is keep for a valid answer (p), which must not be stored once
+// a revocation has arrived since forgets was read: Forget drops only an
+// entry it finds, so one stored just after Forget looked would outlive the
+// revocation. The counter is read before the store and again after it; a
+// move seen after the store drops the entry (it may belong to another
+// token's revocation: then this costs a miss, nothing more). A Forget that
+// moves the counter later finds the stored entry (it waits for the store).
+func (c *Cache) keepValid(digest *[sha256.Size]byte, token []byte, p *auth.Principal, validatedAt, now time.Time, ttl time.Duration, gen, forgets uint64) {
+	if c.forgets.Load() != forgets {
+		return
+	}
+	if c.beforeStore != nil {
+		c.beforeStore()
+	}
+	c.keep(digest, token, p, nil, validatedAt, now, ttl, gen)
+	if c.forgets.Load() != forgets {
+		c.rc.Del(digest[:])
+	}
 }
 
 // errNeither is what a token gets whose validator returned neither a

@@ -148,9 +148,7 @@ func (c *Cache) fromSecondLevel(digest *[sha256.Size]byte, token []byte, lp *aut
 		return nil, nil, false // the issuer retired the token's key: the validator refuses it
 	}
 	c.secondLevelHits.Add(1)
-	if c.forgets.Load() == forgets {
-		c.keep(digest, token, p, nil, le.ValidatedAt, now, ttlFor(now, p, nil, le.Deadline, &c.cfg), gen)
-	}
+	c.keepValid(digest, token, p, le.ValidatedAt, now, ttlFor(now, p, nil, le.Deadline, &c.cfg), gen, forgets)
 	return p, nil, true
 }
 

@@ -539,6 +539,21 @@ func TestForget(t *testing.T) {
 			t.Errorf("validator calls = %d, want 2 (the answer in flight was not stored)", got)
 		}
 	})
+	// A revocation that lands after the validation's last check of the
+	// counter but before the store: Forget finds nothing to drop, so the
+	// store must notice it.
+	t.Run("between the check and the store", func(t *testing.T) {
+		f := newFake(time.Now)
+		c := newTestCache(t, f, Config{})
+		c.beforeStore = func() { c.Forget(sha256.Sum256([]byte("tok"))) }
+		mustValid(t, c, "tok")
+		c.beforeStore = nil
+		c.Wait()
+		mustValid(t, c, "tok")
+		if got := f.calls.Load(); got != 2 {
+			t.Errorf("validator calls = %d, want 2 (the answer stored across the revocation was dropped)", got)
+		}
+	})
 	t.Run("after Close", func(t *testing.T) {
 		c, err := New(newFake(time.Now), Config{})
 		if err != nil {
