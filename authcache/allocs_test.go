@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/auth"
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // TestHitDoesNotAllocate guards the hot path: a cache hit, positive or
@@ -29,7 +30,7 @@ func TestHitDoesNotAllocate(t *testing.T) {
 		{name: "negative hit", token: "bad", setup: func(f *fake) { f.set(invalid(auth.ReasonSignature)) }},
 		{name: "hybrid hit, revalidation not due", cfg: Config{RevalidateAfter: time.Hour}, token: "good"},
 		{name: "hit with a second level", cfg: Config{SecondLevel: newFakeL2(time.Now)}, token: "good"},
-		{name: "hit with a key set", cfg: Config{SigningKeys: newFakeKeys("key-g")}, token: "good",
+		{name: "hit with a key set", cfg: Config{SigningKeys: testutil.NewKeys("key-g")}, token: "good",
 			setup: func(f *fake) { f.set(keyed(time.Now)) }},
 	}
 	for _, tc := range cases {

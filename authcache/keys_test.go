@@ -4,46 +4,12 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tokengate/tokengate/auth"
 	"github.com/tokengate/tokengate/internal/testutil"
 )
-
-// fakeKeys is a SigningKeys whose keys the test sets.
-type fakeKeys struct {
-	gen   atomic.Uint64
-	mu    sync.Mutex // guards held
-	held  map[string]bool
-	calls atomic.Int64 // HoldsKey calls
-}
-
-func newFakeKeys(held ...string) *fakeKeys {
-	k := &fakeKeys{held: make(map[string]bool)}
-	for _, tp := range held {
-		k.held[tp] = true
-	}
-	return k
-}
-
-func (k *fakeKeys) KeyGeneration() uint64 { return k.gen.Load() }
-
-func (k *fakeKeys) HoldsKey(tp string) bool {
-	k.calls.Add(1)
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.held[tp]
-}
-
-// drop removes a key and bumps the generation, as a KeySet refresh does.
-func (k *fakeKeys) drop(tp string) {
-	k.mu.Lock()
-	delete(k.held, tp)
-	k.mu.Unlock()
-	k.gen.Add(1)
-}
 
 // keyed answers valid with the principal naming the key thumbprint of the
 // token's first byte ("a…" → "key-a"); tokens starting with "r" get a
@@ -66,14 +32,14 @@ func TestRetiredKeyIsNotServed(t *testing.T) {
 	clk := testutil.NewClock(t0)
 	f := newFake(clk.Now)
 	f.set(keyed(clk.Now))
-	keys := newFakeKeys("key-a", "key-b")
+	keys := testutil.NewKeys("key-a", "key-b")
 	c := newTestCache(t, f, Config{Now: clk.Now, SigningKeys: keys})
 	for _, tok := range []string{"a-tok", "b-tok", "r-tok"} {
 		mustValid(t, c, tok)
 	}
 	c.Wait()
 
-	keys.drop("key-a")
+	keys.Drop("key-a")
 	f.set(func(tok []byte) (*auth.Principal, error) {
 		if tok[0] == 'a' {
 			return nil, auth.Invalid(auth.ReasonUnknownKey)
@@ -100,7 +66,7 @@ func TestRetiredKeyIsNotServed(t *testing.T) {
 	}
 	// b-tok: one HoldsKey after the generation change, then the fast path.
 	// a-tok: one per request.
-	if got := keys.calls.Load(); got != 3 {
+	if got := keys.HoldsKeyCalls(); got != 3 {
 		t.Errorf("HoldsKey called %d times, want 3", got)
 	}
 	if s := c.Stats(); s.RetiredKeys != 2 {
@@ -113,10 +79,10 @@ func TestRetiredKeyIsNotServed(t *testing.T) {
 func TestKeyDroppedDuringValidation(t *testing.T) {
 	clk := testutil.NewClock(t0)
 	f := newFake(clk.Now)
-	keys := newFakeKeys("key-a")
+	keys := testutil.NewKeys("key-a")
 	f.set(func(tok []byte) (*auth.Principal, error) {
 		p, err := keyed(clk.Now)(tok)
-		keys.drop("key-a") // the refresh lands while the token is checked
+		keys.Drop("key-a") // the refresh lands while the token is checked
 		return p, err
 	})
 	c := newTestCache(t, f, Config{Now: clk.Now, SigningKeys: keys})

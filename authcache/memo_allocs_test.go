@@ -4,6 +4,7 @@ package authcache
 
 import (
 	"context"
+	"github.com/tokengate/tokengate/internal/testutil"
 	"testing"
 	"time"
 )
@@ -40,7 +41,7 @@ func TestMemoDoesNotAllocate(t *testing.T) {
 					cfg.Revalidator = f
 				}
 				if cc.keys {
-					cfg.SigningKeys = newFakeKeys("key-e") // the keyed principal of a token starting with 'e'
+					cfg.SigningKeys = testutil.NewKeys("key-e") // the keyed principal of a token starting with 'e'
 					f.set(keyed(time.Now))
 				}
 				c := newTestCache(t, f, cfg)

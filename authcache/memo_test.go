@@ -18,8 +18,8 @@ import (
 type memoEnv struct {
 	clk   *testutil.Clock
 	next  *fake
-	reval *fake     // nil unless hybrid
-	keys  *fakeKeys // nil unless the cache has SigningKeys
+	reval *fake          // nil unless hybrid
+	keys  *testutil.Keys // nil unless the cache has SigningKeys
 	c     *Cache
 	m     Memo
 }
@@ -45,7 +45,7 @@ func newMemoEnv(tb testing.TB, s memoSetup) *memoEnv {
 		}
 	}
 	if s.keys != nil {
-		env.keys = newFakeKeys(s.keys...)
+		env.keys = testutil.NewKeys(s.keys...)
 		cfg.SigningKeys = env.keys
 		env.next.set(keyed(env.clk.Now))
 	}
@@ -406,7 +406,7 @@ func TestValidateMemoRefusals(t *testing.T) {
 			name:  "key retired",
 			setup: memoSetup{keys: []string{"key-a", "key-b"}},
 			event: func(t *testing.T, env *memoEnv, _ string) {
-				env.keys.drop("key-a")
+				env.keys.Drop("key-a")
 				env.next.set(invalid(auth.ReasonUnknownKey))
 			},
 			wantErr:   auth.ErrInvalidToken,
@@ -421,11 +421,11 @@ func TestValidateMemoRefusals(t *testing.T) {
 			name:  "key generation changed, key still held",
 			setup: memoSetup{keys: []string{"key-a", "key-b"}},
 			event: func(t *testing.T, env *memoEnv, _ string) {
-				env.keys.drop("key-b")
+				env.keys.Drop("key-b")
 			},
 			wantRemembered: true,
 			check: func(t *testing.T, env *memoEnv, token string, _ *auth.Principal) {
-				if got := env.keys.calls.Load(); got != 1 {
+				if got := env.keys.HoldsKeyCalls(); got != 1 {
 					t.Fatalf("HoldsKey called %d times, want 1 (the cache checks the key once)", got)
 				}
 				// Stamped with the new generation: the memo serves it again.
@@ -433,7 +433,7 @@ func TestValidateMemoRefusals(t *testing.T) {
 				before := env.next.calls.Load()
 				p, err := env.validate(token)
 				wantAnswer(t, "the next ValidateMemo", token, p, err, nil)
-				if env.next.calls.Load() != before || env.keys.calls.Load() != 1 {
+				if env.next.calls.Load() != before || env.keys.HoldsKeyCalls() != 1 {
 					t.Error("the next ValidateMemo was not a memo hit")
 				}
 				if s := env.c.Stats(); s.RetiredKeys != 0 {

@@ -569,7 +569,7 @@ func TestForget(t *testing.T) {
 // validator is asked, and refuses), on the replica that validated the
 // token as on the others; a verdict naming no key (introspection) is.
 func TestSecondLevelRetiredKey(t *testing.T) {
-	keys := newFakeKeys("key-a")
+	keys := testutil.NewKeys("key-a")
 	fl := newFleet(t, 2, Config{MaxTTL: time.Minute, SigningKeys: keys}, false)
 	for _, f := range fl.next {
 		f.set(keyed(fl.clk.Now))
@@ -583,7 +583,7 @@ func TestSecondLevelRetiredKey(t *testing.T) {
 		t.Fatalf("validator calls = %d, want 2 (replica 1 took r-tok from the second level)", got)
 	}
 
-	keys.drop("key-a")
+	keys.Drop("key-a")
 	for _, f := range fl.next {
 		f.set(func(tok []byte) (*auth.Principal, error) {
 			if tok[0] == 'a' {

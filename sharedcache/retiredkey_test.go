@@ -2,41 +2,19 @@ package sharedcache
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tokengate/tokengate/auth"
 	"github.com/tokengate/tokengate/authcache"
+	"github.com/tokengate/tokengate/internal/testutil"
 )
-
-// keySet is an authcache.SigningKeys whose keys the test retires.
-type keySet struct {
-	gen  atomic.Uint64
-	mu   sync.Mutex // guards held
-	held map[string]bool
-}
-
-func (k *keySet) KeyGeneration() uint64 { return k.gen.Load() }
-
-func (k *keySet) HoldsKey(tp string) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.held[tp]
-}
-
-func (k *keySet) retire(tp string) {
-	k.mu.Lock()
-	delete(k.held, tp)
-	k.mu.Unlock()
-	k.gen.Add(1)
-}
 
 // keyedValidator verifies every token with the key "k1" while keys holds
 // it, and counts its calls.
 type keyedValidator struct {
-	keys  *keySet
+	keys  *testutil.Keys
 	calls atomic.Int64
 }
 
@@ -54,7 +32,7 @@ func (v *keyedValidator) Validate(_ context.Context, token []byte) (*auth.Princi
 // SigningKeys without a SecondLevelVerifier: the several-issuers setup).
 func TestRetiredKeyAcrossReplicas(t *testing.T) {
 	srv := startRedis(t)
-	keys := &keySet{held: map[string]bool{"k1": true}}
+	keys := testutil.NewKeys("k1")
 	var replicas [2]*authcache.Cache
 	var validators [2]*keyedValidator
 	for i := range replicas {
@@ -78,7 +56,7 @@ func TestRetiredKeyAcrossReplicas(t *testing.T) {
 	if n := validators[1].calls.Load(); n != 0 {
 		t.Fatalf("replica 1 validated the token %d times, want 0 (a verdict from Redis)", n)
 	}
-	keys.retire("k1")
+	keys.Drop("k1")
 	for i, c := range replicas {
 		if p, err := c.Validate(ctx, []byte("tok")); err == nil {
 			t.Errorf("replica %d served %+v after its key was retired", i, p)
