@@ -56,3 +56,28 @@ func TestReplyBounds(t *testing.T) {
 		})
 	}
 }
+
+// FuzzReplyBounds: replyBounds never panics, never holds more open arrays
+// than maxReplyDepth, and gives the same verdict on a stream however the
+// reads split it.
+func FuzzReplyBounds(f *testing.F) {
+	for _, s := range []string{"+OK\r\n", "$3\r\nabc\r\n*2\r\n:1\r\n$-1\r\n", "*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", "$99999999\r\n", "%1\r\n", "*3\r\n$7\r\nmessage\r\n"} {
+		f.Add([]byte(s), uint16(len(s)/2))
+	}
+	f.Fuzz(func(t *testing.T, stream []byte, cut uint16) {
+		var whole replyBounds
+		wantErr := whole.scan(stream) != nil
+		if len(whole.open) > maxReplyDepth {
+			t.Fatalf("%d open arrays", len(whole.open))
+		}
+		at := int(cut) % (len(stream) + 1)
+		var split replyBounds
+		err := split.scan(stream[:at])
+		if err == nil {
+			err = split.scan(stream[at:])
+		}
+		if (err != nil) != wantErr {
+			t.Fatalf("%q: whole err %v, split at %d err %v", stream, wantErr, at, err)
+		}
+	})
+}
