@@ -1078,22 +1078,35 @@ func isLoopbackHost(host string) bool {
 
 // redactUserinfo hides the user-info part (user:password@) of a URL-like
 // value before an error message echoes it. It works on the raw text, so
-// that values url.Parse refuses are redacted too.
+// that values url.Parse refuses are redacted too: everything after the
+// scheme's "://" (or from the start, without one) up to the last '@' goes,
+// since a password that was not percent-encoded may hold '/', '?' or '#'
+// (base64 passwords hold '/') and a value may lack its scheme. A value
+// whose path holds an '@' loses more than its user-info: an error message
+// can spare it.
 func redactUserinfo(v string) string {
-	i := strings.Index(v, "://")
-	if i < 0 {
-		return v
-	}
-	rest := v[i+3:]
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	at := strings.LastIndexByte(rest[:end], '@')
+	at := strings.LastIndexByte(v, '@')
 	if at < 0 {
 		return v
 	}
-	return v[:i+3] + "REDACTED@" + rest[at+1:]
+	prefix := ""
+	if i := strings.Index(v[:at], "://"); i > 0 && isScheme(v[:i]) {
+		prefix = v[:i+3]
+	}
+	return prefix + "REDACTED@" + v[at+1:]
+}
+
+// isScheme reports whether s is a URL scheme (RFC 3986 section 3.1).
+func isScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return s != ""
 }
 
 // checkUpstreamURL enforces the form of UPSTREAM_URL: http or https, a
