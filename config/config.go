@@ -182,7 +182,9 @@ type Config struct {
 	// RedisURL, when set, turns on the Redis second-level cache shared by
 	// the replicas of a deployment (REDIS_URL: redis://[user:password@]
 	// host[:port][/db], rediss:// for TLS, or unix://[user:password@]/path;
-	// no query parameters). Remote and hybrid mode only. It may carry a
+	// no query parameters). Remote and hybrid mode only (with PolicyFile,
+	// whose issuers: list has modes of its own, cmd/server/app checks this
+	// once it has read the file). It may carry a
 	// password: errors print it redacted, and it is never logged. Empty
 	// (the default) means no second level.
 	RedisURL string
@@ -678,7 +680,10 @@ func (c *Config) checkRedis(fail func(name, msg string) error) error {
 		return nil
 	case c.RedisSigningKey == "":
 		return fail("REDIS_SIGNING_KEY", "required with REDIS_URL: at least 32 random characters, the same on every replica (e.g. openssl rand -hex 32)")
-	case c.Mode == ModeLocal:
+	case c.Mode == ModeLocal && c.PolicyFile == "":
+		// With a policy file, an issuers: list there replaces
+		// VALIDATION_MODE with its issuers' own modes: cmd/server/app
+		// checks them once it has read the file.
 		return fail("REDIS_URL", "VALIDATION_MODE=local checks a token in microseconds without a network call and learns of no revocation, so a Redis round trip gains nothing; the second level serves remote and hybrid mode: unset REDIS_URL or change VALIDATION_MODE")
 	}
 	return nil

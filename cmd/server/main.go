@@ -135,6 +135,12 @@ func runWith(ctx context.Context, o options) int {
 			fmt.Fprintf(o.stderr, "tokengate: %v\n", pe)
 			return exitConfig
 		}
+		if ce, ok := errors.AsType[*config.Error](err); ok {
+			// So is a setting that only the policy file shows to be
+			// wrong (REDIS_URL where no issuer introspects).
+			fmt.Fprintf(o.stderr, "tokengate: %v\n", ce)
+			return exitConfig
+		}
 		log.Error("tokengate: cannot start", zap.Error(err))
 		return exitFailed
 	}

@@ -283,6 +283,10 @@ func (tc configCase) run(t *testing.T) {
 }
 
 func TestConfigErrorsExit2(t *testing.T) {
+	noIssuers := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(noIssuers, []byte("default: deny\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []configCase{
 		{name: "no issuer suggests dev", code: 2, want: []string{"OKTA_ISSUER", "--dev"}},
 		{name: "insecure issuer", env: map[string]string{"OKTA_ISSUER": "http://example.okta.com/oauth2/default"}, code: 2, want: []string{"OKTA_ISSUER", "https"}},
@@ -292,6 +296,9 @@ func TestConfigErrorsExit2(t *testing.T) {
 		{name: "dev on all interfaces", args: []string{"--dev", "--listen", "0.0.0.0:8000"}, code: 2, want: []string{"LISTEN_ADDR", "loopback"}},
 		{name: "admin listener off loopback", args: []string{"--dev", "--admin-addr", "0.0.0.0:6060"}, code: 2, want: []string{"ADMIN_ADDR", "loopback", "ADMIN_ALLOW_NON_LOOPBACK"}},
 		{name: "unknown flag", args: []string{"--verbose"}, code: 2, want: []string{"flag provided but not defined"}},
+		// Only the policy file says that no issuer introspects.
+		{name: "redis with a policy file but no introspection", args: []string{"--listen", "127.0.0.1:0", "--policy-file", noIssuers}, env: map[string]string{
+			"OKTA_ISSUER": "https://example.okta.com/oauth2/default", "REDIS_URL": "redis://127.0.0.1:1/0", "REDIS_SIGNING_KEY": strings.Repeat("k", 32)}, code: 2, want: []string{"REDIS_URL", "VALIDATION_MODE=local"}},
 		{name: "malformed dotenv", dotenv: "OKTA_ISSUER=https://example.okta.com/oauth2/default\nBAD LINE\n", code: 2, want: []string{".env", "line 2"}},
 	}
 	for _, tc := range cases {

@@ -178,6 +178,9 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		}
 	}
 	a.policy = policy.NewHolder(pol, opts.Now)
+	if err := checkSecondLevelModes(cfg, pol.Issuers()); err != nil {
+		return nil, err
+	}
 
 	for _, name := range cfg.DevIgnored {
 		log.Warn("tokengate: ignored under --dev: the development issuer supplies it", zap.String("variable", name))
