@@ -124,7 +124,7 @@ func runWith(ctx context.Context, o options) int {
 		redis.SetLogger(sharedcache.NewRedisLogger(log, nil))
 	}
 
-	a, err := app.Start(ctx, cfg, app.Options{Now: o.now, Logger: log, Build: buildInfo()})
+	a, err := app.Start(ctx, cfg, app.Options{Now: o.now, Logger: log, Build: buildInfo(), Getenv: o.getenv})
 	if err != nil {
 		if ctx.Err() != nil { // stopped while starting: not a failure
 			log.Info("tokengate: stopped before serving", zap.Error(err))
@@ -137,7 +137,8 @@ func runWith(ctx context.Context, o options) int {
 		}
 		if ce, ok := errors.AsType[*config.Error](err); ok {
 			// So is a setting that only the policy file shows to be
-			// wrong (REDIS_URL where no issuer introspects).
+			// wrong or missing (OKTA_ISSUER, an issuer's credential
+			// variables, REDIS_URL where no issuer introspects).
 			fmt.Fprintf(o.stderr, "tokengate: %v\n", ce)
 			return exitConfig
 		}
