@@ -182,7 +182,9 @@ type Config struct {
 	// RedisURL, when set, turns on the Redis second-level cache shared by
 	// the replicas of a deployment (REDIS_URL: redis://[user:password@]
 	// host[:port][/db], rediss:// for TLS, or unix://[user:password@]/path;
-	// no query parameters). Remote and hybrid mode only. It may carry a
+	// no query parameters). Remote and hybrid mode only (with PolicyFile,
+	// whose issuers: list has modes of its own, cmd/server/app checks this
+	// once it has read the file). It may carry a
 	// password: errors print it redacted, and it is never logged. Empty
 	// (the default) means no second level.
 	RedisURL string
@@ -678,7 +680,10 @@ func (c *Config) checkRedis(fail func(name, msg string) error) error {
 		return nil
 	case c.RedisSigningKey == "":
 		return fail("REDIS_SIGNING_KEY", "required with REDIS_URL: at least 32 random characters, the same on every replica (e.g. openssl rand -hex 32)")
-	case c.Mode == ModeLocal:
+	case c.Mode == ModeLocal && c.PolicyFile == "":
+		// With a policy file, an issuers: list there replaces
+		// VALIDATION_MODE with its issuers' own modes: cmd/server/app
+		// checks them once it has read the file.
 		return fail("REDIS_URL", "VALIDATION_MODE=local checks a token in microseconds without a network call and learns of no revocation, so a Redis round trip gains nothing; the second level serves remote and hybrid mode: unset REDIS_URL or change VALIDATION_MODE")
 	}
 	return nil
@@ -1078,22 +1083,35 @@ func isLoopbackHost(host string) bool {
 
 // redactUserinfo hides the user-info part (user:password@) of a URL-like
 // value before an error message echoes it. It works on the raw text, so
-// that values url.Parse refuses are redacted too.
+// that values url.Parse refuses are redacted too: everything after the
+// scheme's "://" (or from the start, without one) up to the last '@' goes,
+// since a password that was not percent-encoded may hold '/', '?' or '#'
+// (base64 passwords hold '/') and a value may lack its scheme. A value
+// whose path holds an '@' loses more than its user-info: an error message
+// can spare it.
 func redactUserinfo(v string) string {
-	i := strings.Index(v, "://")
-	if i < 0 {
-		return v
-	}
-	rest := v[i+3:]
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	at := strings.LastIndexByte(rest[:end], '@')
+	at := strings.LastIndexByte(v, '@')
 	if at < 0 {
 		return v
 	}
-	return v[:i+3] + "REDACTED@" + rest[at+1:]
+	prefix := ""
+	if i := strings.Index(v[:at], "://"); i > 0 && isScheme(v[:i]) {
+		prefix = v[:i+3]
+	}
+	return prefix + "REDACTED@" + v[at+1:]
+}
+
+// isScheme reports whether s is a URL scheme (RFC 3986 section 3.1).
+func isScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return s != ""
 }
 
 // checkUpstreamURL enforces the form of UPSTREAM_URL: http or https, a

@@ -642,6 +642,10 @@ func TestRedisSettings(t *testing.T) {
 			"REDIS_URL": "redis://default:pw@redis.internal:6379/3", "REDIS_SIGNING_KEY": key}, "redis://default:pw@redis.internal:6379/3", 50 * time.Millisecond},
 		{"hybrid over TLS, timeout", nil, map[string]string{"VALIDATION_MODE": "hybrid", "OKTA_ISSUER": testIssuer, "OKTA_CLIENT_ID": "id", "OKTA_CLIENT_SECRET": "s",
 			"REDIS_URL": "rediss://redis.internal", "REDIS_SIGNING_KEY": key, "REDIS_TIMEOUT": "20ms"}, "rediss://redis.internal", 20 * time.Millisecond},
+		// The policy file's issuers: list may introspect whatever
+		// VALIDATION_MODE says; cmd/server/app checks their modes.
+		{"local mode with a policy file", nil, map[string]string{"POLICY_FILE": "/etc/tokengate/policy.yaml",
+			"REDIS_URL": "redis://redis.internal", "REDIS_SIGNING_KEY": key}, "redis://redis.internal", 50 * time.Millisecond},
 		{"dev, unix socket, flags", []string{"--dev", "--validation-mode=remote", "--redis-url=unix:///run/redis.sock", "--redis-signing-key=" + key}, nil, "unix:///run/redis.sock", 50 * time.Millisecond},
 	}
 	for _, tc := range cases {

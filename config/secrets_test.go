@@ -15,16 +15,25 @@ func TestErrorsNeverEchoURLCredentials(t *testing.T) {
 		name    string
 		env     map[string]string
 		varName string
+		pw      string // the password to look for, when not secret
 	}{
-		{"issuer with credentials", map[string]string{"OKTA_ISSUER": "https://admin:" + secret + "@example.okta.com/oauth2/default"}, "OKTA_ISSUER"},
-		{"plain-http issuer with credentials", map[string]string{"OKTA_ISSUER": "http://admin:" + secret + "@example.okta.com/oauth2/default"}, "OKTA_ISSUER"},
-		{"introspection endpoint with credentials", map[string]string{"INTROSPECTION_ENDPOINT": "https://client:" + secret + "@hydra.example.com/admin/oauth2/introspect"}, "INTROSPECTION_ENDPOINT"},
-		{"jwks uri with credentials and placeholder", map[string]string{"JWKS_URI": "https://client:" + secret + "@{yourOktaDomain}/v1/keys"}, "JWKS_URI"},
-		{"token endpoint over http with credentials", map[string]string{"TOKEN_ENDPOINT": "http://client:" + secret + "@example.com/v1/token"}, "TOKEN_ENDPOINT"},
-		{"redis url with credentials and a query", map[string]string{"REDIS_URL": "redis://default:" + secret + "@redis.internal:6379/0?pool_size=9"}, "REDIS_URL"},
-		{"redis url with credentials and a bad scheme", map[string]string{"REDIS_URL": "http://default:" + secret + "@redis.internal:6379"}, "REDIS_URL"},
-		{"redis url with credentials in local mode", map[string]string{"REDIS_URL": "rediss://default:" + secret + "@redis.internal:6379/0", "REDIS_SIGNING_KEY": secret + secret + secret + secret}, "REDIS_URL"},
-		{"redis signing key too short", map[string]string{"REDIS_SIGNING_KEY": secret}, "REDIS_SIGNING_KEY"},
+		{"issuer with credentials", map[string]string{"OKTA_ISSUER": "https://admin:" + secret + "@example.okta.com/oauth2/default"}, "OKTA_ISSUER", ""},
+		{"plain-http issuer with credentials", map[string]string{"OKTA_ISSUER": "http://admin:" + secret + "@example.okta.com/oauth2/default"}, "OKTA_ISSUER", ""},
+		{"introspection endpoint with credentials", map[string]string{"INTROSPECTION_ENDPOINT": "https://client:" + secret + "@hydra.example.com/admin/oauth2/introspect"}, "INTROSPECTION_ENDPOINT", ""},
+		{"jwks uri with credentials and placeholder", map[string]string{"JWKS_URI": "https://client:" + secret + "@{yourOktaDomain}/v1/keys"}, "JWKS_URI", ""},
+		{"token endpoint over http with credentials", map[string]string{"TOKEN_ENDPOINT": "http://client:" + secret + "@example.com/v1/token"}, "TOKEN_ENDPOINT", ""},
+		{"redis url with credentials and a query", map[string]string{"REDIS_URL": "redis://default:" + secret + "@redis.internal:6379/0?pool_size=9"}, "REDIS_URL", ""},
+		{"redis url with credentials and a bad scheme", map[string]string{"REDIS_URL": "http://default:" + secret + "@redis.internal:6379"}, "REDIS_URL", ""},
+		{"redis url with credentials in local mode", map[string]string{"REDIS_URL": "rediss://default:" + secret + "@redis.internal:6379/0", "REDIS_SIGNING_KEY": secret + secret + secret + secret}, "REDIS_URL", ""},
+		{"redis signing key too short", map[string]string{"REDIS_SIGNING_KEY": secret}, "REDIS_SIGNING_KEY", ""},
+		// Passwords from openssl rand -base64 hold '/' and '+'; unescaped,
+		// the URL does not parse, and the password runs past the first '/'.
+		{"redis url whose password holds a slash", map[string]string{"REDIS_URL": "redis://default:s3cr/3t+pw@redis.internal:6379/0"}, "REDIS_URL", "s3cr/3t+pw"},
+		{"redis url whose password holds a hash", map[string]string{"REDIS_URL": "rediss://default:s3cr#3t@redis.internal:6379"}, "REDIS_URL", "s3cr#3t"},
+		{"redis url whose password holds a question mark", map[string]string{"REDIS_URL": "redis://:s3cr?3t@redis.internal:6379"}, "REDIS_URL", "s3cr?3t"},
+		{"redis url without its scheme", map[string]string{"REDIS_URL": "default:" + secret + "@redis.internal:6379"}, "REDIS_URL", ""},
+		{"redis url with a mangled scheme", map[string]string{"REDIS_URL": "redis:default:" + secret + "@redis.internal:6379"}, "REDIS_URL", ""},
+		{"issuer whose password holds a slash", map[string]string{"OKTA_ISSUER": "https://admin:s3cr/3t@example.okta.com/oauth2/default"}, "OKTA_ISSUER", "s3cr/3t"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -40,7 +49,11 @@ func TestErrorsNeverEchoURLCredentials(t *testing.T) {
 			if !strings.HasPrefix(msg, "config: "+tc.varName+": ") {
 				t.Errorf("message %q does not name %s", msg, tc.varName)
 			}
-			if strings.Contains(msg, secret) {
+			pw := tc.pw
+			if pw == "" {
+				pw = secret
+			}
+			if strings.Contains(msg, pw) {
 				t.Errorf("message echoes the password: %q", msg)
 			}
 		})

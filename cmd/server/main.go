@@ -124,7 +124,7 @@ func runWith(ctx context.Context, o options) int {
 		redis.SetLogger(sharedcache.NewRedisLogger(log, nil))
 	}
 
-	a, err := app.Start(ctx, cfg, app.Options{Now: o.now, Logger: log, Build: buildInfo()})
+	a, err := app.Start(ctx, cfg, app.Options{Now: o.now, Logger: log, Build: buildInfo(), Getenv: o.getenv})
 	if err != nil {
 		if ctx.Err() != nil { // stopped while starting: not a failure
 			log.Info("tokengate: stopped before serving", zap.Error(err))
@@ -133,6 +133,13 @@ func runWith(ctx context.Context, o options) int {
 		if pe, ok := errors.AsType[*policy.Error](err); ok {
 			// A bad policy file is a configuration error: one line, exit 2.
 			fmt.Fprintf(o.stderr, "tokengate: %v\n", pe)
+			return exitConfig
+		}
+		if ce, ok := errors.AsType[*config.Error](err); ok {
+			// So is a setting that only the policy file shows to be
+			// wrong or missing (OKTA_ISSUER, an issuer's credential
+			// variables, REDIS_URL where no issuer introspects).
+			fmt.Fprintf(o.stderr, "tokengate: %v\n", ce)
 			return exitConfig
 		}
 		log.Error("tokengate: cannot start", zap.Error(err))

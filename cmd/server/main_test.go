@@ -283,6 +283,14 @@ func (tc configCase) run(t *testing.T) {
 }
 
 func TestConfigErrorsExit2(t *testing.T) {
+	noIssuers := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(noIssuers, []byte("default: deny\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	remoteIssuer := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(remoteIssuer, []byte("issuers:\n  - name: partner\n    issuer: https://partner.example.com\n    mode: remote\n    client_id_env: PARTNER_ID\n    client_secret_env: PARTNER_SECRET\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []configCase{
 		{name: "no issuer suggests dev", code: 2, want: []string{"OKTA_ISSUER", "--dev"}},
 		{name: "insecure issuer", env: map[string]string{"OKTA_ISSUER": "http://example.okta.com/oauth2/default"}, code: 2, want: []string{"OKTA_ISSUER", "https"}},
@@ -292,6 +300,13 @@ func TestConfigErrorsExit2(t *testing.T) {
 		{name: "dev on all interfaces", args: []string{"--dev", "--listen", "0.0.0.0:8000"}, code: 2, want: []string{"LISTEN_ADDR", "loopback"}},
 		{name: "admin listener off loopback", args: []string{"--dev", "--admin-addr", "0.0.0.0:6060"}, code: 2, want: []string{"ADMIN_ADDR", "loopback", "ADMIN_ALLOW_NON_LOOPBACK"}},
 		{name: "unknown flag", args: []string{"--verbose"}, code: 2, want: []string{"flag provided but not defined"}},
+		// Only the policy file says that OKTA_ISSUER is needed after all,
+		// or which variables hold an issuer's credentials.
+		{name: "policy file without issuers, no issuer", args: []string{"--listen", "127.0.0.1:0", "--policy-file", noIssuers}, code: 2, want: []string{"OKTA_ISSUER"}},
+		{name: "introspecting issuer without its secret", args: []string{"--listen", "127.0.0.1:0", "--policy-file", remoteIssuer}, env: map[string]string{"PARTNER_ID": "id"}, code: 2, want: []string{"PARTNER_SECRET", "partner", "line 2"}},
+		// Only the policy file says that no issuer introspects.
+		{name: "redis with a policy file but no introspection", args: []string{"--listen", "127.0.0.1:0", "--policy-file", noIssuers}, env: map[string]string{
+			"OKTA_ISSUER": "https://example.okta.com/oauth2/default", "REDIS_URL": "redis://127.0.0.1:1/0", "REDIS_SIGNING_KEY": strings.Repeat("k", 32)}, code: 2, want: []string{"REDIS_URL", "VALIDATION_MODE=local"}},
 		{name: "malformed dotenv", dotenv: "OKTA_ISSUER=https://example.okta.com/oauth2/default\nBAD LINE\n", code: 2, want: []string{".env", "line 2"}},
 	}
 	for _, tc := range cases {

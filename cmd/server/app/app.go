@@ -178,6 +178,9 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		}
 	}
 	a.policy = policy.NewHolder(pol, opts.Now)
+	if err := checkSecondLevelModes(cfg, pol.Issuers()); err != nil {
+		return nil, err
+	}
 
 	for _, name := range cfg.DevIgnored {
 		log.Warn("tokengate: ignored under --dev: the development issuer supplies it", zap.String("variable", name))
@@ -195,7 +198,8 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		log.Warn("tokengate: the policy file lists issuers; OKTA_ISSUER and OKTA_AUDIENCE (the one-issuer shorthand) are ignored",
 			zap.String("policy_file", cfg.PolicyFile), zap.Int("issuers", len(pol.Issuers())))
 	case len(pol.Issuers()) == 0 && trusted.Issuer == "":
-		return nil, errors.New("app: no issuer: set OKTA_ISSUER, or list issuers in the policy file")
+		// config.Load let OKTA_ISSUER go unset for the policy file.
+		return nil, &config.Error{Var: "OKTA_ISSUER", Msg: "not set, and the policy file lists no issuers; set OKTA_ISSUER or list issuers in the policy file"}
 	}
 	if a.validation, err = buildValidation(trusted, pol.Issuers(), opts, log); err != nil {
 		return nil, err

@@ -94,10 +94,17 @@ func issuerConfig(cfg config.Config, iss policy.Issuer, getenv func(string) stri
 	if ic.Mode != config.ModeLocal {
 		switch {
 		case ic.ClientID == "":
-			return ic, fmt.Errorf("app: issuer %s (policy line %d): mode %s introspects and needs %s set in the environment", iss.Name, iss.Line, ic.Mode, iss.ClientIDEnv)
+			return ic, missingCredential(iss, iss.ClientIDEnv)
 		case ic.ClientSecret == "":
-			return ic, fmt.Errorf("app: issuer %s (policy line %d): mode %s introspects and needs %s set in the environment", iss.Name, iss.Line, ic.Mode, iss.ClientSecretEnv)
+			return ic, missingCredential(iss, iss.ClientSecretEnv)
 		}
 	}
 	return ic, nil
+}
+
+// missingCredential is the configuration error for an issuer's credential
+// variable that is not set: it names the variable, as config.Load does a
+// setting of its own.
+func missingCredential(iss policy.Issuer, env string) error {
+	return &config.Error{Var: env, Msg: fmt.Sprintf("not set: issuer %s (policy line %d) is in mode %s and introspects with it; set it in the environment", iss.Name, iss.Line, iss.Mode)}
 }

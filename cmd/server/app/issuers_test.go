@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/devissuer"
+	"github.com/tokengate/tokengate/internal/testutil"
 )
 
 // startDevIssuer starts a development issuer with its own keys on a free
@@ -179,5 +181,78 @@ issuers:
 	_, err = Start(t.Context(), cfg, Options{Getenv: func(k string) string { return env[k] }})
 	if err == nil || !strings.Contains(err.Error(), "PARTNER_SECRET") {
 		t.Fatalf("Start: %v", err)
+	}
+}
+
+// TestSecondLevelFollowsTheIssuersModes: with the policy file's issuers:
+// list, each issuer's own mode says whether the Redis second level has
+// anything to share, not VALIDATION_MODE, which the list replaces. A list
+// with an introspecting issuer takes REDIS_URL under the default
+// VALIDATION_MODE=local; one whose issuers are all local is refused as
+// VALIDATION_MODE=local is, whatever VALIDATION_MODE says, and so is a
+// policy file without issuers in local mode. Start contacts no Redis, so
+// a closed port serves as REDIS_URL.
+func TestSecondLevelFollowsTheIssuersModes(t *testing.T) {
+	iss := startDevIssuer(t, "api://a")
+	redisURL := "redis://" + testutil.ClosedAddr(t) + "/0"
+	key := strings.Repeat("k", 32)
+	writePolicy := func(t *testing.T, body string) string {
+		t.Helper()
+		p := filepath.Join(t.TempDir(), "policy.yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	issuers := func(mode string) string {
+		return fmt.Sprintf(`
+issuers:
+  - name: a
+    issuer: %s
+    audience: api://a
+    mode: %s
+    client_id_env: A_ID
+    client_secret_env: A_SECRET
+`, iss.Issuer(), mode)
+	}
+	env := map[string]string{"A_ID": "client-api://a", "A_SECRET": "s"}
+
+	for _, tc := range []struct {
+		name   string
+		policy string
+		args   []string
+		ok     bool
+	}{
+		{"a remote issuer under the default VALIDATION_MODE", issuers("remote"), nil, true},
+		{"a hybrid issuer under the default VALIDATION_MODE", issuers("hybrid"), nil, true},
+		{"only local issuers, whatever VALIDATION_MODE says", issuers("local"), []string{"--validation-mode=remote"}, false},
+		{"no issuers in the file, local mode", "default: deny\n", []string{"--okta-issuer=" + iss.Issuer()}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--listen=127.0.0.1:0", "--policy-file=" + writePolicy(t, tc.policy),
+				"--redis-url=" + redisURL, "--redis-signing-key=" + key}, tc.args...)
+			cfg, err := config.Load(args, nil, "")
+			if err != nil {
+				t.Fatalf("config.Load: %v", err)
+			}
+			a, err := Start(t.Context(), cfg, Options{Getenv: func(k string) string { return env[k] }})
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("Start: %v", err)
+				}
+				defer a.Close()
+				if a.SecondLevel() == nil {
+					t.Error("started without the second level")
+				}
+				return
+			}
+			if err == nil {
+				a.Close()
+				t.Fatal("Start took REDIS_URL where no issuer introspects")
+			}
+			if ce, ok := errors.AsType[*config.Error](err); !ok || ce.Var != "REDIS_URL" {
+				t.Errorf("Start: %v, want a *config.Error naming REDIS_URL", err)
+			}
+		})
 	}
 }

@@ -9,8 +9,34 @@ import (
 
 	"github.com/tokengate/tokengate/authcache"
 	"github.com/tokengate/tokengate/config"
+	"github.com/tokengate/tokengate/policy"
 	"github.com/tokengate/tokengate/sharedcache"
 )
+
+// checkSecondLevelModes refuses REDIS_URL where no issuer introspects, as
+// config.Load does for VALIDATION_MODE=local without a policy file: the
+// second level shares introspection verdicts and revocations, and a local
+// check has neither to share and costs less than a Redis round trip. With
+// the policy file's issuers: list, the issuers' own modes decide, not
+// VALIDATION_MODE, which the list replaces. The error is a *config.Error,
+// a configuration error like config.Load's.
+func checkSecondLevelModes(cfg config.Config, issuers []policy.Issuer) error {
+	if cfg.RedisURL == "" {
+		return nil
+	}
+	if len(issuers) == 0 {
+		if cfg.Mode != config.ModeLocal {
+			return nil
+		}
+		return &config.Error{Var: "REDIS_URL", Msg: "VALIDATION_MODE=local checks a token in microseconds without a network call and learns of no revocation, so a Redis round trip gains nothing; the second level serves remote and hybrid mode: unset REDIS_URL or change VALIDATION_MODE"}
+	}
+	for _, iss := range issuers {
+		if iss.Mode != policy.ModeLocal {
+			return nil
+		}
+	}
+	return &config.Error{Var: "REDIS_URL", Msg: "every issuer of the policy file is in mode local, which checks a token without a network call and learns of no revocation, so a Redis round trip gains nothing; unset REDIS_URL, or give an issuer mode remote or hybrid"}
+}
 
 // addSecondLevel builds the Redis second level when REDIS_URL is set (into
 // v.l2) and plugs it into the cache's configuration; without REDIS_URL it
