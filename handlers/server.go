@@ -418,6 +418,17 @@ func (s *Server) recoverPanic(ctx *fasthttp.RequestCtx, v any) {
 	writeInternalError(ctx)
 }
 
+// Recover answers a panic of the handler it is deferred in as the
+// router's PanicHandler does (a logged stack, a bare 500 with the request
+// id). Defer it directly, "defer s.Recover(ctx)", in a handler that runs
+// outside the router, such as gateway mode's: fasthttp recovers nothing,
+// so a panic there would end the process.
+func (s *Server) Recover(ctx *fasthttp.RequestCtx) {
+	if v := recover(); v != nil {
+		s.recoverPanic(ctx, v)
+	}
+}
+
 // writeInternalError answers 500 with the request id in X-Request-Id, so
 // that a client report can be matched with the log line the caller wrote.
 func writeInternalError(ctx *fasthttp.RequestCtx) {
