@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -350,8 +352,16 @@ func (s *Server) listItems(ctx *fasthttp.RequestCtx) {
 
 // getItem answers GET /items/{id} (behind the scope guard): the item, 404
 // for an integer that names none, 422 for an id that is not an integer.
+// The router hands the segment over as received; a percent-encoded one is
+// decoded first, so that /items/%32 is item 2 (RFC 3986 section 2.3), as
+// FastAPI reads it.
 func (s *Server) getItem(ctx *fasthttp.RequestCtx) {
 	raw, _ := ctx.UserValue("id").(string)
+	if strings.IndexByte(raw, '%') >= 0 {
+		if decoded, err := url.PathUnescape(raw); err == nil {
+			raw = decoded
+		}
+	}
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil {
 		if errors.Is(err, strconv.ErrRange) {
