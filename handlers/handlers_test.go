@@ -61,6 +61,10 @@ func TestEndpoints(t *testing.T) {
 			status: 422, header: ok,
 			body: `{"detail":[{"type":"int_parsing","loc":["path","id"],"msg":"Input should be a valid integer, unable to parse string as an integer"}]}`,
 		}},
+		// The router hands the id over as the client spelt it; "%32" is
+		// the integer 2 (RFC 3986 section 2.3), as FastAPI reads it.
+		{name: "item percent-encoded", call: call{path: "/items/%32", header: bearer(tokGood)}, want: want{status: 200, body: `{"id":2,"name":"blue square"}`}},
+		{name: "item percent-encoded non-integer", call: call{path: "/items/%41", header: bearer(tokGood)}, want: want{status: 422, bodyHas: []string{"int_parsing"}}},
 		{name: "item 1.5", call: call{path: "/items/1.5", header: bearer(tokGood)}, want: want{status: 422, bodyHas: []string{"int_parsing"}}},
 		{name: "item id checked after auth", call: call{path: "/items/abc"}, want: want{status: 401}},
 		{name: "healthz", call: call{path: "/healthz"}, want: want{status: 200, body: `{"status":"ok"}`, header: ok}},

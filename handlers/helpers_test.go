@@ -144,6 +144,9 @@ func serveInMemory(tb testing.TB, h fasthttp.RequestHandler) *fasthttp.Client {
 	return &fasthttp.Client{
 		Dial:                func(string) (net.Conn, error) { return ln.Dial() },
 		MaxResponseBodySize: 1 << 20,
+		// Send each path as the test spells it: the client sets every
+		// request's URI.DisablePathNormalizing from this field.
+		DisablePathNormalizing: true,
 	}
 }
 

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -350,8 +352,16 @@ func (s *Server) listItems(ctx *fasthttp.RequestCtx) {
 
 // getItem answers GET /items/{id} (behind the scope guard): the item, 404
 // for an integer that names none, 422 for an id that is not an integer.
+// The router hands the segment over as received; a percent-encoded one is
+// decoded first, so that /items/%32 is item 2 (RFC 3986 section 2.3), as
+// FastAPI reads it.
 func (s *Server) getItem(ctx *fasthttp.RequestCtx) {
 	raw, _ := ctx.UserValue("id").(string)
+	if strings.IndexByte(raw, '%') >= 0 {
+		if decoded, err := url.PathUnescape(raw); err == nil {
+			raw = decoded
+		}
+	}
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil {
 		if errors.Is(err, strconv.ErrRange) {
@@ -416,6 +426,17 @@ func (s *Server) recoverPanic(ctx *fasthttp.RequestCtx, v any) {
 	)
 	ctx.Response.Reset()
 	writeInternalError(ctx)
+}
+
+// Recover answers a panic of the handler it is deferred in as the
+// router's PanicHandler does (a logged stack, a bare 500 with the request
+// id). Defer it directly, "defer s.Recover(ctx)", in a handler that runs
+// outside the router, such as gateway mode's: fasthttp recovers nothing,
+// so a panic there would end the process.
+func (s *Server) Recover(ctx *fasthttp.RequestCtx) {
+	if v := recover(); v != nil {
+		s.recoverPanic(ctx, v)
+	}
 }
 
 // writeInternalError answers 500 with the request id in X-Request-Id, so

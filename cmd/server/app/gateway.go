@@ -47,9 +47,11 @@ func operational(path []byte) bool {
 }
 
 // gatewayHandler serves tokengate's operational paths with h and forwards
-// every other request that Decide allows.
+// every other request that Decide allows. A panic in either answers 500,
+// as under the router: this runs ahead of it.
 func (a *App) gatewayHandler(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
+		defer a.handlers.Recover(ctx)
 		if operational(ctx.Path()) {
 			h(ctx)
 			return
