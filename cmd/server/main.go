@@ -40,6 +40,10 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGINT or SIGTERM starts the graceful stop; once it has,
+	// the signals get their default action back, so a second one ends the
+	// process at once instead of waiting out the drain.
+	go func() { <-ctx.Done(); stop() }()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	code := runWith(ctx, options{
