@@ -545,7 +545,12 @@ func Load(args []string, getenv func(string) string, dotenvPath string) (Config,
 		return Config{}, fmt.Errorf("config: %w (run with -h for the list of flags)", err)
 	}
 	if fset.NArg() > 0 {
-		return Config{}, &Error{Var: "arguments", Msg: fmt.Sprintf("unexpected argument %q (every setting is a flag: --name=value)", fset.Arg(0))}
+		// The stray argument is not quoted: it is often a value typed
+		// apart from its flag ("--okta-client-secret= s3cret").
+		if fset.NArg() == len(args) { // the first argument: no flag's value
+			return Config{}, &Error{Var: "arguments", Msg: fmt.Sprintf("unexpected argument %q (every setting is a flag: --name=value)", fset.Arg(0))}
+		}
+		return Config{}, &Error{Var: "arguments", Msg: fmt.Sprintf("unexpected argument after %s, not shown since it may be a secret (every setting is a flag: --name=value)", strayAfter(args, fset.NArg()))}
 	}
 
 	dotenv, err := readDotenv(dotenvPath)
@@ -718,6 +723,23 @@ func checkRedisURL(v string) error {
 		return fmt.Errorf("must not carry query parameters or a fragment: the timeouts are REDIS_TIMEOUT")
 	}
 	return nil
+}
+
+// strayAfter names what precedes the first of the last n arguments (the
+// ones flag parsing left over, n < len(args)): a flag, shown without any
+// value it carries.
+func strayAfter(args []string, n int) string {
+	prev := args[len(args)-n-1]
+	if prev == "--" {
+		return `"--"`
+	}
+	if name, _, ok := strings.Cut(prev, "="); ok {
+		return strconv.Quote(name + "=")
+	}
+	if strings.HasPrefix(prev, "-") {
+		return strconv.Quote(prev)
+	}
+	return "a flag's value"
 }
 
 // readDotenv parses the .env file. A missing file yields an empty map.

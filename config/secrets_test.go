@@ -59,3 +59,20 @@ func TestErrorsNeverEchoURLCredentials(t *testing.T) {
 		})
 	}
 }
+
+// TestStrayArgumentNotEchoed: "--okta-client-secret= s3cret" leaves the
+// secret as a stray argument; the error says where it was, not what.
+func TestStrayArgumentNotEchoed(t *testing.T) {
+	const secret = "s3cr3t-pw"
+	_, err := Load([]string{"--okta-issuer", testIssuer, "--okta-client-secret=", secret}, getenv(nil), "")
+	if err == nil {
+		t.Fatal("Load succeeded, want an error")
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "unexpected argument") || !strings.Contains(msg, "--okta-client-secret=") {
+		t.Errorf("message %q does not name the stray argument's place", msg)
+	}
+	if strings.Contains(msg, secret) {
+		t.Errorf("message echoes the stray argument: %q", msg)
+	}
+}
