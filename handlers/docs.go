@@ -146,9 +146,9 @@ func (s *Server) mountDocs(r *router.Router) {
 	if err != nil {
 		panic(err)
 	}
-	r.GET(routeOpenAPI, doc.serve)
-	r.GET(routeDocs, site.serveIndex)
-	r.GET(routeDocsFiles, site.serveFile)
+	getAndHead(r, routeOpenAPI, doc.serve)
+	getAndHead(r, routeDocs, site.serveIndex)
+	getAndHead(r, routeDocsFiles, site.serveFile)
 }
 
 // newDocsSite loads the Swagger UI files from dist and builds the index

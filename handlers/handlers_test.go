@@ -71,12 +71,12 @@ func TestEndpoints(t *testing.T) {
 		{name: "readyz", call: call{path: "/readyz"}, want: want{status: 200, body: `{"status":"ready"}`, header: ok}},
 		{name: "unknown path", call: call{path: "/nope"}, want: want{status: 404, body: `{"detail":"Not Found"}`, header: ok}},
 		{name: "wrong method on items", call: call{method: "DELETE", path: "/items", header: bearer(tokGood)}, want: want{
-			status: 405, body: `{"detail":"Method Not Allowed"}`, header: jsonHeader("Allow", "GET, OPTIONS"),
+			status: 405, body: `{"detail":"Method Not Allowed"}`, header: jsonHeader("Allow", "GET, HEAD, OPTIONS"),
 		}},
 		{name: "GET on token", call: call{path: "/token"}, want: want{
 			status: 405, body: `{"detail":"Method Not Allowed"}`, header: jsonHeader("Allow", "OPTIONS, POST"),
 		}},
-		{name: "options", call: call{method: "OPTIONS", path: "/items"}, want: want{status: 204, header: map[string]string{"Allow": "GET, OPTIONS"}}},
+		{name: "options", call: call{method: "OPTIONS", path: "/items"}, want: want{status: 204, header: map[string]string{"Allow": "GET, HEAD, OPTIONS"}}},
 		{name: "principal reaches the handler", call: call{path: "/whoami", header: bearer(tokGood)}, want: want{status: 200, body: "svc-a/client-a"}},
 	}
 	for _, tc := range cases {
@@ -384,6 +384,48 @@ func TestRequestError(t *testing.T) {
 			}
 			if got := string(ctx.Response.Header.ContentType()); got != ctJSON {
 				t.Errorf("Content-Type %q", got)
+			}
+		})
+	}
+}
+
+// TestHeadAnswersAsGet: every GET route answers HEAD (RFC 9110 section
+// 9.3.2) with the GET's status and headers, auth included, and no body.
+func TestHeadAnswersAsGet(t *testing.T) {
+	g := newGate(t, handlers.Config{})
+	for _, c := range []call{
+		{path: "/"},
+		{path: "/healthz"},
+		{path: "/readyz"},
+		{path: "/metrics"},
+		{path: "/items"},
+		{path: "/items", header: bearer(tokGood)},
+		{path: "/items", header: bearer("forged")},
+		{path: "/items/2", header: bearer(tokGood)},
+		{path: "/items/99", header: bearer(tokGood)},
+		{path: "/openapi.json"},
+		{path: "/docs"},
+	} {
+		t.Run(c.path+" "+strings.Join(c.header, " "), func(t *testing.T) {
+			get := g.do(t, c)
+			head := c
+			head.method = fasthttp.MethodHead
+			resp := g.do(t, head)
+			if resp.StatusCode() != get.StatusCode() {
+				t.Fatalf("HEAD status %d, GET %d", resp.StatusCode(), get.StatusCode())
+			}
+			if len(resp.Body()) != 0 {
+				t.Errorf("HEAD body %q, want none", resp.Body())
+			}
+			for _, h := range []string{"Content-Type", "WWW-Authenticate"} {
+				if got, want := resp.Header.Peek(h), get.Header.Peek(h); string(got) != string(want) {
+					t.Errorf("HEAD %s %q, GET %q", h, got, want)
+				}
+			}
+			if c.path != "/metrics" { // the figures move between the two requests
+				if got, want := resp.Header.ContentLength(), len(get.Body()); got != want {
+					t.Errorf("HEAD Content-Length %d, GET body %d bytes", got, want)
+				}
 			}
 		})
 	}

@@ -202,12 +202,12 @@ func New(cfg Config) (*Server, error) {
 	s.memo, _ = cfg.Validator.(memoValidator)
 
 	r := router.New()
-	r.GET("/", s.hello)
-	r.GET("/healthz", s.healthz)
-	r.GET("/readyz", s.readyz)
-	r.GET("/metrics", s.serveMetrics)
-	r.GET("/items", s.items.wrap(s.listItems))
-	r.GET("/items/{id}", s.items.wrap(s.getItem))
+	getAndHead(r, "/", s.hello)
+	getAndHead(r, "/healthz", s.healthz)
+	getAndHead(r, "/readyz", s.readyz)
+	getAndHead(r, "/metrics", s.serveMetrics)
+	getAndHead(r, "/items", s.items.wrap(s.listItems))
+	getAndHead(r, "/items/{id}", s.items.wrap(s.getItem))
 	r.POST("/token", s.token)
 	r.ANY(PathForward, s.decideForward)
 	r.ANY(PathRequest, s.decideRequest)
@@ -220,6 +220,14 @@ func New(cfg Config) (*Server, error) {
 	r.PanicHandler = s.recoverPanic
 	s.router = r
 	return s, nil
+}
+
+// getAndHead mounts h for GET and HEAD (RFC 9110 section 9.3.2: a HEAD is
+// answered as the GET would be, headers and status included; fasthttp
+// leaves the body out).
+func getAndHead(r *router.Router, path string, h fasthttp.RequestHandler) {
+	r.GET(path, h)
+	r.HEAD(path, h)
 }
 
 // Handler returns the request handler to serve, with every route mounted.
