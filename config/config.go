@@ -288,6 +288,46 @@ type Config struct {
 	// DevIgnored names the variables that were set but are ignored because
 	// Dev supplies them (for a warning in the log).
 	DevIgnored []string
+
+	// dotenv is what Load read from the .env file, for Getenv (nil: no
+	// file, or an empty one). A pointer, so that printing a Config shows
+	// an address, not the file's values, which may be secrets.
+	dotenv *dotenvVars
+}
+
+// dotenvVars holds the variables of a .env file.
+type dotenvVars struct{ vars map[string]string }
+
+// Getenv returns a lookup of environment variables that reads them as Load
+// reads a setting, flags aside: getenv's value (the process environment;
+// nil means none) when not empty, else the value in the .env file Load
+// read, else "". cmd/server reads with it the variables that the policy
+// file's issuers name for their client credentials. The values may be
+// secrets: never log them.
+func (c *Config) Getenv(getenv func(string) string) func(string) string {
+	var vars map[string]string
+	if c.dotenv != nil {
+		vars = c.dotenv.vars
+	}
+	return func(name string) string {
+		v, _ := lookupEnv(getenv, vars, name)
+		return v
+	}
+}
+
+// lookupEnv is the one rule for the environment against .env: getenv's
+// value when not empty, else dotenv's when not empty. src is
+// "environment", ".env file", or "" when neither has a value.
+func lookupEnv(getenv func(string) string, dotenv map[string]string, name string) (v, src string) {
+	if getenv != nil {
+		if v := getenv(name); v != "" {
+			return v, "environment"
+		}
+	}
+	if v := dotenv[name]; v != "" {
+		return v, ".env file"
+	}
+	return "", ""
 }
 
 // Error is a configuration error. Its message names the variable (or the
@@ -564,11 +604,8 @@ func Load(args []string, getenv func(string) string, dotenvPath string) (Config,
 		s := &table[i]
 		v, src := s.def, "default"
 		if s.env != "" {
-			if dv, ok := dotenv[s.env]; ok && dv != "" {
-				v, src = dv, ".env file"
-			}
-			if ev := getenv(s.env); ev != "" {
-				v, src = ev, "environment"
+			if ev, esrc := lookupEnv(getenv, dotenv, s.env); esrc != "" {
+				v, src = ev, esrc
 			}
 		}
 		if raws[i].set {
@@ -591,6 +628,9 @@ func Load(args []string, getenv func(string) string, dotenvPath string) (Config,
 
 	if err := c.finish(sources); err != nil {
 		return Config{}, err
+	}
+	if len(dotenv) > 0 {
+		c.dotenv = &dotenvVars{vars: dotenv}
 	}
 	return c, nil
 }

@@ -290,6 +290,53 @@ func TestMissingDotenvFile(t *testing.T) {
 	}
 }
 
+// TestGetenvReadsDotenv: the variables that the policy file's issuers name
+// for their credentials are read as a setting is, flags aside: the
+// environment when not empty, else the .env file Load read. Printing the
+// Config never shows a .env value that no setting holds.
+func TestGetenvReadsDotenv(t *testing.T) {
+	const secret = "s3cr3t-from-dotenv"
+	path := writeDotenv(t, "PARTNER_ID=from-dotenv\nPARTNER_SECRET="+secret+"\nEMPTY_IN_ENV=dotenv\nBLANK=\n")
+	env := map[string]string{"PARTNER_ID": "from-env", "EMPTY_IN_ENV": ""}
+	c, err := Load([]string{"--okta-issuer", testIssuer, "--okta-client-id", "from-flag"}, getenv(env), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup := c.Getenv(getenv(env))
+	for name, want := range map[string]string{
+		"PARTNER_ID":     "from-env", // the environment wins over .env
+		"PARTNER_SECRET": secret,     // only in .env
+		"EMPTY_IN_ENV":   "dotenv",   // an empty variable counts as unset
+		"BLANK":          "",
+		"NOWHERE":        "",
+		"OKTA_CLIENT_ID": "", // never a flag
+	} {
+		if got := lookup(name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if got := c.Getenv(nil)("PARTNER_ID"); got != "from-dotenv" {
+		t.Errorf("without an environment: PARTNER_ID = %q, want .env's", got)
+	}
+	for _, v := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c)} {
+		if strings.Contains(v, secret) {
+			t.Errorf("printing the Config shows a .env value: %s", v)
+		}
+	}
+
+	// No .env file: the environment alone.
+	c, err = Load([]string{"--okta-issuer", testIssuer}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Getenv(getenv(env))("PARTNER_ID"); got != "from-env" {
+		t.Errorf("no .env: PARTNER_ID = %q", got)
+	}
+	if got := new(Config).Getenv(getenv(env))("PARTNER_SECRET"); got != "" {
+		t.Errorf("zero Config: PARTNER_SECRET = %q", got)
+	}
+}
+
 // errCase is one configuration that must fail.
 type errCase struct {
 	name    string

@@ -66,6 +66,13 @@ type testServer struct {
 // checking that it exits 0.
 func startServer(tb testing.TB, args []string, env map[string]string, now func() time.Time) *testServer {
 	tb.Helper()
+	return startServerWith(tb, options{args: args, getenv: func(k string) string { return env[k] }, now: now})
+}
+
+// startServerWith is startServer with o's args, getenv, now and
+// dotenvPath; the rest of o is startServer's.
+func startServerWith(tb testing.TB, o options) *testServer {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &testServer{
 		stdout: &syncBuffer{},
@@ -78,13 +85,14 @@ func startServer(tb testing.TB, args []string, env map[string]string, now func()
 	started := make(chan *app.App, 1)
 	go func() {
 		s.done <- runWith(ctx, options{
-			args:    append([]string{"--listen", "127.0.0.1:0", "--log-level", "debug"}, args...),
-			getenv:  func(k string) string { return env[k] },
-			stdout:  s.stdout,
-			stderr:  s.stderr,
-			now:     now,
-			started: func(a *app.App) { started <- a },
-			reload:  s.hup,
+			args:       append([]string{"--listen", "127.0.0.1:0", "--log-level", "debug"}, o.args...),
+			getenv:     o.getenv,
+			stdout:     s.stdout,
+			stderr:     s.stderr,
+			dotenvPath: o.dotenvPath,
+			now:        o.now,
+			started:    func(a *app.App) { started <- a },
+			reload:     s.hup,
 		})
 	}()
 	select {

@@ -93,7 +93,9 @@ type Options struct {
 	MeasureUncachedValid bool
 
 	// Getenv reads the environment variables the policy file's issuers
-	// name for their introspection credentials (nil: os.Getenv).
+	// name for their introspection credentials (nil: os.Getenv); where it
+	// has no value, the .env file that config.Load read does
+	// (config.Config.Getenv).
 	Getenv func(string) string
 
 	// timeouts, when it holds any, replaces the served connections' read,

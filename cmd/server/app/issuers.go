@@ -17,7 +17,8 @@ import (
 // shorthand (OKTA_ISSUER, OKTA_AUDIENCE). Each entry gets its own
 // issuerParts, built exactly as the one issuer's would be from a copy of
 // the configuration with the entry's issuer, audience, endpoints, mode,
-// client credentials (from the environment variables it names) and client
+// client credentials (from the variables it names, in the environment or
+// the .env file, as config.Config.Getenv reads them) and client
 // allow-list; one auth.Multi picks among them by the token's iss, under
 // the one cache. The global settings (timeouts, key refresh, leeway,
 // algorithms, cache sizes, introspection bounds) apply to every issuer;
@@ -32,6 +33,7 @@ func (v *validation) buildIssuers(cfg config.Config, list []policy.Issuer, geten
 	if getenv == nil {
 		getenv = os.Getenv
 	}
+	getenv = cfg.Getenv(getenv) // then the .env file config.Load read
 	var entries, revalidators []auth.MultiIssuer
 	var remote, hybrid bool
 	for _, iss := range list {
@@ -106,5 +108,5 @@ func issuerConfig(cfg config.Config, iss policy.Issuer, getenv func(string) stri
 // variable that is not set: it names the variable, as config.Load does a
 // setting of its own.
 func missingCredential(iss policy.Issuer, env string) error {
-	return &config.Error{Var: env, Msg: fmt.Sprintf("not set: issuer %s (policy line %d) is in mode %s and introspects with it; set it in the environment", iss.Name, iss.Line, iss.Mode)}
+	return &config.Error{Var: env, Msg: fmt.Sprintf("not set: issuer %s (policy line %d) is in mode %s and introspects with it; set it in the environment or in .env", iss.Name, iss.Line, iss.Mode)}
 }
