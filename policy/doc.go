@@ -38,7 +38,7 @@
 //	    issuer: https://example.okta.com/oauth2/default
 //	    audience: api://default
 //	    mode: hybrid               # local (the default) | remote | hybrid
-//	    client_id_env: OKTA_CLIENT_ID          # names of environment variables;
+//	    client_id_env: OKTA_CLIENT_ID          # variables (environment or .env);
 //	    client_secret_env: OKTA_CLIENT_SECRET  # secrets are never in the file
 //	    allowed_client_ids: [0oa1]
 //

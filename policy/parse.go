@@ -48,7 +48,8 @@ const (
 // Issuer is one entry of the file's issuers: list, for a gateway that trusts
 // several authorization servers. The policy package only parses and checks
 // it; the consumer builds validators from it. Secrets are never in the file:
-// ClientIDEnv and ClientSecretEnv name environment variables.
+// ClientIDEnv and ClientSecretEnv name variables, which tokengate reads
+// from the environment or .env.
 type Issuer struct {
 	Line                  int      // line of the entry in the file
 	Name                  string   // unique; letters, digits, '.', '_', '-'
