@@ -44,6 +44,10 @@ type memoConn struct {
 	memo authcache.Memo
 }
 
+// NetConn is the wrapped connection, as tls.Conn's NetConn is, so that
+// the layers under it can be reached (lazydeadline.Handshaken).
+func (c *memoConn) NetConn() net.Conn { return c.Conn }
+
 // connMemo returns the memo of ctx's connection when the Validator can use
 // one; nil otherwise.
 func (s *Server) connMemo(ctx *fasthttp.RequestCtx) *authcache.Memo {

@@ -11,7 +11,8 @@
 // it returns begin the request (Timeouts.Read, until the response), the
 // first Write after reads begins the response (Timeouts.Write, until the
 // next request); a new connection's reads are bounded from accept by
-// Timeouts.Read. "Now" is a coarse clock, an atomic that a goroutine of
+// Timeouts.Read (under Timeouts.Handshake, a TLS handshake's flights
+// included, until Handshaken). "Now" is a coarse clock, an atomic that a goroutine of
 // the Listener updates once per Timeouts.Resolution until Close, so no
 // request reads the clock. A deadline is that reading + the resolution +
 // the timeout: never early, at most one resolution late.

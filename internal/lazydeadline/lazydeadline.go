@@ -35,6 +35,14 @@ type Timeouts struct {
 	// goroutine gets to run once per Resolution. Zero or negative:
 	// DefaultResolution.
 	Resolution time.Duration
+	// Handshake says that the connections begin with a handshake (TLS
+	// served over them), whose flights are part of the first read phase,
+	// as with fasthttp's own ReadTimeout: until Handshaken is called on a
+	// connection, its writes do not end that phase, so the handshake and
+	// the first request are read under Read from accept (not Idle after
+	// the server's flight), and the handshake is written under Write from
+	// accept.
+	Handshake bool
 	// Now is the clock (nil: time.Now). It is read once per Resolution,
 	// when an armed deadline fires, and after the listener is closed
 	// (see Listener.Close).
@@ -50,6 +58,7 @@ type Listener struct {
 	res               time.Duration // the clock's resolution
 	clock             *clock        // nil when there are no timeouts to keep
 	now               func() time.Time
+	handshake         bool // Timeouts.Handshake
 }
 
 // NewListener wraps ln. It copies t; with no timeout in it, connections
@@ -65,7 +74,7 @@ func NewListener(ln net.Listener, t Timeouts) *Listener {
 // newListener is NewListener without the clock's goroutine: the clock
 // holds one reading, which tests advance with clock.tick.
 func newListener(ln net.Listener, t Timeouts) *Listener {
-	l := &Listener{Listener: ln, read: t.Read, write: t.Write, idle: t.Idle, res: t.Resolution, now: t.Now}
+	l := &Listener{Listener: ln, read: t.Read, write: t.Write, idle: t.Idle, res: t.Resolution, now: t.Now, handshake: t.Handshake}
 	if l.idle <= 0 {
 		l.idle = l.read
 	}
@@ -102,7 +111,35 @@ func (l *Listener) Accept() (net.Conn, error) {
 // wrap wraps a connection accepted now.
 func (l *Listener) wrap(c net.Conn) (*timedConn, error) {
 	tc := &timedConn{lazyConn: lazyConn{Conn: c, now: l.now}, l: l}
+	if l.handshake {
+		tc.phase.Store(phaseHandshake)
+		if err := tc.writePhase(); err != nil {
+			return nil, err
+		}
+	}
 	return tc, tc.readPhase(l.read)
+}
+
+// Handshaken ends the handshake of c (see Timeouts.Handshake): c is a
+// connection of a Listener, or wraps one through NetConn methods (a
+// *tls.Conn). Call it once the first request's first byte has arrived
+// (fasthttp.Server.ConnState's StateActive); for any other connection,
+// or one past its handshake, it does nothing. From then on c's first
+// write begins the first response.
+func Handshaken(c net.Conn) {
+	for {
+		switch cc := c.(type) {
+		case *timedConn:
+			if cc.phase.Load() == phaseHandshake {
+				cc.phase.CompareAndSwap(phaseHandshake, phaseFirst)
+			}
+			return
+		case interface{ NetConn() net.Conn }:
+			c = cc.NetConn()
+		default:
+			return
+		}
+	}
 }
 
 // Close stops the listener's clock, waits for its goroutine, and closes
@@ -181,10 +218,11 @@ func (c *clock) load() time.Time {
 
 // A connection's phase, as its I/O pattern shows it.
 const (
-	phaseFirst    uint32 = iota // a new connection, before its first write
-	phaseRequest                // a read returned bytes after an idle wait
-	phaseResponse               // a write since the last read phase began
-	phaseIdle                   // a read began after a write; no bytes yet
+	phaseFirst     uint32 = iota // a new connection, before its first write
+	phaseRequest                 // a read returned bytes after an idle wait
+	phaseResponse                // a write since the last read phase began
+	phaseIdle                    // a read began after a write; no bytes yet
+	phaseHandshake               // a new connection in its handshake (Timeouts.Handshake)
 )
 
 // timedConn is a lazyConn that moves its own deadlines at phase changes:
@@ -195,7 +233,7 @@ const (
 type timedConn struct {
 	lazyConn
 	l     *Listener
-	phase atomic.Uint32 // phaseFirst…phaseIdle
+	phase atomic.Uint32 // phaseFirst…phaseHandshake
 }
 
 // readPhase puts the read deadline of a phase lasting d in force: none
@@ -234,9 +272,10 @@ func (c *timedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Write writes; the first write after reads starts the write timeout.
+// Write writes; the first write after reads starts the write timeout
+// (not during a handshake, which writes under Write from accept).
 func (c *timedConn) Write(p []byte) (int, error) {
-	if c.phase.Load() != phaseResponse && c.phase.Swap(phaseResponse) != phaseResponse {
+	if ph := c.phase.Load(); ph != phaseResponse && ph != phaseHandshake && c.phase.Swap(phaseResponse) != phaseResponse {
 		if err := c.writePhase(); err != nil {
 			return 0, err
 		}

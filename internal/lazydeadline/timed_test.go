@@ -19,7 +19,7 @@ const none time.Duration = -1
 // deadlines fire on a fake clock, and a listener whose coarse clock reads
 // that fake clock only when told to.
 type timedStep struct {
-	op      string        // "read", "wait" (a read that gets nothing), "write", "advance" (the fake clock by d), "tick" (the listener's clock reads it), "read-deadline", "write-deadline" (the owner's, d after the fake clock)
+	op      string        // "read", "wait" (a read that gets nothing), "write", "advance" (the fake clock by d), "tick" (the listener's clock reads it), "read-deadline", "write-deadline" (the owner's, d after the fake clock), "handshaken" (Handshaken on a TLS-like wrapper of the connection)
 	d       time.Duration // for "advance" and "…-deadline"
 	timeout bool          // "read", "wait", "write": want a timeout
 	rd, wd  time.Duration // the deadline in force after the step, after the start; 0: not checked; none: no deadline
@@ -86,6 +86,8 @@ func (tc timedCase) run(t *testing.T) {
 			err = c.SetReadDeadline(now.Add(s.d))
 		case "write-deadline":
 			err = c.SetWriteDeadline(now.Add(s.d))
+		case "handshaken":
+			Handshaken(tlsOver{c})
 		default:
 			t.Fatalf("step %d: unknown op %q", i, s.op)
 		}
@@ -122,7 +124,31 @@ func TestTimedPhases(t *testing.T) {
 	}
 	thousand = append(thousand, timedStep{op: "read", rd: time.Second + res + read})
 
+	handshake := all
+	handshake.Handshake = true
 	cases := []timedCase{
+		{name: "a handshake's flights start no idle wait: its reads end Read after accept, its writes Write after", t: handshake, steps: []timedStep{
+			{op: "read", rd: res + read, wd: res + write},
+			{op: "advance", d: 3 * time.Second}, {op: "tick"},
+			{op: "write", rd: res + read, wd: res + write},
+			{op: "wait", rd: res + read, wd: res + write},
+			{op: "read", rd: res + read},
+			{op: "write", wd: res + write},
+			{op: "advance", d: read - 3*time.Second},
+			{op: "read"},
+			{op: "advance", d: res},
+			{op: "read", timeout: true},
+		}},
+		{name: "once handshaken, the first write begins the response and the next read waits Idle", t: handshake, steps: []timedStep{
+			{op: "read"}, {op: "write"}, {op: "read"},
+			{op: "advance", d: 3 * time.Second}, {op: "tick"},
+			{op: "handshaken", rd: res + read, wd: res + write},
+			{op: "read", rd: res + read},
+			{op: "write", wd: 3*time.Second + res + write},
+			{op: "wait", rd: 3*time.Second + res + idle},
+			{op: "handshaken", rd: 3*time.Second + res + idle},
+			{op: "read", rd: 3*time.Second + res + read},
+		}},
 		{name: "a new connection's reads end Read after accept, bytes or not", t: all, steps: []timedStep{
 			{op: "read", rd: res + read, wd: none},
 			{op: "advance", d: 3 * time.Second}, {op: "tick"},
@@ -382,3 +408,8 @@ func TestConcurrentReadWrite(t *testing.T) {
 		}
 	}
 }
+
+// tlsOver is a connection over another, as a *tls.Conn is.
+type tlsOver struct{ net.Conn }
+
+func (c tlsOver) NetConn() net.Conn { return c.Conn }

@@ -652,7 +652,14 @@ func (a *App) serve() {
 		a.server.IdleTimeout = idleTimeout
 		ln = gatewayListener(a.ln)
 	} else {
-		a.timed = serveListener(a.ln, a.timeouts)
+		t := a.timeouts
+		if a.cert != nil {
+			// The TLS handshake is read under the first request's read
+			// timeout, not the idle one its flights would otherwise start.
+			t.Handshake = true
+			a.server.ConnState = handshaken
+		}
+		a.timed = serveListener(a.ln, t)
 		ln = a.timed
 	}
 	// Each connection remembers the last token it passed, so that its

@@ -3,6 +3,8 @@ package app
 import (
 	"net"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/tokengate/tokengate/internal/lazydeadline"
 )
 
@@ -29,10 +31,13 @@ import (
 // Write after its first. A timed-out read fails with
 // os.ErrDeadlineExceeded, so a request cut mid-way still gets its 408
 // (handlers' RequestError). Each timeout fires at most the listener's clock
-// resolution (100 ms) late, never early. Differences from fasthttp's own:
-// the wait after a "100 Continue" and, under TLS, the wait for the
-// client's second handshake flight count as idle (Idle, then Read from
-// their first byte), not as part of the request.
+// resolution (100 ms) late, never early. Under TLS the handshake is part
+// of the first read phase (Timeouts.Handshake: its flights start no idle
+// wait; handshaken ends it at the first request's first byte), so a
+// client that stalls mid-handshake, or completes it and sends nothing, is
+// cut Read after accept. Difference from fasthttp's own: the wait after a
+// "100 Continue" counts as idle (Idle, then Read from the body's first
+// byte), not as part of the request.
 //
 // What it costs: per request an atomic load of a coarse clock and a mutex
 // per phase change, no clock read; deadlines are armed lazily, about once
@@ -41,6 +46,14 @@ import (
 // closes it, App.stop).
 func serveListener(ln net.Listener, t lazydeadline.Timeouts) *lazydeadline.Listener {
 	return lazydeadline.NewListener(ln, t)
+}
+
+// handshaken is the fasthttp.Server's ConnState under TLS: a request's
+// first byte has arrived, so the connection's handshake is over.
+func handshaken(c net.Conn, st fasthttp.ConnState) {
+	if st == fasthttp.StateActive {
+		lazydeadline.Handshaken(c)
+	}
 }
 
 // serveTimeouts is the timeouts the served connections keep: the hook's

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/internal/lazydeadline"
+	"github.com/tokengate/tokengate/internal/testpki"
 	"github.com/tokengate/tokengate/internal/testutil"
 )
 
@@ -157,4 +159,73 @@ func TestServeListenerClock(t *testing.T) {
 			testutil.WaitFor(t, "the clock's goroutine to exit after Close", func() bool { return clockGoroutines() == before })
 		})
 	}
+}
+
+// TestSlowTLSClients: over TLS, the handshake is part of a new
+// connection's first read phase, as with fasthttp's own ReadTimeout: a
+// client that stalls mid-handshake, or completes it and sends nothing, is
+// cut about Read after accept, not after the (much longer) idle timeout.
+func TestSlowTLSClients(t *testing.T) {
+	opts := Options{timeouts: lazydeadline.Timeouts{
+		Read: testRead, Write: testRead, Idle: time.Hour, Resolution: 10 * time.Millisecond,
+	}}
+	ca := testpki.NewCA(t, "tokengate test CA")
+	f := startTLSWith(t, opts, ca.Issue(t, "127.0.0.1"), ca)
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T, c net.Conn)
+	}{
+		{"a connection that sends nothing", func(*testing.T, net.Conn) {}},
+		{"a ClientHello and then silence", func(t *testing.T, c net.Conn) {
+			if _, err := c.Write(clientHello(t, tls.VersionTLS13)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a TLS 1.2 ClientHello and then silence", func(t *testing.T, c net.Conn) {
+			if _, err := c.Write(clientHello(t, tls.VersionTLS12)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a TLS 1.2 handshake and then silence", func(t *testing.T, c net.Conn) {
+			tc := tls.Client(c, &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1", MaxVersion: tls.VersionTLS12})
+			if err := tc.Handshake(); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.DialTimeout("tcp", f.app.Addr(), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.SetDeadline(time.Now().Add(slack * testRead)); err != nil {
+				t.Fatal(err)
+			}
+			tc.run(t, c)
+			if _, err := io.Copy(io.Discard, c); isTimeout(err) {
+				t.Fatalf("connection still open after %v: %v", slack*testRead, err)
+			}
+		})
+	}
+}
+
+// clientHello is the first flight of a TLS client offering at most max.
+func clientHello(t *testing.T, max uint16) []byte {
+	t.Helper()
+	cc, sc := net.Pipe()
+	defer sc.Close()
+	go func() {
+		defer cc.Close()
+		_ = tls.Client(cc, &tls.Config{InsecureSkipVerify: true, MaxVersion: max}).Handshake()
+	}()
+	if err := sc.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	n, err := sc.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf[:n]
 }
