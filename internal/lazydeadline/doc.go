@@ -15,7 +15,9 @@
 // included, until Handshaken). "Now" is a coarse clock, an atomic that a goroutine of
 // the Listener updates once per Timeouts.Resolution until Close, so no
 // request reads the clock. A deadline is that reading + the resolution +
-// the timeout: never early, at most one resolution late.
+// the timeout: never early, at most one resolution late (if the
+// goroutine falls behind, a deadline that fires is checked against the
+// clock's next reading, and late by up to that stall instead).
 //
 // Arming is lazy. On a busy connection nearly every move only puts a
 // deadline a little later; the connection records such a move and leaves

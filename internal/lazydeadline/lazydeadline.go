@@ -31,9 +31,10 @@ type Timeouts struct {
 
 	// Resolution is how often the listener's clock reads Now: a deadline
 	// is the last reading + Resolution + the timeout, so a timeout fires
-	// up to one Resolution late and never early while the clock's
-	// goroutine gets to run once per Resolution. Zero or negative:
-	// DefaultResolution.
+	// up to one Resolution late, and never early: when the clock's
+	// goroutine fell behind (a stalled process), a deadline that fires is
+	// moved to the timeout after the clock's next reading, so it is late
+	// by up to the stall. Zero or negative: DefaultResolution.
 	Resolution time.Duration
 	// Handshake says that the connections begin with a handshake (TLS
 	// served over them), whose flights are part of the first read phase,
@@ -156,21 +157,25 @@ func (l *Listener) Close() error {
 
 // deadline is the deadline of a phase that begins now and lasts d: the
 // clock's last reading + its resolution + d, which is not earlier than
-// now + d as long as the clock's goroutine keeps up; none for d <= 0.
-func (l *Listener) deadline(d time.Duration) time.Time {
+// now + d as long as the clock's goroutine keeps up; none for d <= 0. It
+// also returns that reading (nil once the clock is stopped: then the
+// deadline is exact), from which a deadline that fires can tell whether
+// the goroutine fell behind (see lazy.refresh).
+func (l *Listener) deadline(d time.Duration) (time.Time, *reading) {
 	if d <= 0 {
-		return time.Time{}
+		return time.Time{}, nil
 	}
-	return l.clock.load().Add(l.res + d)
+	r, t := l.clock.load()
+	return t.Add(l.res + d), r
 }
 
 // clock is a coarse clock: a goroutine stores now() every resolution, so
 // that connections read an atomic instead of the clock.
 type clock struct {
 	now      func() time.Time
-	cur      atomic.Pointer[time.Time] // the last reading; nil once stopped
-	quit     chan struct{}             // closed by stop
-	done     chan struct{}             // closed when run returns
+	cur      atomic.Pointer[reading] // the last reading; nil once stopped
+	quit     chan struct{}           // closed by stop
+	done     chan struct{}           // closed when run returns
 	stopOnce sync.Once
 }
 
@@ -180,10 +185,20 @@ func newClock(now func() time.Time) *clock {
 	return c
 }
 
+// reading is one reading of the clock, linked to the next one once it is
+// taken: a phase that began on this reading began before next's time.
+type reading struct {
+	t    time.Time
+	next atomic.Pointer[reading]
+}
+
 // tick stores a reading of the clock.
 func (c *clock) tick() {
-	t := c.now()
-	c.cur.Store(&t)
+	r := &reading{t: c.now()}
+	if prev := c.cur.Load(); prev != nil {
+		prev.next.CompareAndSwap(nil, r) // a test may have linked one
+	}
+	c.cur.Store(r)
 }
 
 // run ticks every res until stop.
@@ -208,12 +223,13 @@ func (c *clock) stop() {
 	<-c.done
 }
 
-// load is the last reading, or a fresh one once the clock is stopped.
-func (c *clock) load() time.Time {
-	if t := c.cur.Load(); t != nil {
-		return *t
+// load is the last reading, or (nil and) a fresh one once the clock is
+// stopped.
+func (c *clock) load() (*reading, time.Time) {
+	if r := c.cur.Load(); r != nil {
+		return r, r.t
 	}
-	return c.now()
+	return nil, c.now()
 }
 
 // A connection's phase, as its I/O pattern shows it.
@@ -243,7 +259,8 @@ func (c *timedConn) readPhase(d time.Duration) error {
 	if c.l.idle <= 0 {
 		return nil
 	}
-	return c.rd.set(c.l.deadline(d), c.Conn.SetReadDeadline)
+	t, r := c.l.deadline(d)
+	return c.rd.setPhase(t, r, d, c.Conn.SetReadDeadline)
 }
 
 // writePhase puts the write timeout in force. A listener without one
@@ -252,7 +269,8 @@ func (c *timedConn) writePhase() error {
 	if c.l.write <= 0 {
 		return nil
 	}
-	return c.wd.set(c.l.deadline(c.l.write), c.Conn.SetWriteDeadline)
+	t, r := c.l.deadline(c.l.write)
+	return c.wd.setPhase(t, r, c.l.write, c.Conn.SetWriteDeadline)
 }
 
 // Read reads; the first read after a write waits under the idle timeout,
@@ -283,6 +301,32 @@ func (c *timedConn) Write(p []byte) (int, error) {
 	return c.lazyConn.Write(p)
 }
 
+// checkLag is refresh's second look at a phase's deadline that has passed
+// at now. It was computed from a clock reading + one resolution, which is
+// early if the clock's goroutine did not get to run within a resolution
+// after that reading (a stalled or starved process). The phase began
+// before the next reading was taken (or, with none yet, before now), so
+// that reading + the phase's length is a deadline that is never early:
+// checkLag puts it in force and reports whether it is still ahead. Each
+// phase's deadline is checked once. d.mu is held.
+func (d *lazy) checkLag(now time.Time) bool {
+	r := d.from
+	if r == nil {
+		return false
+	}
+	d.from = nil
+	began := now
+	if next := r.next.Load(); next != nil {
+		began = next.t
+	}
+	late := began.Add(d.dur)
+	if !now.Before(late) || !late.After(d.want) {
+		return false
+	}
+	d.want = late
+	return true
+}
+
 // lazyConn is a net.Conn whose read and write deadlines are armed lazily
 // (see the package comment). It is safe for concurrent use as net.Conn is:
 // a deadline may be set while a Read or Write is blocked.
@@ -297,16 +341,36 @@ type lazyConn struct {
 // the wrapped connection. The armed one is never later than the one in
 // force, and never missing while one is in force.
 type lazy struct {
-	mu    sync.Mutex // guards want, armed, and arming the wrapped connection
+	mu    sync.Mutex // guards the fields below, and arming the wrapped connection
 	want  time.Time  // the deadline in force; zero: none
 	armed time.Time  // the deadline armed on the wrapped connection; zero: none
+	// from and dur are the clock reading and the length of the phase
+	// whose deadline want is; from is nil for an owner's deadline, an
+	// exact one, or one already checked against the clock's lag.
+	from *reading
+	dur  time.Duration
 }
 
-// set puts t in force and arms it unless the armed deadline fires no
-// later than t would.
+// set puts the owner's deadline t in force (see setLocked).
 func (d *lazy) set(t time.Time, arm func(time.Time) error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.from = nil
+	return d.setLocked(t, arm)
+}
+
+// setPhase puts in force t, the deadline of a phase lasting dur computed
+// from the clock reading r (see Listener.deadline).
+func (d *lazy) setPhase(t time.Time, r *reading, dur time.Duration, arm func(time.Time) error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.from, d.dur = r, dur
+	return d.setLocked(t, arm)
+}
+
+// setLocked puts t in force and arms it unless the armed deadline fires
+// no later than t would. d.mu is held.
+func (d *lazy) setLocked(t time.Time, arm func(time.Time) error) error {
 	d.want = t
 	if !d.armed.IsZero() && (t.IsZero() || !t.Before(d.armed)) {
 		// The armed deadline comes first; when it fires, refresh arms t.
@@ -328,7 +392,7 @@ func (d *lazy) set(t time.Time, arm func(time.Time) error) error {
 func (d *lazy) refresh(now time.Time, arm func(time.Time) error) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.want.IsZero() && !now.Before(d.want) {
+	if !d.want.IsZero() && !now.Before(d.want) && !d.checkLag(now) {
 		return false
 	}
 	if d.want.Equal(d.armed) {

@@ -19,7 +19,7 @@ const none time.Duration = -1
 // deadlines fire on a fake clock, and a listener whose coarse clock reads
 // that fake clock only when told to.
 type timedStep struct {
-	op      string        // "read", "wait" (a read that gets nothing), "write", "advance" (the fake clock by d), "tick" (the listener's clock reads it), "read-deadline", "write-deadline" (the owner's, d after the fake clock), "handshaken" (Handshaken on a TLS-like wrapper of the connection)
+	op      string        // "read", "wait" (a read that gets nothing), "write", "advance" (the fake clock by d), "stall" (the same, while the listener's clock goroutine gets no chance to run), "tick" (the listener's clock reads it), "read-deadline", "write-deadline" (the owner's, d after the fake clock), "handshaken" (Handshaken on a TLS-like wrapper of the connection)
 	d       time.Duration // for "advance" and "…-deadline"
 	timeout bool          // "read", "wait", "write": want a timeout
 	rd, wd  time.Duration // the deadline in force after the step, after the start; 0: not checked; none: no deadline
@@ -79,7 +79,17 @@ func (tc timedCase) run(t *testing.T) {
 			}
 			err = nil
 		case "advance":
+			// The clock's goroutine keeps up: it would have read the
+			// clock one resolution after its last reading that the
+			// listener still holds (tick: that reading is current).
+			if l.clock != nil {
+				if r := l.clock.cur.Load(); r != nil {
+					r.next.CompareAndSwap(nil, &reading{t: r.t.Add(l.res)})
+				}
+			}
 			now = now.Add(s.d)
+		case "stall":
+			now = now.Add(s.d) // the clock's goroutine does not run
 		case "tick":
 			l.clock.tick()
 		case "read-deadline":
@@ -148,6 +158,32 @@ func TestTimedPhases(t *testing.T) {
 			{op: "wait", rd: 3*time.Second + res + idle},
 			{op: "handshaken", rd: 3*time.Second + res + idle},
 			{op: "read", rd: 3*time.Second + res + read},
+		}},
+		// The clock's goroutine does not run for longer than a timeout
+		// (a stalled process): the deadline computed from its stale
+		// reading would be early. The phase began before the clock's next
+		// reading (or, with none yet, before the deadline fired), so
+		// that reading + the timeout is in force instead, once.
+		{name: "a stalled clock makes no deadline early: none read since", t: all, steps: []timedStep{
+			{op: "read", rd: res + read},
+			{op: "stall", d: res + read},
+			{op: "read", rd: res + 2*read},
+			{op: "tick"},
+			{op: "advance", d: read - time.Millisecond},
+			{op: "read"},
+			{op: "advance", d: time.Millisecond},
+			{op: "read", timeout: true},
+		}},
+		{name: "a stalled clock makes no deadline early: read once since", t: all, steps: []timedStep{
+			{op: "read"}, {op: "write"},
+			{op: "wait", rd: res + idle},
+			{op: "stall", d: 3 * time.Second}, {op: "tick"},
+			{op: "advance", d: res + idle - 3*time.Second},
+			{op: "wait", rd: 3*time.Second + idle},
+			{op: "advance", d: 3*time.Second - res - time.Millisecond},
+			{op: "wait"},
+			{op: "advance", d: time.Millisecond},
+			{op: "wait", timeout: true},
 		}},
 		{name: "a new connection's reads end Read after accept, bytes or not", t: all, steps: []timedStep{
 			{op: "read", rd: res + read, wd: none},
@@ -311,11 +347,12 @@ func TestClock(t *testing.T) {
 	fake.Store(int64(time.Hour))
 	want := start.Add(time.Hour + res + time.Second)
 	deadline := time.After(10 * time.Second)
-	for !l.deadline(time.Second).Equal(want) {
+	phaseDeadline := func() time.Time { d, _ := l.deadline(time.Second); return d }
+	for !phaseDeadline().Equal(want) {
 		select {
 		case <-ticked:
 		case <-deadline:
-			t.Fatalf("the clock did not read the new time: deadline %v, want %v", l.deadline(time.Second), want)
+			t.Fatalf("the clock did not read the new time: deadline %v, want %v", phaseDeadline(), want)
 		}
 	}
 
@@ -329,7 +366,7 @@ func TestClock(t *testing.T) {
 	}
 	testutil.WaitFor(t, "the clock's goroutine to exit", func() bool { return clockGoroutines() == before })
 	fake.Store(int64(2 * time.Hour))
-	if got, want := l.deadline(time.Second), start.Add(2*time.Hour+res+time.Second); !got.Equal(want) {
+	if got, want := phaseDeadline(), start.Add(2*time.Hour+res+time.Second); !got.Equal(want) {
 		t.Errorf("after Close: deadline %v, want %v (from Now itself)", got, want)
 	}
 	done := make(chan struct{})
