@@ -14,26 +14,70 @@ import (
 // would move by more than idle/8, so that a busy stream does not reset a
 // timer on every read: the effective bound lies between 7/8 and all of
 // idle.
+//
+// A request header is not a stream: trickled a byte at a time it would
+// hold the connection for idle per byte. So reads begin in a header phase
+// whose deadline is fixed, not pushed: idle after accept for the first
+// request, idle after the first read made without an explicit deadline
+// once a response has been written (a keep-alive request's first byte,
+// after fasthttp's idle wait) for the next ones. HeaderReceived ends it.
+// fasthttp reads up to 8 KiB of a body of known length before it calls
+// the handler, so that much of a body falls in the header phase too.
 type idleConn struct {
 	net.Conn
 	idle time.Duration
-	r, w deadline
+	r    readDeadline
+	w    deadline
 }
 
 // deadline is one direction's state.
 type deadline struct {
-	mu       sync.Mutex // guards explicit and applied
+	mu       sync.Mutex // guards explicit and applied (and readDeadline's fields)
 	explicit time.Time  // set by SetDeadline/SetReadDeadline/SetWriteDeadline; zero: none
 	applied  time.Time  // the implicit deadline last applied; zero: none applied
 }
 
-// NewIdleConn returns c with an idle timeout on reads and writes; idle
-// <= 0 returns c unchanged.
+// readDeadline is the read direction's state, with its header phase.
+type readDeadline struct {
+	deadline
+	header    bool      // a request header is being received
+	headerEnd time.Time // the header phase's deadline; zero: it begins at the next read
+}
+
+// NewIdleConn returns c with an idle timeout on reads and writes, and a
+// header phase (see HeaderReceived) that begins now; idle <= 0 returns c
+// unchanged.
 func NewIdleConn(c net.Conn, idle time.Duration) net.Conn {
 	if idle <= 0 {
 		return c
 	}
-	return &idleConn{Conn: c, idle: idle}
+	return newIdleConn(c, idle)
+}
+
+func newIdleConn(c net.Conn, idle time.Duration) *idleConn {
+	ic := &idleConn{Conn: c, idle: idle}
+	ic.r.header, ic.r.headerEnd = true, time.Now().Add(idle)
+	return ic
+}
+
+// HeaderReceived ends the header phase of c, a connection of
+// NewIdleConn's or NewIdleListener's or one wrapping such a connection
+// through NetConn methods (a *tls.Conn): its reads go back to the idle
+// timeout, so that a request body streams for as long as it keeps
+// moving. The gateway-mode handler calls it first thing; the header phase
+// begins again with the next request. Any other connection is left alone.
+func HeaderReceived(c net.Conn) {
+	for {
+		switch cc := c.(type) {
+		case *idleConn:
+			cc.r.headerDone()
+			return
+		case interface{ NetConn() net.Conn }:
+			c = cc.NetConn()
+		default:
+			return
+		}
+	}
 }
 
 // push applies now+idle through set when d has no explicit deadline and
@@ -41,6 +85,10 @@ func NewIdleConn(c net.Conn, idle time.Duration) net.Conn {
 func (d *deadline) push(idle time.Duration, set func(time.Time) error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.pushLocked(idle, set)
+}
+
+func (d *deadline) pushLocked(idle time.Duration, set func(time.Time) error) error {
 	if !d.explicit.IsZero() {
 		return nil
 	}
@@ -61,9 +109,62 @@ func (d *deadline) setExplicit(t time.Time, set func(time.Time) error) error {
 	return set(t)
 }
 
-// Read reads with the idle timeout.
+// before applies the read deadline: an explicit one wins; in the header
+// phase its fixed deadline (beginning it, if it has not begun); else the
+// idle timeout.
+func (d *readDeadline) before(idle time.Duration, set func(time.Time) error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.header || !d.explicit.IsZero() {
+		return d.pushLocked(idle, set)
+	}
+	if d.headerEnd.IsZero() {
+		d.headerEnd = time.Now().Add(idle)
+	}
+	if d.applied.Equal(d.headerEnd) {
+		return nil
+	}
+	d.applied = d.headerEnd
+	return set(d.headerEnd)
+}
+
+// setExplicit is deadline.setExplicit; in the header phase it also moves
+// the phase's beginning to the next read: fasthttp sets and clears a read
+// deadline around its wait for a keep-alive request's first byte, and
+// the header's time counts from that byte.
+func (d *readDeadline) setExplicit(t time.Time, set func(time.Time) error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.explicit, d.applied = t, time.Time{}
+	if d.header {
+		d.headerEnd = time.Time{}
+	}
+	return set(t)
+}
+
+// responded notes a write: after a response, the next read is the next
+// request's.
+func (d *readDeadline) responded() {
+	d.mu.Lock()
+	if !d.header {
+		d.header, d.headerEnd = true, time.Time{}
+	}
+	d.mu.Unlock()
+}
+
+// headerDone ends the header phase; the next read applies the idle
+// timeout.
+func (d *readDeadline) headerDone() {
+	d.mu.Lock()
+	if d.header {
+		d.header, d.headerEnd, d.applied = false, time.Time{}, time.Time{}
+	}
+	d.mu.Unlock()
+}
+
+// Read reads with the header or the idle timeout.
 func (c *idleConn) Read(p []byte) (int, error) {
-	if err := c.r.push(c.idle, c.Conn.SetReadDeadline); err != nil {
+	if err := c.r.before(c.idle, c.Conn.SetReadDeadline); err != nil {
 		return 0, err
 	}
 	return c.Conn.Read(p)
@@ -71,6 +172,7 @@ func (c *idleConn) Read(p []byte) (int, error) {
 
 // Write writes with the idle timeout.
 func (c *idleConn) Write(p []byte) (int, error) {
+	c.r.responded()
 	if err := c.w.push(c.idle, c.Conn.SetWriteDeadline); err != nil {
 		return 0, err
 	}
@@ -109,7 +211,9 @@ type idleListener struct {
 // client stays silent, or stops reading, for idle; idle <= 0 returns ln
 // unchanged. Gateway mode serves through it with the server's own read
 // and write timeouts off, so that a long upload or download is bounded by
-// silence rather than by its total duration.
+// silence rather than by its total duration, while a request header must
+// arrive within idle of its first byte (of accept, for a connection's
+// first request): see HeaderReceived.
 func NewIdleListener(ln net.Listener, idle time.Duration) net.Listener {
 	if idle <= 0 {
 		return ln
@@ -123,5 +227,5 @@ func (l *idleListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &idleConn{Conn: c, idle: l.idle}, nil
+	return newIdleConn(c, l.idle), nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,15 @@ type front struct {
 
 func startFront(tb testing.TB, cfg gateway.Config) *front {
 	tb.Helper()
+	return startFrontTimeout(tb, cfg, 10*time.Second)
+}
+
+// startFrontTimeout is startFront whose connections time out on silence,
+// or on a header slower than that, after timeout (NewIdleListener), with
+// the keep-alive wait bounded by the server, as in tokengate's gateway
+// mode.
+func startFrontTimeout(tb testing.TB, cfg gateway.Config, timeout time.Duration) *front {
+	tb.Helper()
 	if cfg.Policy == nil {
 		cfg.Policy = policy.NewHolder(policy.Default("items"), nil)
 	}
@@ -46,6 +56,7 @@ func startFront(tb testing.TB, cfg gateway.Config) *front {
 	}
 	srv := &fasthttp.Server{
 		Handler: func(ctx *fasthttp.RequestCtx) {
+			gateway.HeaderReceived(ctx.Conn())
 			p := alice
 			if strings.HasPrefix(string(ctx.Path()), "/public") {
 				p = nil
@@ -54,6 +65,7 @@ func startFront(tb testing.TB, cfg gateway.Config) *front {
 		},
 		StreamRequestBody:     true,
 		NoDefaultServerHeader: true,
+		IdleTimeout:           time.Minute,
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -62,7 +74,7 @@ func startFront(tb testing.TB, cfg gateway.Config) *front {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = srv.Serve(gateway.NewIdleListener(ln, 10*time.Second))
+		_ = srv.Serve(gateway.NewIdleListener(ln, timeout))
 	}()
 	tb.Cleanup(func() {
 		_ = srv.Shutdown()
@@ -480,5 +492,65 @@ func TestIdleConn(t *testing.T) {
 	}()
 	if n, err := c.Read(make([]byte, 1)); n != 1 || err != nil {
 		t.Fatalf("read with data waiting: %d, %v", n, err)
+	}
+}
+
+// headerTimeout is the front's timeout in TestHeaderTimeout: a header
+// must arrive within it, a body may take any time as long as no gap
+// reaches it. A connection must be cut within slowLimit; the uploads'
+// gaps are a sixth of it.
+const (
+	headerTimeout = 300 * time.Millisecond
+	slowLimit     = 10 * headerTimeout
+	uploadGap     = headerTimeout / 6
+)
+
+// trickled is a request header that never ends, for TrickleUntilClosed.
+var trickled = "GET /public HTTP/1.1\r\nHost: a\r\nX-Pad: " + strings.Repeat("a", 1000)
+
+// TestHeaderTimeout: a client trickling a request header a byte at a time
+// (each gap well within the silence timeout) is cut about the timeout
+// after the header began, on a new connection and on a keep-alive one
+// after an idle wait longer than the timeout, while a body whose bytes
+// keep moving streams for many timeouts.
+func TestHeaderTimeout(t *testing.T) {
+	f := startFrontTimeout(t, gateway.Config{Upstream: proxytest.NewCounter(t)}, headerTimeout)
+	const get = "GET /public HTTP/1.1\r\nHost: a\r\n\r\n"
+	const post = "POST /public HTTP/1.1\r\nHost: a\r\n"
+	// fasthttp reads up to 8 KiB of a body before the handler runs, in
+	// the header's time; the rest goes 100 bytes per gap for slowLimit.
+	const fast = 8 << 10
+	slow := int(slowLimit/uploadGap) * 100
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T, c *proxytest.Conn)
+	}{
+		{"a trickled header on a new connection is cut", func(t *testing.T, c *proxytest.Conn) {
+			c.TrickleUntilClosed(t, trickled, headerTimeout/3, slowLimit)
+		}},
+		{"a request, an idle wait, then a slow upload whose bytes keep moving", func(t *testing.T, c *proxytest.Conn) {
+			c.Send(t, get, len(get), 0)
+			if resp, _ := c.Response(t); resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			time.Sleep(2 * headerTimeout)
+			resp, body := c.Upload(t, post, fast, slow, 100, uploadGap)
+			if resp.StatusCode != http.StatusOK || body != strconv.Itoa(fast+slow) {
+				t.Fatalf("status %d, upstream read %q bytes, want %d", resp.StatusCode, body, fast+slow)
+			}
+		}},
+		{"a trickled header on a keep-alive connection is cut", func(t *testing.T, c *proxytest.Conn) {
+			c.Send(t, get, len(get), 0)
+			if resp, _ := c.Response(t); resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			time.Sleep(2 * headerTimeout)
+			c.TrickleUntilClosed(t, trickled, headerTimeout/3, slowLimit)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.run(t, proxytest.Dial(t, f.addr))
+		})
 	}
 }

@@ -34,7 +34,10 @@ func BenchmarkForward(b *testing.B) {
 	b.Cleanup(gw.Close)
 	frontLn := fasthttputil.NewInmemoryListener()
 	front := &fasthttp.Server{
-		Handler:           func(ctx *fasthttp.RequestCtx) { gw.Forward(ctx, alice, nil) },
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			gateway.HeaderReceived(ctx.Conn()) // as tokengate's gateway mode does
+			gw.Forward(ctx, alice, nil)
+		},
 		StreamRequestBody: true,
 	}
 	go func() { _ = front.Serve(gateway.NewIdleListener(frontLn, 10*time.Second)) }()

@@ -100,8 +100,9 @@ type Options struct {
 
 	// timeouts, when it holds any, replaces the served connections' read,
 	// write and idle timeouts (readTimeout, writeTimeout, idleTimeout)
-	// outside gateway mode: a test hook, so that slow and idle clients
-	// are cut in milliseconds.
+	// outside gateway mode, and in gateway mode its Read replaces the
+	// silence and header timeout (gatewayListener): a test hook, so that
+	// slow and idle clients are cut in milliseconds.
 	timeouts lazydeadline.Timeouts
 }
 
@@ -650,7 +651,7 @@ func (a *App) serve() {
 		// bounds the wait for the next request.
 		a.server.StreamRequestBody = true
 		a.server.IdleTimeout = idleTimeout
-		ln = gatewayListener(a.ln)
+		ln = gatewayListener(a.ln, a.timeouts.Read)
 	} else {
 		t := a.timeouts
 		if a.cert != nil {

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -52,6 +53,9 @@ func operational(path []byte) bool {
 func (a *App) gatewayHandler(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		defer a.handlers.Recover(ctx)
+		// The header is in: the body streams under the silence timeout
+		// (gatewayListener).
+		gateway.HeaderReceived(ctx.Conn())
 		if operational(ctx.Path()) {
 			h(ctx)
 			return
@@ -66,9 +70,10 @@ func (a *App) gatewayHandler(h fasthttp.RequestHandler) fasthttp.RequestHandler 
 }
 
 // gatewayListener wraps ln so that client connections time out on silence
-// (readTimeout without a byte either way) rather than on the total length
-// of a streamed upload or download; serve turns the server's own read and
-// write timeouts off in gateway mode.
-func gatewayListener(ln net.Listener) net.Listener {
-	return gateway.NewIdleListener(ln, readTimeout)
+// (timeout without a byte either way) rather than on the total length of
+// a streamed upload or download, while a request header must arrive
+// within timeout of its first byte (gatewayHandler ends that phase); serve
+// turns the server's own read and write timeouts off in gateway mode.
+func gatewayListener(ln net.Listener, timeout time.Duration) net.Listener {
+	return gateway.NewIdleListener(ln, timeout)
 }

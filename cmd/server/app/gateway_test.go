@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/devissuer"
+	"github.com/tokengate/tokengate/internal/lazydeadline"
 	"github.com/tokengate/tokengate/internal/proxytest"
 	"github.com/tokengate/tokengate/internal/testutil"
 )
@@ -426,5 +427,77 @@ func TestGatewayFormBodyNotBuffered(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 400 || up.Hits() != 0 {
 		t.Fatalf("status %d, upstream hits %d", resp.StatusCode, up.Hits())
+	}
+}
+
+// gwTimeout is the silence and header timeout of TestGatewayHeaderTimeout
+// (Options.timeouts): a connection must be cut within 10× it; the slow
+// upload's gaps are a sixth of it.
+const gwTimeout = 300 * time.Millisecond
+
+// TestGatewayHeaderTimeout: in gateway mode, where fasthttp's own read
+// timeout is off and connections time out on silence, a request header
+// trickled a byte at a time is still cut about the timeout after it
+// began, on a new connection and on a keep-alive one, while an upload
+// whose bytes keep moving streams to the upstream for many timeouts; over
+// plain HTTP and TLS.
+func TestGatewayHeaderTimeout(t *testing.T) {
+	opts := Options{timeouts: lazydeadline.Timeouts{Read: gwTimeout}}
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			s := tr.startWith(t, opts, gatewayArgs(t, proxytest.NewCounter(t))...)
+			tok, err := s.iss.Mint(devissuer.MintOptions{Scopes: []string{"items"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range headerTimeoutCases(tok) {
+				t.Run(tc.name, func(t *testing.T) {
+					t.Parallel()
+					tc.run(t, proxytest.NewConn(t, s.dial(t).Conn))
+				})
+			}
+		})
+	}
+}
+
+// headerTimeoutCases are TestGatewayHeaderTimeout's, with tok for the
+// upstream's protected routes.
+func headerTimeoutCases(tok string) []struct {
+	name string
+	run  func(t *testing.T, c *proxytest.Conn)
+} {
+	trickled := "GET /items HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer " + tok + "\r\nX-Pad: " + strings.Repeat("a", 1000)
+	get := "GET /status HTTP/1.1\r\nHost: api.example.com\r\n\r\n"
+	post := "POST /upload HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer " + tok + "\r\n"
+	// fasthttp reads up to 8 KiB of a body before the handler runs, in
+	// the header's time; the rest goes 100 bytes per gap for 10× the
+	// timeout.
+	const fast, gap = 8 << 10, gwTimeout / 6
+	slow := int(10*gwTimeout/gap) * 100
+	keepAlive := func(t *testing.T, c *proxytest.Conn) {
+		c.Send(t, get, len(get), 0)
+		if resp, body := c.Response(t); resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+		time.Sleep(2 * gwTimeout)
+	}
+	return []struct {
+		name string
+		run  func(t *testing.T, c *proxytest.Conn)
+	}{
+		{"a trickled header on a new connection is cut", func(t *testing.T, c *proxytest.Conn) {
+			c.TrickleUntilClosed(t, trickled, gwTimeout/3, 10*gwTimeout)
+		}},
+		{"a request, an idle wait, then a slow upload whose bytes keep moving", func(t *testing.T, c *proxytest.Conn) {
+			keepAlive(t, c)
+			resp, body := c.Upload(t, post, fast, slow, 100, gap)
+			if resp.StatusCode != http.StatusOK || body != strconv.Itoa(fast+slow) {
+				t.Fatalf("status %d, upstream read %q bytes, want %d", resp.StatusCode, body, fast+slow)
+			}
+		}},
+		{"a trickled header on a keep-alive connection is cut", func(t *testing.T, c *proxytest.Conn) {
+			keepAlive(t, c)
+			c.TrickleUntilClosed(t, trickled, gwTimeout/3, 10*gwTimeout)
+		}},
 	}
 }
