@@ -25,9 +25,10 @@ import (
 // the handler, so that much of a body falls in the header phase too.
 type idleConn struct {
 	net.Conn
-	idle time.Duration
-	r    readDeadline
-	w    deadline
+	idle   time.Duration
+	served bool // accepted by NewIdleListener: a client's, with header phases
+	r      readDeadline
+	w      deadline
 }
 
 // deadline is one direction's state.
@@ -44,24 +45,29 @@ type readDeadline struct {
 	headerEnd time.Time // the header phase's deadline; zero: it begins at the next read
 }
 
-// NewIdleConn returns c with an idle timeout on reads and writes, and a
-// header phase (see HeaderReceived) that begins now; idle <= 0 returns c
-// unchanged.
+// NewIdleConn returns c, a connection the gateway dialled (to the
+// upstream), with an idle timeout on reads and writes and no header
+// phase: a response of any length streams for as long as it keeps
+// moving. idle <= 0 returns c unchanged.
 func NewIdleConn(c net.Conn, idle time.Duration) net.Conn {
 	if idle <= 0 {
 		return c
 	}
-	return newIdleConn(c, idle)
+	return newIdleConn(c, idle, false)
 }
 
-func newIdleConn(c net.Conn, idle time.Duration) *idleConn {
-	ic := &idleConn{Conn: c, idle: idle}
-	ic.r.header, ic.r.headerEnd = true, time.Now().Add(idle)
+// newIdleConn wraps c; served (a client's connection, accepted) starts it
+// in a header phase that ends idle from now.
+func newIdleConn(c net.Conn, idle time.Duration, served bool) *idleConn {
+	ic := &idleConn{Conn: c, idle: idle, served: served}
+	if served {
+		ic.r.header, ic.r.headerEnd = true, time.Now().Add(idle)
+	}
 	return ic
 }
 
 // HeaderReceived ends the header phase of c, a connection of
-// NewIdleConn's or NewIdleListener's or one wrapping such a connection
+// NewIdleListener's or one wrapping such a connection
 // through NetConn methods (a *tls.Conn): its reads go back to the idle
 // timeout, so that a request body streams for as long as it keeps
 // moving. The gateway-mode handler calls it first thing; the header phase
@@ -172,7 +178,9 @@ func (c *idleConn) Read(p []byte) (int, error) {
 
 // Write writes with the idle timeout.
 func (c *idleConn) Write(p []byte) (int, error) {
-	c.r.responded()
+	if c.served {
+		c.r.responded()
+	}
 	if err := c.w.push(c.idle, c.Conn.SetWriteDeadline); err != nil {
 		return 0, err
 	}
@@ -201,7 +209,7 @@ func errorsJoin(a, b error) error {
 	return b
 }
 
-// idleListener wraps accepted connections in NewIdleConn.
+// idleListener wraps accepted connections in idleConns with header phases.
 type idleListener struct {
 	net.Listener
 	idle time.Duration
@@ -227,5 +235,5 @@ func (l *idleListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newIdleConn(c, l.idle), nil
+	return newIdleConn(c, l.idle, true), nil
 }

@@ -358,7 +358,11 @@ func TestNoFreeConnection(t *testing.T) {
 	}))
 	t.Cleanup(up.Close)
 	t.Cleanup(cancel)
-	f := startFront(t, gateway.Config{Upstream: up.URL, MaxConns: 1, Timeout: 300 * time.Millisecond})
+	// Timeout bounds the upstream's silence as well as the wait for a
+	// free connection: the stream's 20 ms gaps must stay far below it
+	// even on a loaded machine, or the stream times out first and frees
+	// the connection.
+	f := startFront(t, gateway.Config{Upstream: up.URL, MaxConns: 1, Timeout: 1500 * time.Millisecond})
 
 	c, err := net.Dial("tcp", f.addr)
 	if err != nil {
@@ -372,6 +376,51 @@ func TestNoFreeConnection(t *testing.T) {
 	resp, body := f.raw(t, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
 	if resp.StatusCode != 504 || !strings.Contains(body, "gateway timeout") {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+}
+
+// TestLongDownload: a response that keeps moving streams for longer than
+// Timeout, which bounds the upstream's silence, not the response's length
+// (the upstream connection has no header phase).
+func TestLongDownload(t *testing.T) {
+	const timeout = time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+				_, _ = io.WriteString(w, "x")
+				w.(http.Flusher).Flush()
+			}
+		}
+	}))
+	t.Cleanup(up.Close)
+	t.Cleanup(cancel)
+	f := startFront(t, gateway.Config{Upstream: up.URL, Timeout: timeout})
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, "GET /stream HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := c.SetReadDeadline(start.Add(3 * timeout)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				return // the client's own deadline: the download was still going
+			}
+			t.Fatalf("download cut after %v (Timeout %v): %v", time.Since(start), timeout, err)
+		}
 	}
 }
 
