@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -333,19 +334,21 @@ func TestUpstreamFailures(t *testing.T) {
 	}
 }
 
-// TestNoFreeConnection: with every upstream connection busy (MaxConns 1,
-// a response still streaming), a request that waits Timeout for one gets
-// 504, as Config.MaxConns says.
-func TestNoFreeConnection(t *testing.T) {
+// tickingUpstream is an upstream whose GET /stream answers 200 and then
+// a byte every 20 ms until the test ends; streaming is closed once the
+// first response's header is out. Other paths get an empty 200.
+func tickingUpstream(t *testing.T) (up *httptest.Server, streaming <-chan struct{}) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	streaming := make(chan struct{})
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	started := make(chan struct{})
+	var once sync.Once
+	up = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/stream" {
 			return
 		}
 		w.WriteHeader(200)
 		w.(http.Flusher).Flush()
-		close(streaming)
+		once.Do(func() { close(started) })
 		for {
 			select {
 			case <-ctx.Done():
@@ -358,6 +361,14 @@ func TestNoFreeConnection(t *testing.T) {
 	}))
 	t.Cleanup(up.Close)
 	t.Cleanup(cancel)
+	return up, started
+}
+
+// TestNoFreeConnection: with every upstream connection busy (MaxConns 1,
+// a response still streaming), a request that waits Timeout for one gets
+// 504, as Config.MaxConns says.
+func TestNoFreeConnection(t *testing.T) {
+	up, streaming := tickingUpstream(t)
 	// Timeout bounds the upstream's silence as well as the wait for a
 	// free connection: the stream's 20 ms gaps must stay far below it
 	// even on a loaded machine, or the stream times out first and frees
@@ -384,22 +395,7 @@ func TestNoFreeConnection(t *testing.T) {
 // (the upstream connection has no header phase).
 func TestLongDownload(t *testing.T) {
 	const timeout = time.Second
-	ctx, cancel := context.WithCancel(context.Background())
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(200)
-		w.(http.Flusher).Flush()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(20 * time.Millisecond):
-				_, _ = io.WriteString(w, "x")
-				w.(http.Flusher).Flush()
-			}
-		}
-	}))
-	t.Cleanup(up.Close)
-	t.Cleanup(cancel)
+	up, _ := tickingUpstream(t)
 	f := startFront(t, gateway.Config{Upstream: up.URL, Timeout: timeout})
 	c, err := net.Dial("tcp", f.addr)
 	if err != nil {
