@@ -375,14 +375,9 @@ func TestNoFreeConnection(t *testing.T) {
 	// the connection.
 	f := startFront(t, gateway.Config{Upstream: up.URL, MaxConns: 1, Timeout: 1500 * time.Millisecond})
 
-	c, err := net.Dial("tcp", f.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if _, err := io.WriteString(c, "GET /stream HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
+	c := proxytest.Dial(t, f.addr)
+	const stream = "GET /stream HTTP/1.1\r\nHost: a\r\n\r\n"
+	c.Send(t, stream, len(stream), 0)
 	<-streaming
 	resp, body := f.raw(t, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
 	if resp.StatusCode != 504 || !strings.Contains(body, "gateway timeout") {
@@ -397,14 +392,9 @@ func TestLongDownload(t *testing.T) {
 	const timeout = time.Second
 	up, _ := tickingUpstream(t)
 	f := startFront(t, gateway.Config{Upstream: up.URL, Timeout: timeout})
-	c, err := net.Dial("tcp", f.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if _, err := io.WriteString(c, "GET /stream HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
+	c := proxytest.Dial(t, f.addr)
+	const stream = "GET /stream HTTP/1.1\r\nHost: a\r\n\r\n"
+	c.Send(t, stream, len(stream), 0)
 	start := time.Now()
 	if err := c.SetReadDeadline(start.Add(3 * timeout)); err != nil {
 		t.Fatal(err)
