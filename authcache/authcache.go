@@ -159,9 +159,12 @@ type Stats struct {
 	MaxCost       int64  // the configured bound, in bytes
 }
 
-// lockShards is the number of shards of the close guard and hit counters; a
-// power of two.
-const lockShards = 64
+// lockShards is the number of shards of the close guard and hit counters,
+// 1<<lockShardBits.
+const (
+	lockShardBits = 6
+	lockShards    = 1 << lockShardBits
+)
 
 // shard guards ristretto against Close for the hits that picked it and
 // counts them. A hit picks its shard at random (math/rand/v2's generator

@@ -3,7 +3,7 @@ package authcache
 import (
 	"context"
 	"encoding/binary"
-	"math/rand/v2"
+	"unsafe"
 
 	"github.com/tokengate/tokengate/auth"
 )
@@ -39,6 +39,7 @@ type Memo struct {
 	c     *Cache // the cache e belongs to
 	e     *entry // nil: nothing remembered
 	token []byte // a copy of e's token
+	hits  *shard // where c counts m's hits (memoShard); set with c
 }
 
 // Reset forgets the remembered token and zeroes its copy: the whole
@@ -51,29 +52,47 @@ func (m *Memo) Reset() {
 // ValidateMemo is Validate for a caller that keeps one Memo per
 // connection: when token is the one m remembers and the cache still serves
 // its entry, the answer is that entry's principal, at the cost of a
-// comparison and the entry's checks; otherwise it is Validate's answer,
-// and a hit on a valid entry is remembered in m for the next request. The
-// answers are Validate's in every case, and a memo hit counts as a hit in
-// Stats. m may be nil (plain Validate).
+// comparison and the entry's checks (Recall); otherwise it is Validate's
+// answer, and a hit on a valid entry is remembered in m for the next
+// request. The answers are Validate's in every case, and a memo hit counts
+// as a hit in Stats. m may be nil (plain Validate).
 func (c *Cache) ValidateMemo(ctx context.Context, token []byte, m *Memo) (*auth.Principal, error) {
 	if m == nil {
 		return c.validate(ctx, token, nil)
 	}
-	if m.e != nil && m.c == c && equalConstantTime(token, m.token) {
-		if p := c.memoHit(m.e); p != nil {
-			return p, nil
-		}
+	if p := c.Recall(token, m); p != nil {
+		return p, nil
 	}
-	m.e = nil
 	return c.validate(ctx, token, m)
 }
 
+// Recall is ValidateMemo's first step on its own, for a caller that would
+// otherwise build a context for every request: the principal of the entry
+// m remembers, when token is the one m remembers and the cache still
+// serves that entry (counted as a hit in Stats); else nil, and m no
+// longer offers that entry. nil is not an answer about the token: pass it
+// to ValidateMemo (or Validate), which validates it. Recall itself
+// validates nothing, waits for nothing and allocates nothing. m may be
+// nil (nil).
+func (c *Cache) Recall(token []byte, m *Memo) *auth.Principal {
+	if m == nil {
+		return nil
+	}
+	if m.e != nil && m.c == c && equalConstantTime(token, m.token) {
+		if p := c.memoHit(m.e, m.hits); p != nil {
+			return p
+		}
+	}
+	m.e = nil
+	return nil
+}
+
 // memoHit returns e's principal when the cache would serve e as it
-// stands (judge) and ristretto still holds it, and counts the hit; nil
-// means "ask the cache": e may still be good (an older key generation
+// stands (judge) and ristretto still holds it, and counts the hit on sh;
+// nil means "ask the cache": e may still be good (an older key generation
 // that a check would confirm, a re-check due), but that is for Validate
 // to find out.
-func (c *Cache) memoHit(e *entry) *auth.Principal {
+func (c *Cache) memoHit(e *entry, sh *shard) *auth.Principal {
 	if c.closed.Load() || e.exited.Load() {
 		return nil
 	}
@@ -81,7 +100,7 @@ func (c *Cache) memoHit(e *entry) *auth.Principal {
 	if c.judge(e, now) != hitServe {
 		return nil
 	}
-	return c.serve(e, now, &c.shards[rand.Uint32()&(lockShards-1)])
+	return c.serve(e, now, sh)
 }
 
 // remember makes m remember token and e, the positive entry a hit on
@@ -90,8 +109,22 @@ func (m *Memo) remember(c *Cache, e *entry, token []byte) {
 	if len(token) > MaxMemoToken {
 		return
 	}
+	if m.c != c || m.hits == nil {
+		m.hits = &c.shards[memoShard(m)]
+	}
 	m.c, m.e = c, e
 	m.token = append(m.token[:0], token...)
+}
+
+// memoShard is the counter shard of m's hits: one per memo, picked from
+// its address (Fibonacci hashing; the address is never turned back into a
+// pointer). A connection's hits then write one cache line, which stays
+// with the core that serves it, where a shard picked at random per hit
+// (as a plain hit does) is as often as not a line the other core wrote
+// last.
+func memoShard(m *Memo) uint64 {
+	p := uint64(uintptr(unsafe.Pointer(m)))
+	return (p * 0x9e3779b97f4a7c15) >> (64 - lockShardBits)
 }
 
 // equalConstantTime reports whether a and b are equal, in a time that

@@ -174,6 +174,70 @@ func TestValidateMemoNilMemo(t *testing.T) {
 	}
 }
 
+// TestRecall: Recall answers from the memo alone. Before the memo
+// remembers anything, for another token, or for another cache's memo it
+// is nil without asking the validator; for the remembered token it is the
+// entry's principal, counted as a hit; a miss empties the memo, so that
+// the remembered token no longer recalls either.
+func TestRecall(t *testing.T) {
+	env := newMemoEnv(t, memoSetup{})
+	if p := env.c.Recall([]byte("tok"), &env.m); p != nil {
+		t.Fatalf("Recall on an empty memo = %v, want nil", principalName(p))
+	}
+	if p := env.c.Recall([]byte("tok"), nil); p != nil {
+		t.Fatalf("Recall with a nil memo = %v, want nil", principalName(p))
+	}
+	if got := env.next.calls.Load(); got != 0 {
+		t.Fatalf("Recall called the validator %d times, want never", got)
+	}
+
+	env.remember(t, "tok")
+	e := env.m.e
+	hits := env.c.Stats().Hits
+	for i := range 2 {
+		if p := env.c.Recall([]byte("tok"), &env.m); p != e.principal {
+			t.Fatalf("Recall %d of the remembered token = %v, want the entry's principal", i, principalName(p))
+		}
+	}
+	if got := env.c.Stats().Hits - hits; got != 2 {
+		t.Errorf("two recalls counted %d hits, want 2", got)
+	}
+
+	other := newMemoEnv(t, memoSetup{})
+	if p := other.c.Recall([]byte("tok"), &env.m); p != nil {
+		t.Errorf("another cache recalled %v from this cache's memo, want nil", principalName(p))
+	}
+	if env.m.e != nil {
+		t.Fatalf("the memo still offers its entry after a miss")
+	}
+	if p := env.c.Recall([]byte("tok"), &env.m); p != nil {
+		t.Errorf("after a miss the memo recalled %v, want nil until a hit through the cache", principalName(p))
+	}
+	if got := env.next.calls.Load(); got != 1 {
+		t.Errorf("validator called %d times, want 1 (the fill)", got)
+	}
+}
+
+// TestMemoHitsShard: a memo's hits are counted on one shard, its own
+// (memoShard), whichever cache line a plain hit would pick.
+func TestMemoHitsShard(t *testing.T) {
+	env := newMemoEnv(t, memoSetup{})
+	env.remember(t, "tok")
+	sh := &env.c.shards[memoShard(&env.m)]
+	if env.m.hits != sh {
+		t.Fatalf("the memo counts on shard %p, want its own %p", env.m.hits, sh)
+	}
+	before := sh.hits.Load()
+	for range 5 {
+		if p := env.c.Recall([]byte("tok"), &env.m); p == nil {
+			t.Fatal("Recall of the remembered token missed")
+		}
+	}
+	if got := sh.hits.Load() - before; got != 5 {
+		t.Errorf("the memo's shard counted %d of 5 recalls", got)
+	}
+}
+
 // differing returns token with byte i changed.
 func differing(token string, i int) string {
 	b := []byte(token)

@@ -148,16 +148,23 @@ func (c *clientContext) resolve() {
 
 // validate runs the validator for the request's token, with a ctx that
 // names the request's client on demand, through the connection's memo
-// when it has one (Listener). It allocates nothing beyond what the
-// validator does.
+// when it has one (Listener). A memo hit (authcache.Cache.Recall) needs
+// no ctx, so it takes none from the pool. It allocates nothing beyond what
+// the validator does.
 func (s *Server) validate(ctx *fasthttp.RequestCtx, token []byte) (*auth.Principal, error) {
+	m := s.connMemo(ctx)
+	if m != nil {
+		if p := s.memo.Recall(token, m); p != nil {
+			return p, nil
+		}
+	}
 	cc := s.clientCtxs.Get().(*clientContext)
 	cc.req = ctx
 	var (
 		p   *auth.Principal
 		err error
 	)
-	if m := s.connMemo(ctx); m != nil {
+	if m != nil {
 		p, err = s.memo.ValidateMemo(cc, token, m)
 	} else {
 		p, err = s.cfg.Validator.Validate(cc, token)

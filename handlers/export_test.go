@@ -22,7 +22,9 @@ func (s *Server) RequireScopeForTest(scope string, next fasthttp.RequestHandler)
 }
 
 // ObserveMemoForTest makes every validation that goes through a
-// connection's memo call seen with that memo first. It reports false, and
+// connection's memo call seen with that memo first, once: the Server asks
+// the memo (Recall) before anything else, and only then, on a miss, the
+// cache through it (ValidateMemo). It reports false, and
 // changes nothing, when the Validator keeps no memos (the Server then
 // never uses one). Call it before serving.
 func (s *Server) ObserveMemoForTest(seen func(*authcache.Memo)) bool {
@@ -39,8 +41,12 @@ type observedMemo struct {
 	seen func(*authcache.Memo)
 }
 
-func (o observedMemo) ValidateMemo(ctx context.Context, token []byte, m *authcache.Memo) (*auth.Principal, error) {
+func (o observedMemo) Recall(token []byte, m *authcache.Memo) *auth.Principal {
 	o.seen(m)
+	return o.next.Recall(token, m)
+}
+
+func (o observedMemo) ValidateMemo(ctx context.Context, token []byte, m *authcache.Memo) (*auth.Principal, error) {
 	return o.next.ValidateMemo(ctx, token, m)
 }
 

@@ -15,6 +15,7 @@ import (
 // with the same token then costs a comparison instead of a hash and a
 // lookup.
 type memoValidator interface {
+	Recall(token []byte, m *authcache.Memo) *auth.Principal
 	ValidateMemo(ctx context.Context, token []byte, m *authcache.Memo) (*auth.Principal, error)
 }
 
