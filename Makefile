@@ -7,6 +7,7 @@ BENCH_COUNT ?= 1
 BENCH_TIME  ?= 1s
 FUZZTIME    ?= 10s
 FUZZTIME_CI ?= 3s
+PGO_SECONDS ?= 30
 LOADTEST_ARGS ?=
 
 # Build stamps: `tokengate --version`, the log and /metrics show them.
@@ -22,7 +23,7 @@ ENGINE       ?= $(shell command -v podman 2>/dev/null || command -v docker 2>/de
 ENGINE_FLAGS ?=
 IMAGE_MAX_MB ?= 40
 
-.PHONY: help run build test lint bench e2e interop loadtest k6-shim fuzz fuzz-ci image image-test clean
+.PHONY: help run build test lint bench e2e interop loadtest k6-shim pgo fuzz fuzz-ci image image-test clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -70,6 +71,11 @@ interop: ## the same flows against a real third-party authorization server (node
 
 loadtest: ## the load-test harness (LOADTEST_ARGS="-h" for its options)
 	$(GO) run ./loadtest $(LOADTEST_ARGS)
+
+# go build and go test use cmd/server/default.pgo by themselves (-pgo=auto);
+# refresh it after changing a hot path. Needs wrk.
+pgo: ## profile tokengate --dev under wrk and write cmd/server/default.pgo (PGO_SECONDS, 30)
+	loadtest/pgo.sh $(PGO_SECONDS)
 
 k6-shim: ## run the k6 scripts through the Node.js shim against tokengate --dev, in every mode
 	loadtest/k6shim/ci.sh

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# pgo.sh writes cmd/server/default.pgo, the CPU profile from which go build
+# optimises tokengate (profile-guided optimisation: go build and go test
+# use a main package's default.pgo by themselves, -pgo=auto). The profile
+# is of the paths a deployment spends its CPU on, under wrk over loopback
+# TCP against tokengate --dev, in this order within one profile:
+#
+#   half the time   GET /items with one cached token (a keep-alive client)
+#   a third         GET /auth/forward, a proxy's cached decision
+#   the rest        GET / (public)
+#
+# The server is built from the tree as it stands (with the current
+# default.pgo, if any: a profile from an optimised build is as good, Go's
+# PGO is iterative) and profiled through ADMIN_ADDR's /debug/pprof/.
+# Everything listens on 127.0.0.1 and is stopped on exit. Needs wrk and
+# curl; run it from the repository root after changing the hot paths, and
+# commit the new profile with the change (make pgo):
+#
+#   loadtest/pgo.sh [seconds]     (default: 30)
+set -euo pipefail
+
+secs=${1:-30}
+command -v wrk >/dev/null || { echo "pgo: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+[ "$secs" -ge 6 ] 2>/dev/null || { echo "pgo: seconds must be a whole number, at least 6" >&2; exit 2; }
+
+dir=$(mktemp -d)
+pid=
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+	wait 2>/dev/null || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+go build -o "$dir/tokengate" ./cmd/server
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+admin=$(free_port)
+LISTEN_ADDR=127.0.0.1:$port ADMIN_ADDR=127.0.0.1:$admin "$dir/tokengate" --dev >"$dir/tokengate.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 50); do
+	curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+	sleep 0.2
+done
+curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || { echo "pgo: tokengate did not come up" >&2; cat "$dir/tokengate.log" >&2; exit 1; }
+
+token=$(curl -sf -X POST "http://127.0.0.1:$port/token" -u dev-client:dev-secret |
+	sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+auth="Authorization: Bearer $token"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/items" -H "$auth")" = 200 ] ||
+	{ echo "pgo: GET /items with the token was refused" >&2; exit 1; }
+fwd=(-H "$auth" -H "X-Forwarded-Method: GET" -H "X-Forwarded-Proto: https"
+	-H "X-Forwarded-Host: api.example" -H "X-Forwarded-Uri: /items")
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/auth/forward" "${fwd[@]}")" = 200 ] ||
+	{ echo "pgo: the forward-auth decision was refused" >&2; exit 1; }
+
+curl -sf -o "$dir/cpu.pprof" "http://127.0.0.1:$admin/debug/pprof/profile?seconds=$secs" &
+prof=$!
+sleep 0.5 # the profile has begun
+wrk -t2 -c64 -d"$((secs / 2))s" -H "$auth" "http://127.0.0.1:$port/items" >/dev/null
+wrk -t2 -c64 -d"$((secs / 3))s" "${fwd[@]}" "http://127.0.0.1:$port/auth/forward" >/dev/null
+wrk -t2 -c64 -d"$((secs - secs / 2 - secs / 3 - 1))s" "http://127.0.0.1:$port/" >/dev/null
+wait "$prof" || { echo "pgo: the profile could not be read" >&2; exit 1; }
+
+go tool pprof -top -nodecount=1 "$dir/cpu.pprof" >/dev/null 2>&1 || { echo "pgo: the profile does not parse" >&2; exit 1; }
+cp "$dir/cpu.pprof" cmd/server/default.pgo
+echo "pgo: wrote cmd/server/default.pgo ($(wc -c <cmd/server/default.pgo) bytes, ${secs}s of profile)"
