@@ -171,8 +171,9 @@ const (
 // has per-thread state), not by its digest: the hits of one hot token on
 // several cores would otherwise all read-lock and count on the same cache
 // line, which then moves between the cores on every request. Close
-// write-locks every shard, so any shard guards any hit. The padding keeps
-// shards off each other's lines.
+// write-locks every shard, so any shard guards any hit. A memo hit, which
+// calls no ristretto, counts on its memo's shard instead (memoShard). The
+// padding keeps shards off each other's lines.
 type shard struct {
 	mu      sync.RWMutex // read-held around every ristretto call on the hit path; Close write-locks all shards
 	hits    atomic.Uint64
