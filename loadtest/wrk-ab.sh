@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# wrk-ab.sh compares tokengate builds the way wrk-rounds.sh measures one:
+# wrk over loopback TCP, each server's CPU time read from /proc/PID/stat
+# around each run, rounds interleaved with the order rotating. Each build
+# runs as two processes (tokengate --dev, each with its own token), since
+# two processes of one build differ by a few per cent on a shared VM: the
+# gap between a build's two copies is printed as its noise.
+#
+#   loadtest/wrk-ab.sh [-r rounds] [-s seconds] [-p path] BINARY...
+#
+# BINARY is a built server (go build -o /tmp/new ./cmd/server; the first
+# is the reference); path is what wrk requests, with the token (default
+# /items). It prints every run, then per build the median over rounds of
+# its CPU per request and req/s against the reference's (the mean of both
+# copies within a round), and the median gap between its copies. Every
+# server listens on 127.0.0.1 and is stopped on exit. Needs wrk and curl.
+set -euo pipefail
+
+rounds=8 secs=5 path=/items
+while getopts "r:s:p:" o; do
+	case $o in
+	r) rounds=$OPTARG ;;
+	s) secs=$OPTARG ;;
+	p) path=$OPTARG ;;
+	*) exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 1 ] || { echo "usage: wrk-ab.sh [-r rounds] [-s seconds] [-p path] BINARY..." >&2; exit 2; }
+command -v wrk >/dev/null || { echo "wrk-ab: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+for b in "$@"; do [ -x "$b" ] || { echo "wrk-ab: $b is not an executable" >&2; exit 2; }; done
+
+dir=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+declare -A port pid token
+names=()
+for i in $(seq 1 $#); do
+	bin=${!i}
+	for copy in a b; do
+		n="$i$copy"
+		names+=("$n")
+		port[$n]=$(free_port)
+		LISTEN_ADDR=127.0.0.1:${port[$n]} "$bin" --dev >"$dir/$n.log" 2>&1 &
+		pid[$n]=$!
+		pids+=("${pid[$n]}")
+		for _ in $(seq 1 50); do
+			curl -sf "http://127.0.0.1:${port[$n]}/healthz" >/dev/null 2>&1 && break
+			sleep 0.2
+		done
+		token[$n]=$(curl -sf -X POST "http://127.0.0.1:${port[$n]}/token" -u dev-client:dev-secret |
+			sed -E 's/.*"access_token":"([^"]+)".*/\1/') ||
+			{ echo "wrk-ab: $bin did not come up" >&2; cat "$dir/$n.log" >&2; exit 1; }
+	done
+	echo "build $i: $bin"
+done
+
+tck=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+echo "round process req/s cpu_us_per_req"
+count=${#names[@]}
+for r in $(seq 1 "$rounds"); do
+	for k in $(seq 0 $((count - 1))); do
+		n=${names[$(((k + r) % count))]}
+		c0=$(cpu_ticks "${pid[$n]}")
+		out=$(wrk -t2 -c64 -d"${secs}s" -H "Authorization: Bearer ${token[$n]}" "http://127.0.0.1:${port[$n]}$path")
+		c1=$(cpu_ticks "${pid[$n]}")
+		grep -q "Non-2xx" <<<"$out" && { echo "wrk-ab: process $n answered $path with non-2xx statuses" >&2; exit 1; }
+		reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+		rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+		us=$(awk -v a="$c0" -v b="$c1" -v t="$tck" -v n="$reqs" 'BEGIN {printf "%.3f", (b - a) * 1e6 / t / n}')
+		echo "$r $n $rps $us" | tee -a "$dir/results"
+	done
+done
+
+awk -v builds=$# '
+	{ rps[$1, $2] = $3; cpu[$1, $2] = $4; if ($1 > rounds) rounds = $1 }
+	function median(a, n,   i, j, t) {
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	END {
+		print ""
+		print "median over " rounds " rounds, against build 1 (both copies averaged within each round):"
+		for (b = 1; b <= builds; b++) {
+			for (i = 1; i <= rounds; i++) {
+				c[i] = (cpu[i, b "a"] + cpu[i, b "b"]) / (cpu[i, "1a"] + cpu[i, "1b"])
+				q[i] = (rps[i, b "a"] + rps[i, b "b"]) / (rps[i, "1a"] + rps[i, "1b"])
+				g[i] = cpu[i, b "a"] / cpu[i, b "b"]; if (g[i] < 1) g[i] = 1 / g[i]
+			}
+			printf "build %d   cpu/req %.3fx   req/s %.3fx   gap between its copies %.1f %%\n", b, median(c, rounds), median(q, rounds), (median(g, rounds) - 1) * 100
+		}
+	}' "$dir/results"
