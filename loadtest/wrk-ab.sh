@@ -15,6 +15,7 @@
 # copies within a round), and the median gap between its copies. Every
 # server listens on 127.0.0.1 and is stopped on exit. Needs wrk and curl.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 rounds=8 secs=5 path=/items
 while getopts "r:s:p:" o; do
@@ -39,7 +40,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 declare -A port pid token
 names=()
 for i in $(seq 1 $#); do
@@ -51,19 +51,14 @@ for i in $(seq 1 $#); do
 		LISTEN_ADDR=127.0.0.1:${port[$n]} "$bin" --dev >"$dir/$n.log" 2>&1 &
 		pid[$n]=$!
 		pids+=("${pid[$n]}")
-		for _ in $(seq 1 50); do
-			curl -sf "http://127.0.0.1:${port[$n]}/healthz" >/dev/null 2>&1 && break
-			sleep 0.2
-		done
-		token[$n]=$(curl -sf -X POST "http://127.0.0.1:${port[$n]}/token" -u dev-client:dev-secret |
-			sed -E 's/.*"access_token":"([^"]+)".*/\1/') ||
-			{ echo "wrk-ab: $bin did not come up" >&2; cat "$dir/$n.log" >&2; exit 1; }
+		wait_healthy "${port[$n]}" "$dir/$n.log"
+		token[$n]=$(dev_token "${port[$n]}")
+		expect_status 200 "http://127.0.0.1:${port[$n]}$path" -H "Authorization: Bearer ${token[$n]}"
 	done
 	echo "build $i: $bin"
 done
 
 tck=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 echo "round process req/s cpu_us_per_req"
 count=${#names[@]}
 for r in $(seq 1 "$rounds"); do

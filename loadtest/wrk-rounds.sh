@@ -16,6 +16,7 @@
 #
 #   loadtest/wrk-rounds.sh [rounds] [seconds]     (defaults: 6 rounds, 6 s)
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 rounds=${1:-6}
 secs=${2:-6}
@@ -33,8 +34,7 @@ trap cleanup EXIT
 go build -o "$dir/tokengate" ./cmd/server
 go build -o "$dir/loadtest" ./loadtest
 
-# A free loopback port for tokengate: bind port 0, read what was given.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 LISTEN_ADDR=127.0.0.1:$port "$dir/tokengate" --dev >"$dir/tokengate.log" 2>&1 &
 tg=$!
 pids+=("$tg")
@@ -47,27 +47,18 @@ fh=$!
 pids+=("$fh")
 exec 3>"$dir/in"
 
-wait_for() { # wait_for DESCRIPTION COMMAND...: up to 10 s
-	local what=$1
-	shift
-	for _ in $(seq 1 50); do
-		if "$@" >/dev/null 2>&1; then return 0; fi
-		sleep 0.2
-	done
-	echo "wrk-rounds: $what did not come up" >&2
-	exit 1
-}
-wait_for "tokengate" curl -sf "http://127.0.0.1:$port/healthz"
-wait_for "the fasthttp server" grep -q '^ready ' "$dir/fasthttp.out"
+wait_healthy "$port" "$dir/tokengate.log"
+for _ in $(seq 1 50); do
+	grep -q '^ready ' "$dir/fasthttp.out" && break
+	sleep 0.2
+done
 fhaddr=$(sed -n 's/^ready //p' "$dir/fasthttp.out")
+[ -n "$fhaddr" ] || { echo "wrk-rounds: the fasthttp server did not come up" >&2; exit 1; }
 
-token=$(curl -sf -X POST "http://127.0.0.1:$port/token" -u dev-client:dev-secret |
-	sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/items" -H "Authorization: Bearer $token")" = 200 ] ||
-	{ echo "wrk-rounds: GET /items with the token was refused" >&2; exit 1; }
+token=$(dev_token "$port")
+expect_status 200 "http://127.0.0.1:$port/items" -H "Authorization: Bearer $token"
 
 tck=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 results="$dir/results"
 echo "round server req/s cpu_us_per_req"
