@@ -46,3 +46,36 @@ expect_status() {
 # cpu_ticks PID prints the CPU time process PID has used, user + system,
 # in clock ticks (getconf CLK_TCK a second).
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# need_wrk exits with 2 unless wrk is installed.
+need_wrk() {
+	command -v wrk >/dev/null || { echo "$prog: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+}
+
+# scratch sets dir, a directory removed on exit, and pids, the processes
+# killed on exit (add each with pids+=("$!")).
+scratch() {
+	dir=$(mktemp -d)
+	pids=()
+	trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
+}
+
+# wrk_cpu PID SECONDS URL [WRK ARGS...] runs wrk -t2 -c64 against URL
+# for SECONDS and prints "REQ/S CPU-µs-PER-REQUEST", the second from
+# process PID's CPU time around the run; it fails if any answer was not
+# 2xx.
+wrk_cpu() {
+	local pid=$1 secs=$2 url=$3 c0 c1 out
+	shift 3
+	c0=$(cpu_ticks "$pid")
+	out=$(wrk -t2 -c64 -d"${secs}s" "$@" "$url")
+	c1=$(cpu_ticks "$pid")
+	if grep -q "Non-2xx" <<<"$out"; then
+		echo "$prog: $url answered with non-2xx statuses" >&2
+		return 1
+	fi
+	awk -v a="$c0" -v b="$c1" -v t="$(getconf CLK_TCK)" '
+		/requests in/ { n = $1 }
+		/Requests\/sec/ { rps = $2 }
+		END { printf "%s %.3f\n", rps, (b - a) * 1e6 / t / n }' <<<"$out"
+}

@@ -21,25 +21,18 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 secs=${1:-30}
-command -v wrk >/dev/null || { echo "pgo: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+need_wrk
 # Three wrk runs of a whole number of seconds each, the last at least 1.
 [ "$secs" -ge 10 ] 2>/dev/null || { echo "pgo: seconds must be a whole number, at least 10" >&2; exit 2; }
 
-dir=$(mktemp -d)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-	wait 2>/dev/null || true
-	rm -rf "$dir"
-}
-trap cleanup EXIT
+scratch
 
 go build -o "$dir/tokengate" ./cmd/server
 
 port=$(free_port)
 admin=$(free_port)
 LISTEN_ADDR=127.0.0.1:$port ADMIN_ADDR=127.0.0.1:$admin "$dir/tokengate" --dev >"$dir/tokengate.log" 2>&1 &
-pid=$!
+pids+=("$!")
 wait_healthy "$port" "$dir/tokengate.log"
 
 token=$(dev_token "$port")

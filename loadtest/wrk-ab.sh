@@ -28,17 +28,9 @@ while getopts "r:s:p:" o; do
 done
 shift $((OPTIND - 1))
 [ $# -ge 1 ] || { echo "usage: wrk-ab.sh [-r rounds] [-s seconds] [-p path] BINARY..." >&2; exit 2; }
-command -v wrk >/dev/null || { echo "wrk-ab: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+need_wrk
 for b in "$@"; do [ -x "$b" ] || { echo "wrk-ab: $b is not an executable" >&2; exit 2; }; done
-
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$dir"
-}
-trap cleanup EXIT
+scratch
 
 declare -A port pid token
 names=()
@@ -58,20 +50,13 @@ for i in $(seq 1 $#); do
 	echo "build $i: $bin"
 done
 
-tck=$(getconf CLK_TCK)
 echo "round process req/s cpu_us_per_req"
 count=${#names[@]}
 for r in $(seq 1 "$rounds"); do
 	for k in $(seq 0 $((count - 1))); do
 		n=${names[$(((k + r) % count))]}
-		c0=$(cpu_ticks "${pid[$n]}")
-		out=$(wrk -t2 -c64 -d"${secs}s" -H "Authorization: Bearer ${token[$n]}" "http://127.0.0.1:${port[$n]}$path")
-		c1=$(cpu_ticks "${pid[$n]}")
-		grep -q "Non-2xx" <<<"$out" && { echo "wrk-ab: process $n answered $path with non-2xx statuses" >&2; exit 1; }
-		reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-		rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-		us=$(awk -v a="$c0" -v b="$c1" -v t="$tck" -v n="$reqs" 'BEGIN {printf "%.3f", (b - a) * 1e6 / t / n}')
-		echo "$r $n $rps $us" | tee -a "$dir/results"
+		m=$(wrk_cpu "${pid[$n]}" "$secs" "http://127.0.0.1:${port[$n]}$path" -H "Authorization: Bearer ${token[$n]}")
+		echo "$r $n $m" | tee -a "$dir/results"
 	done
 done
 

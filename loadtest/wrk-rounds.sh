@@ -20,16 +20,8 @@ set -euo pipefail
 
 rounds=${1:-6}
 secs=${2:-6}
-command -v wrk >/dev/null || { echo "wrk-rounds: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
-
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$dir"
-}
-trap cleanup EXIT
+need_wrk
+scratch
 
 go build -o "$dir/tokengate" ./cmd/server
 go build -o "$dir/loadtest" ./loadtest
@@ -58,8 +50,6 @@ fhaddr=$(sed -n 's/^ready //p' "$dir/fasthttp.out")
 token=$(dev_token "$port")
 expect_status 200 "http://127.0.0.1:$port/items" -H "Authorization: Bearer $token"
 
-tck=$(getconf CLK_TCK)
-
 results="$dir/results"
 echo "round server req/s cpu_us_per_req"
 for r in $(seq 1 "$rounds"); do
@@ -74,13 +64,8 @@ for r in $(seq 1 "$rounds"); do
 		root) url="http://127.0.0.1:$port/" pid=$tg ;;
 		items) url="http://127.0.0.1:$port/items" pid=$tg ;;
 		esac
-		c0=$(cpu_ticks "$pid")
-		out=$(wrk -t2 -c64 -d"${secs}s" -H "Authorization: Bearer $token" "$url")
-		c1=$(cpu_ticks "$pid")
-		n=$(awk '/requests in/ {print $1}' <<<"$out")
-		rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-		us=$(awk -v a="$c0" -v b="$c1" -v t="$tck" -v n="$n" 'BEGIN {printf "%.2f", (b - a) * 1e6 / t / n}')
-		echo "$r $s $rps $us" | tee -a "$results"
+		m=$(wrk_cpu "$pid" "$secs" "$url" -H "Authorization: Bearer $token")
+		echo "$r $s $m" | tee -a "$results"
 	done
 done
 
