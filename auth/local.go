@@ -63,7 +63,9 @@ type LocalConfig struct {
 // issuer's JWKS, without calling the authorization server per token.
 //
 // It rejects, before looking up any key: tokens over MaxTokenSize, tokens
-// that are not exactly three base64url segments (JWE is refused), algorithms
+// that are not exactly three segments of canonical base64url (JWE is
+// refused; so is a segment whose unused trailing bits are not zero, which
+// would give one signed token several spellings), algorithms
 // outside the allow-list ("none" and HS* never pass), and tokens whose
 // header carries "jwk", "jku", "x5u", "crit" or "b64" — key material and key URLs
 // in a token are never used, and no request is made to them. The key comes
@@ -165,6 +167,9 @@ func (l *Local) validate(ctx context.Context, token []byte) (*Principal, error) 
 	if reason, bad := checkCompactShape(token); bad {
 		return nil, Invalid(reason)
 	}
+	if !canonicalSegments(token) {
+		return nil, Invalid(ReasonMalformed)
+	}
 
 	// Parse once. string(token) copies: nothing below aliases the caller's
 	// bytes.
@@ -238,6 +243,59 @@ func checkCompactShape(token []byte) (reason Reason, bad bool) {
 		}
 	}
 	return ReasonInvalid, false
+}
+
+// canonicalSegments reports whether each dot-separated segment of a token
+// that passed checkCompactShape is canonical base64url (see
+// canonicalBase64url). go-jose decodes leniently, so without this check a
+// signed token would have up to 16 spellings per segment that all verify,
+// each with its own SHA-256: its own cache entry, negative entry and
+// revocation record.
+func canonicalSegments(token []byte) bool {
+	for {
+		i := bytes.IndexByte(token, '.')
+		if i < 0 {
+			return canonicalBase64url(token)
+		}
+		if !canonicalBase64url(token[:i]) {
+			return false
+		}
+		token = token[i+1:]
+	}
+}
+
+// canonicalBase64url reports whether seg, unpadded base64url text, is the
+// one encoding of the bytes it decodes to: its length is not 4n+1, and the
+// bits of its last character that carry no data are zero (RFC 4648 §3.5
+// lets a decoder refuse them otherwise). It looks at the last byte only.
+func canonicalBase64url(seg []byte) bool {
+	var spare byte // the last character's bits that carry no data
+	switch len(seg) % 4 {
+	case 0:
+		return true
+	case 1:
+		return false
+	case 2:
+		spare = 0x0f
+	case 3:
+		spare = 0x03
+	}
+	var v byte
+	switch c := seg[len(seg)-1]; {
+	case 'A' <= c && c <= 'Z':
+		v = c - 'A'
+	case 'a' <= c && c <= 'z':
+		v = c - 'a' + 26
+	case '0' <= c && c <= '9':
+		v = c - '0' + 52
+	case c == '-':
+		v = 62
+	case c == '_':
+		v = 63
+	default:
+		return false
+	}
+	return v&spare == 0
 }
 
 // compactByte is true for the bytes of a compact JWS: the base64url
