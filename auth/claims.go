@@ -9,8 +9,8 @@ import (
 )
 
 // accessTokenClaims is the claim set of a JWT access token that tokengate
-// reads: the registered claims plus Okta's (cid, scp) and RFC 9068's
-// (client_id, scope). It is decoded once, through go-jose's JSON package
+// reads: the registered claims plus Okta's (cid, scp), RFC 9068's
+// (client_id, scope) and RFC 7800's cnf. It is decoded once, through go-jose's JSON package
 // (case-sensitive names, duplicate names rejected).
 type accessTokenClaims struct {
 	jwt.Claims
@@ -18,6 +18,11 @@ type accessTokenClaims struct {
 	Scope    *string  `json:"scope,omitempty"`
 	Cid      string   `json:"cid,omitempty"`
 	ClientID string   `json:"client_id,omitempty"`
+	// Cnf is the RFC 7800 confirmation claim of a sender-constrained
+	// token (RFC 9449 DPoP "jkt", RFC 8705 mutual TLS "x5t#S256"): any
+	// value but null binds the token to a key whose possession tokengate
+	// cannot check.
+	Cnf josejson.RawMessage `json:"cnf,omitempty"`
 }
 
 // scopes returns the granted scopes: scp when present, else scope split

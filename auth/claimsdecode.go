@@ -19,6 +19,8 @@ type claimSet struct {
 
 	expiry, notBefore, issuedAt          int64 // seconds since the epoch
 	hasExpiry, hasNotBefore, hasIssuedAt bool
+
+	bound bool // "cnf" is present and not null: a sender-constrained token
 }
 
 // decodeClaims decodes a JWT claim set into c, with the result and the
@@ -55,6 +57,7 @@ func (c *claimSet) fromAccessTokenClaims(ac *accessTokenClaims) {
 		clientID: ac.ClientID,
 		audience: []string(ac.Audience),
 		scopes:   ac.scopes(),
+		bound:    ac.Cnf != nil && string(ac.Cnf) != "null",
 	}
 	if ac.Expiry != nil {
 		c.expiry, c.hasExpiry = int64(*ac.Expiry), true
@@ -88,6 +91,7 @@ const (
 	claimScope
 	claimCid
 	claimClientID
+	claimCnf
 )
 
 // claimBit returns the bit of a member name fastDecodeClaims reads, or 0.
@@ -115,6 +119,8 @@ func claimBit(name []byte) int {
 		return claimCid
 	case "client_id":
 		return claimClientID
+	case "cnf":
+		return claimCnf
 	}
 	return 0
 }
@@ -230,6 +236,9 @@ func fastDecodeClaims(payload []byte, c *claimSet) bool {
 		case claimIat:
 			c.issuedAt, ok = r.date()
 			c.hasIssuedAt = true
+		case claimCnf:
+			c.bound = r.peek() != 'n' // null is no binding; "n…" is null or an error
+			ok = r.skipValue(0)
 		default:
 			for _, s := range skipped[:nskip] {
 				if bytes.Equal(s, name) {

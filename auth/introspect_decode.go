@@ -32,6 +32,7 @@ type introspectFields struct {
 	Sub       josejson.RawMessage `json:"sub"`
 	Jti       josejson.RawMessage `json:"jti"`
 	TokenType josejson.RawMessage `json:"token_type"`
+	Cnf       josejson.RawMessage `json:"cnf"`
 }
 
 // introspectDecode reads body: exactly one JSON object, nothing after it,
@@ -143,6 +144,11 @@ func (r *Remote) introspectPrincipal(f *introspectFields, now time.Time) (*Princ
 			"urn:ietf:params:oauth:token-type:id_token":
 			return nil, ReasonTokenType, nil
 		}
+	}
+	if introspectPresent(f.Cnf) {
+		// Sender-constrained (RFC 8705 section 3.2, RFC 9449 section
+		// 6.2): Remote checks no proof of possession, as Local does not.
+		return nil, ReasonTokenType, nil
 	}
 
 	var err error

@@ -72,7 +72,8 @@ type LocalConfig struct {
 // from the KeySet by "kid" (a token without "kid" only against a set with
 // exactly one key). After the signature, the claims are decoded
 // once and checked: iss exact, aud, exp (required), nbf and iat with
-// Leeway, the client allow-list and typ. Local is safe for concurrent use.
+// Leeway, no "cnf" (a sender-constrained token, whose proof of possession
+// Local cannot check), the client allow-list and typ. Local is safe for concurrent use.
 type Local struct {
 	issuer       string
 	audience     string
@@ -366,6 +367,12 @@ func (l *Local) checkClaims(c *claimSet) (*Principal, error) {
 		if now.Add(l.leeway).Before(iat) {
 			return nil, Invalid(ReasonIssuedInFuture)
 		}
+	}
+	if c.bound {
+		// A sender-constrained token (RFC 9449 DPoP, RFC 8705 mutual
+		// TLS) needs a proof of possession that tokengate does not check:
+		// taken as a bearer token, a stolen one would work.
+		return nil, Invalid(ReasonTokenType)
 	}
 	client := c.cid
 	if c.clientID != "" {

@@ -42,7 +42,9 @@ const (
 	ReasonCrit
 	// ReasonTokenType: the token is not an access token of an accepted
 	// type (Local with RequireATJWT: "typ" is not "at+jwt"; Remote: the
-	// token_type names a refresh token, an ID token or a DPoP-bound token).
+	// token_type names a refresh token, an ID token or a DPoP-bound token;
+	// either: a "cnf" binds the token to a key whose possession tokengate
+	// does not check).
 	ReasonTokenType
 	// ReasonUnknownKey: the token names a key the issuer does not publish.
 	ReasonUnknownKey

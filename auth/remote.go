@@ -137,8 +137,8 @@ type RemoteConfig struct {
 //
 // Strictness: the response must be a single JSON object with no member
 // name given twice and nothing after it; the names Remote reads (active,
-// exp, iat, iss, aud, scope, scp, client_id, cid, sub, jti, token_type)
-// match case-sensitively. Anything else is an
+// exp, iat, iss, aud, scope, scp, client_id, cid, sub, jti, token_type,
+// cnf) match case-sensitively. Anything else is an
 // *UnavailableError (the server failed), never a verdict. In a well-formed
 // response the token is active only if active is the JSON literal true
 // ("true", 1, null or a missing member mean inactive). For an active token,
@@ -146,7 +146,8 @@ type RemoteConfig struct {
 // must equal Issuer; aud (if present, or always with RequireAudience)
 // must contain Audience; token_type is
 // accepted unless it names a refresh token, an ID token or a DPoP-bound
-// token (Remote checks no DPoP proof). nbf is not checked: the server has
+// token, and a cnf other than null (a token bound to a key, RFC 8705 or
+// RFC 9449) is refused: Remote checks no proof of possession. nbf is not checked: the server has
 // already judged the token active. A present member of the wrong type
 // (exp as a string, say) makes the response malformed: *UnavailableError.
 //
