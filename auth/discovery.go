@@ -3,7 +3,6 @@ package auth
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -76,7 +76,10 @@ type DiscoveryConfig struct {
 // that, {issuer}/.well-known/openid-configuration, on first use. One fetch
 // runs at a time and concurrent callers share it, each free to leave when
 // its own context ends; a success is kept for the life of the Discovery,
-// and failures are retried at most once per RetryInterval. The metadata of
+// and failures are retried at most once per RetryInterval. A document's
+// member names must match exactly (RFC 8414 names are case-sensitive), a
+// member given twice makes it unusable, and its "issuer" must equal Issuer
+// byte for byte (RFC 8414 section 3.3). The metadata of
 // an https issuer is refused if it names a plain-http endpoint (one not
 // overridden). URLs in errors and logs have user info and query removed.
 // A Discovery is safe for concurrent use. Close it after its users at
@@ -334,8 +337,12 @@ func (d *Discovery) fetchOne(rawURL string) (Metadata, error) {
 	if err != nil {
 		return Metadata{}, err
 	}
+	// go-jose's JSON, as for claims: member names match exactly (RFC 8414
+	// names are case-sensitive; encoding/json would fold case) and a
+	// member given twice is an error (encoding/json keeps the last), so
+	// the issuer check below reads the one "issuer" there is.
 	var md Metadata
-	if err := json.Unmarshal(doc.body, &md); err != nil {
+	if err := josejson.Unmarshal(doc.body, &md); err != nil {
 		return Metadata{}, fmt.Errorf("GET %s: invalid metadata JSON: %w", RedactURL(rawURL), err)
 	}
 	if md.Issuer != d.issuer {
