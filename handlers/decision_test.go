@@ -435,3 +435,27 @@ func TestDecisionDuplicateOriginalHeaders(t *testing.T) {
 		})
 	}
 }
+
+// TestDecisionEnvoyDotSegmentsStayDecisions: Envoy sends path_prefix + the
+// original path as it arrived, dot segments and all (normalize_path is off
+// by default), so an original path that climbs out of /auth/envoy is still
+// an Envoy decision about the path the upstream will resolve (here the
+// default rule, deny), never the router's redirect to whatever tokengate
+// route the cleaned path names ("/auth/envoy/../../healthz" was a 301 to
+// /healthz, which Envoy hands to the client).
+func TestDecisionEnvoyDotSegmentsStayDecisions(t *testing.T) {
+	g := newDecisionGate(t, "127.0.0.1", handlers.Config{})
+	closed := want{status: 403, body: `{"detail":"forbidden: this route is closed"}`}
+	for _, tc := range []decisionCase{
+		{"root", call{path: handlers.PathEnvoy + "/../../", header: []string{"Host", "x"}}, closed},
+		{"healthz", call{path: handlers.PathEnvoy + "/../../healthz", header: []string{"Host", "x"}}, closed},
+		{"HEAD healthz", call{method: "HEAD", path: handlers.PathEnvoy + "/../../healthz", header: []string{"Host", "x"}}, want{status: 403}},
+		{"upper-case items", call{path: handlers.PathEnvoy + "/../../ITEMS", header: []string{"Host", "x"}}, closed},
+		{"encoded", call{path: handlers.PathEnvoy + "/%2e%2e/%2E%2E/healthz", header: []string{"Host", "x"}}, closed},
+		{"onto /auth/request", call{path: handlers.PathEnvoy + "/../request", header: []string{"Host", "x", "X-Original-URI", "/public/a"}}, closed},
+		{"protected", call{path: handlers.PathEnvoy + "/../../any", header: []string{"Host", "x"}}, want{status: 401}},
+		{"public", call{path: handlers.PathEnvoy + "/../../public/a", header: []string{"Host", "x"}}, want{status: 200}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.want.check(t, g.do(t, tc.call)) })
+	}
+}
