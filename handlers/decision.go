@@ -95,6 +95,10 @@ var (
 	errDupOriginalURI     = &badOriginal{"X-Original-URI header sent more than once"}
 	errDupOriginalURL     = &badOriginal{"X-Original-URL header sent more than once"}
 	errDupOriginalMethod  = &badOriginal{"X-Original-Method header sent more than once"}
+	errFragForwardedURI   = &badOriginal{"malformed X-Forwarded-Uri header: fragment (#) in the path"}
+	errFragOriginalURI    = &badOriginal{"malformed X-Original-URI header: fragment (#) in the path"}
+	errFragOriginalURL    = &badOriginal{"malformed X-Original-URL header: fragment (#) in the path"}
+	errFragEnvoyPath      = &badOriginal{"malformed request path: fragment (#) in the path"}
 )
 
 // original is the request a proxy asks about, as slices of the decision
@@ -311,6 +315,9 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 		if o.target[0] != '/' {
 			return o, errBadForwardedURI
 		}
+		if hasFragment(o.target) {
+			return o, errFragForwardedURI
+		}
 		if o.method, bad = peekHeader(h, headerXForwardedMethod, errDupForwardedMethod); bad != nil {
 			return o, bad
 		}
@@ -359,6 +366,12 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 		case len(url) == 0:
 			return o, errNoOriginalURI
 		}
+		if hasFragment(o.target) {
+			if len(uri) > 0 {
+				return o, errFragOriginalURI
+			}
+			return o, errFragOriginalURL
+		}
 		// nginx's auth_request subrequest keeps the original method, so
 		// without X-Original-Method the request's own method is the one.
 		if o.method, bad = peekHeader(h, headerXOriginalMethod, errDupOriginalMethod); bad != nil {
@@ -397,12 +410,29 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 			return o, errBadEnvoyPath
 		}
 		o.target = raw[len(PathEnvoy):]
+		if hasFragment(o.target) {
+			return o, errFragEnvoyPath
+		}
 		o.method = h.Method()
 		if o.host = h.Host(); !validHost(o.host) {
 			return o, errBadHost
 		}
 	}
 	return o, nil
+}
+
+// hasFragment reports whether the path of target (a request target as
+// received) holds a '#', that is, a '#' comes before any '?'. A fragment
+// is no part of a request target (RFC 9112 section 3.2), and the proxy
+// passes the target on unchanged: nginx, Node and Python cut the path at
+// the '#', while Go's server keeps it as a path byte, so that
+// "/public#/../admin" is /admin to http.FileServer or Caddy's file_server.
+// No single reading is safe in front of every upstream, so such a target
+// is refused, as policy.Normalize refuses ';'. A '#' inside the query
+// changes no path and is left to the upstream.
+func hasFragment(target []byte) bool {
+	i := bytes.IndexAny(target, "?#")
+	return i >= 0 && target[i] == '#'
 }
 
 // queryHasAccessToken reports whether the query of target (a request

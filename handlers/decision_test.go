@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"bufio"
 	"net"
 	"net/netip"
 	"strings"
@@ -147,8 +148,17 @@ func TestDecisionForward(t *testing.T) {
 			want{status: 400}},
 		{"query cannot change the path", forward("GET", "x", "/admin/x?/public/a", ""),
 			want{status: 401}},
+		// A raw '#' is no part of a request target, and the proxy passes
+		// it on: nginx, Node and Python cut the path there, Go's server
+		// keeps it in the path ("/public#/../admin" is /admin to
+		// http.FileServer or Caddy's file_server). No single reading is
+		// safe, so it is refused, as ';' is.
 		{"fragment", forward("GET", "x", "/admin/x#/public", ""),
-			want{status: 401}},
+			want{status: 400, body: `{"detail":"malformed X-Forwarded-Uri header: fragment (#) in the path"}`}},
+		{"fragment hiding dot segments", forward("GET", "x", "/public/a#/../../admin/x", ""),
+			want{status: 400, bodyHas: []string{"X-Forwarded-Uri"}}},
+		{"# in the query is the query's", forward("GET", "x", "/public/a?q=#/../../admin", ""),
+			want{status: 200}},
 		// The original request must be readable.
 		{"missing X-Forwarded-Uri", call{path: handlers.PathForward, header: []string{"X-Forwarded-Method", "GET"}},
 			want{status: 400, body: `{"detail":"missing X-Forwarded-Uri header"}`}},
@@ -215,6 +225,12 @@ func TestDecisionRequest(t *testing.T) {
 			want{status: 400, bodyHas: []string{"X-Original-URL"}}},
 		{"X-Original-URL with ? in the host", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "http://x?/admin/a"}},
 			want{status: 400, bodyHas: []string{"X-Original-URL"}}},
+		{"fragment hiding dot segments in X-Original-URI", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/public/a#/../../admin/x"}},
+			want{status: 400, body: `{"detail":"malformed X-Original-URI header: fragment (#) in the path"}`}},
+		{"fragment hiding dot segments in X-Original-URL", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "http://x/public/a#/../../admin/x"}},
+			want{status: 400, body: `{"detail":"malformed X-Original-URL header: fragment (#) in the path"}`}},
+		{"# in X-Original-URI's query", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/public/a?#/../../admin/x"}},
+			want{status: 200}},
 		{"no original request", call{path: handlers.PathRequest},
 			want{status: 400, body: `{"detail":"missing X-Original-URI or X-Original-URL header"}`}},
 		{"relative X-Original-URL", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "/orders/1"}},
@@ -457,5 +473,46 @@ func TestDecisionEnvoyDotSegmentsStayDecisions(t *testing.T) {
 		{"public", call{path: handlers.PathEnvoy + "/../../public/a", header: []string{"Host", "x"}}, want{status: 200}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.want.check(t, g.do(t, tc.call)) })
+	}
+}
+
+// TestDecisionEnvoyFragment sends Envoy's request line with a raw '#' (an
+// HTTP client would cut the fragment off before sending): the original
+// path holds a fragment, which is refused as on the other dialects.
+func TestDecisionEnvoyFragment(t *testing.T) {
+	s := newDecisionServer(t, "")
+	ln := fasthttputil.NewInmemoryListener()
+	server := &fasthttp.Server{Handler: s.Handler()}
+	done := make(chan error, 1)
+	go func() { done <- server.Serve(ln) }()
+	defer func() {
+		_ = server.Shutdown()
+		<-done
+	}()
+	for _, tc := range []struct {
+		target string
+		status int
+		body   string
+	}{
+		{"/auth/envoy/public/a#/../../admin/x", 400, `{"detail":"malformed request path: fragment (#) in the path"}`},
+		{"/auth/envoy/public/a?q=#/../../admin/x", 200, ""},
+	} {
+		t.Run(tc.target, func(t *testing.T) {
+			conn, err := ln.DialWithLocalAddr(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.Write([]byte("GET " + tc.target + " HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			var resp fasthttp.Response
+			if err := resp.Read(bufio.NewReader(conn)); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode() != tc.status || tc.body != "" && string(resp.Body()) != tc.body {
+				t.Errorf("status %d, body %s; want %d %s", resp.StatusCode(), resp.Body(), tc.status, tc.body)
+			}
+		})
 	}
 }
