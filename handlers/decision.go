@@ -20,7 +20,7 @@ import (
 //
 //	/auth/forward   Traefik ForwardAuth, Caddy forward_auth: X-Forwarded-Method, -Host, -Uri
 //	/auth/request   nginx auth_request, ingress-nginx auth-url: X-Original-URI or X-Original-URL,
-//	                X-Original-Method (else the subrequest's own method), X-Forwarded-Host (else the URL's host, else Host)
+//	                X-Original-Method, X-Forwarded-Host (else the URL's host, else Host)
 //	/auth/envoy/…   Envoy ext_authz (HTTP service, path_prefix /auth/envoy): the request itself
 //
 // They believe those headers, so only peers in Config.TrustedProxies may
@@ -84,6 +84,7 @@ var (
 	errNoOriginalURI      = &badOriginal{"missing X-Original-URI or X-Original-URL header"}
 	errBadOriginalURI     = &badOriginal{"malformed X-Original-URI header: must be a path starting with /"}
 	errBadOriginalURL     = &badOriginal{"malformed X-Original-URL header: must be an absolute http or https URL"}
+	errNoOriginalMethod   = &badOriginal{"missing X-Original-Method header"}
 	errBadOriginalMethod  = &badOriginal{"malformed X-Original-Method header"}
 	errBadHost            = &badOriginal{"malformed Host header"}
 	errBadEnvoyPath       = &badOriginal{"request path must start with " + PathEnvoy + "/"}
@@ -372,14 +373,18 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 			}
 			return o, errFragOriginalURL
 		}
-		// nginx's auth_request subrequest keeps the original method, so
-		// without X-Original-Method the request's own method is the one.
+		// nginx's auth_request subrequest is always a GET
+		// (ngx_http_subrequest names it so unless it clones the request,
+		// which auth_request does not), so the request's own method says
+		// nothing of the original's: without X-Original-Method a POST
+		// would be decided by the GET rules.
 		if o.method, bad = peekHeader(h, headerXOriginalMethod, errDupOriginalMethod); bad != nil {
 			return o, bad
 		}
 		if len(o.method) == 0 {
-			o.method = h.Method()
-		} else if !validMethod(o.method) {
+			return o, errNoOriginalMethod
+		}
+		if !validMethod(o.method) {
 			return o, errBadOriginalMethod
 		}
 		if o.host, bad = peekHeader(h, headerXForwardedHost, errDupForwardedHost); bad != nil {

@@ -197,9 +197,19 @@ func TestDecisionRequest(t *testing.T) {
 	for _, tc := range []decisionCase{
 		{"nginx headers", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/orders/1", "X-Original-Method", "GET", "X-Forwarded-Host", "api.example.com"}, auth(tokGood)...)},
 			want{status: 200, header: claimsGood}},
-		{"nginx without X-Original-Method keeps the subrequest's method", call{method: "POST", path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/orders/1", "X-Forwarded-Host", "api.example.com"}, auth(tokGood)...)},
+		// nginx's auth_request subrequest is always a GET (ngx_http_subrequest
+		// sets "GET" unless it clones the request, which auth_request does
+		// not): its own method says nothing of the original's, and taking
+		// it would decide a POST by the GET rules.
+		{"missing X-Original-Method", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/orders/1", "X-Forwarded-Host", "api.example.com"}, auth(tokGood)...)},
+			want{status: 400, body: `{"detail":"missing X-Original-Method header"}`}},
+		{"missing X-Original-Method, POST subrequest", call{method: "POST", path: handlers.PathRequest, header: append([]string{"X-Original-URL", "https://api.example.com/orders/1"}, auth(tokGood)...)},
+			want{status: 400, body: `{"detail":"missing X-Original-Method header"}`}},
+		{"empty X-Original-Method", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/public/a", "X-Original-Method", ""}, auth(tokGood)...)},
+			want{status: 400, body: `{"detail":"missing X-Original-Method header"}`}},
+		{"the original method decides, not the subrequest's", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/orders/1", "X-Original-Method", "POST", "X-Forwarded-Host", "api.example.com"}, auth(tokGood)...)},
 			want{status: 403, bodyHas: []string{"orders:write"}}},
-		{"host from Host when not forwarded", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/orders/1", "Host", "api.example.com"}, auth(tokGood)...)},
+		{"host from Host when not forwarded", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/orders/1", "X-Original-Method", "GET", "Host", "api.example.com"}, auth(tokGood)...)},
 			want{status: 200, header: claimsGood}},
 		{"ingress-nginx X-Original-URL", call{path: handlers.PathRequest, header: append([]string{"X-Original-URL", "https://api.example.com/orders/1?a=b", "X-Original-Method", "GET"}, auth(tokGood)...)},
 			want{status: 200, header: claimsGood}},
@@ -210,13 +220,13 @@ func TestDecisionRequest(t *testing.T) {
 			want{status: 400, body: `{"detail":"X-Forwarded-Host and X-Original-URL disagree on the host"}`}},
 		{"X-Forwarded-Host agreeing with X-Original-URL but for case, port and a trailing dot", call{path: handlers.PathRequest, header: append([]string{"X-Original-URL", "https://API.example.com.:8443/orders/1", "X-Original-Method", "GET", "X-Forwarded-Host", "api.example.com"}, auth(tokGood)...)},
 			want{status: 200, header: claimsGood}},
-		{"X-Original-URL without a path", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "https://api.example.com"}},
+		{"X-Original-URL without a path", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "https://api.example.com", "X-Original-Method", "GET"}},
 			want{status: 403}},
-		{"access_token in X-Original-URI's query as well", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/any?access_token=forged"}, auth(tokGood)...)},
+		{"access_token in X-Original-URI's query as well", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/any?access_token=forged", "X-Original-Method", "GET"}, auth(tokGood)...)},
 			want{status: 400, bodyHas: []string{"more than one method"}}},
-		{"access_token in X-Original-URL's query as well", call{path: handlers.PathRequest, header: append([]string{"X-Original-URL", "https://x/any?access_token=forged"}, auth(tokGood)...)},
+		{"access_token in X-Original-URL's query as well", call{path: handlers.PathRequest, header: append([]string{"X-Original-URL", "https://x/any?access_token=forged", "X-Original-Method", "GET"}, auth(tokGood)...)},
 			want{status: 400, bodyHas: []string{"more than one method"}}},
-		{"X-Original-URL bypass attempt", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "http://x/public/%2e%2e/admin/"}},
+		{"X-Original-URL bypass attempt", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "http://x/public/%2e%2e/admin/", "X-Original-Method", "GET"}},
 			want{status: 401}},
 		// ingress-nginx writes $scheme://$http_host$request_uri, and nginx
 		// accepts a Host holding '#' or '?': the path is still the one
@@ -229,7 +239,7 @@ func TestDecisionRequest(t *testing.T) {
 			want{status: 400, body: `{"detail":"malformed X-Original-URI header: fragment (#) in the path"}`}},
 		{"fragment hiding dot segments in X-Original-URL", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "http://x/public/a#/../../admin/x"}},
 			want{status: 400, body: `{"detail":"malformed X-Original-URL header: fragment (#) in the path"}`}},
-		{"# in X-Original-URI's query", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/public/a?#/../../admin/x"}},
+		{"# in X-Original-URI's query", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/public/a?#/../../admin/x", "X-Original-Method", "GET"}},
 			want{status: 200}},
 		{"no original request", call{path: handlers.PathRequest},
 			want{status: 400, body: `{"detail":"missing X-Original-URI or X-Original-URL header"}`}},
@@ -237,9 +247,9 @@ func TestDecisionRequest(t *testing.T) {
 			want{status: 400, bodyHas: []string{"X-Original-URL"}}},
 		{"disagreeing originals", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/public/a", "X-Original-URL", "http://x/admin/a"}},
 			want{status: 400, bodyHas: []string{"disagree"}}},
-		{"public", call{method: "HEAD", path: handlers.PathRequest, header: []string{"X-Original-URI", "/public/a"}},
+		{"public", call{method: "HEAD", path: handlers.PathRequest, header: []string{"X-Original-URI", "/public/a", "X-Original-Method", "HEAD"}},
 			want{status: 200}},
-		{"no token", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/any"}},
+		{"no token", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/any", "X-Original-Method", "GET"}},
 			want{status: 401, header: map[string]string{"WWW-Authenticate": challengeBare}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.want.check(t, g.do(t, tc.call)) })
@@ -429,7 +439,7 @@ func TestDecisionDuplicateOriginalHeaders(t *testing.T) {
 			[]string{"X-Original-URI", "/public/a", "X-Original-Method", "GET", "X-Original-Method", "POST"},
 			`{"detail":"X-Original-Method header sent more than once"}`},
 		{"X-Forwarded-Host of /auth/request", handlers.PathRequest,
-			[]string{"X-Original-URI", "/orders/1", "X-Forwarded-Host", "api.example.com", "X-Forwarded-Host", "other.example.com"},
+			[]string{"X-Original-URI", "/orders/1", "X-Original-Method", "GET", "X-Forwarded-Host", "api.example.com", "X-Forwarded-Host", "other.example.com"},
 			`{"detail":"X-Forwarded-Host header sent more than once"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
