@@ -108,7 +108,18 @@ type original struct {
 	method []byte
 	host   []byte
 	target []byte // the raw request target: path, optionally ?query
+	// from names where target came from, for the 400 of a path the
+	// policy will not read: " in X-Forwarded-Uri header", ..., or ""
+	// (the request's own path).
+	from string
 }
+
+// Where a target came from, as decideFrom's 400 names it.
+const (
+	fromForwardedURI = " in X-Forwarded-Uri header"
+	fromOriginalURI  = " in X-Original-URI header"
+	fromOriginalURL  = " in X-Original-URL header"
+)
 
 // decideForward, decideRequest and decideEnvoy are the route handlers.
 func (s *Server) decideForward(ctx *fasthttp.RequestCtx) { s.decide(ctx, dialectForward) }
@@ -144,7 +155,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, d dialect) {
 		s.badDecisionRequest(ctx, bad.detail)
 		return
 	}
-	if v := s.Decide(ctx, o.method, o.host, o.target); v.Allowed {
+	if v := s.decideFrom(ctx, o.method, o.host, o.target, o.from); v.Allowed {
 		if v.Principal != nil {
 			s.writeClaimHeaders(ctx, v.Policy, v.Principal, v.Token)
 		}
@@ -179,16 +190,23 @@ type Verdict struct {
 // counted; an allowed one is counted and left to the caller, who sets the
 // claim headers where they belong. On a cache hit Decide allocates nothing.
 func (s *Server) Decide(ctx *fasthttp.RequestCtx, method, host, target []byte) Verdict {
+	return s.decideFrom(ctx, method, host, target, "")
+}
+
+// decideFrom is Decide for a target that came in a header: from (one of
+// the from* constants, or "" for the request's own target) goes into the
+// 400 of a path the policy will not read, so that it names the header.
+func (s *Server) decideFrom(ctx *fasthttp.RequestCtx, method, host, target []byte, from string) Verdict {
 	if len(target) == 0 || target[0] != '/' {
-		s.badDecisionRequest(ctx, "bad request path: must start with /")
+		s.badDecisionRequest(ctx, "bad request path"+from+": must start with /")
 		return Verdict{}
 	}
 	var pathBuf [512]byte
 	path, err := policy.Normalize(pathBuf[:0], target)
 	if err != nil {
-		detail := "bad request path"
+		detail := "bad request path" + from
 		if pe, ok := errors.AsType[*policy.PathError](err); ok {
-			detail = "bad request path: " + pe.Reason
+			detail += ": " + pe.Reason
 		}
 		s.badDecisionRequest(ctx, detail)
 		return Verdict{}
@@ -319,6 +337,7 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 		if hasFragment(o.target) {
 			return o, errFragForwardedURI
 		}
+		o.from = fromForwardedURI
 		if o.method, bad = peekHeader(h, headerXForwardedMethod, errDupForwardedMethod); bad != nil {
 			return o, bad
 		}
@@ -366,6 +385,10 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 			o.target = uri
 		case len(url) == 0:
 			return o, errNoOriginalURI
+		}
+		o.from = fromOriginalURL
+		if len(uri) > 0 {
+			o.from = fromOriginalURI
 		}
 		if hasFragment(o.target) {
 			if len(uri) > 0 {
