@@ -90,7 +90,7 @@ func TestDecisionAllocs(t *testing.T) {
 		{"forward, public", forward("GET", "x", "/public/a/b", ""), 200},
 		{"forward, dot segments and escapes", forward("GET", "api.example.com", "/x/../orders/%31", tokGood), 200},
 		{"request, allowed", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/orders/1", "X-Original-Method", "GET", "X-Forwarded-Host", "api.example.com", "Authorization", "Bearer " + tokGood}}, 200},
-		{"request, X-Original-URL", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "https://api.example.com/orders/1", "Authorization", "Bearer " + tokGood}}, 200},
+		{"request, X-Original-URL", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "https://api.example.com/orders/1", "X-Original-Method", "GET", "Authorization", "Bearer " + tokGood}}, 200},
 		{"envoy, allowed", call{path: handlers.PathEnvoy + "/orders/1", header: []string{"Host", "api.example.com", "Authorization", "Bearer " + tokGood}}, 200},
 		{"forward, no token", forward("GET", "x", "/any", ""), 401},
 		{"forward, scope missing", forward("GET", "api.example.com", "/orders/1", tokNoScope), 403},

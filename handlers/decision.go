@@ -20,7 +20,7 @@ import (
 //
 //	/auth/forward   Traefik ForwardAuth, Caddy forward_auth: X-Forwarded-Method, -Host, -Uri
 //	/auth/request   nginx auth_request, ingress-nginx auth-url: X-Original-URI or X-Original-URL,
-//	                X-Original-Method (else the subrequest's own method), X-Forwarded-Host (else the URL's host, else Host)
+//	                X-Original-Method, X-Forwarded-Host (else the URL's host, else Host)
 //	/auth/envoy/…   Envoy ext_authz (HTTP service, path_prefix /auth/envoy): the request itself
 //
 // They believe those headers, so only peers in Config.TrustedProxies may
@@ -84,6 +84,7 @@ var (
 	errNoOriginalURI      = &badOriginal{"missing X-Original-URI or X-Original-URL header"}
 	errBadOriginalURI     = &badOriginal{"malformed X-Original-URI header: must be a path starting with /"}
 	errBadOriginalURL     = &badOriginal{"malformed X-Original-URL header: must be an absolute http or https URL"}
+	errNoOriginalMethod   = &badOriginal{"missing X-Original-Method header"}
 	errBadOriginalMethod  = &badOriginal{"malformed X-Original-Method header"}
 	errBadHost            = &badOriginal{"malformed Host header"}
 	errBadEnvoyPath       = &badOriginal{"request path must start with " + PathEnvoy + "/"}
@@ -95,6 +96,10 @@ var (
 	errDupOriginalURI     = &badOriginal{"X-Original-URI header sent more than once"}
 	errDupOriginalURL     = &badOriginal{"X-Original-URL header sent more than once"}
 	errDupOriginalMethod  = &badOriginal{"X-Original-Method header sent more than once"}
+	errFragForwardedURI   = &badOriginal{"malformed X-Forwarded-Uri header: fragment (#) in the path"}
+	errFragOriginalURI    = &badOriginal{"malformed X-Original-URI header: fragment (#) in the path"}
+	errFragOriginalURL    = &badOriginal{"malformed X-Original-URL header: fragment (#) in the path"}
+	errFragEnvoyPath      = &badOriginal{"malformed request path: fragment (#) in the path"}
 )
 
 // original is the request a proxy asks about, as slices of the decision
@@ -103,7 +108,18 @@ type original struct {
 	method []byte
 	host   []byte
 	target []byte // the raw request target: path, optionally ?query
+	// from names where target came from, for the 400 of a path the
+	// policy will not read: " in X-Forwarded-Uri header", ..., or ""
+	// (the request's own path).
+	from string
 }
+
+// Where a target came from, as decideFrom's 400 names it.
+const (
+	fromForwardedURI = " in X-Forwarded-Uri header"
+	fromOriginalURI  = " in X-Original-URI header"
+	fromOriginalURL  = " in X-Original-URL header"
+)
 
 // decideForward, decideRequest and decideEnvoy are the route handlers.
 func (s *Server) decideForward(ctx *fasthttp.RequestCtx) { s.decide(ctx, dialectForward) }
@@ -139,7 +155,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, d dialect) {
 		s.badDecisionRequest(ctx, bad.detail)
 		return
 	}
-	if v := s.Decide(ctx, o.method, o.host, o.target); v.Allowed {
+	if v := s.decideFrom(ctx, o.method, o.host, o.target, o.from); v.Allowed {
 		if v.Principal != nil {
 			s.writeClaimHeaders(ctx, v.Policy, v.Principal, v.Token)
 		}
@@ -174,16 +190,23 @@ type Verdict struct {
 // counted; an allowed one is counted and left to the caller, who sets the
 // claim headers where they belong. On a cache hit Decide allocates nothing.
 func (s *Server) Decide(ctx *fasthttp.RequestCtx, method, host, target []byte) Verdict {
+	return s.decideFrom(ctx, method, host, target, "")
+}
+
+// decideFrom is Decide for a target that came in a header: from (one of
+// the from* constants, or "" for the request's own target) goes into the
+// 400 of a path the policy will not read, so that it names the header.
+func (s *Server) decideFrom(ctx *fasthttp.RequestCtx, method, host, target []byte, from string) Verdict {
 	if len(target) == 0 || target[0] != '/' {
-		s.badDecisionRequest(ctx, "bad request path: must start with /")
+		s.badDecisionRequest(ctx, "bad request path"+from+": must start with /")
 		return Verdict{}
 	}
 	var pathBuf [512]byte
 	path, err := policy.Normalize(pathBuf[:0], target)
 	if err != nil {
-		detail := "bad request path"
+		detail := "bad request path" + from
 		if pe, ok := errors.AsType[*policy.PathError](err); ok {
-			detail = "bad request path: " + pe.Reason
+			detail += ": " + pe.Reason
 		}
 		s.badDecisionRequest(ctx, detail)
 		return Verdict{}
@@ -311,6 +334,10 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 		if o.target[0] != '/' {
 			return o, errBadForwardedURI
 		}
+		if hasFragment(o.target) {
+			return o, errFragForwardedURI
+		}
+		o.from = fromForwardedURI
 		if o.method, bad = peekHeader(h, headerXForwardedMethod, errDupForwardedMethod); bad != nil {
 			return o, bad
 		}
@@ -359,14 +386,28 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 		case len(url) == 0:
 			return o, errNoOriginalURI
 		}
-		// nginx's auth_request subrequest keeps the original method, so
-		// without X-Original-Method the request's own method is the one.
+		o.from = fromOriginalURL
+		if len(uri) > 0 {
+			o.from = fromOriginalURI
+		}
+		if hasFragment(o.target) {
+			if len(uri) > 0 {
+				return o, errFragOriginalURI
+			}
+			return o, errFragOriginalURL
+		}
+		// nginx's auth_request subrequest is always a GET
+		// (ngx_http_subrequest names it so unless it clones the request,
+		// which auth_request does not), so the request's own method says
+		// nothing of the original's: without X-Original-Method a POST
+		// would be decided by the GET rules.
 		if o.method, bad = peekHeader(h, headerXOriginalMethod, errDupOriginalMethod); bad != nil {
 			return o, bad
 		}
 		if len(o.method) == 0 {
-			o.method = h.Method()
-		} else if !validMethod(o.method) {
+			return o, errNoOriginalMethod
+		}
+		if !validMethod(o.method) {
 			return o, errBadOriginalMethod
 		}
 		if o.host, bad = peekHeader(h, headerXForwardedHost, errDupForwardedHost); bad != nil {
@@ -397,12 +438,29 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 			return o, errBadEnvoyPath
 		}
 		o.target = raw[len(PathEnvoy):]
+		if hasFragment(o.target) {
+			return o, errFragEnvoyPath
+		}
 		o.method = h.Method()
 		if o.host = h.Host(); !validHost(o.host) {
 			return o, errBadHost
 		}
 	}
 	return o, nil
+}
+
+// hasFragment reports whether the path of target (a request target as
+// received) holds a '#', that is, a '#' comes before any '?'. A fragment
+// is no part of a request target (RFC 9112 section 3.2), and the proxy
+// passes the target on unchanged: nginx, Node and Python cut the path at
+// the '#', while Go's server keeps it as a path byte, so that
+// "/public#/../admin" is /admin to http.FileServer or Caddy's file_server.
+// No single reading is safe in front of every upstream, so such a target
+// is refused, as policy.Normalize refuses ';'. A '#' inside the query
+// changes no path and is left to the upstream.
+func hasFragment(target []byte) bool {
+	i := bytes.IndexAny(target, "?#")
+	return i >= 0 && target[i] == '#'
 }
 
 // queryHasAccessToken reports whether the query of target (a request

@@ -42,7 +42,7 @@ func TestDecisionDispatchMatchesRouter(t *testing.T) {
 	viaHandler, viaRouter := s.Handler(), s.Router().Handler
 	header := []string{
 		"X-Forwarded-Method", "GET", "X-Forwarded-Host", "api.example.com", "X-Forwarded-Uri", "/orders/1",
-		"X-Original-URI", "/orders/1", "Authorization", "Bearer " + tokGood,
+		"X-Original-URI", "/orders/1", "X-Original-Method", "GET", "Authorization", "Bearer " + tokGood,
 	}
 	paths := []string{
 		handlers.PathForward, handlers.PathRequest, handlers.PathForward + "?x=1",

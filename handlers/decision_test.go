@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"bufio"
 	"net"
 	"net/netip"
 	"strings"
@@ -140,15 +141,24 @@ func TestDecisionForward(t *testing.T) {
 		{"encoded dot segments", forward("GET", "x", "/public/%2e%2e/admin/x", ""),
 			want{status: 401}},
 		{"encoded slash", forward("GET", "x", "/public%2F..%2Fadmin", ""),
-			want{status: 400, bodyHas: []string{"bad request path"}}},
+			want{status: 400, body: `{"detail":"bad request path in X-Forwarded-Uri header: encoded slash"}`}},
 		{"repeated slashes", forward("GET", "x", "//admin/x", ""),
 			want{status: 401}},
 		{"path parameter", forward("GET", "x", "/admin;x=1", ""),
 			want{status: 400}},
 		{"query cannot change the path", forward("GET", "x", "/admin/x?/public/a", ""),
 			want{status: 401}},
+		// A raw '#' is no part of a request target, and the proxy passes
+		// it on: nginx, Node and Python cut the path there, Go's server
+		// keeps it in the path ("/public#/../admin" is /admin to
+		// http.FileServer or Caddy's file_server). No single reading is
+		// safe, so it is refused, as ';' is.
 		{"fragment", forward("GET", "x", "/admin/x#/public", ""),
-			want{status: 401}},
+			want{status: 400, body: `{"detail":"malformed X-Forwarded-Uri header: fragment (#) in the path"}`}},
+		{"fragment hiding dot segments", forward("GET", "x", "/public/a#/../../admin/x", ""),
+			want{status: 400, bodyHas: []string{"X-Forwarded-Uri"}}},
+		{"# in the query is the query's", forward("GET", "x", "/public/a?q=#/../../admin", ""),
+			want{status: 200}},
 		// The original request must be readable.
 		{"missing X-Forwarded-Uri", call{path: handlers.PathForward, header: []string{"X-Forwarded-Method", "GET"}},
 			want{status: 400, body: `{"detail":"missing X-Forwarded-Uri header"}`}},
@@ -187,9 +197,19 @@ func TestDecisionRequest(t *testing.T) {
 	for _, tc := range []decisionCase{
 		{"nginx headers", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/orders/1", "X-Original-Method", "GET", "X-Forwarded-Host", "api.example.com"}, auth(tokGood)...)},
 			want{status: 200, header: claimsGood}},
-		{"nginx without X-Original-Method keeps the subrequest's method", call{method: "POST", path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/orders/1", "X-Forwarded-Host", "api.example.com"}, auth(tokGood)...)},
+		// nginx's auth_request subrequest is always a GET (ngx_http_subrequest
+		// sets "GET" unless it clones the request, which auth_request does
+		// not): its own method says nothing of the original's, and taking
+		// it would decide a POST by the GET rules.
+		{"missing X-Original-Method", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/orders/1", "X-Forwarded-Host", "api.example.com"}, auth(tokGood)...)},
+			want{status: 400, body: `{"detail":"missing X-Original-Method header"}`}},
+		{"missing X-Original-Method, POST subrequest", call{method: "POST", path: handlers.PathRequest, header: append([]string{"X-Original-URL", "https://api.example.com/orders/1"}, auth(tokGood)...)},
+			want{status: 400, body: `{"detail":"missing X-Original-Method header"}`}},
+		{"empty X-Original-Method", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/public/a", "X-Original-Method", ""}, auth(tokGood)...)},
+			want{status: 400, body: `{"detail":"missing X-Original-Method header"}`}},
+		{"the original method decides, not the subrequest's", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/orders/1", "X-Original-Method", "POST", "X-Forwarded-Host", "api.example.com"}, auth(tokGood)...)},
 			want{status: 403, bodyHas: []string{"orders:write"}}},
-		{"host from Host when not forwarded", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/orders/1", "Host", "api.example.com"}, auth(tokGood)...)},
+		{"host from Host when not forwarded", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/orders/1", "X-Original-Method", "GET", "Host", "api.example.com"}, auth(tokGood)...)},
 			want{status: 200, header: claimsGood}},
 		{"ingress-nginx X-Original-URL", call{path: handlers.PathRequest, header: append([]string{"X-Original-URL", "https://api.example.com/orders/1?a=b", "X-Original-Method", "GET"}, auth(tokGood)...)},
 			want{status: 200, header: claimsGood}},
@@ -200,13 +220,13 @@ func TestDecisionRequest(t *testing.T) {
 			want{status: 400, body: `{"detail":"X-Forwarded-Host and X-Original-URL disagree on the host"}`}},
 		{"X-Forwarded-Host agreeing with X-Original-URL but for case, port and a trailing dot", call{path: handlers.PathRequest, header: append([]string{"X-Original-URL", "https://API.example.com.:8443/orders/1", "X-Original-Method", "GET", "X-Forwarded-Host", "api.example.com"}, auth(tokGood)...)},
 			want{status: 200, header: claimsGood}},
-		{"X-Original-URL without a path", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "https://api.example.com"}},
+		{"X-Original-URL without a path", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "https://api.example.com", "X-Original-Method", "GET"}},
 			want{status: 403}},
-		{"access_token in X-Original-URI's query as well", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/any?access_token=forged"}, auth(tokGood)...)},
+		{"access_token in X-Original-URI's query as well", call{path: handlers.PathRequest, header: append([]string{"X-Original-URI", "/any?access_token=forged", "X-Original-Method", "GET"}, auth(tokGood)...)},
 			want{status: 400, bodyHas: []string{"more than one method"}}},
-		{"access_token in X-Original-URL's query as well", call{path: handlers.PathRequest, header: append([]string{"X-Original-URL", "https://x/any?access_token=forged"}, auth(tokGood)...)},
+		{"access_token in X-Original-URL's query as well", call{path: handlers.PathRequest, header: append([]string{"X-Original-URL", "https://x/any?access_token=forged", "X-Original-Method", "GET"}, auth(tokGood)...)},
 			want{status: 400, bodyHas: []string{"more than one method"}}},
-		{"X-Original-URL bypass attempt", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "http://x/public/%2e%2e/admin/"}},
+		{"X-Original-URL bypass attempt", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "http://x/public/%2e%2e/admin/", "X-Original-Method", "GET"}},
 			want{status: 401}},
 		// ingress-nginx writes $scheme://$http_host$request_uri, and nginx
 		// accepts a Host holding '#' or '?': the path is still the one
@@ -215,15 +235,26 @@ func TestDecisionRequest(t *testing.T) {
 			want{status: 400, bodyHas: []string{"X-Original-URL"}}},
 		{"X-Original-URL with ? in the host", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "http://x?/admin/a"}},
 			want{status: 400, bodyHas: []string{"X-Original-URL"}}},
+		{"fragment hiding dot segments in X-Original-URI", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/public/a#/../../admin/x"}},
+			want{status: 400, body: `{"detail":"malformed X-Original-URI header: fragment (#) in the path"}`}},
+		{"fragment hiding dot segments in X-Original-URL", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "http://x/public/a#/../../admin/x"}},
+			want{status: 400, body: `{"detail":"malformed X-Original-URL header: fragment (#) in the path"}`}},
+		{"# in X-Original-URI's query", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/public/a?#/../../admin/x", "X-Original-Method", "GET"}},
+			want{status: 200}},
+		// A path the policy will not read is 400 naming the header it came in.
+		{"encoded slash in X-Original-URI", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/public/..%2Fadmin", "X-Original-Method", "GET"}},
+			want{status: 400, body: `{"detail":"bad request path in X-Original-URI header: encoded slash"}`}},
+		{"path parameter in X-Original-URL", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "https://x/admin;x", "X-Original-Method", "GET"}},
+			want{status: 400, body: `{"detail":"bad request path in X-Original-URL header: path parameter (;)"}`}},
 		{"no original request", call{path: handlers.PathRequest},
 			want{status: 400, body: `{"detail":"missing X-Original-URI or X-Original-URL header"}`}},
 		{"relative X-Original-URL", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "/orders/1"}},
 			want{status: 400, bodyHas: []string{"X-Original-URL"}}},
 		{"disagreeing originals", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/public/a", "X-Original-URL", "http://x/admin/a"}},
 			want{status: 400, bodyHas: []string{"disagree"}}},
-		{"public", call{method: "HEAD", path: handlers.PathRequest, header: []string{"X-Original-URI", "/public/a"}},
+		{"public", call{method: "HEAD", path: handlers.PathRequest, header: []string{"X-Original-URI", "/public/a", "X-Original-Method", "HEAD"}},
 			want{status: 200}},
-		{"no token", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/any"}},
+		{"no token", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/any", "X-Original-Method", "GET"}},
 			want{status: 401, header: map[string]string{"WWW-Authenticate": challengeBare}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.want.check(t, g.do(t, tc.call)) })
@@ -246,7 +277,7 @@ func TestDecisionEnvoy(t *testing.T) {
 		{"method", envoy("POST", "/orders/1", "api.example.com", tokGood), want{status: 403}},
 		{"public", envoy("PUT", "/public/x?y=1", "x", ""), want{status: 200}},
 		{"no token", envoy("GET", "/any", "x", ""), want{status: 401, header: map[string]string{"WWW-Authenticate": challengeBare}}},
-		{"encoded slash", envoy("GET", "/public/..%2fadmin", "x", ""), want{status: 400}},
+		{"encoded slash", envoy("GET", "/public/..%2fadmin", "x", ""), want{status: 400, body: `{"detail":"bad request path: encoded slash"}`}},
 		{"dot segments", envoy("GET", "/public/%2E%2E/admin/x", "x", ""), want{status: 401}},
 		{"root", envoy("GET", "/", "x", tokGood), want{status: 403}},
 	} {
@@ -413,7 +444,7 @@ func TestDecisionDuplicateOriginalHeaders(t *testing.T) {
 			[]string{"X-Original-URI", "/public/a", "X-Original-Method", "GET", "X-Original-Method", "POST"},
 			`{"detail":"X-Original-Method header sent more than once"}`},
 		{"X-Forwarded-Host of /auth/request", handlers.PathRequest,
-			[]string{"X-Original-URI", "/orders/1", "X-Forwarded-Host", "api.example.com", "X-Forwarded-Host", "other.example.com"},
+			[]string{"X-Original-URI", "/orders/1", "X-Original-Method", "GET", "X-Forwarded-Host", "api.example.com", "X-Forwarded-Host", "other.example.com"},
 			`{"detail":"X-Forwarded-Host header sent more than once"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -431,6 +462,71 @@ func TestDecisionDuplicateOriginalHeaders(t *testing.T) {
 			}
 			if resp.StatusCode() != 400 || string(resp.Body()) != tc.detail {
 				t.Errorf("status %d, body %s; want 400 %s", resp.StatusCode(), resp.Body(), tc.detail)
+			}
+		})
+	}
+}
+
+// TestDecisionEnvoyDotSegmentsStayDecisions: Envoy sends path_prefix + the
+// original path as it arrived, dot segments and all (normalize_path is off
+// by default), so an original path that climbs out of /auth/envoy is still
+// an Envoy decision about the path the upstream will resolve (here the
+// default rule, deny), never the router's redirect to whatever tokengate
+// route the cleaned path names ("/auth/envoy/../../healthz" was a 301 to
+// /healthz, which Envoy hands to the client).
+func TestDecisionEnvoyDotSegmentsStayDecisions(t *testing.T) {
+	g := newDecisionGate(t, "127.0.0.1", handlers.Config{})
+	closed := want{status: 403, body: `{"detail":"forbidden: this route is closed"}`}
+	for _, tc := range []decisionCase{
+		{"root", call{path: handlers.PathEnvoy + "/../../", header: []string{"Host", "x"}}, closed},
+		{"healthz", call{path: handlers.PathEnvoy + "/../../healthz", header: []string{"Host", "x"}}, closed},
+		{"HEAD healthz", call{method: "HEAD", path: handlers.PathEnvoy + "/../../healthz", header: []string{"Host", "x"}}, want{status: 403}},
+		{"upper-case items", call{path: handlers.PathEnvoy + "/../../ITEMS", header: []string{"Host", "x"}}, closed},
+		{"encoded", call{path: handlers.PathEnvoy + "/%2e%2e/%2E%2E/healthz", header: []string{"Host", "x"}}, closed},
+		{"onto /auth/request", call{path: handlers.PathEnvoy + "/../request", header: []string{"Host", "x", "X-Original-URI", "/public/a"}}, closed},
+		{"protected", call{path: handlers.PathEnvoy + "/../../any", header: []string{"Host", "x"}}, want{status: 401}},
+		{"public", call{path: handlers.PathEnvoy + "/../../public/a", header: []string{"Host", "x"}}, want{status: 200}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.want.check(t, g.do(t, tc.call)) })
+	}
+}
+
+// TestDecisionEnvoyFragment sends Envoy's request line with a raw '#' (an
+// HTTP client would cut the fragment off before sending): the original
+// path holds a fragment, which is refused as on the other dialects.
+func TestDecisionEnvoyFragment(t *testing.T) {
+	s := newDecisionServer(t, "")
+	ln := fasthttputil.NewInmemoryListener()
+	server := &fasthttp.Server{Handler: s.Handler()}
+	done := make(chan error, 1)
+	go func() { done <- server.Serve(ln) }()
+	defer func() {
+		_ = server.Shutdown()
+		<-done
+	}()
+	for _, tc := range []struct {
+		target string
+		status int
+		body   string
+	}{
+		{"/auth/envoy/public/a#/../../admin/x", 400, `{"detail":"malformed request path: fragment (#) in the path"}`},
+		{"/auth/envoy/public/a?q=#/../../admin/x", 200, ""},
+	} {
+		t.Run(tc.target, func(t *testing.T) {
+			conn, err := ln.DialWithLocalAddr(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.Write([]byte("GET " + tc.target + " HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			var resp fasthttp.Response
+			if err := resp.Read(bufio.NewReader(conn)); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode() != tc.status || tc.body != "" && string(resp.Body()) != tc.body {
+				t.Errorf("status %d, body %s; want %d %s", resp.StatusCode(), resp.Body(), tc.status, tc.body)
 			}
 		})
 	}

@@ -245,7 +245,8 @@ func getAndHead(r *router.Router, path string, h fasthttp.RequestHandler) {
 func (s *Server) Handler() fasthttp.RequestHandler {
 	r := s.router.Handler
 	return func(ctx *fasthttp.RequestCtx) {
-		switch string(ctx.Request.URI().PathOriginal()) {
+		p := ctx.Request.URI().PathOriginal()
+		switch string(p) {
 		case PathForward:
 			s.decideDispatched(ctx, dialectForward)
 			return
@@ -253,7 +254,11 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 			s.decideDispatched(ctx, dialectRequest)
 			return
 		}
-		if p := ctx.Path(); len(p) > len(PathEnvoy) && p[len(PathEnvoy)] == '/' && string(p[:len(PathEnvoy)]) == PathEnvoy {
+		// The raw path, as the router and readOriginal read it, not the
+		// cleaned ctx.Path(): Envoy appends the original path as it came,
+		// and "/auth/envoy/../../healthz" is a decision about /healthz,
+		// not the router's redirect to tokengate's own /healthz.
+		if len(p) > len(PathEnvoy) && p[len(PathEnvoy)] == '/' && string(p[:len(PathEnvoy)]) == PathEnvoy {
 			s.decideDispatched(ctx, dialectEnvoy)
 			return
 		}

@@ -421,6 +421,8 @@ func (ps *parser) host(n *yaml.Node, s string) (host, suffix string, err *Error)
 	switch {
 	case name == "":
 		return bad("empty")
+	case strings.HasPrefix(name, "[") || strings.Count(name, ":") > 1:
+		return bad("IPv6 literals are not supported (a DNS name or an IPv4 address)")
 	case strings.Contains(name, ":"):
 		return bad("no port (Match ignores the request's port)")
 	case strings.Contains(name, "*"):

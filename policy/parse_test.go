@@ -223,6 +223,10 @@ func TestParseErrors(t *testing.T) {
 		{name: "host hyphen", src: "routes:\n  - path: /a\n    host: -a.b\n", line: 3,
 			msg: `host "-a.b": labels must be 1 to 63 characters and not start or end with '-'`},
 		{name: "host underscore", src: "routes:\n  - path: /a\n    host: a_b.c\n", line: 3, msg: `host "a_b.c": labels may hold only letters, digits and '-'`},
+		{name: "host IPv6 literal", src: "routes:\n  - path: /a\n    host: \"[::1]\"\n", line: 3,
+			msg: `host "[::1]": IPv6 literals are not supported (a DNS name or an IPv4 address)`},
+		{name: "host bare IPv6", src: "routes:\n  - path: /a\n    host: \"2001:db8::1\"\n", line: 3,
+			msg: `host "2001:db8::1": IPv6 literals are not supported (a DNS name or an IPv4 address)`},
 		{name: "host empty", src: "routes:\n  - path: /a\n    host: \"\"\n", line: 3, msg: `host "": empty`},
 		{name: "host bare wildcard", src: "routes:\n  - path: /a\n    host: \"*.\"\n", line: 3, msg: `host "*.": empty`},
 
