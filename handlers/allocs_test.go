@@ -92,6 +92,7 @@ func TestDecisionAllocs(t *testing.T) {
 		{"request, allowed", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/orders/1", "X-Original-Method", "GET", "X-Forwarded-Host", "api.example.com", "Authorization", "Bearer " + tokGood}}, 200},
 		{"request, X-Original-URL", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "https://api.example.com/orders/1", "X-Original-Method", "GET", "Authorization", "Bearer " + tokGood}}, 200},
 		{"envoy, allowed", call{path: handlers.PathEnvoy + "/orders/1", header: []string{"Host", "api.example.com", "Authorization", "Bearer " + tokGood}}, 200},
+		{"envoy, public (claim headers to remove)", call{path: handlers.PathEnvoy + "/public/a", header: []string{"Host", "api.example.com"}}, 200},
 		{"forward, no token", forward("GET", "x", "/any", ""), 401},
 		{"forward, scope missing", forward("GET", "api.example.com", "/orders/1", tokNoScope), 403},
 		{"forward, default deny", forward("GET", "x", "/elsewhere", tokGood), 403},

@@ -156,12 +156,16 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, d dialect) {
 		return
 	}
 	if v := s.decideFrom(ctx, o.method, o.host, o.target, o.from); v.Allowed {
-		if v.Principal != nil {
-			s.writeClaimHeaders(ctx, v.Policy, v.Principal, v.Token)
-		}
+		s.writeClaimHeaders(ctx, v.Policy, v.Principal, v.Token, d == dialectEnvoy)
 		ctx.SetStatusCode(fasthttp.StatusOK)
 	}
 }
+
+// headerEnvoyRemove is the response header in which Envoy's ext_authz
+// HTTP service takes the request headers to remove before the request
+// goes upstream: a comma-separated list of names, applied after the
+// allowed upstream headers are set.
+const headerEnvoyRemove = "X-Envoy-Auth-Headers-To-Remove"
 
 // Verdict is what Decide made of a request.
 type Verdict struct {
@@ -278,28 +282,62 @@ func (s *Server) badDecisionRequest(ctx *fasthttp.RequestCtx, detail string) {
 	}
 }
 
-// writeClaimHeaders sets pol's claim headers from p, under their
-// canonical names (pol.HeaderKeys: SetBytesV would canonicalise each name
-// again). A claim the principal lacks is left out; a value the policy
-// refuses to put in a header (control bytes, too long) is left out and
-// logged.
-func (s *Server) writeClaimHeaders(ctx *fasthttp.RequestCtx, pol *policy.Policy, p *auth.Principal, token []byte) {
+// writeClaimHeaders sets pol's claim headers from p (nil on a public
+// route: none), under their canonical names (pol.HeaderKeys: SetBytesV
+// would canonicalise each name again). A claim the principal lacks is
+// left out; a value the policy refuses to put in a header (control bytes,
+// too long) is left out and logged.
+//
+// For Envoy (envoy) the headers left out are also named in
+// X-Envoy-Auth-Headers-To-Remove. Envoy's allowed_upstream_headers only
+// sets the headers a 200 carries, so without that a client's own
+// X-Auth-Subject would reach the upstream whenever tokengate sets none
+// (a public route, a token without the claim); nginx, Traefik and Caddy,
+// configured as the README shows, drop or overwrite the client's copies
+// themselves.
+func (s *Server) writeClaimHeaders(ctx *fasthttp.RequestCtx, pol *policy.Policy, p *auth.Principal, token []byte, envoy bool) {
 	var buf [1024]byte
+	var rmBuf [256]byte
+	rm := rmBuf[:0]
 	keys := pol.HeaderKeys()
 	for i, h := range pol.Headers() {
-		v, err := policy.AppendClaim(buf[:0], h.Claim, p)
-		switch {
-		case err == nil:
-			ctx.Response.Header.SetCanonical(keys[i], v)
-		case errors.Is(err, policy.ErrClaimAbsent):
-		default:
+		err := policy.ErrClaimAbsent
+		if p != nil {
+			var v []byte
+			if v, err = policy.AppendClaim(buf[:0], h.Claim, p); err == nil {
+				ctx.Response.Header.SetCanonical(keys[i], v)
+				continue
+			}
+		}
+		if !errors.Is(err, policy.ErrClaimAbsent) {
 			s.log.Warn("handlers: claim header left out",
 				zap.Uint64("request_id", ctx.ID()),
 				zap.String("header", h.Name),
 				zap.String("token", auth.Fingerprint(token)),
 				zap.Error(err))
 		}
+		if envoy {
+			if len(rm) > 0 {
+				rm = append(rm, ", "...)
+			}
+			rm = appendLower(rm, keys[i])
+		}
 	}
+	if len(rm) > 0 {
+		ctx.Response.Header.SetBytesV(headerEnvoyRemove, rm)
+	}
+}
+
+// appendLower appends name to dst in ASCII lower case, the form in which
+// Envoy keeps header names.
+func appendLower(dst, name []byte) []byte {
+	for _, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 // trustedPeer reports whether the TCP peer is in Config.TrustedProxies.

@@ -285,6 +285,38 @@ func TestDecisionEnvoy(t *testing.T) {
 	}
 }
 
+// TestDecisionEnvoyRemovesUnsetClaimHeaders: Envoy's ext_authz HTTP
+// service sets only the allowed upstream headers a 200 carries, so a
+// client's own X-Auth-Subject would reach the upstream whenever tokengate
+// sets none. A 200 to Envoy names every claim header it leaves out in
+// X-Envoy-Auth-Headers-To-Remove, which Envoy removes from the upstream
+// request; the other dialects never carry it.
+func TestDecisionEnvoyRemovesUnsetClaimHeaders(t *testing.T) {
+	g := newDecisionGate(t, "127.0.0.1", handlers.Config{})
+	const remove = "X-Envoy-Auth-Headers-To-Remove"
+	envoy := func(path, tok string) call {
+		h := []string{"Host", "api.example.com", "X-Auth-Subject", "admin"}
+		if tok != "" {
+			h = append(h, "Authorization", "Bearer "+tok)
+		}
+		return call{path: handlers.PathEnvoy + path, header: h}
+	}
+	for _, tc := range []decisionCase{
+		{"public route: all of them", envoy("/public/a", ""),
+			want{status: 200, header: withClaims(map[string]string{remove: "x-auth-subject, x-auth-client-id, x-auth-scopes"}, claimsNone)}},
+		{"every claim set: none", envoy("/orders/1", tokGood),
+			want{status: 200, header: withClaims(map[string]string{remove: ""}, claimsGood)}},
+		{"a claim the token lacks", envoy("/any", tokNoSubject),
+			want{status: 200, header: map[string]string{remove: "x-auth-subject", "X-Auth-Subject": "", "X-Auth-Client-Id": "client-c", "X-Auth-Scopes": "items"}}},
+		{"refused: none", envoy("/admin/a", tokNoSubject), want{status: 403, header: map[string]string{remove: ""}}},
+		{"Traefik, public route: none", forward("GET", "x", "/public/a", ""), want{status: 200, header: map[string]string{remove: ""}}},
+		{"nginx, a claim the token lacks: none", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/any", "X-Original-Method", "GET", "Authorization", "Bearer " + tokNoSubject}},
+			want{status: 200, header: map[string]string{remove: ""}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.want.check(t, g.do(t, tc.call)) })
+	}
+}
+
 // TestDecisionTrustedProxies: only peers in TrustedProxies may ask, since
 // the endpoints believe the forwarded headers.
 func TestDecisionTrustedProxies(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 const (
 	tokGood      = "good-token"      // scope items
 	tokNoScope   = "no-scope-token"  // valid, scope other
+	tokNoSubject = "no-sub-token"    // valid, scope items, no subject
 	tokExpired   = "expired-token"   // *TokenError "token expired"
 	tokCause     = "cause-token"     // *TokenError whose cause has " and \ in it
 	tokOdd       = "odd-token"       // *TokenError with a Reason beyond NumReasons
@@ -39,6 +40,7 @@ const (
 var (
 	principalGood    = &auth.Principal{Subject: "svc-a", ClientID: "client-a", Scopes: []string{"openid", "items"}}
 	principalNoScope = &auth.Principal{Subject: "svc-b", ClientID: "client-b", Scopes: []string{"other"}}
+	principalNoSub   = &auth.Principal{ClientID: "client-c", Scopes: []string{"items"}}
 )
 
 type stubResult struct {
@@ -56,18 +58,19 @@ var _ auth.Validator = (*authStub)(nil)
 
 func newAuthStub() *authStub {
 	return &authStub{results: map[string]stubResult{
-		tokGood:     {p: principalGood},
-		tokNoScope:  {p: principalNoScope},
-		tokExpired:  {err: auth.Invalid(auth.ReasonExpired)},
-		tokCause:    {err: &auth.TokenError{Reason: auth.ReasonUnknownKey, Err: errors.New(`bad "kid" \ here`)}},
-		tokOdd:      {err: &auth.TokenError{Reason: auth.NumReasons + 1}},
-		tokDown:     {err: &auth.UnavailableError{Reason: "keys not loaded", RetryAfter: 1500 * time.Millisecond}},
-		tokDownZero: {err: &auth.UnavailableError{Reason: "introspection endpoint returned 500"}},
-		tokDownWrap: {err: errors.Join(errors.New("cache"), &auth.UnavailableError{Reason: "jwks fetch failed", RetryAfter: 3 * time.Second})},
-		tokCanceled: {err: context.Canceled},
-		tokDeadline: {err: fmt.Errorf("remote: %w", context.DeadlineExceeded)},
-		tokWeird:    {err: errors.New("something odd")},
-		tokNil:      {},
+		tokGood:      {p: principalGood},
+		tokNoScope:   {p: principalNoScope},
+		tokNoSubject: {p: principalNoSub},
+		tokExpired:   {err: auth.Invalid(auth.ReasonExpired)},
+		tokCause:     {err: &auth.TokenError{Reason: auth.ReasonUnknownKey, Err: errors.New(`bad "kid" \ here`)}},
+		tokOdd:       {err: &auth.TokenError{Reason: auth.NumReasons + 1}},
+		tokDown:      {err: &auth.UnavailableError{Reason: "keys not loaded", RetryAfter: 1500 * time.Millisecond}},
+		tokDownZero:  {err: &auth.UnavailableError{Reason: "introspection endpoint returned 500"}},
+		tokDownWrap:  {err: errors.Join(errors.New("cache"), &auth.UnavailableError{Reason: "jwks fetch failed", RetryAfter: 3 * time.Second})},
+		tokCanceled:  {err: context.Canceled},
+		tokDeadline:  {err: fmt.Errorf("remote: %w", context.DeadlineExceeded)},
+		tokWeird:     {err: errors.New("something odd")},
+		tokNil:       {},
 	}}
 }
 
