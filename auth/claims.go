@@ -14,10 +14,10 @@ import (
 // (case-sensitive names, duplicate names rejected).
 type accessTokenClaims struct {
 	jwt.Claims
-	Scp      scpClaim `json:"scp,omitempty"`
-	Scope    *string  `json:"scope,omitempty"`
-	Cid      string   `json:"cid,omitempty"`
-	ClientID string   `json:"client_id,omitempty"`
+	Scp      scpClaim   `json:"scp,omitempty"`
+	Scope    scopeClaim `json:"scope,omitempty"`
+	Cid      string     `json:"cid,omitempty"`
+	ClientID string     `json:"client_id,omitempty"`
 	// Cnf is the RFC 7800 confirmation claim of a sender-constrained
 	// token (RFC 9449 DPoP "jkt", RFC 8705 mutual TLS "x5t#S256"): any
 	// value but null binds the token to a key whose possession tokengate
@@ -25,16 +25,12 @@ type accessTokenClaims struct {
 	Cnf josejson.RawMessage `json:"cnf,omitempty"`
 }
 
-// scopes returns the granted scopes: scp when present, else scope split
-// on spaces.
+// scopes returns the granted scopes: scp when present, else scope.
 func (c *accessTokenClaims) scopes() []string {
 	if c.Scp != nil {
 		return []string(c.Scp)
 	}
-	if c.Scope != nil {
-		return splitScope(*c.Scope)
-	}
-	return nil
+	return []string(c.Scope)
 }
 
 // splitScope splits an RFC 6749 section 3.3 scope string. The delimiter
@@ -42,6 +38,36 @@ func (c *accessTokenClaims) scopes() []string {
 // part of a scope-token, so that "read\u00a0items" never grants "items".
 func splitScope(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' })
+}
+
+// scopeClaim is RFC 9068's "scope": a space-separated string (RFC 6749
+// section 3.3), or, as some servers write it (PingFederate), a JSON array
+// of strings, read as introspection answers are read (Remote). null
+// leaves the claim absent, and so does an empty string.
+type scopeClaim []string
+
+// UnmarshalJSON accepts a space-separated string or an array of strings.
+func (s *scopeClaim) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var v string
+		if err := josejson.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*s = splitScope(v)
+		return nil
+	}
+	var v []string
+	if err := josejson.Unmarshal(b, &v); err != nil {
+		return errors.New("scope is neither a string nor an array of strings")
+	}
+	if v == nil {
+		v = []string{}
+	}
+	*s = v
+	return nil
 }
 
 // scpClaim is Okta's "scp": a JSON array of strings, or one

@@ -15,7 +15,7 @@ type claimSet struct {
 	issuer, subject, id string
 	cid, clientID       string
 	audience            []string
-	scopes              []string // scp, else scope split on spaces; see accessTokenClaims.scopes
+	scopes              []string // scp, else scope; see accessTokenClaims.scopes
 
 	expiry, notBefore, issuedAt          int64 // seconds since the epoch
 	hasExpiry, hasNotBefore, hasIssuedAt bool
@@ -151,13 +151,13 @@ const (
 	numStringClaims
 )
 
-// maxArrayElems is how many "aud" and "scp" array elements the one-pass
-// reader keeps, together.
+// maxArrayElems is how many "aud", "scp" and "scope" array elements the
+// one-pass reader keeps, together.
 const maxArrayElems = 64
 
 // fastDecodeClaims is decodeClaims's one-pass reader. It reports false,
 // leaving c in any state, for anything outside the shape it reads. The
-// strings it keeps share one allocation, and the "aud" and "scp" slices
+// strings it keeps share one allocation, and the "aud", "scp" and "scope" slices
 // another.
 func fastDecodeClaims(payload []byte, c *claimSet) bool {
 	*c = claimSet{}
@@ -169,6 +169,9 @@ func fastDecodeClaims(payload []byte, c *claimSet) bool {
 		audFrom, audTo   int // r.elems of "aud"
 		scpFrom, scpTo   int // r.elems of an "scp" array
 		scpString        bool
+		scopeFrom        int // r.elems of a "scope" array
+		scopeTo          int
+		scopeArray       bool
 		ok               bool
 		name             []byte
 		stringClaimIndex = -1
@@ -210,7 +213,13 @@ func fastDecodeClaims(payload []byte, c *claimSet) bool {
 		case claimClientID:
 			stringClaimIndex = strClientID
 		case claimScope:
-			stringClaimIndex = strScope
+			if r.peek() == '"' {
+				stringClaimIndex = strScope
+			} else {
+				scopeFrom = r.n
+				ok = r.array()
+				scopeTo, scopeArray = r.n, true
+			}
 		case claimAud:
 			audFrom = r.n
 			if r.peek() == '"' {
@@ -301,7 +310,7 @@ func fastDecodeClaims(payload []byte, c *claimSet) bool {
 	scope := take(r.str[strScope])
 	scpText := take(r.str[strScp])
 	var elems []string
-	if seen&(claimAud|claimScp) != 0 {
+	if seen&(claimAud|claimScp) != 0 || scopeArray {
 		elems = make([]string, r.n)
 		for k := range elems {
 			elems[k] = take(r.elems[k])
@@ -318,6 +327,8 @@ func fastDecodeClaims(payload []byte, c *claimSet) bool {
 		}
 	case seen&claimScp != 0:
 		c.scopes = elems[scpFrom:scpTo:scpTo]
+	case scopeArray:
+		c.scopes = elems[scopeFrom:scopeTo:scopeTo]
 	case seen&claimScope != 0:
 		c.scopes = splitScope(scope)
 	}

@@ -636,6 +636,10 @@ func TestScopesSplitOnSpaceOnly(t *testing.T) {
 		{"scp string with NEL", map[string]any{"scp": "read\u0085items"}, []string{"read\u0085items"}},
 		{"scope with runs of spaces", map[string]any{"scp": nil, "scope": "  items   openid "}, []string{"items", "openid"}},
 		{"scp null falls back to scope", map[string]any{"scp": json.RawMessage("null"), "scope": "items"}, []string{"items"}},
+		// PingFederate writes scope as an array; Remote reads introspection
+		// answers that way too.
+		{"scope array", map[string]any{"scp": nil, "scope": []string{"items", "openid"}}, []string{"items", "openid"}},
+		{"scope array element with a space", map[string]any{"scp": nil, "scope": []string{"read items"}}, []string{"read items"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := f.local.Validate(t.Context(), []byte(f.mint(t, k.rsa, tc.edits)))
