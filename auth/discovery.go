@@ -73,7 +73,9 @@ type DiscoveryConfig struct {
 // Discovery finds an authorization server's endpoints from its issuer URL.
 //
 // It fetches {issuer}/.well-known/oauth-authorization-server and, failing
-// that, {issuer}/.well-known/openid-configuration, on first use. One fetch
+// that, {issuer}/.well-known/openid-configuration and (for an issuer with
+// a path) RFC 8414's /.well-known/oauth-authorization-server{path}, on
+// first use. One fetch
 // runs at a time and concurrent callers share it, each free to leave when
 // its own context ends; a success is kept for the life of the Discovery,
 // and failures are retried at most once per RetryInterval. A document's
@@ -312,24 +314,51 @@ func (d *Discovery) logFetch(md Metadata, err error, level zapcore.Level, failur
 // the same run of failed discoveries.
 const failureSummaryInterval = time.Minute
 
-// fetch tries the two well-known URLs in turn. A transport error on the
-// first (connection refused, timeout) is returned at once: the second URL
-// is on the same host.
+// fetch tries the well-known URLs in turn (see wellKnownURLs). A
+// transport error (connection refused, timeout) is returned at once: the
+// other URLs are on the same host.
 func (d *Discovery) fetch() (Metadata, error) {
-	base := strings.TrimSuffix(d.issuer, "/")
-	md, err := d.fetchOne(base + wellKnownOAuth)
-	if err == nil {
-		return md, nil
+	var errs []error
+	for _, u := range wellKnownURLs(d.issuer) {
+		md, err := d.fetchOne(u)
+		if err == nil {
+			return md, nil
+		}
+		errs = append(errs, err)
+		if _, ok := errors.AsType[*transportError](err); ok {
+			break
+		}
 	}
-	var te *transportError
-	if errors.As(err, &te) {
-		return Metadata{}, err
+	return Metadata{}, joinSemicolon(errs)
+}
+
+// wellKnownURLs are the metadata URLs of issuer, in the order tried:
+// {issuer}/.well-known/oauth-authorization-server (Okta's custom servers
+// serve it there) and {issuer}/.well-known/openid-configuration (OpenID
+// Connect Discovery), then, for an issuer with a path, the form RFC 8414
+// section 3.1 gives, the well-known part between host and path
+// (https://as.example.com/.well-known/oauth-authorization-server/tenant).
+func wellKnownURLs(issuer string) []string {
+	base := strings.TrimSuffix(issuer, "/")
+	urls := []string{base + wellKnownOAuth, base + wellKnownOIDC}
+	// NewDiscovery refused an issuer with user info, query or fragment, so
+	// the path is everything after the authority.
+	if scheme, rest, ok := strings.Cut(base, "://"); ok {
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			urls = append(urls, scheme+"://"+rest[:i]+wellKnownOAuth+rest[i:])
+		}
 	}
-	md, err2 := d.fetchOne(base + wellKnownOIDC)
-	if err2 == nil {
-		return md, nil
+	return urls
+}
+
+// joinSemicolon is the errors of the URLs tried, in order, as one error
+// that wraps each.
+func joinSemicolon(errs []error) error {
+	err := errs[0]
+	for _, e := range errs[1:] {
+		err = fmt.Errorf("%w; %w", err, e)
 	}
-	return Metadata{}, fmt.Errorf("%w; %w", err, err2)
+	return err
 }
 
 func (d *Discovery) fetchOne(rawURL string) (Metadata, error) {

@@ -12,8 +12,10 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -677,5 +679,61 @@ func TestDiscoveryDoesNotFollowRedirects(t *testing.T) {
 	}
 	if n := otherHits.Load(); n != 0 {
 		t.Fatalf("the redirect target got %d requests", n)
+	}
+}
+
+// TestDiscoveryRFC8414PathForm: an issuer with a path whose server
+// publishes its metadata only where RFC 8414 section 3.1 puts it, the
+// well-known part between host and path, is found there, after the two
+// appended forms; an issuer without a path has no third URL.
+func TestDiscoveryRFC8414PathForm(t *testing.T) {
+	var issuer string
+	var hits []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits = append(hits, r.URL.Path)
+		mu.Unlock()
+		if r.URL.Path != "/.well-known/oauth-authorization-server/tenant/one" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q}`, issuer, issuer+"/keys")
+	}))
+	t.Cleanup(srv.Close)
+	issuer = srv.URL + "/tenant/one"
+
+	d := newTestDiscovery(t, DiscoveryConfig{Issuer: issuer})
+	md, err := d.Metadata(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md.JWKSURI != issuer+"/keys" {
+		t.Fatalf("jwks_uri = %q", md.JWKSURI)
+	}
+	want := []string{
+		"/tenant/one/.well-known/oauth-authorization-server",
+		"/tenant/one/.well-known/openid-configuration",
+		"/.well-known/oauth-authorization-server/tenant/one",
+	}
+	if !slices.Equal(hits, want) {
+		t.Fatalf("requests %q, want %q", hits, want)
+	}
+
+	for _, tc := range []struct{ issuer, want string }{
+		{"https://as.example.com", ""},
+		{"https://as.example.com/", ""},
+		{"https://as.example.com/t", "https://as.example.com/.well-known/oauth-authorization-server/t"},
+		{"https://as.example.com:8443/a/b/", "https://as.example.com:8443/.well-known/oauth-authorization-server/a/b"},
+	} {
+		urls := wellKnownURLs(tc.issuer)
+		got := ""
+		if len(urls) == 3 {
+			got = urls[2]
+		}
+		if got != tc.want || len(urls) < 2 {
+			t.Errorf("wellKnownURLs(%q) = %q, want third %q", tc.issuer, urls, tc.want)
+		}
 	}
 }
