@@ -3,9 +3,11 @@
 // pooled fasthttp client, with the policy's claim headers set after every
 // client-sent copy is removed (in any case, and spelled with '_' for
 // '-'), hop-by-hop headers removed (RFC 9110 section 7.6.1 and whatever
-// Connection names), X-Forwarded-For, -Proto and -Host set, the request
-// target forwarded byte for byte as received, and bodies streamed both
-// ways so that memory stays bounded whatever their size. An upstream that
+// Connection names), X-Forwarded-For, -Proto and -Host set, the path
+// forwarded in the normal form the policy matched (policy.Normalize: dot
+// segments resolved, slashes merged, unreserved escapes decoded) and the
+// query byte for byte as received, and bodies streamed both ways so that
+// memory stays bounded whatever their size. An upstream that
 // refuses is 502, one that stays silent longer than the timeout is 504.
 //
 // It decides nothing and knows no JWT: the caller (handlers.Server.Decide)

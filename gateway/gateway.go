@@ -102,6 +102,7 @@ var resultNames = [numResults]string{
 var (
 	bodyBadGateway     = []byte(`{"detail":"bad gateway: the upstream did not answer"}`)
 	bodyGatewayTimeout = []byte(`{"detail":"gateway timeout: the upstream did not answer in time"}`)
+	bodyBadPath        = []byte(`{"detail":"bad request path"}`)
 	bodyNoUpgrade      = []byte(`{"detail":"protocol upgrades (WebSocket) are not supported by the gateway"}`)
 	contentTypeJSON    = []byte("application/json")
 	strHTTP            = []byte("http")
@@ -207,13 +208,25 @@ func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []b
 		writeJSON(ctx, fasthttp.StatusNotImplemented, bodyNoUpgrade)
 		return
 	}
+	// The upstream gets the path the policy matched, not the one received:
+	// the two differ where upstreams differ ("/admin//../public/x" is
+	// "/public/x" to the policy and "/admin/public/x" to an upstream that
+	// resolves dot segments without merging slashes; "/admin/%2e%2e/x"
+	// stays under "/admin/" for one that does not decode %2e).
+	var pathBuf [512]byte
+	path, err := policy.Normalize(pathBuf[:0], in.RequestURI())
+	if err != nil {
+		// The caller's decision has refused such a target already.
+		writeJSON(ctx, fasthttp.StatusBadRequest, bodyBadPath)
+		return
+	}
 	req := fasthttp.AcquireRequest()
 	in.CopyTo(&req.Header)
 	req.Header.DisableNormalizing() // prepareHeader names fields canonically; ReleaseRequest resets this
 	req.UseHostHeader = true
 	g.prepareHeader(ctx, &req.Header, p, token)
 	req.SetURI(&g.uri)
-	setTarget(req.URI(), in.RequestURI())
+	setTarget(req.URI(), path, in.RequestURI())
 
 	switch n := in.ContentLength(); {
 	case ctx.RequestBodyStream() != nil && (n > 0 || n == -1):
@@ -223,7 +236,7 @@ func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []b
 	}
 
 	resp := fasthttp.AcquireResponse()
-	err := g.client.Do(req, resp)
+	err = g.client.Do(req, resp)
 	fasthttp.ReleaseRequest(req) // bodyReader has no Close: the server keeps its stream
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
@@ -249,24 +262,22 @@ func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []b
 	fasthttp.ReleaseResponse(resp)
 }
 
-// setTarget sets u's path and query to target's, byte for byte as
-// received (the fragment, never sent by a conforming client, is dropped, as
-// policy.Normalize ignores it). u carries the upstream's scheme and address,
-// which the HostClient requires and which becomes Host when the client
-// sent none. Left to parse target itself, against the Host header,
+// setTarget sets u's path to path, the target's path in normal form
+// (policy.Normalize), and u's query to target's, byte for byte as
+// received (the fragment, never sent by a conforming client, is dropped,
+// as policy.Normalize ignores it). u carries the upstream's scheme and
+// address, which the HostClient requires and which becomes Host when the
+// client sent none. Left to parse target itself, against the Host header,
 // fasthttp reads a target starting with "//" as an authority when it
 // contains "://" anywhere or the Host header is missing:
-// "//public/admin?u=http://x" would reach the upstream as "/admin?u=http://x"
-// while the policy matched "/public/admin".
-func setTarget(u *fasthttp.URI, target []byte) {
-	path, query := target, []byte(nil)
-	if i := bytes.IndexAny(target, "?#"); i >= 0 {
-		path = target[:i]
-		if target[i] == '?' {
-			query = target[i+1:]
-			if j := bytes.IndexByte(query, '#'); j >= 0 {
-				query = query[:j]
-			}
+// "//public/admin?u=http://x" would reach the upstream as
+// "/admin?u=http://x" while the policy matched "/public/admin".
+func setTarget(u *fasthttp.URI, path, target []byte) {
+	var query []byte
+	if i := bytes.IndexAny(target, "?#"); i >= 0 && target[i] == '?' {
+		query = target[i+1:]
+		if j := bytes.IndexByte(query, '#'); j >= 0 {
+			query = query[:j]
 		}
 	}
 	u.SetPathBytes(path)

@@ -204,15 +204,32 @@ func TestForwardHeaders(t *testing.T) {
 			request: "GET /x HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Hop, x-other\r\nX-Hop: 1\r\nX-Other: 2\r\nKeep-Alive: timeout=5\r\nProxy-Authorization: Basic eA==\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nTrailer: X-T\r\nX-Kept: yes\r\n\r\n",
 			has:     map[string]string{"X-Kept": "yes"},
 			hasNot:  []string{"Connection", "X-Hop", "X-Other", "Keep-Alive", "Proxy-Authorization", "Proxy-Connection", "Te", "Trailer"}},
-		{name: "request target forwarded as received",
+		{name: "path forwarded in the normal form the policy matched, query as received",
 			request: "GET /caf%C3%A9/a+b/%7Euser?q=%2F&x=a%20b&y HTTP/1.1\r\nHost: a\r\n\r\n",
-			uri:     "/caf%C3%A9/a+b/%7Euser?q=%2F&x=a%20b&y"},
-		{name: "target starting with // and holding :// forwarded as received, not read as an authority",
+			uri:     "/caf%C3%A9/a+b/~user?q=%2F&x=a%20b&y"},
+		{name: "path already in normal form forwarded byte for byte",
+			request: "GET /caf%C3%A9/a+b/~user/ HTTP/1.1\r\nHost: a\r\n\r\n",
+			uri:     "/caf%C3%A9/a+b/~user/"},
+		{name: "target starting with // and holding :// forwarded as matched, not read as an authority",
 			request: "GET //public/admin?u=http://x HTTP/1.1\r\nHost: a\r\n\r\n",
-			uri:     "//public/admin?u=http://x"},
-		{name: "target starting with // without a Host header forwarded as received",
+			uri:     "/public/admin?u=http://x"},
+		{name: "target starting with // without a Host header forwarded as matched",
 			request: "GET //public/admin HTTP/1.0\r\n\r\n",
-			uri:     "//public/admin"},
+			uri:     "/public/admin"},
+		// The policy decides on policy.Normalize's path; an upstream that
+		// resolves dot segments without merging slashes first (RFC 3986
+		// section 5.2.4, WHATWG URL) or does not decode %2e would route
+		// the raw target elsewhere: "/admin//../public/x" to
+		// "/admin/public/x", "/admin/%2e%2e/public/x" under "/admin/".
+		{name: "dot segment after an empty one: the upstream sees the path the policy matched",
+			request: "GET /admin//../public/x?a=b HTTP/1.1\r\nHost: a\r\n\r\n",
+			uri:     "/public/x?a=b"},
+		{name: "encoded dot segments: the upstream sees the path the policy matched",
+			request: "GET /admin/%2e%2e/public/x HTTP/1.1\r\nHost: a\r\n\r\n",
+			uri:     "/public/x"},
+		{name: "encoded unreserved and sub-delims decoded as the policy read them",
+			request: "GET /%61dmin/./jobs%3Arun/%2E HTTP/1.1\r\nHost: a\r\n\r\n",
+			uri:     "/admin/jobs:run/"},
 		{name: "HTTP/1.0 without a Host header forwarded",
 			request: "GET /x?y HTTP/1.0\r\n\r\n",
 			uri:     "/x?y"},
@@ -238,6 +255,23 @@ func TestForwardHeaders(t *testing.T) {
 			has:     map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "internal"}},
 	} {
 		t.Run(tc.name, tc.run)
+	}
+}
+
+// TestForwardRefusesBadPath: a target whose path policy.Normalize
+// refuses, which the decision refuses first, is 400 from the gateway too,
+// never forwarded as received.
+func TestForwardRefusesBadPath(t *testing.T) {
+	echo := proxytest.NewEcho(t)
+	f := startFront(t, gateway.Config{Upstream: "http://" + echo.Addr()})
+	for _, target := range []string{"/public%2F..%2Fadmin", "/admin;x=1", "/a\\b", "/%zz"} {
+		resp, body := f.raw(t, "GET "+target+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		if resp.StatusCode != 400 || !strings.Contains(body, "bad request path") {
+			t.Errorf("%s: status %d: %s", target, resp.StatusCode, body)
+		}
+	}
+	if echo.Hits() != 0 {
+		t.Errorf("upstream hits %d, want 0", echo.Hits())
 	}
 }
 
