@@ -66,15 +66,18 @@ func nextToken(v []byte) (tok, rest []byte) {
 
 // removeHopByHopRequest removes the hop-by-hop fields of a request header
 // whose normalising is off (see names), and those its Connection values
-// name. Content-Length and the framing are fasthttp's to set from the
-// body.
+// name, but Host: the policy matched it and the upstream must read the
+// same one (without it fasthttp would send the upstream's own address).
+// Content-Length and the framing are fasthttp's to set from the body.
 func (n *names) removeHopByHopRequest(h *fasthttp.RequestHeader) {
 	var buf [64]byte
 	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
 		for len(v) > 0 {
 			var tok []byte
 			if tok, v = nextToken(v); len(tok) > 0 {
-				h.DelBytes(fasthttp.AppendNormalizedHeaderKeyBytes(buf[:0], tok))
+				if key := fasthttp.AppendNormalizedHeaderKeyBytes(buf[:0], tok); string(key) != fasthttp.HeaderHost {
+					h.DelBytes(key)
+				}
 			}
 		}
 	}
