@@ -223,6 +223,9 @@ func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []b
 	req := fasthttp.AcquireRequest()
 	in.CopyTo(&req.Header)
 	req.Header.DisableNormalizing() // prepareHeader names fields canonically; ReleaseRequest resets this
+	// No Content-Type the client did not send (fasthttp's default is
+	// application/octet-stream for a body): the upstream may sniff.
+	req.Header.SetNoDefaultContentType(true)
 	req.UseHostHeader = true
 	g.prepareHeader(ctx, &req.Header, p, token)
 	req.SetURI(&g.uri)
@@ -248,6 +251,9 @@ func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []b
 	g.names.removeHopByHopResponse(&resp.Header)
 	resp.Header.EnableNormalizing() // CopyTo copies the setting: the server's header keeps fasthttp's default
 	resp.Header.CopyTo(&ctx.Response.Header)
+	// Nor one the upstream did not send (the server's default is
+	// text/plain; charset=utf-8); Reset restores the default.
+	ctx.Response.Header.SetNoDefaultContentType(true)
 	if bs := resp.BodyStream(); bs != nil {
 		n := resp.Header.ContentLength()
 		if n < 0 {

@@ -331,6 +331,34 @@ func TestResponseHopByHop(t *testing.T) {
 	}
 }
 
+// TestNoInventedContentType: a request or response without Content-Type
+// crosses the gateway without one. fasthttp's defaults would hand the
+// upstream "application/octet-stream" and the client "text/plain;
+// charset=utf-8", where the recipient should see none and may sniff.
+func TestNoInventedContentType(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = nil // no sniffing: no Content-Type at all
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %q", b, r.Header.Values("Content-Type"))
+	}))
+	t.Cleanup(up.Close)
+	f := startFront(t, gateway.Config{Upstream: up.URL})
+	for _, tc := range []struct{ request, body string }{
+		{"GET /x HTTP/1.1\r\nHost: a\r\n\r\n", ` []`},
+		{"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", `hello []`},
+		{"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", `hello []`},
+		{"POST /x HTTP/1.1\r\nHost: a\r\nContent-Type: text/csv\r\nContent-Length: 5\r\n\r\nhello", `hello ["text/csv"]`},
+	} {
+		resp, body := f.raw(t, tc.request)
+		if resp.StatusCode != 200 || body != tc.body {
+			t.Errorf("%q: status %d, upstream says %q, want %q", tc.request, resp.StatusCode, body, tc.body)
+		}
+		if ct, ok := resp.Header["Content-Type"]; ok {
+			t.Errorf("%q: the client got Content-Type %q, which the upstream did not send", tc.request, ct)
+		}
+	}
+}
+
 func TestUpgradeRefused(t *testing.T) {
 	echo := proxytest.NewEcho(t)
 	f := startFront(t, gateway.Config{Upstream: "http://" + echo.Addr()})
