@@ -3,7 +3,9 @@
 // pooled fasthttp client, with the policy's claim headers set after every
 // client-sent copy is removed (in any case, and spelled with '_' for
 // '-'), hop-by-hop headers removed (RFC 9110 section 7.6.1 and whatever
-// Connection names), X-Forwarded-For, -Proto and -Host set, the path
+// Connection names), X-Forwarded-For, -Proto and -Host set (and
+// Forwarded, X-Real-IP and True-Client-IP removed unless a trusted proxy
+// sent them), the path
 // forwarded in the normal form the policy matched (policy.Normalize: dot
 // segments resolved, slashes merged, unreserved escapes decoded) and the
 // query byte for byte as received, and bodies streamed both ways so that

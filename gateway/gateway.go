@@ -56,8 +56,9 @@ type Config struct {
 	Policy *policy.Holder
 
 	// TrustedProxies are the peers whose X-Forwarded-For is appended to and
-	// whose X-Forwarded-Proto and X-Forwarded-Host are kept; for any other
-	// peer they are replaced. nil trusts nobody.
+	// whose X-Forwarded-Proto, X-Forwarded-Host, Forwarded, X-Real-IP and
+	// True-Client-IP are kept; for any other peer the first three are
+	// replaced and the others removed. nil trusts nobody.
 	TrustedProxies []netip.Prefix
 
 	// MaxConns bounds the connections to the upstream (DefaultMaxConns); a
@@ -328,6 +329,12 @@ func (g *Gateway) prepareHeader(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHea
 	removeLookalikes(h, n.proto)
 	removeLookalikes(h, n.host)
 	trusted := g.trustedPeer(ctx)
+	for _, k := range n.peer {
+		removeLookalikes(h, k)
+		if !trusted {
+			h.DelBytes(k)
+		}
+	}
 	var ipBuf [64]byte
 	ip := appendIP(ipBuf[:0], ctx.RemoteIP())
 	if prior := h.PeekAll("X-Forwarded-For"); trusted && len(prior) > 0 {

@@ -34,6 +34,10 @@ type names struct {
 	hopByHop                  [len(hopByHop)][]byte
 	connection, expect, authz []byte
 	xff, proto, host          []byte
+	// peer are the other fields that name the client or how it came:
+	// Forwarded (RFC 7239), X-Real-IP, True-Client-IP. Kept from a trusted
+	// peer, removed from any other.
+	peer [3][]byte
 }
 
 func newNames() names {
@@ -45,6 +49,7 @@ func newNames() names {
 		xff:        canon("X-Forwarded-For"),
 		proto:      canon("X-Forwarded-Proto"),
 		host:       canon("X-Forwarded-Host"),
+		peer:       [3][]byte{canon("Forwarded"), canon("X-Real-IP"), canon("True-Client-IP")},
 	}
 	for i, k := range hopByHop {
 		n.hopByHop[i] = canon(k)
