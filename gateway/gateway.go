@@ -89,6 +89,7 @@ const (
 	resultBadGateway                   // 502: refused, reset, or a malformed response
 	resultTimeout                      // 504: silent past Timeout, or no free connection in time
 	resultUpgradeRefused               // 501: a protocol upgrade (WebSocket)
+	resultClientError                  // 408 or 400: the client's body stopped (silent, or the connection closed) before its end
 	numResults
 )
 
@@ -97,6 +98,7 @@ var resultNames = [numResults]string{
 	resultBadGateway:     "bad_gateway",
 	resultTimeout:        "timeout",
 	resultUpgradeRefused: "upgrade_refused",
+	resultClientError:    "client_error",
 }
 
 // Pre-encoded answers.
@@ -104,6 +106,8 @@ var (
 	bodyBadGateway     = []byte(`{"detail":"bad gateway: the upstream did not answer"}`)
 	bodyGatewayTimeout = []byte(`{"detail":"gateway timeout: the upstream did not answer in time"}`)
 	bodyBadPath        = []byte(`{"detail":"bad request path"}`)
+	bodyClientTimeout  = []byte(`{"detail":"request timeout: the request body stopped arriving"}`)
+	bodyClientGone     = []byte(`{"detail":"bad request: the request body ended before its announced length"}`)
 	bodyNoUpgrade      = []byte(`{"detail":"protocol upgrades (WebSocket) are not supported by the gateway"}`)
 	contentTypeJSON    = []byte("application/json")
 	strHTTP            = []byte("http")
@@ -232,9 +236,11 @@ func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []b
 	req.SetURI(&g.uri)
 	setTarget(req.URI(), path, in.RequestURI())
 
+	var body *bodyReader
 	switch n := in.ContentLength(); {
 	case ctx.RequestBodyStream() != nil && (n > 0 || n == -1):
-		req.SetBodyStream(bodyReader{ctx.RequestBodyStream()}, n)
+		body = &bodyReader{r: ctx.RequestBodyStream(), left: int64(n)}
+		req.SetBodyStream(body, n)
 	case n != 0 && len(ctx.Request.Body()) > 0:
 		req.SetBodyRaw(ctx.Request.Body())
 	}
@@ -244,6 +250,10 @@ func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []b
 	fasthttp.ReleaseRequest(req) // bodyReader has no Close: the server keeps its stream
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
+		if body != nil && body.err != nil {
+			g.clientFailed(ctx, body.err, err)
+			return
+		}
 		g.fail(ctx, err, token)
 		return
 	}
@@ -413,6 +423,25 @@ func (g *Gateway) fail(ctx *fasthttp.RequestCtx, err error, token []byte) {
 		zap.Error(err))
 }
 
+// clientFailed answers a request whose body stopped coming from the
+// client while it was being forwarded (bodyErr: the read that failed;
+// err: what the upstream exchange returned): 408 when the client fell
+// silent, else 400, and closes the connection, whose request is half
+// read. It is the client's failure, not the upstream's: no 502 or 504.
+func (g *Gateway) clientFailed(ctx *fasthttp.RequestCtx, bodyErr, err error) {
+	status, msg := fasthttp.StatusBadRequest, bodyClientGone
+	if isTimeout(bodyErr) {
+		status, msg = fasthttp.StatusRequestTimeout, bodyClientTimeout
+	}
+	g.count[resultClientError].Add(1)
+	ctx.SetConnectionClose()
+	writeJSON(ctx, status, msg)
+	if ce := g.log.Check(zap.DebugLevel, "gateway: client body failed"); ce != nil {
+		ce.Write(zap.Uint64("request_id", ctx.ID()), zap.Int("status", status),
+			zap.NamedError("body_error", bodyErr), zap.Error(err))
+	}
+}
+
 // isTimeout reports whether err is a timeout of any kind fasthttp or the
 // network reports, or no free connection after MaxConnWaitTimeout.
 func isTimeout(err error) bool {
@@ -443,10 +472,31 @@ func (g *Gateway) AppendMetrics(dst []byte) []byte {
 
 // bodyReader hides the server's request-body stream behind a bare Reader,
 // so that releasing the upstream request never closes it: the server owns
-// it, and drains or drops what is left.
-type bodyReader struct{ r io.Reader }
+// it, and drains or drops what is left. It keeps the error of the read
+// that failed, so that Forward can tell a client that stopped sending
+// from an upstream that failed. The fasthttp client reads it in the
+// goroutine that called Do.
+type bodyReader struct {
+	r    io.Reader
+	left int64 // bytes announced and not yet read; -1: chunked
+	err  error // the client's failure: a read error, or EOF short of left
+}
 
-func (b bodyReader) Read(p []byte) (int, error) { return b.r.Read(p) }
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if b.left >= 0 {
+		b.left -= int64(n)
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, io.EOF) && b.left <= 0:
+	case errors.Is(err, io.EOF):
+		b.err = io.ErrUnexpectedEOF
+	default:
+		b.err = err
+	}
+	return n, err
+}
 
 // upstreamBody is the upstream's streamed response body handed to the
 // server, which closes it once written (or abandoned): the upstream

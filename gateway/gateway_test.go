@@ -407,6 +407,42 @@ func TestUpstreamFailures(t *testing.T) {
 	}
 }
 
+// TestClientBodyFailure: a client that stops sending its body (silent
+// past the front's timeout) or closes the connection short of its
+// Content-Length is the client's failure, 408 or 400, never counted or
+// answered as the upstream's 504 or 502, whose upstream here reads every
+// byte it is given and would answer at once.
+func TestClientBodyFailure(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		halfOpen bool // close the client's sending side after the partial body
+		status   int
+	}{
+		{"client silent mid-body: 408", false, fasthttp.StatusRequestTimeout},
+		{"client gone mid-body: 400", true, fasthttp.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := startFrontTimeout(t, gateway.Config{Upstream: proxytest.NewCounter(t)}, 300*time.Millisecond)
+			c := proxytest.Dial(t, f.addr)
+			req := "PUT /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" + strings.Repeat("x", 16<<10) // past what the server reads before the handler
+			c.Send(t, req, len(req), 0)
+			if tc.halfOpen {
+				if err := c.Conn.(*net.TCPConn).CloseWrite(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			resp, body := c.Response(t)
+			if resp.StatusCode != tc.status || !resp.Close {
+				t.Errorf("status %d (want %d), close %v: %s", resp.StatusCode, tc.status, resp.Close, body)
+			}
+			m := string(f.gw.AppendMetrics(nil))
+			if !strings.Contains(m, `result="client_error"} 1`) {
+				t.Errorf("metrics do not count it as the client's:\n%s", m)
+			}
+		})
+	}
+}
+
 // tickingUpstream is an upstream whose GET /stream answers 200 and then
 // a byte every 20 ms until the test ends; streaming is closed once the
 // first response's header is out. Other paths get an empty 200.
