@@ -16,5 +16,6 @@
 // It decides nothing and knows no JWT: the caller (handlers.Server.Decide)
 // has already allowed the request and hands over its principal, whose
 // claims package policy renders. Protocol upgrades (WebSocket) are refused
-// with 501.
+// with 501, but an offer of h2c alone, or any in an HTTP/1.0 request, is
+// ignored (RFC 9110 section 7.8) and the request forwarded without it.
 package gateway

@@ -112,6 +112,7 @@ var (
 	contentTypeJSON    = []byte("application/json")
 	strHTTP            = []byte("http")
 	strHTTPS           = []byte("https")
+	strH2C             = []byte("h2c")
 )
 
 // New validates cfg and builds the Gateway's pooled client. It starts no
@@ -208,7 +209,7 @@ func (g *Gateway) Close() { g.client.CloseIdleConnections() }
 // stream, released when the server has written it.
 func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []byte) {
 	in := &ctx.Request.Header
-	if len(in.Peek(fasthttp.HeaderUpgrade)) > 0 {
+	if wantsUpgrade(in) {
 		g.count[resultUpgradeRefused].Add(1)
 		writeJSON(ctx, fasthttp.StatusNotImplemented, bodyNoUpgrade)
 		return
@@ -277,6 +278,27 @@ func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []b
 		ctx.Response.SetBody(body)
 	}
 	fasthttp.ReleaseResponse(resp)
+}
+
+// wantsUpgrade reports whether the request asks for a protocol upgrade
+// the gateway must refuse rather than ignore. RFC 9110 section 7.8 lets a
+// server ignore an offer and requires it to ignore one in an HTTP/1.0
+// request; an offer of h2c alone (curl --http2 on http://) is ignored, so
+// the client goes on in HTTP/1.1. Any other protocol (WebSocket) would
+// leave the client waiting for a 101 that never comes: refused.
+func wantsUpgrade(h *fasthttp.RequestHeader) bool {
+	if !h.IsHTTP11() {
+		return false
+	}
+	for _, v := range h.PeekAll(fasthttp.HeaderUpgrade) {
+		for len(v) > 0 {
+			var tok []byte
+			if tok, v = nextToken(v); len(tok) > 0 && !bytes.EqualFold(tok, strH2C) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // setTarget sets u's path to path, the target's path in normal form

@@ -338,6 +338,23 @@ func TestResponseHopByHop(t *testing.T) {
 	}
 }
 
+// TestUpgradeIgnored: an upgrade the server may ignore (RFC 9110 section
+// 7.8) is forwarded as a plain request without it: h2c, which curl
+// --http2 offers on every http:// request and drops when not taken up,
+// and any Upgrade in an HTTP/1.0 request, which a server must ignore.
+func TestUpgradeIgnored(t *testing.T) {
+	for _, tc := range []gatewayCase{
+		{name: "h2c",
+			request: "GET /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+			hasNot:  []string{"Upgrade", "Http2-Settings", "Connection"}},
+		{name: "HTTP/1.0",
+			request: "GET /x HTTP/1.0\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+			hasNot:  []string{"Upgrade", "Connection"}},
+	} {
+		t.Run(tc.name, tc.run)
+	}
+}
+
 // TestNoInventedContentType: a request or response without Content-Type
 // crosses the gateway without one. fasthttp's defaults would hand the
 // upstream "application/octet-stream" and the client "text/plain;
@@ -369,9 +386,11 @@ func TestNoInventedContentType(t *testing.T) {
 func TestUpgradeRefused(t *testing.T) {
 	echo := proxytest.NewEcho(t)
 	f := startFront(t, gateway.Config{Upstream: "http://" + echo.Addr()})
-	resp, body := f.raw(t, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-	if resp.StatusCode != 501 || !strings.Contains(body, "WebSocket") {
-		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	for _, upgrade := range []string{"websocket", "h2c, websocket"} {
+		resp, body := f.raw(t, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: "+upgrade+"\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+		if resp.StatusCode != 501 || !strings.Contains(body, "WebSocket") {
+			t.Fatalf("Upgrade: %s: status %d: %s", upgrade, resp.StatusCode, body)
+		}
 	}
 	if echo.Hits() != 0 {
 		t.Fatal("the upgrade reached the upstream")
