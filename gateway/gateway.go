@@ -335,6 +335,16 @@ func (g *Gateway) prepareHeader(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHea
 		h.DelBytes(n.authz)
 	}
 
+	// Before the claim headers, so that a claim header may bear one of
+	// these names.
+	trusted := g.trustedPeer(ctx)
+	for _, k := range n.peer {
+		removeLookalikes(h, k)
+		if !trusted {
+			h.DelBytes(k)
+		}
+	}
+
 	var buf [1024]byte
 	var nameBuf [128]byte
 	for _, c := range g.cfg.Policy.Load().Headers() {
@@ -360,13 +370,6 @@ func (g *Gateway) prepareHeader(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHea
 	removeLookalikes(h, n.xff)
 	removeLookalikes(h, n.proto)
 	removeLookalikes(h, n.host)
-	trusted := g.trustedPeer(ctx)
-	for _, k := range n.peer {
-		removeLookalikes(h, k)
-		if !trusted {
-			h.DelBytes(k)
-		}
-	}
 	var ipBuf [64]byte
 	ip := appendIP(ipBuf[:0], ctx.RemoteIP())
 	if prior := h.PeekAll("X-Forwarded-For"); trusted && len(prior) > 0 {
