@@ -101,6 +101,10 @@ var resultNames = [numResults]string{
 	resultClientError:    "client_error",
 }
 
+// errUnaskedUpgrade is the failure of an upstream that switched protocols
+// without being asked.
+var errUnaskedUpgrade = errors.New("gateway: the upstream answered 101 Switching Protocols to a request without Upgrade")
+
 // Pre-encoded answers.
 var (
 	bodyBadGateway     = []byte(`{"detail":"bad gateway: the upstream did not answer"}`)
@@ -256,6 +260,14 @@ func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []b
 			return
 		}
 		g.fail(ctx, err, token)
+		return
+	}
+	if resp.StatusCode() < fasthttp.StatusOK {
+		// fasthttp skips every 1xx but 101, which the upstream may not send
+		// to a request without Upgrade (the gateway forwards none): what
+		// follows on its connection is no longer HTTP.
+		fasthttp.ReleaseResponse(resp)
+		g.fail(ctx, errUnaskedUpgrade, token)
 		return
 	}
 	g.count[resultForwarded].Add(1)

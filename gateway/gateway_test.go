@@ -359,6 +359,50 @@ func TestUpgradeIgnored(t *testing.T) {
 	}
 }
 
+// rawUpstream starts an upstream on a loopback port that reads each
+// request's header and answers response, byte for byte, then closes the
+// connection; it returns its URL.
+func rawUpstream(t *testing.T, response string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					_, _ = io.WriteString(c, response)
+				}
+			})
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// TestUnaskedSwitchingProtocols: an upstream that answers 101 to a
+// request that offered no upgrade (the gateway forwards none) has broken
+// the exchange: 502, never a 101 that the client did not ask for either.
+func TestUnaskedSwitchingProtocols(t *testing.T) {
+	up := rawUpstream(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello")
+	f := startFront(t, gateway.Config{Upstream: up})
+	resp, body := f.raw(t, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp.StatusCode != 502 || !strings.Contains(body, "bad gateway") {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if m := string(f.gw.AppendMetrics(nil)); !strings.Contains(m, `result="bad_gateway"} 1`) {
+		t.Errorf("metrics do not count it:\n%s", m)
+	}
+}
+
 // TestNoInventedContentType: a request or response without Content-Type
 // crosses the gateway without one. fasthttp's defaults would hand the
 // upstream "application/octet-stream" and the client "text/plain;
