@@ -211,6 +211,11 @@ func (g *Gateway) Close() { g.client.CloseIdleConnections() }
 // streams request bodies (fasthttp.Server.StreamRequestBody), else from
 // the buffered body. The response body is handed to the server as a
 // stream, released when the server has written it.
+//
+// Forward answers itself, without the upstream's response, 501 for a
+// protocol upgrade, 400 for a target whose path policy.Normalize refuses
+// (the decision refuses it first), 408 or 400 for a client whose body
+// stops coming, and 502 or 504 for an upstream that fails.
 func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []byte) {
 	in := &ctx.Request.Header
 	if wantsUpgrade(in) {
