@@ -56,8 +56,9 @@ type Config struct {
 	Policy *policy.Holder
 
 	// TrustedProxies are the peers whose X-Forwarded-For is appended to and
-	// whose X-Forwarded-Proto and X-Forwarded-Host are kept; for any other
-	// peer they are replaced. nil trusts nobody.
+	// whose X-Forwarded-Proto, X-Forwarded-Host, Forwarded, X-Real-IP and
+	// True-Client-IP are kept; for any other peer the first three are
+	// replaced and the others removed. nil trusts nobody.
 	TrustedProxies []netip.Prefix
 
 	// MaxConns bounds the connections to the upstream (DefaultMaxConns); a
@@ -88,6 +89,7 @@ const (
 	resultBadGateway                   // 502: refused, reset, or a malformed response
 	resultTimeout                      // 504: silent past Timeout, or no free connection in time
 	resultUpgradeRefused               // 501: a protocol upgrade (WebSocket)
+	resultClientError                  // 408 or 400: the client's body stopped (silent, or the connection closed) before its end
 	numResults
 )
 
@@ -96,16 +98,25 @@ var resultNames = [numResults]string{
 	resultBadGateway:     "bad_gateway",
 	resultTimeout:        "timeout",
 	resultUpgradeRefused: "upgrade_refused",
+	resultClientError:    "client_error",
 }
+
+// errUnaskedUpgrade is the failure of an upstream that switched protocols
+// without being asked.
+var errUnaskedUpgrade = errors.New("gateway: the upstream answered 101 Switching Protocols to a request without Upgrade")
 
 // Pre-encoded answers.
 var (
 	bodyBadGateway     = []byte(`{"detail":"bad gateway: the upstream did not answer"}`)
 	bodyGatewayTimeout = []byte(`{"detail":"gateway timeout: the upstream did not answer in time"}`)
+	bodyBadPath        = []byte(`{"detail":"bad request path"}`)
+	bodyClientTimeout  = []byte(`{"detail":"request timeout: the request body stopped arriving"}`)
+	bodyClientGone     = []byte(`{"detail":"bad request: the request body ended before its announced length"}`)
 	bodyNoUpgrade      = []byte(`{"detail":"protocol upgrades (WebSocket) are not supported by the gateway"}`)
 	contentTypeJSON    = []byte("application/json")
 	strHTTP            = []byte("http")
 	strHTTPS           = []byte("https")
+	strH2C             = []byte("h2c")
 )
 
 // New validates cfg and builds the Gateway's pooled client. It starts no
@@ -200,34 +211,68 @@ func (g *Gateway) Close() { g.client.CloseIdleConnections() }
 // streams request bodies (fasthttp.Server.StreamRequestBody), else from
 // the buffered body. The response body is handed to the server as a
 // stream, released when the server has written it.
+//
+// Forward answers itself, without the upstream's response, 501 for a
+// protocol upgrade, 400 for a target whose path policy.Normalize refuses
+// (the decision refuses it first), 408 or 400 for a client whose body
+// stops coming, and 502 or 504 for an upstream that fails.
 func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []byte) {
 	in := &ctx.Request.Header
-	if len(in.Peek(fasthttp.HeaderUpgrade)) > 0 {
+	if wantsUpgrade(in) {
 		g.count[resultUpgradeRefused].Add(1)
 		writeJSON(ctx, fasthttp.StatusNotImplemented, bodyNoUpgrade)
+		return
+	}
+	// The upstream gets the path the policy matched, not the one received:
+	// the two differ where upstreams differ ("/admin//../public/x" is
+	// "/public/x" to the policy and "/admin/public/x" to an upstream that
+	// resolves dot segments without merging slashes; "/admin/%2e%2e/x"
+	// stays under "/admin/" for one that does not decode %2e).
+	var pathBuf [512]byte
+	path, err := policy.Normalize(pathBuf[:0], in.RequestURI())
+	if err != nil {
+		// The caller's decision has refused such a target already.
+		writeJSON(ctx, fasthttp.StatusBadRequest, bodyBadPath)
 		return
 	}
 	req := fasthttp.AcquireRequest()
 	in.CopyTo(&req.Header)
 	req.Header.DisableNormalizing() // prepareHeader names fields canonically; ReleaseRequest resets this
+	// No Content-Type the client did not send (fasthttp's default is
+	// application/octet-stream for a body): the upstream may sniff.
+	req.Header.SetNoDefaultContentType(true)
 	req.UseHostHeader = true
 	g.prepareHeader(ctx, &req.Header, p, token)
 	req.SetURI(&g.uri)
-	setTarget(req.URI(), in.RequestURI())
+	setTarget(req.URI(), path, in.RequestURI())
 
+	var body *bodyReader
 	switch n := in.ContentLength(); {
 	case ctx.RequestBodyStream() != nil && (n > 0 || n == -1):
-		req.SetBodyStream(bodyReader{ctx.RequestBodyStream()}, n)
+		body = &bodyReader{r: ctx.RequestBodyStream(), left: int64(n)}
+		req.SetBodyStream(body, n)
 	case n != 0 && len(ctx.Request.Body()) > 0:
 		req.SetBodyRaw(ctx.Request.Body())
 	}
 
 	resp := fasthttp.AcquireResponse()
-	err := g.client.Do(req, resp)
+	err = g.client.Do(req, resp)
 	fasthttp.ReleaseRequest(req) // bodyReader has no Close: the server keeps its stream
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
+		if body != nil && body.err != nil {
+			g.clientFailed(ctx, body.err, err)
+			return
+		}
 		g.fail(ctx, err, token)
+		return
+	}
+	if resp.StatusCode() < fasthttp.StatusOK {
+		// fasthttp skips every 1xx but 101, which the upstream may not send
+		// to a request without Upgrade (the gateway forwards none): what
+		// follows on its connection is no longer HTTP.
+		fasthttp.ReleaseResponse(resp)
+		g.fail(ctx, errUnaskedUpgrade, token)
 		return
 	}
 	g.count[resultForwarded].Add(1)
@@ -235,6 +280,9 @@ func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []b
 	g.names.removeHopByHopResponse(&resp.Header)
 	resp.Header.EnableNormalizing() // CopyTo copies the setting: the server's header keeps fasthttp's default
 	resp.Header.CopyTo(&ctx.Response.Header)
+	// Nor one the upstream did not send (the server's default is
+	// text/plain; charset=utf-8); Reset restores the default.
+	ctx.Response.Header.SetNoDefaultContentType(true)
 	if bs := resp.BodyStream(); bs != nil {
 		n := resp.Header.ContentLength()
 		if n < 0 {
@@ -249,24 +297,43 @@ func (g *Gateway) Forward(ctx *fasthttp.RequestCtx, p *auth.Principal, token []b
 	fasthttp.ReleaseResponse(resp)
 }
 
-// setTarget sets u's path and query to target's, byte for byte as
-// received (the fragment, never sent by a conforming client, is dropped, as
-// policy.Normalize ignores it). u carries the upstream's scheme and address,
-// which the HostClient requires and which becomes Host when the client
-// sent none. Left to parse target itself, against the Host header,
+// wantsUpgrade reports whether the request asks for a protocol upgrade
+// the gateway must refuse rather than ignore. RFC 9110 section 7.8 lets a
+// server ignore an offer and requires it to ignore one in an HTTP/1.0
+// request; an offer of h2c alone (curl --http2 on http://) is ignored, so
+// the client goes on in HTTP/1.1. Any other protocol (WebSocket) would
+// leave the client waiting for a 101 that never comes: refused.
+func wantsUpgrade(h *fasthttp.RequestHeader) bool {
+	if !h.IsHTTP11() {
+		return false
+	}
+	for _, v := range h.PeekAll(fasthttp.HeaderUpgrade) {
+		for len(v) > 0 {
+			var tok []byte
+			if tok, v = nextToken(v); len(tok) > 0 && !bytes.EqualFold(tok, strH2C) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// setTarget sets u's path to path, the target's path in normal form
+// (policy.Normalize), and u's query to target's, byte for byte as
+// received (the fragment, never sent by a conforming client, is dropped,
+// as policy.Normalize ignores it). u carries the upstream's scheme and
+// address, which the HostClient requires and which becomes Host when the
+// client sent none. Left to parse target itself, against the Host header,
 // fasthttp reads a target starting with "//" as an authority when it
 // contains "://" anywhere or the Host header is missing:
-// "//public/admin?u=http://x" would reach the upstream as "/admin?u=http://x"
-// while the policy matched "/public/admin".
-func setTarget(u *fasthttp.URI, target []byte) {
-	path, query := target, []byte(nil)
-	if i := bytes.IndexAny(target, "?#"); i >= 0 {
-		path = target[:i]
-		if target[i] == '?' {
-			query = target[i+1:]
-			if j := bytes.IndexByte(query, '#'); j >= 0 {
-				query = query[:j]
-			}
+// "//public/admin?u=http://x" would reach the upstream as
+// "/admin?u=http://x" while the policy matched "/public/admin".
+func setTarget(u *fasthttp.URI, path, target []byte) {
+	var query []byte
+	if i := bytes.IndexAny(target, "?#"); i >= 0 && target[i] == '?' {
+		query = target[i+1:]
+		if j := bytes.IndexByte(query, '#'); j >= 0 {
+			query = query[:j]
 		}
 	}
 	u.SetPathBytes(path)
@@ -283,6 +350,16 @@ func (g *Gateway) prepareHeader(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHea
 	h.DelBytes(n.expect)
 	if g.cfg.StripAuthorization {
 		h.DelBytes(n.authz)
+	}
+
+	// Before the claim headers, so that a claim header may bear one of
+	// these names.
+	trusted := g.trustedPeer(ctx)
+	for _, k := range n.peer {
+		removeLookalikes(h, k)
+		if !trusted {
+			h.DelBytes(k)
+		}
 	}
 
 	var buf [1024]byte
@@ -310,7 +387,6 @@ func (g *Gateway) prepareHeader(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHea
 	removeLookalikes(h, n.xff)
 	removeLookalikes(h, n.proto)
 	removeLookalikes(h, n.host)
-	trusted := g.trustedPeer(ctx)
 	var ipBuf [64]byte
 	ip := appendIP(ipBuf[:0], ctx.RemoteIP())
 	if prior := h.PeekAll("X-Forwarded-For"); trusted && len(prior) > 0 {
@@ -389,6 +465,25 @@ func (g *Gateway) fail(ctx *fasthttp.RequestCtx, err error, token []byte) {
 		zap.Error(err))
 }
 
+// clientFailed answers a request whose body stopped coming from the
+// client while it was being forwarded (bodyErr: the read that failed;
+// err: what the upstream exchange returned): 408 when the client fell
+// silent, else 400, and closes the connection, whose request is half
+// read. It is the client's failure, not the upstream's: no 502 or 504.
+func (g *Gateway) clientFailed(ctx *fasthttp.RequestCtx, bodyErr, err error) {
+	status, msg := fasthttp.StatusBadRequest, bodyClientGone
+	if isTimeout(bodyErr) {
+		status, msg = fasthttp.StatusRequestTimeout, bodyClientTimeout
+	}
+	g.count[resultClientError].Add(1)
+	ctx.SetConnectionClose()
+	writeJSON(ctx, status, msg)
+	if ce := g.log.Check(zap.DebugLevel, "gateway: client body failed"); ce != nil {
+		ce.Write(zap.Uint64("request_id", ctx.ID()), zap.Int("status", status),
+			zap.NamedError("body_error", bodyErr), zap.Error(err))
+	}
+}
+
 // isTimeout reports whether err is a timeout of any kind fasthttp or the
 // network reports, or no free connection after MaxConnWaitTimeout.
 func isTimeout(err error) bool {
@@ -419,10 +514,31 @@ func (g *Gateway) AppendMetrics(dst []byte) []byte {
 
 // bodyReader hides the server's request-body stream behind a bare Reader,
 // so that releasing the upstream request never closes it: the server owns
-// it, and drains or drops what is left.
-type bodyReader struct{ r io.Reader }
+// it, and drains or drops what is left. It keeps the error of the read
+// that failed, so that Forward can tell a client that stopped sending
+// from an upstream that failed. The fasthttp client reads it in the
+// goroutine that called Do.
+type bodyReader struct {
+	r    io.Reader
+	left int64 // bytes announced and not yet read; -1: chunked
+	err  error // the client's failure: a read error, or EOF short of left
+}
 
-func (b bodyReader) Read(p []byte) (int, error) { return b.r.Read(p) }
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if b.left >= 0 {
+		b.left -= int64(n)
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, io.EOF) && b.left <= 0:
+	case errors.Is(err, io.EOF):
+		b.err = io.ErrUnexpectedEOF
+	default:
+		b.err = err
+	}
+	return n, err
+}
 
 // upstreamBody is the upstream's streamed response body handed to the
 // server, which closes it once written (or abandoned): the upstream

@@ -204,15 +204,36 @@ func TestForwardHeaders(t *testing.T) {
 			request: "GET /x HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Hop, x-other\r\nX-Hop: 1\r\nX-Other: 2\r\nKeep-Alive: timeout=5\r\nProxy-Authorization: Basic eA==\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nTrailer: X-T\r\nX-Kept: yes\r\n\r\n",
 			has:     map[string]string{"X-Kept": "yes"},
 			hasNot:  []string{"Connection", "X-Hop", "X-Other", "Keep-Alive", "Proxy-Authorization", "Proxy-Connection", "Te", "Trailer"}},
-		{name: "request target forwarded as received",
+		{name: "Connection naming Host cannot take away the Host the policy matched",
+			request: "GET /x HTTP/1.1\r\nHost: api.example.com\r\nConnection: keep-alive, host, X-Hop\r\nX-Hop: 1\r\n\r\n",
+			has:     map[string]string{"Host": "api.example.com", "X-Forwarded-Host": "api.example.com"},
+			hasNot:  []string{"X-Hop"}},
+		{name: "path forwarded in the normal form the policy matched, query as received",
 			request: "GET /caf%C3%A9/a+b/%7Euser?q=%2F&x=a%20b&y HTTP/1.1\r\nHost: a\r\n\r\n",
-			uri:     "/caf%C3%A9/a+b/%7Euser?q=%2F&x=a%20b&y"},
-		{name: "target starting with // and holding :// forwarded as received, not read as an authority",
+			uri:     "/caf%C3%A9/a+b/~user?q=%2F&x=a%20b&y"},
+		{name: "path already in normal form forwarded byte for byte",
+			request: "GET /caf%C3%A9/a+b/~user/ HTTP/1.1\r\nHost: a\r\n\r\n",
+			uri:     "/caf%C3%A9/a+b/~user/"},
+		{name: "target starting with // and holding :// forwarded as matched, not read as an authority",
 			request: "GET //public/admin?u=http://x HTTP/1.1\r\nHost: a\r\n\r\n",
-			uri:     "//public/admin?u=http://x"},
-		{name: "target starting with // without a Host header forwarded as received",
+			uri:     "/public/admin?u=http://x"},
+		{name: "target starting with // without a Host header forwarded as matched",
 			request: "GET //public/admin HTTP/1.0\r\n\r\n",
-			uri:     "//public/admin"},
+			uri:     "/public/admin"},
+		// The policy decides on policy.Normalize's path; an upstream that
+		// resolves dot segments without merging slashes first (RFC 3986
+		// section 5.2.4, WHATWG URL) or does not decode %2e would route
+		// the raw target elsewhere: "/admin//../public/x" to
+		// "/admin/public/x", "/admin/%2e%2e/public/x" under "/admin/".
+		{name: "dot segment after an empty one: the upstream sees the path the policy matched",
+			request: "GET /admin//../public/x?a=b HTTP/1.1\r\nHost: a\r\n\r\n",
+			uri:     "/public/x?a=b"},
+		{name: "encoded dot segments: the upstream sees the path the policy matched",
+			request: "GET /admin/%2e%2e/public/x HTTP/1.1\r\nHost: a\r\n\r\n",
+			uri:     "/public/x"},
+		{name: "encoded unreserved and sub-delims decoded as the policy read them",
+			request: "GET /%61dmin/./jobs%3Arun/%2E HTTP/1.1\r\nHost: a\r\n\r\n",
+			uri:     "/admin/jobs:run/"},
 		{name: "HTTP/1.0 without a Host header forwarded",
 			request: "GET /x?y HTTP/1.0\r\n\r\n",
 			uri:     "/x?y"},
@@ -222,6 +243,17 @@ func TestForwardHeaders(t *testing.T) {
 		{name: "untrusted peer: X-Forwarded-Host from the Host header, whatever the target",
 			request: "GET //evil.example/x?u=http://y HTTP/1.1\r\nHost: api.example.com\r\nX-Forwarded-Host: evil.example\r\n\r\n",
 			has:     map[string]string{"X-Forwarded-Host": "api.example.com"}},
+		{name: "untrusted peer: Forwarded, X-Real-IP and True-Client-IP removed, in any spelling",
+			request: "GET /x HTTP/1.1\r\nHost: a\r\nForwarded: for=6.6.6.6;host=evil.example;proto=https\r\nforwarded: for=7.7.7.7\r\nX-Real-IP: 6.6.6.6\r\nX_Real_Ip: 6.6.6.6\r\nTrue-Client-IP: 6.6.6.6\r\n\r\n",
+			has:     map[string]string{"X-Forwarded-For": "127.0.0.1"},
+			hasNot:  []string{"Forwarded", "X-Real-Ip", "X_real_ip", "True-Client-Ip"}},
+		{name: "claim header named X-Real-IP: the client's copy removed, the claim kept",
+			policy:  "headers:\n  X-Real-IP: sub\n",
+			request: "GET /x HTTP/1.1\r\nHost: a\r\nX-Real-IP: 6.6.6.6\r\n\r\n",
+			has:     map[string]string{"X-Real-Ip": "alice"}},
+		{name: "trusted peer: Forwarded, X-Real-IP and True-Client-IP kept", peer: "127.0.0.0/8",
+			request: "GET /x HTTP/1.1\r\nHost: a\r\nForwarded: for=203.0.113.7;proto=https\r\nX-Real-IP: 203.0.113.7\r\nTrue-Client-IP: 203.0.113.7\r\n\r\n",
+			has:     map[string]string{"Forwarded": "for=203.0.113.7;proto=https", "X-Real-Ip": "203.0.113.7", "True-Client-Ip": "203.0.113.7"}},
 		{name: "X-Forwarded-* spelled with '_' removed",
 			request: "GET /x HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 6.6.6.6\r\nX-Forwarded_Proto: https\r\nx_forwarded_host: evil.example\r\n\r\n",
 			has:     map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "a"},
@@ -238,6 +270,23 @@ func TestForwardHeaders(t *testing.T) {
 			has:     map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "internal"}},
 	} {
 		t.Run(tc.name, tc.run)
+	}
+}
+
+// TestForwardRefusesBadPath: a target whose path policy.Normalize
+// refuses, which the decision refuses first, is 400 from the gateway too,
+// never forwarded as received.
+func TestForwardRefusesBadPath(t *testing.T) {
+	echo := proxytest.NewEcho(t)
+	f := startFront(t, gateway.Config{Upstream: "http://" + echo.Addr()})
+	for _, target := range []string{"/public%2F..%2Fadmin", "/admin;x=1", "/a\\b", "/%zz"} {
+		resp, body := f.raw(t, "GET "+target+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		if resp.StatusCode != 400 || !strings.Contains(body, "bad request path") {
+			t.Errorf("%s: status %d: %s", target, resp.StatusCode, body)
+		}
+	}
+	if echo.Hits() != 0 {
+		t.Errorf("upstream hits %d, want 0", echo.Hits())
 	}
 }
 
@@ -293,12 +342,103 @@ func TestResponseHopByHop(t *testing.T) {
 	}
 }
 
+// TestUpgradeIgnored: an upgrade the server may ignore (RFC 9110 section
+// 7.8) is forwarded as a plain request without it: h2c, which curl
+// --http2 offers on every http:// request and drops when not taken up,
+// and any Upgrade in an HTTP/1.0 request, which a server must ignore.
+func TestUpgradeIgnored(t *testing.T) {
+	for _, tc := range []gatewayCase{
+		{name: "h2c",
+			request: "GET /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+			hasNot:  []string{"Upgrade", "Http2-Settings", "Connection"}},
+		{name: "HTTP/1.0",
+			request: "GET /x HTTP/1.0\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+			hasNot:  []string{"Upgrade", "Connection"}},
+	} {
+		t.Run(tc.name, tc.run)
+	}
+}
+
+// rawUpstream starts an upstream on a loopback port that reads each
+// request's header and answers response, byte for byte, then closes the
+// connection; it returns its URL.
+func rawUpstream(t *testing.T, response string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					_, _ = io.WriteString(c, response)
+				}
+			})
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// TestUnaskedSwitchingProtocols: an upstream that answers 101 to a
+// request that offered no upgrade (the gateway forwards none) has broken
+// the exchange: 502, never a 101 that the client did not ask for either.
+func TestUnaskedSwitchingProtocols(t *testing.T) {
+	up := rawUpstream(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello")
+	f := startFront(t, gateway.Config{Upstream: up})
+	resp, body := f.raw(t, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp.StatusCode != 502 || !strings.Contains(body, "bad gateway") {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if m := string(f.gw.AppendMetrics(nil)); !strings.Contains(m, `result="bad_gateway"} 1`) {
+		t.Errorf("metrics do not count it:\n%s", m)
+	}
+}
+
+// TestNoInventedContentType: a request or response without Content-Type
+// crosses the gateway without one. fasthttp's defaults would hand the
+// upstream "application/octet-stream" and the client "text/plain;
+// charset=utf-8", where the recipient should see none and may sniff.
+func TestNoInventedContentType(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = nil // no sniffing: no Content-Type at all
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %q", b, r.Header.Values("Content-Type"))
+	}))
+	t.Cleanup(up.Close)
+	f := startFront(t, gateway.Config{Upstream: up.URL})
+	for _, tc := range []struct{ request, body string }{
+		{"GET /x HTTP/1.1\r\nHost: a\r\n\r\n", ` []`},
+		{"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", `hello []`},
+		{"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", `hello []`},
+		{"POST /x HTTP/1.1\r\nHost: a\r\nContent-Type: text/csv\r\nContent-Length: 5\r\n\r\nhello", `hello ["text/csv"]`},
+	} {
+		resp, body := f.raw(t, tc.request)
+		if resp.StatusCode != 200 || body != tc.body {
+			t.Errorf("%q: status %d, upstream says %q, want %q", tc.request, resp.StatusCode, body, tc.body)
+		}
+		if ct, ok := resp.Header["Content-Type"]; ok {
+			t.Errorf("%q: the client got Content-Type %q, which the upstream did not send", tc.request, ct)
+		}
+	}
+}
+
 func TestUpgradeRefused(t *testing.T) {
 	echo := proxytest.NewEcho(t)
 	f := startFront(t, gateway.Config{Upstream: "http://" + echo.Addr()})
-	resp, body := f.raw(t, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-	if resp.StatusCode != 501 || !strings.Contains(body, "WebSocket") {
-		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	for _, upgrade := range []string{"websocket", "h2c, websocket"} {
+		resp, body := f.raw(t, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: "+upgrade+"\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+		if resp.StatusCode != 501 || !strings.Contains(body, "WebSocket") {
+			t.Fatalf("Upgrade: %s: status %d: %s", upgrade, resp.StatusCode, body)
+		}
 	}
 	if echo.Hits() != 0 {
 		t.Fatal("the upgrade reached the upstream")
@@ -329,6 +469,42 @@ func TestUpstreamFailures(t *testing.T) {
 			m := string(f.gw.AppendMetrics(nil))
 			if !strings.Contains(m, fmt.Sprintf(`result="%s"} 1`, map[int]string{502: "bad_gateway", 504: "timeout"}[tc.status])) {
 				t.Errorf("metrics do not count it:\n%s", m)
+			}
+		})
+	}
+}
+
+// TestClientBodyFailure: a client that stops sending its body (silent
+// past the front's timeout) or closes the connection short of its
+// Content-Length is the client's failure, 408 or 400, never counted or
+// answered as the upstream's 504 or 502, whose upstream here reads every
+// byte it is given and would answer at once.
+func TestClientBodyFailure(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		halfOpen bool // close the client's sending side after the partial body
+		status   int
+	}{
+		{"client silent mid-body: 408", false, fasthttp.StatusRequestTimeout},
+		{"client gone mid-body: 400", true, fasthttp.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := startFrontTimeout(t, gateway.Config{Upstream: proxytest.NewCounter(t)}, 300*time.Millisecond)
+			c := proxytest.Dial(t, f.addr)
+			req := "PUT /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" + strings.Repeat("x", 16<<10) // past what the server reads before the handler
+			c.Send(t, req, len(req), 0)
+			if tc.halfOpen {
+				if err := c.Conn.(*net.TCPConn).CloseWrite(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			resp, body := c.Response(t)
+			if resp.StatusCode != tc.status || !resp.Close {
+				t.Errorf("status %d (want %d), close %v: %s", resp.StatusCode, tc.status, resp.Close, body)
+			}
+			m := string(f.gw.AppendMetrics(nil))
+			if !strings.Contains(m, `result="client_error"} 1`) {
+				t.Errorf("metrics do not count it as the client's:\n%s", m)
 			}
 		})
 	}

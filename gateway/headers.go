@@ -34,6 +34,10 @@ type names struct {
 	hopByHop                  [len(hopByHop)][]byte
 	connection, expect, authz []byte
 	xff, proto, host          []byte
+	// peer are the other fields that name the client or how it came:
+	// Forwarded (RFC 7239), X-Real-IP, True-Client-IP. Kept from a trusted
+	// peer, removed from any other.
+	peer [3][]byte
 }
 
 func newNames() names {
@@ -45,6 +49,7 @@ func newNames() names {
 		xff:        canon("X-Forwarded-For"),
 		proto:      canon("X-Forwarded-Proto"),
 		host:       canon("X-Forwarded-Host"),
+		peer:       [3][]byte{canon("Forwarded"), canon("X-Real-IP"), canon("True-Client-IP")},
 	}
 	for i, k := range hopByHop {
 		n.hopByHop[i] = canon(k)
@@ -66,15 +71,18 @@ func nextToken(v []byte) (tok, rest []byte) {
 
 // removeHopByHopRequest removes the hop-by-hop fields of a request header
 // whose normalising is off (see names), and those its Connection values
-// name. Content-Length and the framing are fasthttp's to set from the
-// body.
+// name, but Host: the policy matched it and the upstream must read the
+// same one (without it fasthttp would send the upstream's own address).
+// Content-Length and the framing are fasthttp's to set from the body.
 func (n *names) removeHopByHopRequest(h *fasthttp.RequestHeader) {
 	var buf [64]byte
 	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
 		for len(v) > 0 {
 			var tok []byte
 			if tok, v = nextToken(v); len(tok) > 0 {
-				h.DelBytes(fasthttp.AppendNormalizedHeaderKeyBytes(buf[:0], tok))
+				if key := fasthttp.AppendNormalizedHeaderKeyBytes(buf[:0], tok); string(key) != fasthttp.HeaderHost {
+					h.DelBytes(key)
+				}
 			}
 		}
 	}

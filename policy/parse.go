@@ -501,6 +501,7 @@ func (ps *parser) pathPattern(n *yaml.Node, s string) (string, []segment, *Error
 func (ps *parser) headers(n *yaml.Node) *Error {
 	ps.p.headers = []Header{}
 	seen := map[string]bool{}
+	folded := map[string]string{} // '_' read as '-', lower case: the name as written
 	return ps.fields(n, "headers", func(name string, k, v *yaml.Node) *Error {
 		if !isToken(name) {
 			return ps.fail(k, "header %q is not an RFC 9110 token", name)
@@ -510,6 +511,13 @@ func (ps *parser) headers(n *yaml.Node) *Error {
 			return ps.fail(k, "duplicate header %q (header names are case-insensitive)", name)
 		}
 		seen[lowered] = true
+		// The gateway removes a client's X_User as X-User's look-alike,
+		// and would remove one claim header while setting the other.
+		f := strings.ReplaceAll(lowered, "_", "-")
+		if other, ok := folded[f]; ok {
+			return ps.fail(k, "header %q reads as %q to upstreams that take '_' for '-' (CGI, WSGI, Rack, PHP), and the gateway treats them as one", name, other)
+		}
+		folded[f] = name
 		if reservedHeader(lowered) {
 			return ps.fail(k, "header %q frames or routes the message and cannot carry a claim", name)
 		}

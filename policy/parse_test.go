@@ -235,6 +235,8 @@ func TestParseErrors(t *testing.T) {
 		{name: "headers null", src: "headers:\n", line: 1, msg: "headers: want a mapping"},
 		{name: "duplicate header", src: "headers:\n  X-Auth-Subject: sub\n  x-auth-subject: cid\n", line: 3,
 			msg: `duplicate header "x-auth-subject" (header names are case-insensitive)`},
+		{name: "duplicate header with '_' for '-'", src: "headers:\n  X-User: sub\n  x_user: cid\n", line: 3,
+			msg: `header "x_user" reads as "X-User" to upstreams that take '_' for '-' (CGI, WSGI, Rack, PHP), and the gateway treats them as one`},
 		{name: "header not a token", src: "headers:\n  X Auth: sub\n", line: 2, msg: `header "X Auth" is not an RFC 9110 token`},
 		{name: "header with colon", src: "headers:\n  \"X-A:\": sub\n", line: 2, msg: `header "X-A:" is not an RFC 9110 token`},
 		{name: "header with CRLF", src: "headers:\n  \"X-A\\r\\nX-B\": sub\n", line: 2, msg: `header "X-A\r\nX-B" is not an RFC 9110 token`},
