@@ -48,26 +48,9 @@ type scopeClaim []string
 
 // UnmarshalJSON accepts a space-separated string or an array of strings.
 func (s *scopeClaim) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		return nil
-	}
-	if len(b) > 0 && b[0] == '"' {
-		var v string
-		if err := josejson.Unmarshal(b, &v); err != nil {
-			return err
-		}
-		*s = splitScope(v)
-		return nil
-	}
-	var v []string
-	if err := josejson.Unmarshal(b, &v); err != nil {
-		return errors.New("scope is neither a string nor an array of strings")
-	}
-	if v == nil {
-		v = []string{}
-	}
+	v, err := decodeScopes(b, "scope")
 	*s = v
-	return nil
+	return err
 }
 
 // scpClaim is Okta's "scp": a JSON array of strings, or one
@@ -75,29 +58,37 @@ func (s *scopeClaim) UnmarshalJSON(b []byte) error {
 type scpClaim []string
 
 // UnmarshalJSON accepts an array of strings or a space-separated string.
-// null leaves the claim absent.
+// null leaves the claim absent; any other value, "" included, makes it
+// present (so that it wins over scope).
 func (s *scpClaim) UnmarshalJSON(b []byte) error {
+	v, err := decodeScopes(b, "scp")
+	if v == nil && err == nil && string(b) != "null" {
+		v = []string{}
+	}
+	*s = v
+	return err
+}
+
+// decodeScopes decodes the JSON value b of the scope claim named name: a
+// string split on spaces (nil when it holds none), an array of strings
+// (never nil), or null (nil).
+func decodeScopes(b []byte, name string) ([]string, error) {
 	if string(b) == "null" {
-		return nil
+		return nil, nil
 	}
 	if len(b) > 0 && b[0] == '"' {
 		var v string
 		if err := josejson.Unmarshal(b, &v); err != nil {
-			return err
+			return nil, err
 		}
-		*s = splitScope(v)
-		if *s == nil {
-			*s = scpClaim{}
-		}
-		return nil
+		return splitScope(v), nil
 	}
 	var v []string
 	if err := josejson.Unmarshal(b, &v); err != nil {
-		return errors.New("scp is neither a string nor an array of strings")
+		return nil, errors.New(name + " is neither a string nor an array of strings")
 	}
 	if v == nil {
 		v = []string{}
 	}
-	*s = v
-	return nil
+	return v, nil
 }

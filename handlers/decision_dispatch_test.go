@@ -83,13 +83,7 @@ func TestDecisionDispatchMatchesRouter(t *testing.T) {
 func TestDecisionHeaderNamesAnyCase(t *testing.T) {
 	s := newDecisionServer(t, "headers:\n  x-user: sub\n  X-AUTH-SCOPES: scope\n")
 	ln := fasthttputil.NewInmemoryListener()
-	server := &fasthttp.Server{Handler: s.Handler()}
-	done := make(chan error, 1)
-	go func() { done <- server.Serve(ln) }()
-	defer func() {
-		_ = server.Shutdown()
-		<-done
-	}()
+	serveUntilCleanup(t, &fasthttp.Server{Handler: s.Handler()}, ln)
 	from := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 	client := &fasthttp.HostClient{
 		Addr:                "tokengate.test",

@@ -50,13 +50,7 @@ func newDecisionGate(tb testing.TB, peer string, cfg handlers.Config) *gate {
 		tb.Fatalf("handlers.New: %v", err)
 	}
 	ln := fasthttputil.NewInmemoryListener()
-	server := &fasthttp.Server{Handler: s.Handler(), NoDefaultDate: true}
-	done := make(chan error, 1)
-	go func() { done <- server.Serve(ln) }()
-	tb.Cleanup(func() {
-		_ = server.Shutdown()
-		<-done
-	})
+	serveUntilCleanup(tb, &fasthttp.Server{Handler: s.Handler(), NoDefaultDate: true}, ln)
 	from := &net.TCPAddr{IP: net.ParseIP(peer), Port: 40000}
 	return &gate{srv: s, client: &fasthttp.Client{
 		Dial:                   func(string) (net.Conn, error) { return ln.DialWithLocalAddr(from) },
@@ -529,13 +523,7 @@ func TestDecisionEnvoyDotSegmentsStayDecisions(t *testing.T) {
 func TestDecisionEnvoyFragment(t *testing.T) {
 	s := newDecisionServer(t, "")
 	ln := fasthttputil.NewInmemoryListener()
-	server := &fasthttp.Server{Handler: s.Handler()}
-	done := make(chan error, 1)
-	go func() { done <- server.Serve(ln) }()
-	defer func() {
-		_ = server.Shutdown()
-		<-done
-	}()
+	serveUntilCleanup(t, &fasthttp.Server{Handler: s.Handler()}, ln)
 	for _, tc := range []struct {
 		target string
 		status int
