@@ -854,11 +854,24 @@ func TestPolicyFile(t *testing.T) {
 		if got := decide(); got != 200 {
 			t.Fatalf("public default: %d", got)
 		}
-		// s.hup is unbuffered and run reloads right after receiving, so a
-		// second send returns only once the first reload is done.
+		// Each reload ends with one log line, a success or a failure; wait
+		// for it, so that the next write cannot be read by this reload.
+		reloads := 0
 		reload := func() {
+			t.Helper()
+			reloads++
 			s.hup <- syscall.SIGHUP
-			s.hup <- syscall.SIGHUP
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				log := s.stderr.String()
+				if strings.Count(log, "policy reloaded")+strings.Count(log, "policy reload failed") >= reloads {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("reload %d not logged within 10s:\n%s", reloads, log)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
 		}
 		write("default: deny\n")
 		reload()
