@@ -100,6 +100,10 @@ var (
 	errFragOriginalURI    = &badOriginal{"malformed X-Original-URI header: fragment (#) in the path"}
 	errFragOriginalURL    = &badOriginal{"malformed X-Original-URL header: fragment (#) in the path"}
 	errFragEnvoyPath      = &badOriginal{"malformed request path: fragment (#) in the path"}
+	errCtlForwardedURI    = &badOriginal{"malformed X-Forwarded-Uri header: control character"}
+	errCtlOriginalURI     = &badOriginal{"malformed X-Original-URI header: control character"}
+	errCtlOriginalURL     = &badOriginal{"malformed X-Original-URL header: control character"}
+	errCtlEnvoyPath       = &badOriginal{"malformed request path: control character"}
 )
 
 // original is the request a proxy asks about, as slices of the decision
@@ -372,8 +376,8 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 		if o.target[0] != '/' {
 			return o, errBadForwardedURI
 		}
-		if hasFragment(o.target) {
-			return o, errFragForwardedURI
+		if bad = checkTarget(o.target, errFragForwardedURI, errCtlForwardedURI); bad != nil {
+			return o, bad
 		}
 		o.from = fromForwardedURI
 		if o.method, bad = peekHeader(h, headerXForwardedMethod, errDupForwardedMethod); bad != nil {
@@ -428,11 +432,13 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 		if len(uri) > 0 {
 			o.from = fromOriginalURI
 		}
-		if hasFragment(o.target) {
-			if len(uri) > 0 {
-				return o, errFragOriginalURI
-			}
-			return o, errFragOriginalURL
+		if len(uri) > 0 {
+			bad = checkTarget(o.target, errFragOriginalURI, errCtlOriginalURI)
+		} else {
+			bad = checkTarget(o.target, errFragOriginalURL, errCtlOriginalURL)
+		}
+		if bad != nil {
+			return o, bad
 		}
 		// nginx's auth_request subrequest is always a GET
 		// (ngx_http_subrequest names it so unless it clones the request,
@@ -476,8 +482,8 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 			return o, errBadEnvoyPath
 		}
 		o.target = raw[len(PathEnvoy):]
-		if hasFragment(o.target) {
-			return o, errFragEnvoyPath
+		if bad = checkTarget(o.target, errFragEnvoyPath, errCtlEnvoyPath); bad != nil {
+			return o, bad
 		}
 		o.method = h.Method()
 		if o.host = h.Host(); !validHost(o.host) {
@@ -485,6 +491,24 @@ func readOriginal(ctx *fasthttp.RequestCtx, d dialect) (original, *badOriginal) 
 		}
 	}
 	return o, nil
+}
+
+// checkTarget refuses a target (as received) with a fragment in its path
+// (frag; see hasFragment) or a control character anywhere (ctl): no
+// server reads a request line with one (Go's refuses it, nginx and
+// fasthttp too), so such a header cannot describe a request an upstream
+// will serve, and the query, which policy.Normalize does not read, is
+// checked here.
+func checkTarget(target []byte, frag, ctl *badOriginal) *badOriginal {
+	if hasFragment(target) {
+		return frag
+	}
+	for _, c := range target {
+		if c < 0x20 || c == 0x7f {
+			return ctl
+		}
+	}
+	return nil
 }
 
 // hasFragment reports whether the path of target (a request target as

@@ -517,6 +517,34 @@ func TestDecisionEnvoyDotSegmentsStayDecisions(t *testing.T) {
 	}
 }
 
+// TestDecisionControlCharacters: an original target with a control
+// character, in its path or its query (which policy.Normalize does not
+// read), is 400 naming the header on every dialect: no server reads such
+// a request line, so no upstream serves what the header describes. The
+// requests are handed to the handler directly; fasthttp's own parser
+// refuses some of these header values before any handler runs.
+func TestDecisionControlCharacters(t *testing.T) {
+	s := newDecisionServer(t, "")
+	for _, tc := range []struct {
+		name   string
+		call   call
+		detail string
+	}{
+		{"query, X-Forwarded-Uri", forward("GET", "x", "/public/a?x=\x14", ""), "malformed X-Forwarded-Uri header: control character"},
+		{"tab in the path, X-Forwarded-Uri", forward("GET", "x", "/public/a\tb", ""), "malformed X-Forwarded-Uri header: control character"},
+		{"DEL in the query, X-Original-URI", call{path: handlers.PathRequest, header: []string{"X-Original-URI", "/public/a?\x7f", "X-Original-Method", "GET"}}, "malformed X-Original-URI header: control character"},
+		{"query, X-Original-URL", call{path: handlers.PathRequest, header: []string{"X-Original-URL", "http://x/public/?\x14", "X-Original-Method", "GET"}}, "malformed X-Original-URL header: control character"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := decisionCtx(tc.call)
+			s.Handler()(ctx)
+			if got, body := ctx.Response.StatusCode(), string(ctx.Response.Body()); got != 400 || body != `{"detail":"`+tc.detail+`"}` {
+				t.Errorf("status %d, body %s; want 400 %q", got, body, tc.detail)
+			}
+		})
+	}
+}
+
 // TestDecisionEnvoyFragment sends Envoy's request line with a raw '#' (an
 // HTTP client would cut the fragment off before sending): the original
 // path holds a fragment, which is refused as on the other dialects.
