@@ -158,6 +158,7 @@ type call struct {
 	method string
 	path   string
 	header []string // name, value, name, value…
+	extra  []string // header lines added after header (a second line of one name), name, value…
 	form   string   // form-urlencoded body, sent with its content type
 }
 
@@ -179,6 +180,9 @@ func (g *gate) do(tb testing.TB, c call) *fasthttp.Response {
 		if strings.EqualFold(c.header[i], "Host") {
 			req.UseHostHeader = true
 		}
+	}
+	for i := 0; i+1 < len(c.extra); i += 2 {
+		req.Header.Add(c.extra[i], c.extra[i+1])
 	}
 	if c.form != "" {
 		req.Header.SetContentType("application/x-www-form-urlencoded")

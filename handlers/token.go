@@ -56,6 +56,15 @@ func (s *Server) token(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.Set(headerPragma, "no-cache")
 
 	form := ctx.PostArgs()
+	authz := ctx.Request.Header.PeekAll(fasthttp.HeaderAuthorization)
+	if len(authz) > 1 {
+		writeTokenError(ctx, fasthttp.StatusBadRequest, "invalid_request", "more than one Authorization header")
+		return
+	}
+	if name := repeatedParam(form); name != "" {
+		writeTokenError(ctx, fasthttp.StatusBadRequest, "invalid_request", name+" sent more than once")
+		return
+	}
 	creds, err := clientCredentials(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization), form)
 	switch {
 	case errors.Is(err, errMultipleAuth):
@@ -149,6 +158,39 @@ func (s *Server) token(ctx *fasthttp.RequestCtx) {
 			zap.Int("status", resp.StatusCode()),
 			zap.Duration("elapsed", time.Since(start)))
 	}
+}
+
+// singleParams are the /token form parameters that may appear at most once
+// (RFC 6749 section 3.1); resource alone may repeat (RFC 8707).
+var singleParams = [...]string{"grant_type", "scope", "audience", "client_id", "client_secret"}
+
+// repeatedParam returns the name of the first of singleParams that form
+// holds more than once, or "". Relaying one copy would send the
+// authorization server a request the client did not make.
+func repeatedParam(form *fasthttp.Args) string {
+	for _, name := range singleParams {
+		n := 0
+		for k := range form.All() {
+			if string(k) == name {
+				n++
+			}
+		}
+		if n > 1 {
+			return name
+		}
+	}
+	return ""
+}
+
+// writeTokenError answers with an RFC 6749 section 5.2 error body: code
+// and description, both fixed texts of ours.
+func writeTokenError(ctx *fasthttp.RequestCtx, status int, code, description string) {
+	ctx.SetStatusCode(status)
+	ctx.Response.Header.SetContentTypeBytes(contentTypeJSON)
+	b := append([]byte(`{"error":`), appendJSONString(nil, code)...)
+	b = append(b, `,"error_description":`...)
+	b = appendJSONString(b, description)
+	ctx.Response.SetBodyRaw(append(b, '}'))
 }
 
 // tokenEndpoint asks Config.TokenEndpoint for the upstream URL within the

@@ -477,3 +477,59 @@ func TestTokenConcurrencyBound(t *testing.T) {
 		t.Errorf("%d upstream calls after the release, want 1: the refused one must not have called", n)
 	}
 }
+
+// TestTokenRefusesAmbiguousRequests: a client-credentials request that
+// says one thing twice is refused with 400 invalid_request (RFC 6749
+// section 3.1: no parameter more than once; section 2.3: one client
+// authentication method) before anything is sent upstream, instead of
+// relaying whichever copy came first.
+func TestTokenRefusesAmbiguousRequests(t *testing.T) {
+	const sec = secretPrefix + "abc"
+	invalid := func(description string) want {
+		return want{
+			status: 400,
+			body:   `{"error":"invalid_request","error_description":"` + description + `"}`,
+			header: map[string]string{"Content-Type": ctJSON},
+		}
+	}
+	cases := []tokenCase{
+		{
+			name: "two Basic headers",
+			call: call{header: basicHeader("client-a", sec), extra: basicHeader("client-b", secretPrefix+"other")},
+			want: invalid("more than one Authorization header"),
+		},
+		{
+			name: "Bearer then Basic header",
+			call: call{header: bearer(tokGood), extra: basicHeader("client-a", sec)},
+			want: invalid("more than one Authorization header"),
+		},
+		{
+			name: "grant_type twice",
+			call: call{header: basicHeader("client-a", sec), form: "grant_type=client_credentials&grant_type=password"},
+			want: invalid("grant_type sent more than once"),
+		},
+		{
+			name: "scope twice",
+			call: call{header: basicHeader("client-a", sec), form: "scope=items&scope=admin"},
+			want: invalid("scope sent more than once"),
+		},
+		{
+			name: "audience twice",
+			call: call{header: basicHeader("client-a", sec), form: "audience=a&audience=b"},
+			want: invalid("audience sent more than once"),
+		},
+		{
+			name: "client_secret twice",
+			call: call{form: "client_id=client-b&client_secret=" + sec + "&client_secret=" + sec + "x"},
+			want: invalid("client_secret sent more than once"),
+		},
+		{
+			name: "client_id twice",
+			call: call{form: "client_id=client-b&client_id=client-c&client_secret=" + sec},
+			want: invalid("client_id sent more than once"),
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, tc.run)
+	}
+}
