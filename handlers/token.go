@@ -87,6 +87,10 @@ func (s *Server) token(ctx *fasthttp.RequestCtx) {
 	scope := string(form.Peek("scope"))
 	if scope == "" {
 		scope = s.cfg.DefaultScope
+	} else if !validScope(scope) {
+		writeTokenError(ctx, fasthttp.StatusBadRequest, "invalid_scope",
+			"scope must be scope tokens separated by single spaces (RFC 6749 section 3.3)")
+		return
 	}
 	audience := string(form.Peek("audience"))
 	// RFC 8707 resource indicators (may repeat): servers such as node
@@ -180,6 +184,21 @@ func repeatedParam(form *fasthttp.Args) string {
 		}
 	}
 	return ""
+}
+
+// validScope reports whether scope is an RFC 6749 section 3.3 scope:
+// scope tokens separated by single spaces.
+func validScope(scope string) bool {
+	for {
+		token, rest, more := strings.Cut(scope, " ")
+		if !auth.ValidScopeToken(token) {
+			return false
+		}
+		if !more {
+			return true
+		}
+		scope = rest
+	}
 }
 
 // writeTokenError answers with an RFC 6749 section 5.2 error body: code

@@ -533,3 +533,49 @@ func TestTokenRefusesAmbiguousRequests(t *testing.T) {
 		t.Run(tc.name, tc.run)
 	}
 }
+
+// TestTokenScopeMustBeScopeTokens: a scope parameter that is not scope
+// tokens separated by single spaces (RFC 6749 section 3.3: printable ASCII
+// without '"' and '\') is refused with 400 invalid_scope (section 5.2),
+// not relayed; an empty one asks for the default scope.
+func TestTokenScopeMustBeScopeTokens(t *testing.T) {
+	const sec = secretPrefix + "abc"
+	invalid := want{
+		status: 400,
+		body:   `{"error":"invalid_scope","error_description":"scope must be scope tokens separated by single spaces (RFC 6749 section 3.3)"}`,
+		header: map[string]string{"Content-Type": ctJSON},
+	}
+	var cases []tokenCase
+	for _, scope := range []string{
+		`it"ems`, `it\ems`, "items\r\nadmin", "items\tadmin", "ïtems", "items\x00", "items\x7f",
+		" ", "items  admin", " items", "items ",
+	} {
+		cases = append(cases, tokenCase{
+			name: fmt.Sprintf("%q", scope),
+			call: call{header: basicHeader("client-a", sec), form: "scope=" + url.QueryEscape(scope)},
+			want: invalid,
+		})
+	}
+	cases = append(cases, tokenCase{
+		name: "empty means the default",
+		call: call{header: basicHeader("client-a", sec), form: "scope="},
+		want: want{status: 200, body: tokenJSON},
+		check: func(t *testing.T, got seen) {
+			if s := got.form.Get("scope"); s != "items" {
+				t.Errorf("scope = %q, want the default items", s)
+			}
+		},
+	}, tokenCase{
+		name: "every allowed character",
+		call: call{header: basicHeader("client-a", sec), form: "scope=" + url.QueryEscape("items api://x!#$%&'()*+,-./:;<=>?@[]^_`{|}~")},
+		want: want{status: 200, body: tokenJSON},
+		check: func(t *testing.T, got seen) {
+			if s := got.form.Get("scope"); s != "items api://x!#$%&'()*+,-./:;<=>?@[]^_`{|}~" {
+				t.Errorf("scope = %q", s)
+			}
+		},
+	})
+	for _, tc := range cases {
+		t.Run(tc.name, tc.run)
+	}
+}
