@@ -249,7 +249,9 @@ func (a *docsAsset) serve(ctx *fasthttp.RequestCtx) {
 	h.Set("Vary", "Accept-Encoding")
 	h.Set(fasthttp.HeaderETag, a.etag)
 	if etagMatches(ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch), a.etag) {
-		ctx.NotModified()
+		// Not ctx.NotModified, which resets the headers: a 304 keeps the
+		// 200's ETag, Cache-Control and Vary (RFC 9110 section 15.4.5).
+		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return
 	}
 	h.SetContentType(a.contentType)

@@ -284,3 +284,26 @@ func TestDocsCaching(t *testing.T) {
 		t.Errorf("a PNG was gzipped")
 	}
 }
+
+// TestDocsNotModifiedKeepsHeaders: a 304 carries the ETag, Cache-Control
+// and Vary that its 200 would (RFC 9110 section 15.4.5), so that a cache
+// refreshing its copy keeps revalidating it, and the page's security
+// headers; and no body.
+func TestDocsNotModifiedKeepsHeaders(t *testing.T) {
+	g := newDocsGate(t, handlers.Config{})
+	for _, path := range []string{"/docs", "/docs/swagger-ui-bundle.js", "/docs/oauth2-redirect.html"} {
+		t.Run(path, func(t *testing.T) {
+			ok := g.get(t, path, "")
+			etag := string(ok.Header.Peek("ETag"))
+			resp := g.get(t, path, "", "If-None-Match", etag)
+			if resp.StatusCode() != 304 || len(resp.Body()) != 0 {
+				t.Fatalf("status %d with %d bytes, want 304 and none", resp.StatusCode(), len(resp.Body()))
+			}
+			for _, h := range []string{"ETag", "Cache-Control", "Vary", "Content-Security-Policy", "X-Content-Type-Options"} {
+				if got, want := string(resp.Header.Peek(h)), string(ok.Header.Peek(h)); got != want || want == "" {
+					t.Errorf("304 %s %q, 200 %q", h, got, want)
+				}
+			}
+		})
+	}
+}
