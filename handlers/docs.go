@@ -115,7 +115,8 @@ type oauthInit struct {
 type docsAsset struct {
 	body        []byte
 	contentType string
-	etag        string // strong validator, quoted
+	etag        string // strong validator of body, quoted
+	etagGzip    string // of the gzipped body: another representation, another tag (RFC 9110 section 8.8.3)
 	csp         string
 
 	gzipOnce sync.Once
@@ -193,10 +194,12 @@ func redirectPageCSP(page []byte) (string, error) {
 
 func newDocsAsset(name string, body []byte, csp string) *docsAsset {
 	sum := sha256.Sum256(body)
+	tag := hex.EncodeToString(sum[:12])
 	return &docsAsset{
 		body:        body,
 		contentType: docsContentType(name),
-		etag:        `"` + hex.EncodeToString(sum[:12]) + `"`,
+		etag:        `"` + tag + `"`,
+		etagGzip:    `"` + tag + `-gzip"`,
 		csp:         csp,
 	}
 }
@@ -238,7 +241,8 @@ func (d *docsSite) serveFile(ctx *fasthttp.RequestCtx) {
 
 // serve writes the asset with its security and caching headers. Browsers
 // revalidate every time (no-cache) and get 304 while the binary is the
-// same; bodies over a few KiB are gzipped, once, on first demand.
+// same; bodies over a few KiB are gzipped, once, on first demand, and the
+// gzipped body has an ETag of its own.
 func (a *docsAsset) serve(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Response.Header
 	h.Set("Content-Security-Policy", a.csp)
@@ -247,8 +251,16 @@ func (a *docsAsset) serve(ctx *fasthttp.RequestCtx) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set(headerCacheControl, "no-cache")
 	h.Set("Vary", "Accept-Encoding")
-	h.Set(fasthttp.HeaderETag, a.etag)
-	if etagMatches(ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch), a.etag) {
+	var gz []byte
+	if ctx.Request.Header.HasAcceptEncoding("gzip") {
+		gz = a.gzip()
+	}
+	etag := a.etag
+	if gz != nil {
+		etag = a.etagGzip
+	}
+	h.Set(fasthttp.HeaderETag, etag)
+	if etagMatches(ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch), etag) {
 		// Not ctx.NotModified, which resets the headers: a 304 keeps the
 		// 200's ETag, Cache-Control and Vary (RFC 9110 section 15.4.5).
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
@@ -256,12 +268,10 @@ func (a *docsAsset) serve(ctx *fasthttp.RequestCtx) {
 	}
 	h.SetContentType(a.contentType)
 	ctx.SetStatusCode(fasthttp.StatusOK)
-	if ctx.Request.Header.HasAcceptEncoding("gzip") {
-		if gz := a.gzip(); gz != nil {
-			h.SetContentEncoding("gzip")
-			ctx.Response.SetBodyRaw(gz)
-			return
-		}
+	if gz != nil {
+		h.SetContentEncoding("gzip")
+		ctx.Response.SetBodyRaw(gz)
+		return
 	}
 	ctx.Response.SetBodyRaw(a.body)
 }

@@ -307,3 +307,45 @@ func TestDocsNotModifiedKeepsHeaders(t *testing.T) {
 		})
 	}
 }
+
+// TestDocsETagPerCoding: the gzipped and the plain body of a docs file are
+// two representations, so their strong ETags differ (RFC 9110 section
+// 8.8.3); with one ETag for both, a cache holding both variants could
+// answer a client that cannot gunzip with the gzipped bytes after a 304.
+// Each revalidates against its own tag only.
+func TestDocsETagPerCoding(t *testing.T) {
+	g := newDocsGate(t, handlers.Config{})
+	const path = "/docs/swagger-ui-bundle.js"
+	plain := string(g.get(t, path, "").Header.Peek("ETag"))
+	gz := g.get(t, path, "", "Accept-Encoding", "gzip")
+	if string(gz.Header.Peek("Content-Encoding")) != "gzip" {
+		t.Fatalf("not gzipped")
+	}
+	gzTag := string(gz.Header.Peek("ETag"))
+	if plain == "" || gzTag == "" || plain == gzTag {
+		t.Fatalf("ETag plain %q, gzip %q: want two different tags", plain, gzTag)
+	}
+	for _, tc := range []struct {
+		name, ifNoneMatch, acceptEncoding string
+		status                            int
+		etag                              string
+	}{
+		{"plain revalidates plain", plain, "", 304, plain},
+		{"gzip revalidates gzip", gzTag, "gzip", 304, gzTag},
+		{"weak gzip tag revalidates gzip", "W/" + gzTag, "gzip", 304, gzTag},
+		{"gzip tag for a plain request", gzTag, "", 200, plain},
+		{"plain tag for a gzip request", plain, "gzip", 200, gzTag},
+		{"either in a list", `"x", ` + gzTag, "gzip", 304, gzTag},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := []string{"If-None-Match", tc.ifNoneMatch}
+			if tc.acceptEncoding != "" {
+				h = append(h, "Accept-Encoding", tc.acceptEncoding)
+			}
+			resp := g.get(t, path, "", h...)
+			if resp.StatusCode() != tc.status || string(resp.Header.Peek("ETag")) != tc.etag {
+				t.Errorf("status %d ETag %q, want %d %q", resp.StatusCode(), resp.Header.Peek("ETag"), tc.status, tc.etag)
+			}
+		})
+	}
+}
