@@ -228,7 +228,10 @@ func (d *docsSite) serveIndex(ctx *fasthttp.RequestCtx) { d.index.serve(ctx) }
 func (d *docsSite) serveFile(ctx *fasthttp.RequestCtx) {
 	name, _ := ctx.UserValue("filepath").(string)
 	if name == "" {
-		ctx.Redirect(routeDocs, fasthttp.StatusMovedPermanently)
+		// Relative, as trailingSlashRedirect's: ctx.Redirect would build
+		// an absolute Location from the Host header.
+		ctx.Response.Header.Set(fasthttp.HeaderLocation, routeDocs)
+		ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
 		return
 	}
 	a, ok := d.files[name]

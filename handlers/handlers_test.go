@@ -430,3 +430,41 @@ func TestHeadAnswersAsGet(t *testing.T) {
 		})
 	}
 }
+
+// TestRedirectsStayOnTheOrigin: a path that differs from a route only by
+// a trailing slash is redirected to the route, as FastAPI does, by its
+// path and query alone (RFC 9110 section 10.2.2 allows a relative
+// Location). An absolute Location would be built from the request's Host
+// header and the scheme tokengate sees: behind a proxy that terminates
+// TLS it sent the client to plain http, and behind one that passes its
+// upstream address as Host, to that internal address. A HEAD is
+// redirected as its GET is (301); other methods keep theirs (308). Other
+// spellings (letter case, doubled slashes) are 404, as in FastAPI.
+func TestRedirectsStayOnTheOrigin(t *testing.T) {
+	g := newGate(t, handlers.Config{})
+	internal := []string{"Host", "10.0.0.7:8000"}
+	notFound := `{"detail":"Not Found"}`
+	for _, tc := range []struct {
+		call     call
+		status   int
+		location string
+		body     string
+	}{
+		{call{path: "/items/", header: internal}, 301, "/items", ""},
+		{call{path: "/items/?a=1&b=2", header: internal}, 301, "/items?a=1&b=2", ""},
+		{call{path: "/items/2/", header: internal}, 301, "/items/2", ""},
+		{call{path: "/healthz/"}, 301, "/healthz", ""},
+		{call{path: "/docs/", header: internal}, 301, "/docs", ""},
+		{call{method: "HEAD", path: "/items/", header: internal}, 301, "/items", ""},
+		{call{method: "HEAD", path: "/docs/"}, 301, "/docs", ""},
+		{call{method: "POST", path: "/token/", header: internal}, 308, "/token", ""},
+		{call{path: "/ITEMS", header: internal}, 404, "", notFound},
+		{call{path: "/items//", header: internal}, 404, "", notFound},
+		{call{path: "//items/", header: internal}, 404, "", notFound},
+		{call{method: "DELETE", path: "/items/"}, 404, "", notFound},
+	} {
+		t.Run(tc.call.method+" "+tc.call.path, func(t *testing.T) {
+			want{status: tc.status, body: tc.body, header: map[string]string{"Location": tc.location}}.check(t, g.do(t, tc.call))
+		})
+	}
+}

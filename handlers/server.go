@@ -214,7 +214,11 @@ func New(cfg Config) (*Server, error) {
 	r.ANY(PathEnvoy+"/{path:*}", s.decideEnvoy)
 	s.mountDocs(r)
 
-	r.NotFound = notFound
+	// The router's own redirects make Location absolute from the Host
+	// header; trailingSlashRedirect makes the one FastAPI makes, relative.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.NotFound = trailingSlashRedirect(r)
 	r.MethodNotAllowed = methodNotAllowed
 	r.GlobalOPTIONS = noContent
 	r.PanicHandler = s.recoverPanic
@@ -396,6 +400,57 @@ func (s *Server) getItem(ctx *fasthttp.RequestCtx) {
 
 func notFound(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, fasthttp.StatusNotFound, bodyNotFound)
+}
+
+// trailingSlashRedirect is the router's NotFound handler: a path that
+// would name a route of the request's method (or of any method) with a
+// trailing slash added or removed is redirected to that route, 301 for GET and HEAD (RFC 9110
+// section 9.3.2: a HEAD is answered as its GET), 308 for the others, so
+// that they keep their method and body; anything else is 404.
+//
+// The Location is the target's path and query only (RFC 9110 section
+// 10.2.2): fasthttp's ctx.Redirect, which the router's own redirects use,
+// makes it absolute from the Host header and the scheme tokengate sees,
+// which behind a TLS-terminating proxy sent the client to plain http, and
+// behind one that passes its upstream address as Host, to that address.
+// The router's case-fixing redirects are off for the same reason; FastAPI
+// answers those spellings 404 too.
+func trailingSlashRedirect(r *router.Router) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		path := string(ctx.Request.URI().PathOriginal())
+		method := string(ctx.Method())
+		if len(path) < 2 || path[1] == '/' || path[1] == '\\' || method == fasthttp.MethodConnect {
+			notFound(ctx)
+			return
+		}
+		target := path + "/"
+		if path[len(path)-1] == '/' {
+			target = path[:len(path)-1]
+		}
+		if !routed(r, method, target, ctx) {
+			notFound(ctx)
+			return
+		}
+		if q := ctx.URI().QueryString(); len(q) > 0 {
+			target += "?" + string(q)
+		}
+		status := fasthttp.StatusPermanentRedirect
+		if method == fasthttp.MethodGet || method == fasthttp.MethodHead {
+			status = fasthttp.StatusMovedPermanently
+		}
+		ctx.Response.Header.Set(fasthttp.HeaderLocation, target)
+		ctx.SetStatusCode(status)
+	}
+}
+
+// routed reports whether r has a route for method and path, or for any
+// method and path.
+func routed(r *router.Router, method, path string, ctx *fasthttp.RequestCtx) bool {
+	if h, _ := r.Lookup(method, path, ctx); h != nil {
+		return true
+	}
+	h, _ := r.Lookup(router.MethodWild, path, ctx)
+	return h != nil
 }
 
 // RequestError answers a request that fasthttp could not read, as
