@@ -126,6 +126,10 @@ func (s *Server) token(ctx *fasthttp.RequestCtx) {
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
+	// ContentType then reads the server's, not fasthttp's default; the
+	// pooled response must not keep the setting.
+	resp.Header.SetNoDefaultContentType(true)
+	defer resp.Header.SetNoDefaultContentType(false)
 	buildTokenRequest(req, endpoint, creds, scope, audience, resources)
 
 	if err := s.client.DoDeadline(req, resp, deadline); err != nil {
@@ -147,7 +151,12 @@ func (s *Server) token(ctx *fasthttp.RequestCtx) {
 	// Relay status, body and the headers a client acts on; copy, since
 	// resp goes back to its pool when we return.
 	ctx.SetStatusCode(resp.StatusCode())
-	ctx.Response.Header.SetContentTypeBytes(resp.Header.ContentType())
+	if ct := resp.Header.ContentType(); len(ct) > 0 {
+		ctx.Response.Header.SetContentTypeBytes(ct)
+	} else {
+		// None sent, none relayed (fasthttp resets this per request).
+		ctx.Response.Header.SetNoDefaultContentType(true)
+	}
 	for _, k := range [...]string{headerWWWAuthenticate, headerRetryAfter} {
 		if v := resp.Header.Peek(k); len(v) > 0 {
 			ctx.Response.Header.SetBytesV(k, v)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
@@ -577,5 +578,55 @@ func TestTokenScopeMustBeScopeTokens(t *testing.T) {
 	})
 	for _, tc := range cases {
 		t.Run(tc.name, tc.run)
+	}
+}
+
+// TestTokenRelaysNoContentType: an authorization server's answer without
+// a Content-Type is relayed without one, not with fasthttp's default
+// text/plain, which would misstate the body. Read off the wire: a fasthttp
+// client would add the default itself.
+func TestTokenRelaysNoContentType(t *testing.T) {
+	as, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveUntilCleanup(t, &fasthttp.Server{NoDefaultContentType: true, Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.SetStatusCode(400)
+		ctx.SetBodyString(`{"error":"invalid_client"}`)
+	}}, as)
+	s, err := handlers.New(handlers.Config{
+		Validator:     newAuthStub(),
+		TokenEndpoint: func(context.Context) (string, error) { return "http://" + as.Addr().String() + "/v1/token", nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveUntilCleanup(t, &fasthttp.Server{Handler: s.Handler()}, ln)
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	creds := basicHeader("client-a", secretPrefix+"x")
+	if _, err := fmt.Fprintf(conn, "POST /token HTTP/1.1\r\nHost: tokengate.test\r\n%s: %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", creds[0], creds[1]); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, body, _ := strings.Cut(string(raw), "\r\n\r\n")
+	if !strings.HasPrefix(head, "HTTP/1.1 400 ") || body != `{"error":"invalid_client"}` || !strings.Contains(head, "\r\nCache-Control: no-store\r\n") {
+		t.Fatalf("response:\n%s", raw)
+	}
+	if strings.Contains(strings.ToLower(head), "content-type") {
+		t.Errorf("Content-Type relayed though the server sent none:\n%s", head)
 	}
 }
