@@ -33,6 +33,8 @@ func FuzzTokenRequestParsing(f *testing.F) {
 		{"Bearer abc", "client_id=a&client_secret=b"},
 		{"", "client_id=a&client_secret=b&grant_type=client_credentials"},
 		{"Basic " + b64([]byte("a:b")), "client_secret=c"},
+		{"Basic " + b64([]byte("a:b")), "client_id=c"},
+		{"Basic " + b64([]byte("a%20b:c")), "client_id=a+b"},
 		{"", "client_id=&client_secret=x"},
 		{"", "client_id=%ff%fe&client_secret=%00"},
 	} {

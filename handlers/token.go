@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"time"
@@ -42,6 +43,10 @@ var (
 	errNoCredentials  = errors.New("handlers: no client credentials")
 	errMalformedBasic = errors.New("handlers: malformed Basic credentials")
 	errMultipleAuth   = errors.New("handlers: more than one client authentication method")
+	// errOtherClientID: HTTP Basic and a client_id form field naming
+	// another client. Relaying Basic alone would drop what the client
+	// said about itself.
+	errOtherClientID = fmt.Errorf("%w: client_id differs from the HTTP Basic client", errMultipleAuth)
 )
 
 // clientCreds are a client's id and secret, copied out of the request.
@@ -67,6 +72,9 @@ func (s *Server) token(ctx *fasthttp.RequestCtx) {
 	}
 	creds, err := clientCredentials(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization), form)
 	switch {
+	case errors.Is(err, errOtherClientID):
+		writeTokenError(ctx, fasthttp.StatusBadRequest, "invalid_request", "client_id differs from the HTTP Basic client")
+		return
 	case errors.Is(err, errMultipleAuth):
 		writeJSON(ctx, fasthttp.StatusBadRequest, bodyMultipleAuth)
 		return
@@ -293,14 +301,19 @@ func isNetTimeout(err error) bool {
 
 // clientCredentials finds the client's credentials in an Authorization
 // header (HTTP Basic) or in the client_id / client_secret form fields.
-// Using both is an error (RFC 6749 section 2.3); an Authorization header
-// with another scheme counts as absent.
+// Using both is an error (RFC 6749 section 2.3), and so is a client_id
+// field beside HTTP Basic that names another client (section 3.2.1 lets a
+// client name itself there); an Authorization header with another scheme
+// counts as absent.
 func clientCredentials(authz []byte, form *fasthttp.Args) (clientCreds, error) {
 	id, secret, err := auth.ParseBasicAuthorization(authz)
 	switch {
 	case err == nil:
 		if form.Has("client_secret") {
 			return clientCreds{}, errMultipleAuth
+		}
+		if form.Has("client_id") && string(form.Peek("client_id")) != id {
+			return clientCreds{}, errOtherClientID
 		}
 		return clientCreds{id: id, secret: secret, basic: true}, nil
 	case !errors.Is(err, auth.ErrNotBasic):

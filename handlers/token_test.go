@@ -630,3 +630,42 @@ func TestTokenRelaysNoContentType(t *testing.T) {
 		t.Errorf("Content-Type relayed though the server sent none:\n%s", head)
 	}
 }
+
+// TestTokenBasicAndOtherClientID: a client_id form field beside HTTP Basic
+// must name the same client (RFC 6749 section 3.2.1 lets a client name
+// itself so); another id is refused with 400 invalid_request instead of
+// being dropped, which got the client a token for the Basic client while
+// it asked as another.
+func TestTokenBasicAndOtherClientID(t *testing.T) {
+	const sec = secretPrefix + "abc"
+	cases := []tokenCase{
+		{
+			name: "other client_id",
+			call: call{header: basicHeader("client-a", sec), form: "client_id=client-b"},
+			want: want{status: 400, body: `{"error":"invalid_request","error_description":"client_id differs from the HTTP Basic client"}`},
+		},
+		{
+			name: "same client_id",
+			call: call{header: basicHeader("client-a", sec), form: "client_id=client-a&scope=items"},
+			want: want{status: 200, body: tokenJSON},
+			check: func(t *testing.T, got seen) {
+				if id, _ := got.basicCreds(t); id != "client-a" {
+					t.Errorf("upstream client %q", id)
+				}
+			},
+		},
+		{
+			name: "same client_id, Basic form-encoded",
+			call: call{header: basicHeader(url.QueryEscape("my client"), sec), form: "client_id=" + url.QueryEscape("my client")},
+			want: want{status: 200, body: tokenJSON},
+			check: func(t *testing.T, got seen) {
+				if id, _ := got.basicCreds(t); id != "my client" {
+					t.Errorf("upstream client %q", id)
+				}
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, tc.run)
+	}
+}
