@@ -576,7 +576,9 @@ func (c *Cache) lead(cl *call, token []byte) {
 			cl.p, cl.err = nil, errValidatorPanicked
 		}
 		c.flightMu.Lock()
-		delete(c.flight, cl.digest)
+		if c.flight[cl.digest] == cl { // Forget may have detached it
+			delete(c.flight, cl.digest)
+		}
 		c.flightMu.Unlock()
 		close(cl.done)
 	}()

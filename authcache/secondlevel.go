@@ -77,12 +77,19 @@ type L2Entry struct {
 // revocation it receives (see SecondLevel.Revoke). From its return on, no
 // Validate serves that entry, including hits that had already found it;
 // the next Validate for the token misses and asks the second level, which
-// holds the negative verdict. A validation of the token in flight when
-// Forget is called does not store a valid answer. Negative entries are
-// kept. Forget is cheap (ristretto's pending writes are flushed, then one
+// holds the negative verdict. A validation (or stale re-check) of the
+// token in flight when Forget is called does not store a valid answer,
+// and no caller arriving after Forget joins it: it asked before the
+// revocation, so only the callers already waiting for it get its answer,
+// and a later caller validates afresh. Negative entries are kept. Forget is cheap (ristretto's pending writes are flushed, then one
 // lookup) and safe to call after Close, when it does nothing.
 func (c *Cache) Forget(digest [sha256.Size]byte) {
 	c.forgets.Add(1)
+	// Detach the work in flight for the token: its leader still answers
+	// the callers already waiting, but a caller from now on starts anew.
+	c.flightMu.Lock()
+	delete(c.flight, digest)
+	c.flightMu.Unlock()
 	sh := &c.shards[digest[0]&(lockShards-1)]
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
