@@ -134,6 +134,10 @@ func (c *Cache) fromSecondLevel(digest *[sha256.Size]byte, token []byte, lp *aut
 		return nil, nil, false
 	}
 	now := c.now()
+	// A verdict stamped ahead of this clock (the writer's runs fast)
+	// counts as checked now: a future time would postpone this replica's
+	// re-checks and its MaxStaleness bound by the skew.
+	le.ValidatedAt = notAfter(le.ValidatedAt, now)
 	if le.Principal == nil {
 		err := error(&auth.TokenError{Reason: le.Reason})
 		if !cacheableRejection(err) {
@@ -185,6 +189,7 @@ func (c *Cache) checkAgain(e *entry) (p *auth.Principal, err error, at time.Time
 	if l2 := c.cfg.SecondLevel; l2 != nil {
 		if le, ok := l2.Get(c.ctx, e.digest); ok {
 			now := c.now()
+			le.ValidatedAt = notAfter(le.ValidatedAt, now) // as in fromSecondLevel
 			switch {
 			case le.Principal == nil:
 				if err := error(&auth.TokenError{Reason: le.Reason}); cacheableRejection(err) {
@@ -218,4 +223,13 @@ func (c *Cache) shareRecheck(e *entry, revokedErr error, now time.Time) {
 	}
 	r, _ := auth.ReasonOf(revokedErr)
 	_ = l2.Revoke(c.ctx, e.digest, L2Entry{Reason: r, ValidatedAt: now}, ttlFor(now, nil, revokedErr, time.Time{}, &c.cfg))
+}
+
+// notAfter returns t, or now when t is later: the time of a check that
+// another replica's clock stamped, read on this one's.
+func notAfter(t, now time.Time) time.Time {
+	if t.After(now) {
+		return now
+	}
+	return t
 }

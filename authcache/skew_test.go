@@ -1,0 +1,69 @@
+package authcache
+
+import (
+	"context"
+	"crypto/sha256"
+	"testing"
+	"time"
+)
+
+// TestSecondLevelFutureValidatedAt: a verdict in the second level stamped
+// ahead of this replica's clock (the writing replica's clock runs fast, or
+// was stepped back here) counts as checked now, not in the future: it
+// neither postpones this replica's re-checks nor its MaxStaleness bound.
+// The hit path on a fresh copy and the background re-check that takes a
+// fresher verdict from the second level are both checked.
+func TestSecondLevelFutureValidatedAt(t *testing.T) {
+	const skew = time.Hour
+	cfg := Config{RevalidateAfter: time.Minute, MaxStaleness: 2 * time.Minute, MaxTTL: 2 * time.Hour}
+	d := sha256.Sum256([]byte("tok"))
+	ahead := func(fl *fleet) {
+		p := principalFor("tok", fl.clk.Now().Add(3*time.Hour))
+		if err := fl.l2.Set(context.Background(), d, L2Entry{Principal: p, ValidatedAt: fl.clk.Now().Add(skew)}, 2*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// stale asserts that, MaxStaleness and a bit after the replica last
+	// had a real check, a hit waits for a re-check.
+	stale := func(t *testing.T, fl *fleet) {
+		t.Helper()
+		c := fl.c[0]
+		before := c.Stats().Revalidations
+		fl.clk.Advance(2*time.Minute + time.Second)
+		fl.l2.setDown(true) // nothing fresher to take from there
+		mustValid(t, c, "tok")
+		c.Wait()
+		if s := c.Stats(); s.Revalidations == before || s.StaleWaits == 0 {
+			t.Errorf("after MaxStaleness: Revalidations %d -> %d, StaleWaits %d; want a re-check waited for (the entry's check time was taken from a clock an hour ahead)",
+				before, s.Revalidations, s.StaleWaits)
+		}
+	}
+
+	t.Run("copied on a miss", func(t *testing.T) {
+		fl := newFleet(t, 1, cfg, true)
+		fl.next[0].set(valid(fl.clk.Now().Add(3 * time.Hour)))
+		ahead(fl)
+		mustValid(t, fl.c[0], "tok") // from the second level
+		fl.wait()
+		if s := fl.c[0].Stats(); s.L2Hits != 1 {
+			t.Fatalf("L2Hits = %d, want 1", s.L2Hits)
+		}
+		stale(t, fl)
+	})
+	t.Run("taken by a re-check", func(t *testing.T) {
+		fl := newFleet(t, 1, cfg, true)
+		fl.next[0].set(valid(fl.clk.Now().Add(3 * time.Hour)))
+		fl.l2.setDown(true)
+		mustValid(t, fl.c[0], "tok") // validated here
+		fl.wait()
+		fl.l2.setDown(false)
+		fl.clk.Advance(time.Minute)
+		ahead(fl)
+		mustValid(t, fl.c[0], "tok") // due: the re-check takes the second level's verdict
+		fl.wait()
+		if s := fl.c[0].Stats(); s.Revalidations != 0 {
+			t.Fatalf("Revalidations = %d, want 0 (the re-check took the shared verdict)", s.Revalidations)
+		}
+		stale(t, fl)
+	})
+}
