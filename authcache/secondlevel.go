@@ -43,7 +43,9 @@ type SecondLevel interface {
 
 	// Revoke replaces the token's entry with the negative entry e for ttl
 	// (or deletes it when ttl is 0) and tells every replica, so that each
-	// calls its Cache's Forget with digest.
+	// calls its Cache's Forget with digest. Until e.RevokedUntil, Get and
+	// Await serve no valid verdict for the token, even one Set after the
+	// revocation by a replica whose validation asked before it.
 	Revoke(ctx context.Context, digest [sha256.Size]byte, e L2Entry, ttl time.Duration) error
 }
 
@@ -69,6 +71,15 @@ type L2Entry struct {
 	// Deadline is when the entry stops being served; Get sets it. Set and
 	// Revoke ignore it: the second level computes it from their ttl.
 	Deadline time.Time
+
+	// RevokedUntil, read by Revoke only, is how long the second level
+	// must remember the revocation: until then it serves no valid verdict
+	// for the token, whatever is Set after the revocation (a slower
+	// replica's validation that asked the authorization server before
+	// it). A Cache sets it to the revoked token's exp, capped at twice
+	// MaxTTL from now (a validation in flight, then its entry's life).
+	// Zero: the second level's own bound.
+	RevokedUntil time.Time
 }
 
 // Forget drops this process's valid entry for the token whose SHA-256 is
@@ -222,7 +233,14 @@ func (c *Cache) shareRecheck(e *entry, revokedErr error, now time.Time) {
 		return
 	}
 	r, _ := auth.ReasonOf(revokedErr)
-	_ = l2.Revoke(c.ctx, e.digest, L2Entry{Reason: r, ValidatedAt: now}, ttlFor(now, nil, revokedErr, time.Time{}, &c.cfg))
+	// A valid verdict stored after the revocation, by a validation in
+	// flight now, lives at most MaxTTL from that validation's end, and
+	// never past the token's exp.
+	until := now.Add(2 * c.cfg.MaxTTL)
+	if exp := e.principal.ExpiresAt; !exp.IsZero() && exp.Before(until) {
+		until = exp
+	}
+	_ = l2.Revoke(c.ctx, e.digest, L2Entry{Reason: r, ValidatedAt: now, RevokedUntil: until}, ttlFor(now, nil, revokedErr, time.Time{}, &c.cfg))
 }
 
 // notAfter returns t, or now when t is later: the time of a check that

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/auth"
 )
 
 // TestSecondLevelFutureValidatedAt: a verdict in the second level stamped
@@ -66,4 +68,21 @@ func TestSecondLevelFutureValidatedAt(t *testing.T) {
 		}
 		stale(t, fl)
 	})
+}
+
+// TestSecondLevelRevokedUntilIsExp: a revocation is remembered in the
+// second level until the token's exp when that comes before twice MaxTTL.
+func TestSecondLevelRevokedUntilIsExp(t *testing.T) {
+	fl := newFleet(t, 1, Config{RevalidateAfter: 30 * time.Second, MaxTTL: time.Hour}, true)
+	exp := t0.Add(10 * time.Minute)
+	fl.next[0].set(valid(exp))
+	mustValid(t, fl.c[0], "tok")
+	fl.wait()
+	fl.next[0].set(invalid(auth.ReasonInactive))
+	fl.clk.Advance(31 * time.Second)
+	mustValid(t, fl.c[0], "tok") // starts the re-check, which revokes
+	fl.wait()
+	if e, _, ok := fl.l2.entry("tok"); !ok || e.Principal != nil || !e.RevokedUntil.Equal(exp) {
+		t.Errorf("second level holds (%+v, %v), want a revocation remembered until exp %v", e, ok, exp)
+	}
 }
