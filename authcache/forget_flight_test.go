@@ -82,3 +82,30 @@ func TestForgetDetachesValidationInFlight(t *testing.T) {
 		}
 	})
 }
+
+// TestForgetOfAnotherTokenStoresAnswer: a revocation of one token does not
+// stop a validation of another from storing its answer, here or in the
+// second level. (A flood of replayed revocation messages, which anyone who
+// can publish on Redis can send, would otherwise keep every replica's
+// cache empty and send every request to the authorization server.)
+func TestForgetOfAnotherTokenStoresAnswer(t *testing.T) {
+	clk := testutil.NewClock(t0)
+	l2 := newFakeL2(clk.Now)
+	f := newFake(clk.Now)
+	c := newTestCache(t, f, Config{Now: clk.Now, SecondLevel: l2})
+	release := f.block()
+	done := make(chan struct{})
+	go func() { defer close(done); mustValid(t, c, "tok") }()
+	testutil.WaitFor(t, "the validation to start", func() bool { return f.calls.Load() == 1 })
+	c.Forget(sha256.Sum256([]byte("another token")))
+	release()
+	<-done
+	c.Wait()
+	if _, _, ok := l2.entry("tok"); !ok {
+		t.Error("the answer was not shared with the second level")
+	}
+	mustValid(t, c, "tok")
+	if got := f.calls.Load(); got != 1 {
+		t.Errorf("validator calls = %d, want 1 (the answer is stored despite another token's revocation)", got)
+	}
+}

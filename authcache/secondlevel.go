@@ -95,11 +95,14 @@ type L2Entry struct {
 // and a later caller validates afresh. Negative entries are kept. Forget is cheap (ristretto's pending writes are flushed, then one
 // lookup) and safe to call after Close, when it does nothing.
 func (c *Cache) Forget(digest [sha256.Size]byte) {
-	c.forgets.Add(1)
 	// Detach the work in flight for the token: its leader still answers
-	// the callers already waiting, but a caller from now on starts anew.
+	// the callers already waiting, but stores no valid answer, and a
+	// caller from now on starts anew.
 	c.flightMu.Lock()
-	delete(c.flight, digest)
+	if cl, ok := c.flight[digest]; ok {
+		cl.forgotten.Store(true)
+		delete(c.flight, digest)
+	}
 	c.flightMu.Unlock()
 	sh := &c.shards[digest[0]&(lockShards-1)]
 	sh.mu.RLock()
@@ -122,8 +125,8 @@ func (c *Cache) Forget(digest [sha256.Size]byte) {
 // dropped: the authorization server no longer considers the token active.
 var errRevokedElsewhere error = &auth.TokenError{Reason: auth.ReasonInactive, Err: errors.New("authcache: revoked, as another replica learned")}
 
-// fromSecondLevel asks the second level for the verdict on the token whose
-// digest and bytes are given, before the validator is called: Get, and on
+// fromSecondLevel asks the second level for the verdict on the token of
+// the call cl, whose bytes are given, before the validator is called: Get, and on
 // a miss Lease and, when another replica holds the lease, Await. It
 // reports ok false when the caller must validate the token itself. lp is
 // the SecondLevelVerifier's principal when it has already accepted the
@@ -133,7 +136,8 @@ var errRevokedElsewhere error = &auth.TokenError{Reason: auth.ReasonInactive, Er
 // for no longer than its deadline in the second level, and with the
 // second level's ValidatedAt, so that a hybrid re-check falls due when the
 // fleet's last check is RevalidateAfter old.
-func (c *Cache) fromSecondLevel(digest *[sha256.Size]byte, token []byte, lp *auth.Principal, gen, forgets uint64) (*auth.Principal, error, bool) {
+func (c *Cache) fromSecondLevel(cl *call, token []byte, lp *auth.Principal, gen uint64) (*auth.Principal, error, bool) {
+	digest := &cl.digest
 	l2 := c.cfg.SecondLevel
 	le, ok := l2.Get(c.ctx, *digest)
 	// Under NoPositiveCaching no replica stores a valid verdict: waiting
@@ -170,14 +174,16 @@ func (c *Cache) fromSecondLevel(digest *[sha256.Size]byte, token []byte, lp *aut
 		return nil, nil, false // the issuer retired the token's key: the validator refuses it
 	}
 	c.secondLevelHits.Add(1)
-	c.keepValid(digest, token, p, le.ValidatedAt, now, ttlFor(now, p, nil, le.Deadline, &c.cfg), gen, forgets)
+	c.keepValid(cl, token, p, le.ValidatedAt, now, ttlFor(now, p, nil, le.Deadline, &c.cfg), gen)
 	return p, nil, true
 }
 
-// shareAnswer stores the validator's answer (p, err), given at now and
-// cacheable for ttl, in the second level, unless a revocation arrived
-// while it was being validated (forgets moved) and the answer is valid.
-func (c *Cache) shareAnswer(digest *[sha256.Size]byte, p *auth.Principal, err error, now time.Time, ttl time.Duration, forgets uint64) {
+// shareAnswer stores the validator's answer (p, err) to the call cl,
+// given at now and cacheable for ttl, in the second level, unless the
+// answer is valid and a revocation of the token arrived while it was
+// being validated (Forget set cl.forgotten).
+func (c *Cache) shareAnswer(cl *call, p *auth.Principal, err error, now time.Time, ttl time.Duration) {
+	digest := &cl.digest
 	le := L2Entry{Principal: p, ValidatedAt: now}
 	if p == nil {
 		r, ok := auth.ReasonOf(err)
@@ -185,7 +191,7 @@ func (c *Cache) shareAnswer(digest *[sha256.Size]byte, p *auth.Principal, err er
 			return
 		}
 		le.Reason = r
-	} else if c.forgets.Load() != forgets {
+	} else if cl.forgotten.Load() {
 		return
 	}
 	_ = c.cfg.SecondLevel.Set(c.ctx, *digest, le, ttl) // a failed Set costs a later miss, nothing more
