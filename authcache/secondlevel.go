@@ -133,7 +133,8 @@ var errRevokedElsewhere error = &auth.TokenError{Reason: auth.ReasonInactive, Er
 // token (hybrid mode); nil otherwise.
 //
 // An answer it returns is stored in this process like the validator's,
-// for no longer than its deadline in the second level, and with the
+// for no longer than its deadline in the second level (a valid one, nor
+// than MaxTTL after the validation behind it), and with the
 // second level's ValidatedAt, so that a hybrid re-check falls due when the
 // fleet's last check is RevalidateAfter old.
 func (c *Cache) fromSecondLevel(cl *call, token []byte, lp *auth.Principal, gen uint64) (*auth.Principal, error, bool) {
@@ -163,9 +164,18 @@ func (c *Cache) fromSecondLevel(cl *call, token []byte, lp *auth.Principal, gen 
 		return nil, err, true
 	}
 	p := le.Principal
+	// A valid verdict is served no longer than MaxTTL after the
+	// validation behind it (remote mode: the introspection TTL), whatever
+	// deadline its writer gave it (a replica configured otherwise).
+	notAfter := le.ValidatedAt.Add(c.cfg.MaxTTL)
+	if le.Deadline.Before(notAfter) {
+		notAfter = le.Deadline
+	}
 	switch {
 	case c.cfg.NoPositiveCaching:
 		return nil, nil, false
+	case !now.Before(notAfter):
+		return nil, nil, false // too old to serve: validate afresh
 	case c.cfg.Revalidator != nil && now.Sub(le.ValidatedAt) >= c.cfg.MaxStaleness:
 		return nil, nil, false // too old to serve: validate afresh
 	case lp != nil:
@@ -174,7 +184,7 @@ func (c *Cache) fromSecondLevel(cl *call, token []byte, lp *auth.Principal, gen 
 		return nil, nil, false // the issuer retired the token's key: the validator refuses it
 	}
 	c.secondLevelHits.Add(1)
-	c.keepValid(cl, token, p, le.ValidatedAt, now, ttlFor(now, p, nil, le.Deadline, &c.cfg), gen)
+	c.keepValid(cl, token, p, le.ValidatedAt, now, ttlFor(now, p, nil, notAfter, &c.cfg), gen)
 	return p, nil, true
 }
 

@@ -86,3 +86,41 @@ func TestSecondLevelRevokedUntilIsExp(t *testing.T) {
 		t.Errorf("second level holds (%+v, %v), want a revocation remembered until exp %v", e, ok, exp)
 	}
 }
+
+// TestSecondLevelVerdictAgeBoundedByMaxTTL: a valid verdict from the
+// second level is served no longer than MaxTTL after the validation
+// behind it (remote mode: INTROSPECTION_CACHE_TTL), whatever deadline its
+// writer gave it (a replica with a longer TTL, during a rolling change of
+// configuration). One older than that is not served at all: the token is
+// validated afresh.
+func TestSecondLevelVerdictAgeBoundedByMaxTTL(t *testing.T) {
+	d := sha256.Sum256([]byte("tok"))
+	put := func(fl *fleet, age time.Duration) {
+		p := principalFor("tok", fl.clk.Now().Add(time.Hour))
+		if err := fl.l2.Set(context.Background(), d, L2Entry{Principal: p, ValidatedAt: fl.clk.Now().Add(-age)}, 5*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("too old", func(t *testing.T) {
+		fl := newFleet(t, 1, Config{MaxTTL: 30 * time.Second}, false)
+		put(fl, 4*time.Minute)
+		mustValid(t, fl.c[0], "tok")
+		if got := fl.calls(); got != 1 {
+			t.Errorf("validator calls = %d, want 1 (a verdict 4m old is past MaxTTL 30s)", got)
+		}
+	})
+	t.Run("copy lives out the rest of MaxTTL", func(t *testing.T) {
+		fl := newFleet(t, 1, Config{MaxTTL: 30 * time.Second}, false)
+		put(fl, 20*time.Second)
+		mustValid(t, fl.c[0], "tok") // from the second level
+		fl.wait()
+		if got := fl.calls(); got != 0 {
+			t.Fatalf("validator calls = %d, want 0", got)
+		}
+		fl.clk.Advance(11 * time.Second) // 31s after the validation
+		mustValid(t, fl.c[0], "tok")
+		if got := fl.calls(); got != 1 {
+			t.Errorf("validator calls = %d, want 1 (the copy outlived MaxTTL since the validation)", got)
+		}
+	})
+}
