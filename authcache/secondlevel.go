@@ -92,8 +92,9 @@ type L2Entry struct {
 // token in flight when Forget is called does not store a valid answer,
 // and no caller arriving after Forget joins it: it asked before the
 // revocation, so only the callers already waiting for it get its answer,
-// and a later caller validates afresh. Negative entries are kept. Forget is cheap (ristretto's pending writes are flushed, then one
-// lookup) and safe to call after Close, when it does nothing.
+// and a later caller validates afresh. Negative entries are kept. Forget
+// is cheap (ristretto's pending writes are flushed, then one lookup) and
+// safe to call after Close, when it does nothing.
 func (c *Cache) Forget(digest [sha256.Size]byte) {
 	// Detach the work in flight for the token: its leader still answers
 	// the callers already waiting, but stores no valid answer, and a
