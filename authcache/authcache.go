@@ -223,16 +223,13 @@ type Cache struct {
 	staleWaits    atomic.Uint64
 	retiredKeys   atomic.Uint64
 	evictions     atomic.Uint64
-	// secondLevelHits and forgotten are Stats.L2Hits and Stats.Forgotten;
-	// forgets counts Forget calls, so that a validation can tell whether
-	// a revocation arrived while it ran.
+	// secondLevelHits and forgotten are Stats.L2Hits and Stats.Forgotten.
 	secondLevelHits atomic.Uint64
 	forgotten       atomic.Uint64
-	forgets         atomic.Uint64
 	rejections      atomic.Uint64
 
 	// beforeStore, when set (tests only), runs in keepValid between its
-	// check of forgets and the store.
+	// first check of the call's forgotten flag and the store.
 	beforeStore func()
 }
 
@@ -489,6 +486,9 @@ type call struct {
 	done   chan struct{}
 	p      *auth.Principal
 	err    error
+	// forgotten is set by Forget for the token while the call runs: its
+	// valid answer predates the revocation and must not be stored.
+	forgotten atomic.Bool
 }
 
 // miss joins or starts the shared validation of token. It returns d to the
@@ -576,25 +576,28 @@ func (c *Cache) lead(cl *call, token []byte) {
 			cl.p, cl.err = nil, errValidatorPanicked
 		}
 		c.flightMu.Lock()
-		delete(c.flight, cl.digest)
+		if c.flight[cl.digest] == cl { // Forget may have detached it
+			delete(c.flight, cl.digest)
+		}
 		c.flightMu.Unlock()
 		close(cl.done)
 	}()
 	if cl.stale != nil {
 		cl.p, cl.err = c.recheck(cl.stale)
 	} else {
-		cl.p, cl.err = c.fill(cl.ctx, &cl.digest, token)
+		cl.p, cl.err = c.fill(cl, token)
 	}
 	finished = true
 }
 
-// fill runs the shared validation of one token on ctx (validationContext) and
-// stores the answer. It runs on the leader's goroutine, with the leader's
+// fill runs the shared validation cl of one token on cl.ctx
+// (validationContext) and stores the answer. It runs on the leader's goroutine, with the leader's
 // token bytes, which stay valid and unchanged until Validate returns; the
 // entry it stores keeps a copy, never them. fill registers itself as
 // cache-owned work so that Close waits for it (or, once Close has begun,
 // returns errClosed without running).
-func (c *Cache) fill(ctx context.Context, digest *[sha256.Size]byte, token []byte) (*auth.Principal, error) {
+func (c *Cache) fill(cl *call, token []byte) (*auth.Principal, error) {
+	ctx, digest := cl.ctx, &cl.digest
 	if !c.begin() {
 		return nil, errClosed
 	}
@@ -604,7 +607,6 @@ func (c *Cache) fill(ctx context.Context, digest *[sha256.Size]byte, token []byt
 	if c.cfg.SigningKeys != nil {
 		gen = c.cfg.SigningKeys.KeyGeneration() // before: a key dropped during the validation changes it
 	}
-	forgets := c.forgets.Load() // before: a revocation during the validation moves it
 	if c.cfg.SecondLevel != nil {
 		var lp *auth.Principal
 		if v := c.cfg.SecondLevelVerifier; v != nil {
@@ -618,7 +620,7 @@ func (c *Cache) fill(ctx context.Context, digest *[sha256.Size]byte, token []byt
 				return nil, err
 			}
 		}
-		if p, err, ok := c.fromSecondLevel(digest, token, lp, gen, forgets); ok {
+		if p, err, ok := c.fromSecondLevel(cl, token, lp, gen); ok {
 			return p, err
 		}
 		// On to the wrapped validator, which repeats the verifier's
@@ -635,10 +637,10 @@ func (c *Cache) fill(ctx context.Context, digest *[sha256.Size]byte, token []byt
 	if p == nil {
 		c.keep(digest, token, nil, err, now, now, ttl, gen)
 	} else {
-		c.keepValid(digest, token, p, now, now, ttl, gen, forgets)
+		c.keepValid(cl, token, p, now, now, ttl, gen)
 	}
 	if c.cfg.SecondLevel != nil && ttl > 0 {
-		c.shareAnswer(digest, p, err, now, ttl, forgets)
+		c.shareAnswer(cl, p, err, now, ttl)
 	}
 	return p, err
 }
@@ -661,23 +663,24 @@ func (c *Cache) keep(digest *[sha256.Size]byte, token []byte, p *auth.Principal,
 	c.rc.SetWithTTL(digest[:], e, e.cost, ttl)
 }
 
-// keepValid is keep for a valid answer (p), which must not be stored once
-// a revocation has arrived since forgets was read: Forget drops only an
-// entry it finds, so one stored just after Forget looked would outlive the
-// revocation. The counter is read before the store and again after it; a
-// move seen after the store drops the entry (it may belong to another
-// token's revocation: then this costs a miss, nothing more). A Forget that
-// moves the counter later finds the stored entry (it waits for the store).
-func (c *Cache) keepValid(digest *[sha256.Size]byte, token []byte, p *auth.Principal, validatedAt, now time.Time, ttl time.Duration, gen, forgets uint64) {
-	if c.forgets.Load() != forgets {
+// keepValid is keep for the valid answer p of the call cl, which must not
+// be stored once Forget has been called for its token while cl ran: Forget
+// drops only an entry it finds, so one stored just after Forget looked
+// would outlive the revocation. The call's forgotten flag is read before
+// the store and again after it; set after the store, it drops the entry.
+// A Forget that sets it later finds the stored entry (it waits for the
+// store). Only a revocation of this token counts: revocations of others,
+// replayed ones included, cost this token nothing.
+func (c *Cache) keepValid(cl *call, token []byte, p *auth.Principal, validatedAt, now time.Time, ttl time.Duration, gen uint64) {
+	if cl.forgotten.Load() {
 		return
 	}
 	if c.beforeStore != nil {
 		c.beforeStore()
 	}
-	c.keep(digest, token, p, nil, validatedAt, now, ttl, gen)
-	if c.forgets.Load() != forgets {
-		c.rc.Del(digest[:])
+	c.keep(&cl.digest, token, p, nil, validatedAt, now, ttl, gen)
+	if cl.forgotten.Load() {
+		c.rc.Del(cl.digest[:])
 	}
 }
 

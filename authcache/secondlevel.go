@@ -43,7 +43,9 @@ type SecondLevel interface {
 
 	// Revoke replaces the token's entry with the negative entry e for ttl
 	// (or deletes it when ttl is 0) and tells every replica, so that each
-	// calls its Cache's Forget with digest.
+	// calls its Cache's Forget with digest. Until e.RevokedUntil, Get and
+	// Await serve no valid verdict for the token, even one Set after the
+	// revocation by a replica whose validation asked before it.
 	Revoke(ctx context.Context, digest [sha256.Size]byte, e L2Entry, ttl time.Duration) error
 }
 
@@ -69,6 +71,15 @@ type L2Entry struct {
 	// Deadline is when the entry stops being served; Get sets it. Set and
 	// Revoke ignore it: the second level computes it from their ttl.
 	Deadline time.Time
+
+	// RevokedUntil, read by Revoke only, is how long the second level
+	// must remember the revocation: until then it serves no valid verdict
+	// for the token, whatever is Set after the revocation (a slower
+	// replica's validation that asked the authorization server before
+	// it). A Cache sets it to the revoked token's exp, capped at twice
+	// MaxTTL from now (a validation in flight, then its entry's life).
+	// Zero: the second level's own bound.
+	RevokedUntil time.Time
 }
 
 // Forget drops this process's valid entry for the token whose SHA-256 is
@@ -77,12 +88,23 @@ type L2Entry struct {
 // revocation it receives (see SecondLevel.Revoke). From its return on, no
 // Validate serves that entry, including hits that had already found it;
 // the next Validate for the token misses and asks the second level, which
-// holds the negative verdict. A validation of the token in flight when
-// Forget is called does not store a valid answer. Negative entries are
-// kept. Forget is cheap (ristretto's pending writes are flushed, then one
-// lookup) and safe to call after Close, when it does nothing.
+// holds the negative verdict. A validation (or stale re-check) of the
+// token in flight when Forget is called does not store a valid answer,
+// and no caller arriving after Forget joins it: it asked before the
+// revocation, so only the callers already waiting for it get its answer,
+// and a later caller validates afresh. Negative entries are kept. Forget
+// is cheap (ristretto's pending writes are flushed, then one lookup) and
+// safe to call after Close, when it does nothing.
 func (c *Cache) Forget(digest [sha256.Size]byte) {
-	c.forgets.Add(1)
+	// Detach the work in flight for the token: its leader still answers
+	// the callers already waiting, but stores no valid answer, and a
+	// caller from now on starts anew.
+	c.flightMu.Lock()
+	if cl, ok := c.flight[digest]; ok {
+		cl.forgotten.Store(true)
+		delete(c.flight, digest)
+	}
+	c.flightMu.Unlock()
 	sh := &c.shards[digest[0]&(lockShards-1)]
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
@@ -104,18 +126,20 @@ func (c *Cache) Forget(digest [sha256.Size]byte) {
 // dropped: the authorization server no longer considers the token active.
 var errRevokedElsewhere error = &auth.TokenError{Reason: auth.ReasonInactive, Err: errors.New("authcache: revoked, as another replica learned")}
 
-// fromSecondLevel asks the second level for the verdict on the token whose
-// digest and bytes are given, before the validator is called: Get, and on
+// fromSecondLevel asks the second level for the verdict on the token of
+// the call cl, whose bytes are given, before the validator is called: Get, and on
 // a miss Lease and, when another replica holds the lease, Await. It
 // reports ok false when the caller must validate the token itself. lp is
 // the SecondLevelVerifier's principal when it has already accepted the
 // token (hybrid mode); nil otherwise.
 //
 // An answer it returns is stored in this process like the validator's,
-// for no longer than its deadline in the second level, and with the
+// for no longer than its deadline in the second level (a valid one, nor
+// than MaxTTL after the validation behind it), and with the
 // second level's ValidatedAt, so that a hybrid re-check falls due when the
 // fleet's last check is RevalidateAfter old.
-func (c *Cache) fromSecondLevel(digest *[sha256.Size]byte, token []byte, lp *auth.Principal, gen, forgets uint64) (*auth.Principal, error, bool) {
+func (c *Cache) fromSecondLevel(cl *call, token []byte, lp *auth.Principal, gen uint64) (*auth.Principal, error, bool) {
+	digest := &cl.digest
 	l2 := c.cfg.SecondLevel
 	le, ok := l2.Get(c.ctx, *digest)
 	// Under NoPositiveCaching no replica stores a valid verdict: waiting
@@ -127,6 +151,10 @@ func (c *Cache) fromSecondLevel(digest *[sha256.Size]byte, token []byte, lp *aut
 		return nil, nil, false
 	}
 	now := c.now()
+	// A verdict stamped ahead of this clock (the writer's runs fast)
+	// counts as checked now: a future time would postpone this replica's
+	// re-checks and its MaxStaleness bound by the skew.
+	le.ValidatedAt = notAfter(le.ValidatedAt, now)
 	if le.Principal == nil {
 		err := error(&auth.TokenError{Reason: le.Reason})
 		if !cacheableRejection(err) {
@@ -137,9 +165,18 @@ func (c *Cache) fromSecondLevel(digest *[sha256.Size]byte, token []byte, lp *aut
 		return nil, err, true
 	}
 	p := le.Principal
+	// A valid verdict is served no longer than MaxTTL after the
+	// validation behind it (remote mode: the introspection TTL), whatever
+	// deadline its writer gave it (a replica configured otherwise).
+	notAfter := le.ValidatedAt.Add(c.cfg.MaxTTL)
+	if le.Deadline.Before(notAfter) {
+		notAfter = le.Deadline
+	}
 	switch {
 	case c.cfg.NoPositiveCaching:
 		return nil, nil, false
+	case !now.Before(notAfter):
+		return nil, nil, false // too old to serve: validate afresh
 	case c.cfg.Revalidator != nil && now.Sub(le.ValidatedAt) >= c.cfg.MaxStaleness:
 		return nil, nil, false // too old to serve: validate afresh
 	case lp != nil:
@@ -148,14 +185,16 @@ func (c *Cache) fromSecondLevel(digest *[sha256.Size]byte, token []byte, lp *aut
 		return nil, nil, false // the issuer retired the token's key: the validator refuses it
 	}
 	c.secondLevelHits.Add(1)
-	c.keepValid(digest, token, p, le.ValidatedAt, now, ttlFor(now, p, nil, le.Deadline, &c.cfg), gen, forgets)
+	c.keepValid(cl, token, p, le.ValidatedAt, now, ttlFor(now, p, nil, notAfter, &c.cfg), gen)
 	return p, nil, true
 }
 
-// shareAnswer stores the validator's answer (p, err), given at now and
-// cacheable for ttl, in the second level, unless a revocation arrived
-// while it was being validated (forgets moved) and the answer is valid.
-func (c *Cache) shareAnswer(digest *[sha256.Size]byte, p *auth.Principal, err error, now time.Time, ttl time.Duration, forgets uint64) {
+// shareAnswer stores the validator's answer (p, err) to the call cl,
+// given at now and cacheable for ttl, in the second level, unless the
+// answer is valid and a revocation of the token arrived while it was
+// being validated (Forget set cl.forgotten).
+func (c *Cache) shareAnswer(cl *call, p *auth.Principal, err error, now time.Time, ttl time.Duration) {
+	digest := &cl.digest
 	le := L2Entry{Principal: p, ValidatedAt: now}
 	if p == nil {
 		r, ok := auth.ReasonOf(err)
@@ -163,7 +202,7 @@ func (c *Cache) shareAnswer(digest *[sha256.Size]byte, p *auth.Principal, err er
 			return
 		}
 		le.Reason = r
-	} else if c.forgets.Load() != forgets {
+	} else if cl.forgotten.Load() {
 		return
 	}
 	_ = c.cfg.SecondLevel.Set(c.ctx, *digest, le, ttl) // a failed Set costs a later miss, nothing more
@@ -178,6 +217,7 @@ func (c *Cache) checkAgain(e *entry) (p *auth.Principal, err error, at time.Time
 	if l2 := c.cfg.SecondLevel; l2 != nil {
 		if le, ok := l2.Get(c.ctx, e.digest); ok {
 			now := c.now()
+			le.ValidatedAt = notAfter(le.ValidatedAt, now) // as in fromSecondLevel
 			switch {
 			case le.Principal == nil:
 				if err := error(&auth.TokenError{Reason: le.Reason}); cacheableRejection(err) {
@@ -210,5 +250,21 @@ func (c *Cache) shareRecheck(e *entry, revokedErr error, now time.Time) {
 		return
 	}
 	r, _ := auth.ReasonOf(revokedErr)
-	_ = l2.Revoke(c.ctx, e.digest, L2Entry{Reason: r, ValidatedAt: now}, ttlFor(now, nil, revokedErr, time.Time{}, &c.cfg))
+	// A valid verdict stored after the revocation, by a validation in
+	// flight now, lives at most MaxTTL from that validation's end, and
+	// never past the token's exp.
+	until := now.Add(2 * c.cfg.MaxTTL)
+	if exp := e.principal.ExpiresAt; !exp.IsZero() && exp.Before(until) {
+		until = exp
+	}
+	_ = l2.Revoke(c.ctx, e.digest, L2Entry{Reason: r, ValidatedAt: now, RevokedUntil: until}, ttlFor(now, nil, revokedErr, time.Time{}, &c.cfg))
+}
+
+// notAfter returns t, or now when t is later: the time of a check that
+// another replica's clock stamped, read on this one's.
+func notAfter(t, now time.Time) time.Time {
+	if t.After(now) {
+		return now
+	}
+	return t
 }

@@ -420,6 +420,9 @@ func TestSecondLevelRevocationReachesEveryReplica(t *testing.T) {
 	}
 	if e, ttl, ok := fl.l2.entry("tok"); !ok || e.Principal != nil || e.Reason != auth.ReasonInactive || ttl != 5*time.Second {
 		t.Fatalf("second level holds (%+v, %v, %v), want an inactive entry for NegativeTTL", e, ttl, ok)
+	} else if want := t0.Add(31*time.Second + 2*DefaultMaxTTL); !e.RevokedUntil.Equal(want) {
+		// The token's exp (t0+1h) is later: twice MaxTTL from the revocation.
+		t.Errorf("RevokedUntil = %v, want %v", e.RevokedUntil, want)
 	}
 	before := fl.calls()
 	for i, c := range fl.c {

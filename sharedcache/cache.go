@@ -104,12 +104,20 @@ func (c *Cache) lookup(parent context.Context, digest *[sha256.Size]byte) (authc
 	ctx, cancel := context.WithTimeout(parent, c.cfg.Timeout)
 	defer cancel()
 	// GETRANGE, not GET: Redis sends at most maxValueSize+1 bytes however
-	// large a value someone stored. A missing key reads as "".
-	v, err := c.rdb.GetRange(ctx, c.entryKey(digest), 0, maxValueSize).Bytes()
+	// large a value someone stored. A missing key reads as "". The
+	// revocation marker comes in the same round trip (see Revoke).
+	var get *redis.StringCmd
+	var revoked *redis.IntCmd
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.GetRange(ctx, c.entryKey(digest), 0, maxValueSize)
+		revoked = p.Exists(ctx, c.revokedKey(digest))
+		return nil
+	})
 	if err != nil {
 		c.redisFailed(parent, "get", err)
 		return authcache.L2Entry{}, false, err
 	}
+	v, _ := get.Bytes()
 	if len(v) == 0 {
 		return authcache.L2Entry{}, false, nil
 	}
@@ -129,6 +137,10 @@ func (c *Cache) lookup(parent context.Context, digest *[sha256.Size]byte) (authc
 		// version of tokengate wrote it (rolling upgrade). A miss.
 		return authcache.L2Entry{}, false, nil
 	case !c.cfg.Now().Before(e.Deadline):
+		return authcache.L2Entry{}, false, nil
+	case e.Principal != nil && revoked.Val() != 0:
+		// Set after a revocation by a replica whose validation asked
+		// before it: the token is revoked.
 		return authcache.L2Entry{}, false, nil
 	}
 	return e, true, nil
@@ -234,16 +246,18 @@ const (
 // instead, for callers that cache no negative verdicts), and broadcasts
 // the digest on Config.Channel, so that every replica's subscriber (see
 // Start), this one's included, can drop the token from its own memory.
-// Both go to Redis in one round trip. neg must be negative (no Principal).
+// neg must be negative (no Principal).
+//
+// Revoke also leaves a marker, KeyPrefix + "revoked:" + hex(digest), until
+// neg.RevokedUntil (when zero or past: for ttl, and at least LeaseTTL),
+// and while it lives Get and Await serve no valid verdict for the token:
+// a Set from a validation that asked the authorization server before the
+// revocation but lands after it is ignored. Entry, marker and broadcast go
+// to Redis in one round trip.
 //
 // A revocation is delivered only to subscribers connected when it is
 // published: a replica cut off from Redis at that moment keeps its own
-// copy until its own TTL ends. And a Set from a validation that ran just
-// before the revocation can land just after it and replace the negative
-// entry with a positive one, until that entry's deadline: Redis offers no
-// ordering between replicas that this package could check (authcache
-// narrows the window: a replica that receives the revocation while it
-// validates the token stores no positive answer).
+// copy until its own TTL ends.
 func (c *Cache) Revoke(parent context.Context, digest [sha256.Size]byte, neg authcache.L2Entry, ttl time.Duration) error {
 	if neg.Principal != nil {
 		return errors.New("sharedcache: Revoke needs a negative entry (no Principal)")
@@ -259,6 +273,11 @@ func (c *Cache) Revoke(parent context.Context, digest [sha256.Size]byte, neg aut
 			return err
 		}
 	}
+	remember := neg.RevokedUntil.Sub(c.cfg.Now())
+	if remember <= 0 {
+		remember = max(ttl, c.cfg.LeaseTTL)
+	}
+	remember = max(remember, time.Millisecond)
 	msg := c.signer.encodeRevocation(&digest)
 	ctx, cancel := context.WithTimeout(parent, c.cfg.Timeout)
 	defer cancel()
@@ -268,6 +287,7 @@ func (c *Cache) Revoke(parent context.Context, digest [sha256.Size]byte, neg aut
 		} else {
 			p.Del(ctx, c.entryKey(&digest))
 		}
+		p.Set(ctx, c.revokedKey(&digest), "1", remember)
 		p.Publish(ctx, c.cfg.Channel, msg)
 		return nil
 	})
@@ -317,6 +337,12 @@ func (c *Cache) Close() error {
 // entryKey is KeyPrefix + hex(digest).
 func (c *Cache) entryKey(digest *[sha256.Size]byte) string {
 	return c.key("", digest)
+}
+
+// revokedKey is KeyPrefix + "revoked:" + hex(digest): the marker Revoke
+// leaves.
+func (c *Cache) revokedKey(digest *[sha256.Size]byte) string {
+	return c.key("revoked:", digest)
 }
 
 // leaseKey is KeyPrefix + "lease:" + hex(digest).

@@ -58,7 +58,7 @@ type Config struct {
 
 	// KeyPrefix starts every key this package writes: entries are
 	// KeyPrefix + hex(SHA-256(token)), leases KeyPrefix + "lease:" + the
-	// same hex. Change it to share one Redis database between deployments
+	// same hex, revocation markers KeyPrefix + "revoked:" + the same hex. Change it to share one Redis database between deployments
 	// that must not see each other's entries. "" means DefaultKeyPrefix.
 	KeyPrefix string
 

@@ -11,7 +11,8 @@
 // can write to Redis can delete verdicts but cannot forge one or move one
 // token's entry to another token. Lease and Await let one replica validate a
 // token new to all of them while the others wait briefly for its result;
-// Revoke overwrites a verdict with a negative one and broadcasts the digest
+// Revoke overwrites a verdict with a negative one, leaves a marker under
+// which no valid verdict stored later is served, and broadcasts the digest
 // (signed too) to every replica's subscriber (Start).
 //
 // What it guarantees: Redis is never a reason to fail. Every call returns
