@@ -18,6 +18,7 @@ func (s Stats) AppendMetrics(dst []byte) []byte {
 	dst = promtext.AppendCounter(dst, "tokengate_cache_validations_total", "Calls to the validator behind the cache.", s.Validations)
 	dst = promtext.AppendCounter(dst, "tokengate_cache_revalidations_total", "Background re-checks of cached valid tokens (hybrid mode).", s.Revalidations)
 	dst = promtext.AppendCounter(dst, "tokengate_cache_revoked_total", "Cached valid tokens found revoked by a background re-check.", s.Revoked)
+	dst = promtext.AppendCounter(dst, "tokengate_cache_forgotten_total", "Cached valid tokens dropped because a revocation was published (by this replica or another).", s.Forgotten)
 	dst = promtext.AppendCounter(dst, "tokengate_cache_stale_waits_total", "Token checks that found a cached valid answer older than the maximum staleness and waited for its re-check.", s.StaleWaits)
 	dst = promtext.AppendCounter(dst, "tokengate_cache_retired_keys_total", "Token checks that found a cached answer signed by a key the issuer no longer publishes, and validated afresh.", s.RetiredKeys)
 	dst = promtext.AppendCounter(dst, "tokengate_cache_evictions_total", "Entries removed by the cost bound or expiry.", s.Evictions)

@@ -12,7 +12,7 @@ import (
 )
 
 func ExampleStats_AppendMetrics() {
-	s := authcache.Stats{Hits: 41, NegativeHits: 2, Misses: 3, Validations: 3, StaleWaits: 5, RetiredKeys: 7, Cost: 1536, MaxCost: 64 << 20}
+	s := authcache.Stats{Hits: 41, NegativeHits: 2, Misses: 3, Validations: 3, Forgotten: 1, StaleWaits: 5, RetiredKeys: 7, Cost: 1536, MaxCost: 64 << 20}
 	os.Stdout.Write(s.AppendMetrics(nil))
 	// Output:
 	// # HELP tokengate_cache_hits_total Token checks answered from a cached valid answer.
@@ -33,6 +33,9 @@ func ExampleStats_AppendMetrics() {
 	// # HELP tokengate_cache_revoked_total Cached valid tokens found revoked by a background re-check.
 	// # TYPE tokengate_cache_revoked_total counter
 	// tokengate_cache_revoked_total 0
+	// # HELP tokengate_cache_forgotten_total Cached valid tokens dropped because a revocation was published (by this replica or another).
+	// # TYPE tokengate_cache_forgotten_total counter
+	// tokengate_cache_forgotten_total 1
 	// # HELP tokengate_cache_stale_waits_total Token checks that found a cached valid answer older than the maximum staleness and waited for its re-check.
 	// # TYPE tokengate_cache_stale_waits_total counter
 	// tokengate_cache_stale_waits_total 5
@@ -87,7 +90,7 @@ func TestAppendMetricsFromACache(t *testing.T) {
 	if strings.Contains(out, "\ntokengate_cache_cost_bytes 0\n") {
 		t.Errorf("cost is 0 with two entries cached:\n%s", out)
 	}
-	if !strings.HasSuffix(out, "\n") || strings.Count(out, "# TYPE ") != 12 || strings.Count(out, "# HELP ") != 12 {
-		t.Errorf("want 12 families, each with HELP and TYPE, ending in a newline:\n%s", out)
+	if !strings.HasSuffix(out, "\n") || strings.Count(out, "# TYPE ") != 13 || strings.Count(out, "# HELP ") != 13 {
+		t.Errorf("want 13 families, each with HELP and TYPE, ending in a newline:\n%s", out)
 	}
 }
