@@ -361,7 +361,11 @@ type setting struct {
 	usage  string
 	isBool bool
 	secret bool // never echo the value
-	set    func(c *Config, v string) error
+	// verbatim settings are used as given (URLs, addresses, paths,
+	// identifiers, secrets): white space around the value is refused
+	// rather than kept, since it would never match what it names.
+	verbatim bool
+	set      func(c *Config, v string) error
 }
 
 // name is how errors and Usage refer to the setting.
@@ -374,19 +378,26 @@ func (s *setting) name() string {
 
 var errEmpty = errors.New("empty")
 
+// errSurroundingSpace refuses white space around a verbatim setting: a
+// newline that a Secret or a file brought along, or a space pasted with
+// it, would otherwise become part of an issuer, audience, address or
+// credential and match nothing. Its message never quotes the value (Load
+// quotes it, unless secret).
+var errSurroundingSpace = errors.New("has white space (a space, tab or line break) before or after it, which would be part of the value; remove it")
+
 func settings() []setting {
 	return []setting{
-		{env: "OKTA_ISSUER", flag: "okta-issuer", usage: "issuer URL of the authorization server, e.g. https://{yourOktaDomain}/oauth2/default (required unless --dev)",
+		{env: "OKTA_ISSUER", verbatim: true, flag: "okta-issuer", usage: "issuer URL of the authorization server, e.g. https://{yourOktaDomain}/oauth2/default (required unless --dev)",
 			set: func(c *Config, v string) error { c.Issuer = v; return nil }},
-		{env: "OKTA_AUDIENCE", flag: "okta-audience", def: "api://default", usage: "audience the tokens must carry",
+		{env: "OKTA_AUDIENCE", verbatim: true, flag: "okta-audience", def: "api://default", usage: "audience the tokens must carry",
 			set: func(c *Config, v string) error { c.Audience = v; return nonEmpty(v) }},
-		{env: "OKTA_CLIENT_ID", flag: "okta-client-id", usage: "tokengate's client id for introspection (remote and hybrid mode)",
+		{env: "OKTA_CLIENT_ID", verbatim: true, flag: "okta-client-id", usage: "tokengate's client id for introspection (remote and hybrid mode)",
 			set: func(c *Config, v string) error { c.ClientID = v; return nil }},
-		{env: "OKTA_CLIENT_SECRET", flag: "okta-client-secret", secret: true, usage: "tokengate's client secret for introspection (remote and hybrid mode)",
+		{env: "OKTA_CLIENT_SECRET", verbatim: true, flag: "okta-client-secret", secret: true, usage: "tokengate's client secret for introspection (remote and hybrid mode)",
 			set: func(c *Config, v string) error { c.ClientSecret = v; return nil }},
-		{env: "LISTEN_ADDR", flag: "listen-addr", alias: "listen", def: "127.0.0.1:8000", usage: "host:port to serve on (port 0: any free port)",
+		{env: "LISTEN_ADDR", verbatim: true, flag: "listen-addr", alias: "listen", def: "127.0.0.1:8000", usage: "host:port to serve on (port 0: any free port)",
 			set: func(c *Config, v string) error { c.ListenAddr = v; return checkHostPort(v) }},
-		{env: "ADMIN_ADDR", flag: "admin-addr", defDoc: "(off)", usage: "host:port of an opt-in admin listener serving /debug/pprof/ (loopback only unless ADMIN_ALLOW_NON_LOOPBACK)",
+		{env: "ADMIN_ADDR", verbatim: true, flag: "admin-addr", defDoc: "(off)", usage: "host:port of an opt-in admin listener serving /debug/pprof/ (loopback only unless ADMIN_ALLOW_NON_LOOPBACK)",
 			set: func(c *Config, v string) error { c.AdminAddr = v; return checkHostPort(v) }},
 		{env: "ADMIN_ALLOW_NON_LOOPBACK", flag: "admin-allow-non-loopback", def: "false", isBool: true, usage: "let ADMIN_ADDR be a non-loopback address (the admin listener has no authentication)",
 			set: boolField(func(c *Config) *bool { return &c.AdminAllowNonLoopback })},
@@ -449,9 +460,9 @@ func settings() []setting {
 			set: durationIn(func(c *Config) *time.Duration { return &c.RevalidateAfter }, time.Second, 24*time.Hour)},
 		{env: "MAX_STALENESS", flag: "max-staleness", defDoc: "2 × REVALIDATE_AFTER", usage: "hybrid mode: age past which a cached token is not served until re-introspected (503 if that fails)",
 			set: durationIn(func(c *Config) *time.Duration { return &c.MaxStaleness }, time.Second, 48*time.Hour)},
-		{env: "REDIS_URL", flag: "redis-url", defDoc: "(none)", usage: "remote and hybrid mode: Redis second-level cache shared by the replicas, redis://[user:password@]host[:port][/db] or rediss://",
+		{env: "REDIS_URL", verbatim: true, flag: "redis-url", defDoc: "(none)", usage: "remote and hybrid mode: Redis second-level cache shared by the replicas, redis://[user:password@]host[:port][/db] or rediss://",
 			set: func(c *Config, v string) error { c.RedisURL = v; return checkRedisURL(v) }},
-		{env: "REDIS_SIGNING_KEY", flag: "redis-signing-key", secret: true, usage: "with REDIS_URL: HMAC key (32+ random characters, the same on every replica) that authenticates what tokengate writes to Redis",
+		{env: "REDIS_SIGNING_KEY", verbatim: true, flag: "redis-signing-key", secret: true, usage: "with REDIS_URL: HMAC key (32+ random characters, the same on every replica) that authenticates what tokengate writes to Redis",
 			set: func(c *Config, v string) error {
 				c.RedisSigningKey = v
 				if len(v) < minRedisSigningKeyLen {
@@ -482,11 +493,11 @@ func settings() []setting {
 			set: durationIn(func(c *Config) *time.Duration { return &c.JWKSRefreshInterval }, time.Second, 24*time.Hour)},
 		{env: "JWKS_REFRESH_COOLDOWN", flag: "jwks-refresh-cooldown", def: "30s", usage: "minimum gap between JWKS refreshes caused by unknown kids",
 			set: durationIn(func(c *Config) *time.Duration { return &c.JWKSRefreshCooldown }, time.Second, time.Hour)},
-		{env: "JWKS_URI", flag: "jwks-uri", defDoc: "(discovered)", usage: "explicit JWKS URL",
+		{env: "JWKS_URI", verbatim: true, flag: "jwks-uri", defDoc: "(discovered)", usage: "explicit JWKS URL",
 			set: func(c *Config, v string) error { c.JWKSURI = v; return checkURL(v, false) }},
-		{env: "TOKEN_ENDPOINT", flag: "token-endpoint", defDoc: "(discovered)", usage: "explicit token endpoint URL for /token",
+		{env: "TOKEN_ENDPOINT", verbatim: true, flag: "token-endpoint", defDoc: "(discovered)", usage: "explicit token endpoint URL for /token",
 			set: func(c *Config, v string) error { c.TokenEndpoint = v; return checkURL(v, false) }},
-		{env: "INTROSPECTION_ENDPOINT", flag: "introspection-endpoint", defDoc: "(discovered)", usage: "explicit RFC 7662 introspection endpoint URL",
+		{env: "INTROSPECTION_ENDPOINT", verbatim: true, flag: "introspection-endpoint", defDoc: "(discovered)", usage: "explicit RFC 7662 introspection endpoint URL",
 			set: func(c *Config, v string) error { c.IntrospectionEndpoint = v; return checkURL(v, false) }},
 		{env: "LOG_FORMAT", flag: "log-format", defDoc: "json (console under --dev)", usage: "json or console",
 			set: func(c *Config, v string) error {
@@ -508,9 +519,9 @@ func settings() []setting {
 			}},
 		{env: "SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: "10s", usage: "how long in-flight requests get to finish on SIGINT/SIGTERM",
 			set: durationIn(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, time.Millisecond, 10*time.Minute)},
-		{env: "POLICY_FILE", flag: "policy-file", defDoc: "(none: any valid token with REQUIRED_SCOPE)", usage: "YAML route policy of the decision endpoints /auth/forward, /auth/request, /auth/envoy/ (re-read on SIGHUP)",
+		{env: "POLICY_FILE", verbatim: true, flag: "policy-file", defDoc: "(none: any valid token with REQUIRED_SCOPE)", usage: "YAML route policy of the decision endpoints /auth/forward, /auth/request, /auth/envoy/ (re-read on SIGHUP)",
 			set: func(c *Config, v string) error { c.PolicyFile = v; return nil }},
-		{env: "UPSTREAM_URL", flag: "upstream-url", defDoc: "(off: no gateway mode)", usage: "gateway mode: forward every allowed request (but /healthz, /readyz, /metrics, /auth/…) to this http(s)://host:port; the demo routes are not served",
+		{env: "UPSTREAM_URL", verbatim: true, flag: "upstream-url", defDoc: "(off: no gateway mode)", usage: "gateway mode: forward every allowed request (but /healthz, /readyz, /metrics, /auth/…) to this http(s)://host:port; the demo routes are not served",
 			set: func(c *Config, v string) error { c.UpstreamURL = v; return checkUpstreamURL(v) }},
 		{env: "UPSTREAM_TIMEOUT", flag: "upstream-timeout", def: "30s", usage: "gateway mode: how long the upstream may stay silent (response header, or a body byte either way) before 504 or a cut",
 			set: durationIn(func(c *Config) *time.Duration { return &c.UpstreamTimeout }, time.Millisecond, 24*time.Hour)},
@@ -518,17 +529,17 @@ func settings() []setting {
 			set: boolField(func(c *Config) *bool { return &c.StripAuthorization })},
 		{env: "SHUTDOWN_DRAIN_DELAY", flag: "shutdown-drain-delay", def: "0s", usage: "on SIGTERM, how long to keep serving (/readyz 503, Connection: close) before refusing connections: the load balancer's endpoint-removal time",
 			set: durationIn(func(c *Config) *time.Duration { return &c.ShutdownDrainDelay }, 0, 10*time.Minute)},
-		{env: "TLS_CERT_FILE", flag: "tls-cert-file", defDoc: "(plain HTTP)", usage: "PEM certificate chain of the listener: serve HTTPS (with TLS_KEY_FILE; re-read on SIGHUP)",
+		{env: "TLS_CERT_FILE", verbatim: true, flag: "tls-cert-file", defDoc: "(plain HTTP)", usage: "PEM certificate chain of the listener: serve HTTPS (with TLS_KEY_FILE; re-read on SIGHUP)",
 			set: func(c *Config, v string) error { c.TLSCertFile = v; return nil }},
-		{env: "TLS_KEY_FILE", flag: "tls-key-file", defDoc: "(plain HTTP)", usage: "PEM private key of the listener's certificate (with TLS_CERT_FILE)",
+		{env: "TLS_KEY_FILE", verbatim: true, flag: "tls-key-file", defDoc: "(plain HTTP)", usage: "PEM private key of the listener's certificate (with TLS_CERT_FILE)",
 			set: func(c *Config, v string) error { c.TLSKeyFile = v; return nil }},
 		{flag: "dev", def: "false", isBool: true, usage: "run the development authorization server in-process (no Okta account needed); loopback only",
 			set: boolField(func(c *Config) *bool { return &c.Dev })},
-		{flag: "dev-client-id", def: "dev-client", usage: "--dev: the development issuer's client id",
+		{flag: "dev-client-id", verbatim: true, def: "dev-client", usage: "--dev: the development issuer's client id",
 			set: func(c *Config, v string) error { c.DevClientID = v; return nonEmpty(v) }},
-		{flag: "dev-client-secret", def: "dev-secret", usage: "--dev: the development issuer's client secret",
+		{flag: "dev-client-secret", verbatim: true, secret: true, def: "dev-secret", usage: "--dev: the development issuer's client secret",
 			set: func(c *Config, v string) error { c.DevClientSecret = v; return nonEmpty(v) }},
-		{flag: "dev-issuer-addr", def: "127.0.0.1:0", usage: "--dev: loopback host:port of the development issuer (port 0: any free port)",
+		{flag: "dev-issuer-addr", verbatim: true, def: "127.0.0.1:0", usage: "--dev: loopback host:port of the development issuer (port 0: any free port)",
 			set: func(c *Config, v string) error {
 				c.DevIssuerAddr = v
 				if err := checkHostPort(v); err != nil {
@@ -615,7 +626,11 @@ func Load(args []string, getenv func(string) string, dotenvPath string) (Config,
 		if v == "" && src == "default" {
 			continue // no default: the field stays zero (checked below)
 		}
-		if err := s.set(&c, v); err != nil {
+		err := errSurroundingSpace
+		if !s.verbatim || v == strings.TrimSpace(v) {
+			err = s.set(&c, v)
+		}
+		if err != nil {
 			msg := err.Error()
 			if errors.Is(err, errEmpty) {
 				msg = "must not be empty"

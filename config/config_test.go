@@ -487,6 +487,56 @@ func TestValidationErrors(t *testing.T) {
 	}
 }
 
+// TestSurroundingWhiteSpaceRefused: a setting used as given (a URL, an
+// address, a path, an identifier, a secret) with white space around it,
+// such as the newline that a Kubernetes Secret made with echo brings
+// along, would match no token, endpoint or file; Load refuses it naming
+// the variable, and never echoes a secret while doing so.
+func TestSurroundingWhiteSpaceRefused(t *testing.T) {
+	remote := func(m map[string]string) map[string]string {
+		out := map[string]string{"VALIDATION_MODE": "remote", "OKTA_CLIENT_ID": "id", "OKTA_CLIENT_SECRET": "topsecret"}
+		for k, v := range m {
+			out[k] = v
+		}
+		return out
+	}
+	const ws = "white space"
+	cases := []errCase{
+		{name: "issuer trailing space", env: map[string]string{"OKTA_ISSUER": testIssuer + " "}, varName: "OKTA_ISSUER", want: []string{ws}},
+		{name: "issuer trailing newline", env: map[string]string{"OKTA_ISSUER": testIssuer + "\n"}, varName: "OKTA_ISSUER", want: []string{ws}},
+		{name: "audience leading space", env: map[string]string{"OKTA_AUDIENCE": " api://default"}, varName: "OKTA_AUDIENCE", want: []string{ws}},
+		{name: "audience flag tab", args: []string{"--okta-audience=api://default\t"}, varName: "OKTA_AUDIENCE", want: []string{ws}, source: "flag --okta-audience"},
+		{name: "client id newline", env: remote(map[string]string{"OKTA_CLIENT_ID": "id\n"}), varName: "OKTA_CLIENT_ID", want: []string{ws}},
+		{name: "client secret newline", env: remote(map[string]string{"OKTA_CLIENT_SECRET": "topsecret\n"}), varName: "OKTA_CLIENT_SECRET", want: []string{ws}},
+		{name: "client secret blank", env: remote(map[string]string{"OKTA_CLIENT_SECRET": "   "}), varName: "OKTA_CLIENT_SECRET", want: []string{ws}},
+		{name: "listen leading space", env: map[string]string{"LISTEN_ADDR": " 127.0.0.1:8000"}, varName: "LISTEN_ADDR", want: []string{ws}},
+		{name: "admin trailing space", env: map[string]string{"ADMIN_ADDR": "127.0.0.1:6060 "}, varName: "ADMIN_ADDR", want: []string{ws}},
+		{name: "jwks uri newline", env: map[string]string{"JWKS_URI": "https://example.okta.com/keys\r\n"}, varName: "JWKS_URI", want: []string{ws}},
+		{name: "token endpoint space", env: map[string]string{"TOKEN_ENDPOINT": " https://example.okta.com/v1/token"}, varName: "TOKEN_ENDPOINT", want: []string{ws}},
+		{name: "introspection endpoint space", env: map[string]string{"INTROSPECTION_ENDPOINT": "https://example.okta.com/v1/introspect "}, varName: "INTROSPECTION_ENDPOINT", want: []string{ws}},
+		{name: "redis url newline", env: remote(map[string]string{"REDIS_URL": "redis://default:topsecret@redis:6379/0\n", "REDIS_SIGNING_KEY": strings.Repeat("k", 32)}), varName: "REDIS_URL", want: []string{ws}},
+		{name: "redis signing key newline", env: remote(map[string]string{"REDIS_URL": "redis://redis:6379/0", "REDIS_SIGNING_KEY": "topsecret" + strings.Repeat("k", 32) + "\n"}), varName: "REDIS_SIGNING_KEY", want: []string{ws}},
+		{name: "policy file space", env: map[string]string{"POLICY_FILE": "/etc/tokengate/policy.yaml "}, varName: "POLICY_FILE", want: []string{ws}},
+		{name: "upstream space", env: map[string]string{"UPSTREAM_URL": "http://orders:8080 "}, varName: "UPSTREAM_URL", want: []string{ws}},
+		{name: "tls cert space", env: map[string]string{"TLS_CERT_FILE": "/tls/tls.crt ", "TLS_KEY_FILE": "/tls/tls.key"}, varName: "TLS_CERT_FILE", want: []string{ws}},
+		{name: "tls key space", env: map[string]string{"TLS_CERT_FILE": "/tls/tls.crt", "TLS_KEY_FILE": "/tls/tls.key\n"}, varName: "TLS_KEY_FILE", want: []string{ws}},
+		{name: "dev client secret space", args: []string{"--dev", "--dev-client-secret", "topsecret "}, varName: "--dev-client-secret", want: []string{ws}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, tc.run)
+	}
+	// A secret's white-space error says what is wrong without the value.
+	_, err := Load(nil, getenv(remote(map[string]string{"OKTA_ISSUER": testIssuer, "OKTA_CLIENT_SECRET": "topsecret\n"})), "")
+	if err == nil || strings.Contains(err.Error(), "topsecret") {
+		t.Errorf("error %v, want one that does not quote the secret", err)
+	}
+	// Settings parsed as numbers, durations and lists still read past it.
+	c, err := Load(nil, getenv(map[string]string{"OKTA_ISSUER": testIssuer, "CLOCK_LEEWAY": " 5s ", "MAX_TOKEN_SIZE": "4096\n"}), "")
+	if err != nil || c.ClockLeeway != 5*time.Second || c.MaxTokenSize != 4096 {
+		t.Errorf("lenient settings: %+v, %v", c, err)
+	}
+}
+
 func TestDotenvIsADirectory(t *testing.T) {
 	_, err := Load([]string{"--dev"}, nil, t.TempDir())
 	var ce *Error

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -92,6 +93,11 @@ func issuerConfig(cfg config.Config, iss policy.Issuer, getenv func(string) stri
 	}
 	if iss.ClientSecretEnv != "" {
 		ic.ClientSecret = getenv(iss.ClientSecretEnv)
+	}
+	for _, name := range []string{iss.ClientIDEnv, iss.ClientSecretEnv} {
+		if v := getenv(name); v != strings.TrimSpace(v) {
+			return ic, &config.Error{Var: name, Msg: fmt.Sprintf("has white space (a space, tab or line break) before or after it, which would be part of issuer %s's credential (policy line %d); remove it", iss.Name, iss.Line)}
+		}
 	}
 	if ic.Mode != config.ModeLocal {
 		switch {

@@ -182,6 +182,20 @@ issuers:
 	if err == nil || !strings.Contains(err.Error(), "PARTNER_SECRET") {
 		t.Fatalf("Start: %v", err)
 	}
+	// A credential with white space around it (the newline of a Secret
+	// made with echo) is refused as config.Load refuses OKTA_CLIENT_SECRET
+	// with one, naming the variable and not quoting the value.
+	for name, val := range map[string]string{"PARTNER_ID": "id\n", "PARTNER_SECRET": " s3cr3t"} {
+		env := map[string]string{"PARTNER_ID": "id", "PARTNER_SECRET": "s3cr3t", name: val}
+		a, err := Start(t.Context(), cfg, Options{Getenv: func(k string) string { return env[k] }})
+		if err == nil {
+			a.Close()
+		}
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Var != name || !strings.Contains(err.Error(), "white space") || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("%s=%q: Start: %v, want a *config.Error naming %s", name, val, err, name)
+		}
+	}
 }
 
 // TestSecondLevelFollowsTheIssuersModes: with the policy file's issuers:
