@@ -11,11 +11,13 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/joho/godotenv"
 )
@@ -810,11 +812,113 @@ func readDotenv(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, &Error{Var: ".env", Msg: fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err)), Err: err}
 	}
+	// A byte-order mark, as some Windows editors write, is not part of the
+	// first name.
+	src = bytes.TrimPrefix(src, []byte("\uFEFF"))
 	m, err := godotenv.UnmarshalBytes(src)
 	if err != nil {
 		return nil, &Error{Var: ".env", Msg: fmt.Sprintf("%s: %s; lines must read NAME=value", path, describeDotenvError(src, err)), Err: errDotenvSyntax}
 	}
+	if err := checkDotenv(path, src); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// dotenvReference is how godotenv finds a variable reference ($NAME,
+// ${NAME}) in an unquoted or double-quoted value, which it replaces by the
+// value an earlier line of the file gave NAME, or by nothing; a reference
+// preceded by a backslash is kept, without the backslash.
+var dotenvReference = regexp.MustCompile(`(\\)?(\$)(\()?\{?([A-Z0-9_]+)?\}?`)
+
+// checkDotenv refuses what godotenv accepts but silently resolves one way
+// or another: a name set on two lines (the last would win), and a value
+// whose '$' godotenv would replace by nothing because no earlier line sets
+// the name after it (a secret holding "$1" or "$X" would lose part of
+// itself). It walks the statements as godotenv's parser does, on a file
+// that parser has accepted. Errors name the variable and its line, never
+// the value.
+func checkDotenv(path string, src []byte) error {
+	src = bytes.ReplaceAll(src, []byte("\r\n"), []byte("\n"))
+	seen := make(map[string]int) // name -> line
+	rest := src
+	for {
+		i := bytes.IndexFunc(rest, func(r rune) bool { return !unicode.IsSpace(r) })
+		if i < 0 {
+			return nil
+		}
+		rest = rest[i:]
+		if rest[0] == '#' {
+			j := bytes.IndexByte(rest, '\n')
+			if j < 0 {
+				return nil
+			}
+			rest = rest[j:]
+			continue
+		}
+		line := lineAt(src, len(src)-len(rest))
+		if t, ok := bytes.CutPrefix(rest, []byte("export")); ok && bytes.IndexFunc(t, isDotenvSpace) == 0 {
+			rest = bytes.TrimLeftFunc(t, isDotenvSpace)
+		}
+		eq := bytes.IndexAny(rest, "=:")
+		if eq < 0 {
+			return nil // godotenv accepted the file: nothing else can follow
+		}
+		name := strings.TrimRightFunc(string(rest[:eq]), unicode.IsSpace)
+		v := bytes.TrimLeftFunc(rest[eq+1:], isDotenvSpace)
+		var value []byte
+		expands := true
+		if len(v) > 0 && (v[0] == '"' || v[0] == '\'') {
+			end := -1
+			for k := 1; k < len(v); k++ {
+				if v[k] == v[0] && v[k-1] != '\\' {
+					end = k
+					break
+				}
+			}
+			if end < 0 {
+				return nil // godotenv would have refused it
+			}
+			value, rest, expands = v[1:end], v[end+1:], v[0] == '"'
+		} else {
+			end := bytes.IndexAny(v, "\n\r")
+			if end < 0 {
+				end = len(v)
+			}
+			lineRunes := []rune(string(v[:end]))
+			cut := len(lineRunes)
+			for k := cut - 1; k > 0; k-- { // a comment: " #" (the last one, as godotenv reads it)
+				if lineRunes[k] == '#' && isDotenvSpace(lineRunes[k-1]) {
+					cut = k
+					break
+				}
+			}
+			value, rest = []byte(string(lineRunes[:cut])), v[end:]
+		}
+		if first, ok := seen[name]; ok {
+			return &Error{Var: name, Source: ".env file", Msg: fmt.Sprintf("set twice in %s, on lines %d and %d, and only the last would count; keep one", path, first, line)}
+		}
+		if expands {
+			for _, m := range dotenvReference.FindAllSubmatch(value, -1) {
+				if len(m[1]) > 0 || len(m[4]) == 0 {
+					continue // escaped, or a '$' without a name: kept as written
+				}
+				if _, ok := seen[string(m[4])]; !ok {
+					return &Error{Var: name, Source: ".env file", Msg: fmt.Sprintf("line %d of %s: the value holds a '$' followed by a name that no earlier line of the file sets, and .env reading would replace both by nothing; put the value in single quotes to keep it as written, or write \\$ for a '$'", line, path)}
+				}
+			}
+		}
+		seen[name] = line
+	}
+}
+
+// isDotenvSpace is godotenv's white space within a line.
+func isDotenvSpace(r rune) bool {
+	switch r {
+	case '\t', '\v', '\f', '\r', ' ', 0x85, 0xA0:
+		return true
+	}
+	return false
 }
 
 var errDotenvSyntax = errors.New("config: .env syntax error")

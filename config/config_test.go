@@ -537,6 +537,47 @@ func TestSurroundingWhiteSpaceRefused(t *testing.T) {
 	}
 }
 
+// TestDotenvAmbiguities: what godotenv accepts but resolves silently is
+// refused with one line naming the variable and its line, never its
+// value: a name set twice (the last would win), and a '$' before a name no
+// earlier line sets (godotenv would drop both, so a secret holding "$X"
+// would lose part of itself). A byte-order mark is read past, and what
+// godotenv resolves unambiguously still loads.
+func TestDotenvAmbiguities(t *testing.T) {
+	remote := map[string]string{"VALIDATION_MODE": "remote", "OKTA_CLIENT_ID": "id"}
+	for _, tc := range []errCase{
+		{name: "name set twice", dotenv: "LOG_LEVEL=info\nOKTA_CLIENT_SECRET=topsecret\nLOG_LEVEL=debug\n", varName: "LOG_LEVEL", source: ".env file", want: []string{"set twice", "lines 1 and 3"}},
+		{name: "name set twice, once exported", dotenv: "# x\r\nexport OKTA_CLIENT_SECRET='topsecret'\r\n\r\nOKTA_CLIENT_SECRET : topsecret\r\n", varName: "OKTA_CLIENT_SECRET", want: []string{"lines 2 and 4"}},
+		{name: "name set twice after a multi-line value", dotenv: "A=\"x\nLOG_LEVEL=info\"\nLOG_LEVEL=debug\nB=1\nLOG_LEVEL=warn\n", varName: "LOG_LEVEL", want: []string{"lines 3 and 5"}},
+		{name: "unset reference in a secret", env: remote, dotenv: "OKTA_CLIENT_SECRET=topsecret$X9\n", varName: "OKTA_CLIENT_SECRET", want: []string{"line 1", "single quotes"}},
+		{name: "unset braced reference in double quotes", env: remote, dotenv: "LOG_LEVEL=info\nOKTA_CLIENT_SECRET=\"top${SECRET}secret\"\n", varName: "OKTA_CLIENT_SECRET", want: []string{"line 2"}},
+		{name: "reference to a later line", dotenv: "OKTA_AUDIENCE=api://$AUD\nAUD=x\n", varName: "OKTA_AUDIENCE", want: []string{"line 1"}},
+	} {
+		t.Run(tc.name, tc.run)
+	}
+
+	const iss = "https://dotenv.example.com/oauth2/default"
+	for _, tc := range []loadCase{
+		{name: "byte-order mark", dotenv: "\uFEFFOKTA_ISSUER=" + iss + "\n", check: func(tb testing.TB, c Config) {
+			if c.Issuer != iss {
+				tb.Errorf("Issuer = %q", c.Issuer)
+			}
+		}},
+		{name: "literal dollars", env: remote, dotenv: "OKTA_ISSUER=" + iss + "\nOKTA_CLIENT_SECRET='pa$SW0RD'\nOKTA_AUDIENCE=a\\$B$c$ # comment $X\n", check: func(tb testing.TB, c Config) {
+			if c.ClientSecret != "pa$SW0RD" || c.Audience != "a$B$c$" {
+				tb.Errorf("ClientSecret %q, Audience %q", c.ClientSecret, c.Audience)
+			}
+		}},
+		{name: "reference to an earlier line", dotenv: "BASE=https://dotenv.example.com\nOKTA_ISSUER=${BASE}/oauth2/default\n", check: func(tb testing.TB, c Config) {
+			if c.Issuer != iss {
+				tb.Errorf("Issuer = %q", c.Issuer)
+			}
+		}},
+	} {
+		t.Run(tc.name, tc.run)
+	}
+}
+
 func TestDotenvIsADirectory(t *testing.T) {
 	_, err := Load([]string{"--dev"}, nil, t.TempDir())
 	var ce *Error
