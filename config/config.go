@@ -764,6 +764,9 @@ func checkRedisURL(v string) error {
 		if u.Host == "" {
 			return fmt.Errorf("needs a host: redis://host:6379/0")
 		}
+		if err := checkURLPort(u); err != nil {
+			return err
+		}
 		if p := strings.TrimPrefix(u.Path, "/"); p != "" {
 			if n, err := strconv.Atoi(p); err != nil || n < 0 {
 				return fmt.Errorf("the path must be a database number, e.g. redis://host:6379/0")
@@ -1246,6 +1249,20 @@ func checkHostPort(v string) error {
 	return nil
 }
 
+// checkURLPort refuses a URL's port outside 1 to 65535, which url.Parse
+// lets through (it checks only that the port is digits) and which no
+// connection could reach. No port is fine: the scheme's applies.
+func checkURLPort(u *url.URL) error {
+	p := u.Port()
+	if p == "" {
+		return nil
+	}
+	if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port must be a number from 1 to 65535")
+	}
+	return nil
+}
+
 func isLoopbackHostPort(v string) bool {
 	host, _, err := net.SplitHostPort(v)
 	if err != nil {
@@ -1306,6 +1323,9 @@ func checkUpstreamURL(v string) error {
 	if u.User != nil {
 		return errors.New("must not contain credentials")
 	}
+	if err := checkURLPort(u); err != nil {
+		return err
+	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(v, "?#") {
 		return errors.New(form + ", without path or query: the request target is forwarded as received")
 	}
@@ -1334,6 +1354,9 @@ func checkURL(v string, issuer bool) error {
 	}
 	if u.User != nil {
 		return fmt.Errorf("must not contain credentials")
+	}
+	if err := checkURLPort(u); err != nil {
+		return err
 	}
 	if u.Fragment != "" || strings.Contains(v, "#") {
 		return fmt.Errorf("must not contain a fragment")
