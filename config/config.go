@@ -1001,6 +1001,50 @@ func Variables() []string {
 	return out
 }
 
+// Redacted replaces a secret's value where RedactArgs shows one.
+const Redacted = "REDACTED"
+
+// RedactArgs returns a copy of command-line arguments (without the program
+// name) as Load reads them, with the value of every secret flag
+// (--okta-client-secret, --redis-signing-key, --dev-client-secret) replaced
+// by Redacted, in either form (--name=value, or --name value), so that
+// they can be shown: the admin listener's /debug/pprof/cmdline serves
+// them. Arguments after a "--" are not flags and are kept.
+func RedactArgs(args []string) []string {
+	secret := make(map[string]bool)
+	for _, s := range settings() {
+		if s.secret {
+			secret[s.flag] = true
+			if s.alias != "" {
+				secret[s.alias] = true
+			}
+		}
+	}
+	out := slices.Clone(args)
+	for i := 0; i < len(out); i++ {
+		a := out[i]
+		if a == "--" {
+			break
+		}
+		name, ok := strings.CutPrefix(a, "-")
+		if !ok {
+			continue
+		}
+		name = strings.TrimPrefix(name, "-")
+		if n, _, hasValue := strings.Cut(name, "="); hasValue {
+			if secret[n] {
+				out[i] = a[:len(a)-len(name)] + n + "=" + Redacted
+			}
+			continue
+		}
+		if secret[name] && i+1 < len(out) {
+			i++
+			out[i] = Redacted
+		}
+	}
+	return out
+}
+
 // flags returns the names of all flags Load accepts (without dashes).
 func flags() []string {
 	var out []string
