@@ -1007,17 +1007,25 @@ const Redacted = "REDACTED"
 // RedactArgs returns a copy of command-line arguments (without the program
 // name) as Load reads them, with the value of every secret flag
 // (--okta-client-secret, --redis-signing-key, --dev-client-secret) replaced
-// by Redacted, in either form (--name=value, or --name value), so that
-// they can be shown: the admin listener's /debug/pprof/cmdline serves
-// them. Arguments after a "--" are not flags and are kept.
+// by Redacted, in either form (--name=value, or --name value), and the
+// password of --redis-url as errors show it, so that they can be shown:
+// the admin listener's /debug/pprof/cmdline serves them. Arguments after
+// a "--" are not flags and are kept.
 func RedactArgs(args []string) []string {
-	secret := make(map[string]bool)
+	secret := make(map[string]func(string) string)
 	for _, s := range settings() {
-		if s.secret {
-			secret[s.flag] = true
-			if s.alias != "" {
-				secret[s.alias] = true
-			}
+		var redact func(string) string
+		switch {
+		case s.secret:
+			redact = func(string) string { return Redacted }
+		case s.env == "REDIS_URL":
+			redact = redactUserinfo
+		default:
+			continue
+		}
+		secret[s.flag] = redact
+		if s.alias != "" {
+			secret[s.alias] = redact
 		}
 	}
 	out := slices.Clone(args)
@@ -1031,15 +1039,15 @@ func RedactArgs(args []string) []string {
 			continue
 		}
 		name = strings.TrimPrefix(name, "-")
-		if n, _, hasValue := strings.Cut(name, "="); hasValue {
-			if secret[n] {
-				out[i] = a[:len(a)-len(name)] + n + "=" + Redacted
+		if n, v, hasValue := strings.Cut(name, "="); hasValue {
+			if redact := secret[n]; redact != nil {
+				out[i] = a[:len(a)-len(name)] + n + "=" + redact(v)
 			}
 			continue
 		}
-		if secret[name] && i+1 < len(out) {
+		if redact := secret[name]; redact != nil && i+1 < len(out) {
 			i++
-			out[i] = Redacted
+			out[i] = redact(out[i])
 		}
 	}
 	return out

@@ -79,7 +79,8 @@ func TestStrayArgumentNotEchoed(t *testing.T) {
 }
 
 // TestRedactArgs: every secret flag's value is hidden in both forms and
-// with one or two dashes; other flags, and anything after "--", are kept.
+// with one or two dashes, and --redis-url's password; other flags, and
+// anything after "--", are kept.
 func TestRedactArgs(t *testing.T) {
 	const secret = "s3cr3t-pw"
 	args := []string{
@@ -90,6 +91,8 @@ func TestRedactArgs(t *testing.T) {
 		"-redis-signing-key", secret,
 		"--dev-client-secret", secret,
 		"--okta-client-id=id",
+		"--redis-url", "redis://default:" + secret + "@redis:6379/0",
+		"--redis-url=rediss://" + secret + "@redis:6379",
 		"--", "--okta-client-secret", "kept",
 	}
 	want := []string{
@@ -100,6 +103,8 @@ func TestRedactArgs(t *testing.T) {
 		"-redis-signing-key", Redacted,
 		"--dev-client-secret", Redacted,
 		"--okta-client-id=id",
+		"--redis-url", "redis://REDACTED@redis:6379/0",
+		"--redis-url=rediss://REDACTED@redis:6379",
 		"--", "--okta-client-secret", "kept",
 	}
 	orig := slices.Clone(args)
