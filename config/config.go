@@ -1384,6 +1384,15 @@ func checkUpstreamURL(v string) error {
 	return nil
 }
 
+// CheckURL applies the rule of OKTA_ISSUER (issuer true) or of JWKS_URI,
+// TOKEN_ENDPOINT and INTROSPECTION_ENDPOINT (issuer false) to a URL that
+// comes from elsewhere, such as an issuer of the policy file: absolute,
+// https, or http on a loopback host (keys and client secrets never travel
+// in clear over a network); no credentials or fragment; a port, if any,
+// from 1 to 65535; for an issuer, no query. The error does not quote the
+// URL.
+func CheckURL(v string, issuer bool) error { return checkURL(v, issuer) }
+
 // checkURL enforces the rule for the issuer and endpoint URLs: absolute,
 // https, or http on a loopback host; no fragment (and, for the issuer, no
 // query: RFC 8414 section 2).

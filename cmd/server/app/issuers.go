@@ -79,6 +79,20 @@ func (v *validation) buildIssuers(cfg config.Config, list []policy.Issuer, geten
 
 // issuerConfig is cfg as one issuer of the list sees it.
 func issuerConfig(cfg config.Config, iss policy.Issuer, getenv func(string) string) (config.Config, error) {
+	// The policy file takes any http(s) URL; tokengate holds an issuer's
+	// URLs to OKTA_ISSUER's rule, so that keys and client secrets never
+	// travel in clear over a network.
+	for _, u := range []struct {
+		key, value string
+		issuer     bool
+	}{{"issuer", iss.Issuer, true}, {"jwks_uri", iss.JWKSURI, false}, {"introspection_endpoint", iss.IntrospectionEndpoint, false}} {
+		if u.value == "" {
+			continue
+		}
+		if err := config.CheckURL(u.value, u.issuer); err != nil {
+			return cfg, &config.Error{Var: "POLICY_FILE", Msg: fmt.Sprintf("%s: issuer %s (line %d): %s %q: %s", cfg.PolicyFile, iss.Name, iss.Line, u.key, u.value, err)}
+		}
+	}
 	ic := cfg
 	ic.Issuer = iss.Issuer
 	if iss.Audience != "" {

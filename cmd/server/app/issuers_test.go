@@ -198,6 +198,58 @@ issuers:
 	}
 }
 
+// TestIssuerURLsFollowOktaIssuersRule: an issuer of the policy file is
+// held to OKTA_ISSUER's rule, https or http on a loopback host: over plain
+// http to another host, anyone on the path could hand tokengate keys of
+// their own (jwks_uri, or discovery from the issuer URL) or read its client
+// secret (introspection_endpoint). Start refuses such an entry with a
+// *config.Error naming POLICY_FILE, the issuer and its line, which
+// cmd/server turns into exit 2; loopback http still starts.
+func TestIssuerURLsFollowOktaIssuersRule(t *testing.T) {
+	writePolicy := func(t *testing.T, body string) string {
+		t.Helper()
+		p := filepath.Join(t.TempDir(), "policy.yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	env := map[string]string{"P_ID": "id", "P_SECRET": "s3cr3t"}
+	for _, tc := range []struct {
+		name, entry, key string
+	}{
+		{"issuer over http", "    issuer: http://as.example.com/oauth2/x\n    mode: local\n", "issuer"},
+		{"jwks uri over http", "    issuer: https://as.example.com/oauth2/x\n    jwks_uri: http://as.example.com/keys\n    mode: local\n", "jwks_uri"},
+		{"introspection over http", "    issuer: https://as.example.com/oauth2/x\n    mode: remote\n    introspection_endpoint: http://10.0.0.7/introspect\n    client_id_env: P_ID\n    client_secret_env: P_SECRET\n", "introspection_endpoint"},
+		{"issuer port out of range", "    issuer: https://as.example.com:99999/oauth2/x\n    mode: local\n", "issuer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writePolicy(t, "issuers:\n  - name: partner\n"+tc.entry)
+			cfg, err := config.Load([]string{"--listen=127.0.0.1:0", "--policy-file=" + path}, nil, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := Start(t.Context(), cfg, Options{Getenv: func(k string) string { return env[k] }})
+			if err == nil {
+				a.Close()
+				t.Fatal("Start succeeded")
+			}
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Var != "POLICY_FILE" || !strings.Contains(err.Error(), "partner (line 2)") || !strings.Contains(err.Error(), tc.key) || !strings.Contains(err.Error(), "https") {
+				t.Errorf("Start: %v, want a *config.Error naming POLICY_FILE, the issuer, its line, %s and the rule", err, tc.key)
+			}
+		})
+	}
+	// Plain http on loopback, as the development issuer and the interop
+	// tests serve, starts.
+	path := writePolicy(t, "issuers:\n  - name: local\n    issuer: http://127.0.0.1:1/oauth2/x\n    jwks_uri: http://localhost:1/keys\n    mode: local\n")
+	cfg, err := config.Load([]string{"--listen=127.0.0.1:0", "--policy-file=" + path}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, cfg, Options{})
+}
+
 // TestSecondLevelFollowsTheIssuersModes: with the policy file's issuers:
 // list, each issuer's own mode says whether the Redis second level has
 // anything to share, not VALIDATION_MODE, which the list replaces. A list
