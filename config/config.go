@@ -435,7 +435,15 @@ func settings() []setting {
 				return err
 			}},
 		{env: "ALLOWED_CLIENT_IDS", flag: "allowed-client-ids", defDoc: "(any)", usage: "comma-separated client ids whose tokens are accepted",
-			set: func(c *Config, v string) error { c.AllowedClientIDs = splitList(v); return nil }},
+			set: func(c *Config, v string) error {
+				// Only commas and spaces would mean "any client": refused,
+				// as an empty ALLOWED_ALGORITHMS or TRUSTED_PROXIES is. An
+				// empty flag, like an empty variable, leaves the default.
+				if c.AllowedClientIDs = splitList(v); len(c.AllowedClientIDs) == 0 && v != "" {
+					return errEmpty
+				}
+				return nil
+			}},
 		{env: "REQUIRE_AT_JWT", flag: "require-at-jwt", def: "false", isBool: true, usage: `require the RFC 9068 header typ "at+jwt"`,
 			set: boolField(func(c *Config) *bool { return &c.RequireATJWT })},
 		{env: "RSA_FAST_VERIFY", flag: "rsa-fast-verify", def: "true", isBool: true, usage: "verify RS256/384/512 with RSA keys over 2048 bits by a faster variable-time public operation (false: crypto/rsa)",

@@ -433,6 +433,8 @@ func TestValidationErrors(t *testing.T) {
 		{name: "HS256 refused", env: map[string]string{"ALLOWED_ALGORITHMS": "RS256,HS256"}, varName: "ALLOWED_ALGORITHMS", want: []string{"HS256 is never allowed"}},
 		{name: "none refused", env: map[string]string{"ALLOWED_ALGORITHMS": "none"}, varName: "ALLOWED_ALGORITHMS", want: []string{"never allowed"}},
 		{name: "unknown algorithm", env: map[string]string{"ALLOWED_ALGORITHMS": "RS1"}, varName: "ALLOWED_ALGORITHMS", want: []string{"unknown algorithm RS1"}},
+		{name: "empty client id list", env: map[string]string{"ALLOWED_CLIENT_IDS": " , "}, varName: "ALLOWED_CLIENT_IDS", want: []string{"must not be empty"}},
+		{name: "empty client id list flag", args: []string{"--allowed-client-ids=, ,"}, varName: "ALLOWED_CLIENT_IDS", want: []string{"must not be empty"}},
 		{name: "empty algorithm list", env: map[string]string{"ALLOWED_ALGORITHMS": " , "}, varName: "ALLOWED_ALGORITHMS", want: []string{"must not be empty"}},
 		{name: "bad bool", env: map[string]string{"REQUIRE_AT_JWT": "maybe"}, varName: "REQUIRE_AT_JWT", want: []string{"true or false"}},
 		{name: "bad introspection require audience", env: map[string]string{"INTROSPECTION_REQUIRE_AUDIENCE": "yes"}, varName: "INTROSPECTION_REQUIRE_AUDIENCE", want: []string{"true or false"}},
