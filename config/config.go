@@ -457,6 +457,9 @@ func settings() []setting {
 				if n < 1<<10 {
 					return fmt.Errorf("must be at least 1KiB")
 				}
+				if n > maxCacheMaxCost {
+					return fmt.Errorf("must be at most 64GiB")
+				}
 				c.CacheMaxCost = n
 				return nil
 			}},
@@ -735,6 +738,14 @@ func (c *Config) finish(sources map[string]string) error {
 	}
 	return nil
 }
+
+// maxCacheMaxCost bounds CACHE_MAX_COST. The cache allocates its
+// admission counters at start, in proportion to the bound (about 5 % of
+// it, rounded up to a power of two), so a bound of petabytes made
+// tokengate die at start, out of memory or with a makeslice panic, instead
+// of refusing the setting; 64GiB (some 50 million tokens) keeps that
+// allocation to a few GiB.
+const maxCacheMaxCost = 64 << 30
 
 // minRedisSigningKeyLen is sharedcache.MinSigningKeyLen, which config may
 // not import.

@@ -441,6 +441,8 @@ func TestValidationErrors(t *testing.T) {
 		{name: "bad byte size", env: map[string]string{"CACHE_MAX_COST": "lots"}, varName: "CACHE_MAX_COST", want: []string{"64MiB"}},
 		{name: "bad byte unit", env: map[string]string{"CACHE_MAX_COST": "64XB"}, varName: "CACHE_MAX_COST", want: []string{"byte count"}},
 		{name: "tiny cache", env: map[string]string{"CACHE_MAX_COST": "12"}, varName: "CACHE_MAX_COST", want: []string{"at least 1KiB"}},
+		{name: "cache beyond 64GiB", env: map[string]string{"CACHE_MAX_COST": "65GiB"}, varName: "CACHE_MAX_COST", want: []string{"at most 64GiB"}},
+		{name: "cache of exabytes", env: map[string]string{"CACHE_MAX_COST": "4294967296GiB"}, varName: "CACHE_MAX_COST", want: []string{"at most 64GiB"}},
 		{name: "overflowing cache", env: map[string]string{"CACHE_MAX_COST": "99999999999GiB"}, varName: "CACHE_MAX_COST", want: []string{"too large"}},
 		{name: "zero cache ttl", env: map[string]string{"CACHE_MAX_TTL": "0s"}, varName: "CACHE_MAX_TTL", want: []string{"between 1s and 24h"}},
 		{name: "negative negative ttl", env: map[string]string{"NEGATIVE_CACHE_TTL": "-1s"}, varName: "NEGATIVE_CACHE_TTL", want: []string{"between"}},
