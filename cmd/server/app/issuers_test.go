@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/devissuer"
@@ -248,6 +250,43 @@ func TestIssuerURLsFollowOktaIssuersRule(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, cfg, Options{})
+}
+
+// TestIssuersListIgnoresOneIssuerSettings: with the policy file's
+// issuers: list, OKTA_ISSUER, OKTA_CLIENT_ID and _SECRET and the endpoint
+// overrides mean nothing (each entry has its own); the start-up log says
+// which of them were set, also without OKTA_ISSUER, and never their
+// values.
+func TestIssuersListIgnoresOneIssuerSettings(t *testing.T) {
+	iss := startDevIssuer(t, "api://a")
+	policyPath := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(policyPath, []byte("issuers:\n  - name: a\n    issuer: "+iss.Issuer()+"\n    audience: api://a\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "s3cr3t-ignored"
+	cfg, err := config.Load([]string{"--listen=127.0.0.1:0", "--policy-file=" + policyPath,
+		"--okta-client-id=id", "--okta-client-secret=" + secret, "--jwks-uri=https://as.example.com/keys"}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.WarnLevel)
+	start(t, cfg, Options{Logger: zap.New(core)})
+	var ignored []string
+	for _, e := range logs.FilterMessageSnippet("one-issuer settings are ignored").All() {
+		for _, f := range e.Context {
+			if f.Key == "ignored" {
+				ignored = append(ignored, fmt.Sprint(f.Interface))
+			}
+		}
+	}
+	if len(ignored) != 1 || ignored[0] != "[OKTA_CLIENT_ID OKTA_CLIENT_SECRET JWKS_URI]" {
+		t.Errorf("warnings name %q, want one naming [OKTA_CLIENT_ID OKTA_CLIENT_SECRET JWKS_URI]", ignored)
+	}
+	for _, e := range logs.All() {
+		if strings.Contains(fmt.Sprint(e), secret) {
+			t.Errorf("log entry shows the secret: %v", e)
+		}
+	}
 }
 
 // TestSecondLevelFollowsTheIssuersModes: with the policy file's issuers:
