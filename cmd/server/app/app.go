@@ -312,7 +312,7 @@ type issuerParts struct {
 	discovery   *auth.Discovery // the issuer's metadata; /token asks it for the token endpoint
 	keys        *auth.KeySet    // nil in remote mode
 	remote      *auth.Remote    // nil in local mode
-	local       *auth.Local     // the JWT validator; nil in remote mode
+	local       *auth.Local     // the JWT validator (local and hybrid mode); nil in remote mode
 	validator   auth.Validator  // the mode's validator
 	revalidator auth.Validator  // what re-checks a cached token: the introspection client (hybrid), else validator
 	ready       func() error    // /readyz: nil once tokens can be checked
@@ -405,10 +405,10 @@ func buildIssuer(cfg config.Config, now func() time.Time, log *zap.Logger) (p is
 	}
 	switch cfg.Mode {
 	case config.ModeLocal:
-		if p.validator, err = p.newLocal(cfg, now, log); err != nil {
+		if p.local, err = p.newLocal(cfg, now, log); err != nil {
 			return p, err
 		}
-		p.revalidator, p.ready = p.validator, p.keys.Ready
+		p.validator, p.revalidator, p.ready = p.local, p.local, p.keys.Ready
 	case config.ModeRemote:
 		if p.remote, err = p.newRemote(cfg, now, log); err != nil {
 			return p, err

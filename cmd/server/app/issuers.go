@@ -35,7 +35,7 @@ func (v *validation) buildIssuers(cfg config.Config, list []policy.Issuer, geten
 		getenv = os.Getenv
 	}
 	getenv = cfg.Getenv(getenv) // then the .env file config.Load read
-	var entries, revalidators []auth.MultiIssuer
+	var entries, revalidators, verifiers []auth.MultiIssuer
 	var remote, hybrid bool
 	for _, iss := range list {
 		ic, err := issuerConfig(cfg, iss, getenv)
@@ -53,6 +53,9 @@ func (v *validation) buildIssuers(cfg config.Config, list []policy.Issuer, geten
 		hybrid = hybrid || ic.Mode == config.ModeHybrid
 		entries = append(entries, auth.MultiIssuer{Name: iss.Name, Issuer: iss.Issuer, Validator: p.validator, Opaque: opaque, Ready: p.ready, Keys: p.keys, Remote: p.remote})
 		revalidators = append(revalidators, auth.MultiIssuer{Name: iss.Name, Issuer: iss.Issuer, Validator: p.revalidator, Opaque: opaque, Keys: p.keys})
+		if p.local != nil {
+			verifiers = append(verifiers, auth.MultiIssuer{Name: iss.Name, Issuer: iss.Issuer, Validator: p.local, Keys: p.keys})
+		}
 	}
 	var err error
 	if v.multi, err = auth.NewMulti(auth.MultiConfig{Issuers: entries, MaxTokenSize: cfg.MaxTokenSize}); err != nil {
@@ -64,6 +67,19 @@ func (v *validation) buildIssuers(cfg config.Config, list []policy.Issuer, geten
 	if remote {
 		cacheCfg.MaxTTL = min(cacheCfg.MaxTTL, cfg.IntrospectionCacheTTL)
 		cacheCfg.NoPositiveCaching = cfg.IntrospectionCacheTTL == 0
+	}
+	if !remote {
+		// Every issuer verifies JWTs itself: as with one hybrid issuer, a
+		// valid verdict from the second level is served only for a token
+		// its issuer's JWT validator accepts here too. (With a remote
+		// issuer there is none: its opaque tokens have no signature to
+		// check, and the second level's verdict stands, as in remote
+		// mode.) addSecondLevel drops it without REDIS_URL.
+		vf, err := auth.NewMulti(auth.MultiConfig{Issuers: verifiers, MaxTokenSize: cfg.MaxTokenSize})
+		if err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
+		cacheCfg.SecondLevelVerifier = vf
 	}
 	if hybrid {
 		re, err := auth.NewMulti(auth.MultiConfig{Issuers: revalidators, MaxTokenSize: cfg.MaxTokenSize})
