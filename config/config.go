@@ -11,11 +11,13 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/joho/godotenv"
 )
@@ -361,7 +363,11 @@ type setting struct {
 	usage  string
 	isBool bool
 	secret bool // never echo the value
-	set    func(c *Config, v string) error
+	// verbatim settings are used as given (URLs, addresses, paths,
+	// identifiers, secrets): white space around the value is refused
+	// rather than kept, since it would never match what it names.
+	verbatim bool
+	set      func(c *Config, v string) error
 }
 
 // name is how errors and Usage refer to the setting.
@@ -374,19 +380,26 @@ func (s *setting) name() string {
 
 var errEmpty = errors.New("empty")
 
+// errSurroundingSpace refuses white space around a verbatim setting: a
+// newline that a Secret or a file brought along, or a space pasted with
+// it, would otherwise become part of an issuer, audience, address or
+// credential and match nothing. Its message never quotes the value (Load
+// quotes it, unless secret).
+var errSurroundingSpace = errors.New("has white space (a space, tab or line break) before or after it, which would be part of the value; remove it")
+
 func settings() []setting {
 	return []setting{
-		{env: "OKTA_ISSUER", flag: "okta-issuer", usage: "issuer URL of the authorization server, e.g. https://{yourOktaDomain}/oauth2/default (required unless --dev)",
+		{env: "OKTA_ISSUER", verbatim: true, flag: "okta-issuer", usage: "issuer URL of the authorization server, e.g. https://{yourOktaDomain}/oauth2/default (required unless --dev)",
 			set: func(c *Config, v string) error { c.Issuer = v; return nil }},
-		{env: "OKTA_AUDIENCE", flag: "okta-audience", def: "api://default", usage: "audience the tokens must carry",
+		{env: "OKTA_AUDIENCE", verbatim: true, flag: "okta-audience", def: "api://default", usage: "audience the tokens must carry",
 			set: func(c *Config, v string) error { c.Audience = v; return nonEmpty(v) }},
-		{env: "OKTA_CLIENT_ID", flag: "okta-client-id", usage: "tokengate's client id for introspection (remote and hybrid mode)",
+		{env: "OKTA_CLIENT_ID", verbatim: true, flag: "okta-client-id", usage: "tokengate's client id for introspection (remote and hybrid mode)",
 			set: func(c *Config, v string) error { c.ClientID = v; return nil }},
-		{env: "OKTA_CLIENT_SECRET", flag: "okta-client-secret", secret: true, usage: "tokengate's client secret for introspection (remote and hybrid mode)",
+		{env: "OKTA_CLIENT_SECRET", verbatim: true, flag: "okta-client-secret", secret: true, usage: "tokengate's client secret for introspection (remote and hybrid mode)",
 			set: func(c *Config, v string) error { c.ClientSecret = v; return nil }},
-		{env: "LISTEN_ADDR", flag: "listen-addr", alias: "listen", def: "127.0.0.1:8000", usage: "host:port to serve on (port 0: any free port)",
+		{env: "LISTEN_ADDR", verbatim: true, flag: "listen-addr", alias: "listen", def: "127.0.0.1:8000", usage: "host:port to serve on (port 0: any free port)",
 			set: func(c *Config, v string) error { c.ListenAddr = v; return checkHostPort(v) }},
-		{env: "ADMIN_ADDR", flag: "admin-addr", defDoc: "(off)", usage: "host:port of an opt-in admin listener serving /debug/pprof/ (loopback only unless ADMIN_ALLOW_NON_LOOPBACK)",
+		{env: "ADMIN_ADDR", verbatim: true, flag: "admin-addr", defDoc: "(off)", usage: "host:port of an opt-in admin listener serving /debug/pprof/ (loopback only unless ADMIN_ALLOW_NON_LOOPBACK)",
 			set: func(c *Config, v string) error { c.AdminAddr = v; return checkHostPort(v) }},
 		{env: "ADMIN_ALLOW_NON_LOOPBACK", flag: "admin-allow-non-loopback", def: "false", isBool: true, usage: "let ADMIN_ADDR be a non-loopback address (the admin listener has no authentication)",
 			set: boolField(func(c *Config) *bool { return &c.AdminAllowNonLoopback })},
@@ -422,7 +435,15 @@ func settings() []setting {
 				return err
 			}},
 		{env: "ALLOWED_CLIENT_IDS", flag: "allowed-client-ids", defDoc: "(any)", usage: "comma-separated client ids whose tokens are accepted",
-			set: func(c *Config, v string) error { c.AllowedClientIDs = splitList(v); return nil }},
+			set: func(c *Config, v string) error {
+				// Only commas and spaces would mean "any client": refused,
+				// as an empty ALLOWED_ALGORITHMS or TRUSTED_PROXIES is. An
+				// empty flag, like an empty variable, leaves the default.
+				if c.AllowedClientIDs = splitList(v); len(c.AllowedClientIDs) == 0 && v != "" {
+					return errEmpty
+				}
+				return nil
+			}},
 		{env: "REQUIRE_AT_JWT", flag: "require-at-jwt", def: "false", isBool: true, usage: `require the RFC 9068 header typ "at+jwt"`,
 			set: boolField(func(c *Config) *bool { return &c.RequireATJWT })},
 		{env: "RSA_FAST_VERIFY", flag: "rsa-fast-verify", def: "true", isBool: true, usage: "verify RS256/384/512 with RSA keys over 2048 bits by a faster variable-time public operation (false: crypto/rsa)",
@@ -435,6 +456,9 @@ func settings() []setting {
 				}
 				if n < 1<<10 {
 					return fmt.Errorf("must be at least 1KiB")
+				}
+				if n > maxCacheMaxCost {
+					return fmt.Errorf("must be at most 64GiB")
 				}
 				c.CacheMaxCost = n
 				return nil
@@ -449,9 +473,9 @@ func settings() []setting {
 			set: durationIn(func(c *Config) *time.Duration { return &c.RevalidateAfter }, time.Second, 24*time.Hour)},
 		{env: "MAX_STALENESS", flag: "max-staleness", defDoc: "2 × REVALIDATE_AFTER", usage: "hybrid mode: age past which a cached token is not served until re-introspected (503 if that fails)",
 			set: durationIn(func(c *Config) *time.Duration { return &c.MaxStaleness }, time.Second, 48*time.Hour)},
-		{env: "REDIS_URL", flag: "redis-url", defDoc: "(none)", usage: "remote and hybrid mode: Redis second-level cache shared by the replicas, redis://[user:password@]host[:port][/db] or rediss://",
+		{env: "REDIS_URL", verbatim: true, flag: "redis-url", defDoc: "(none)", usage: "remote and hybrid mode: Redis second-level cache shared by the replicas, redis://[user:password@]host[:port][/db] or rediss://",
 			set: func(c *Config, v string) error { c.RedisURL = v; return checkRedisURL(v) }},
-		{env: "REDIS_SIGNING_KEY", flag: "redis-signing-key", secret: true, usage: "with REDIS_URL: HMAC key (32+ random characters, the same on every replica) that authenticates what tokengate writes to Redis",
+		{env: "REDIS_SIGNING_KEY", verbatim: true, flag: "redis-signing-key", secret: true, usage: "with REDIS_URL: HMAC key (32+ random characters, the same on every replica) that authenticates what tokengate writes to Redis",
 			set: func(c *Config, v string) error {
 				c.RedisSigningKey = v
 				if len(v) < minRedisSigningKeyLen {
@@ -482,11 +506,11 @@ func settings() []setting {
 			set: durationIn(func(c *Config) *time.Duration { return &c.JWKSRefreshInterval }, time.Second, 24*time.Hour)},
 		{env: "JWKS_REFRESH_COOLDOWN", flag: "jwks-refresh-cooldown", def: "30s", usage: "minimum gap between JWKS refreshes caused by unknown kids",
 			set: durationIn(func(c *Config) *time.Duration { return &c.JWKSRefreshCooldown }, time.Second, time.Hour)},
-		{env: "JWKS_URI", flag: "jwks-uri", defDoc: "(discovered)", usage: "explicit JWKS URL",
+		{env: "JWKS_URI", verbatim: true, flag: "jwks-uri", defDoc: "(discovered)", usage: "explicit JWKS URL",
 			set: func(c *Config, v string) error { c.JWKSURI = v; return checkURL(v, false) }},
-		{env: "TOKEN_ENDPOINT", flag: "token-endpoint", defDoc: "(discovered)", usage: "explicit token endpoint URL for /token",
+		{env: "TOKEN_ENDPOINT", verbatim: true, flag: "token-endpoint", defDoc: "(discovered)", usage: "explicit token endpoint URL for /token",
 			set: func(c *Config, v string) error { c.TokenEndpoint = v; return checkURL(v, false) }},
-		{env: "INTROSPECTION_ENDPOINT", flag: "introspection-endpoint", defDoc: "(discovered)", usage: "explicit RFC 7662 introspection endpoint URL",
+		{env: "INTROSPECTION_ENDPOINT", verbatim: true, flag: "introspection-endpoint", defDoc: "(discovered)", usage: "explicit RFC 7662 introspection endpoint URL",
 			set: func(c *Config, v string) error { c.IntrospectionEndpoint = v; return checkURL(v, false) }},
 		{env: "LOG_FORMAT", flag: "log-format", defDoc: "json (console under --dev)", usage: "json or console",
 			set: func(c *Config, v string) error {
@@ -508,9 +532,9 @@ func settings() []setting {
 			}},
 		{env: "SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: "10s", usage: "how long in-flight requests get to finish on SIGINT/SIGTERM",
 			set: durationIn(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, time.Millisecond, 10*time.Minute)},
-		{env: "POLICY_FILE", flag: "policy-file", defDoc: "(none: any valid token with REQUIRED_SCOPE)", usage: "YAML route policy of the decision endpoints /auth/forward, /auth/request, /auth/envoy/ (re-read on SIGHUP)",
+		{env: "POLICY_FILE", verbatim: true, flag: "policy-file", defDoc: "(none: any valid token with REQUIRED_SCOPE)", usage: "YAML route policy of the decision endpoints /auth/forward, /auth/request, /auth/envoy/ (re-read on SIGHUP)",
 			set: func(c *Config, v string) error { c.PolicyFile = v; return nil }},
-		{env: "UPSTREAM_URL", flag: "upstream-url", defDoc: "(off: no gateway mode)", usage: "gateway mode: forward every allowed request (but /healthz, /readyz, /metrics, /auth/…) to this http(s)://host:port; the demo routes are not served",
+		{env: "UPSTREAM_URL", verbatim: true, flag: "upstream-url", defDoc: "(off: no gateway mode)", usage: "gateway mode: forward every allowed request (but /healthz, /readyz, /metrics, /auth/…) to this http(s)://host:port; the demo routes are not served",
 			set: func(c *Config, v string) error { c.UpstreamURL = v; return checkUpstreamURL(v) }},
 		{env: "UPSTREAM_TIMEOUT", flag: "upstream-timeout", def: "30s", usage: "gateway mode: how long the upstream may stay silent (response header, or a body byte either way) before 504 or a cut",
 			set: durationIn(func(c *Config) *time.Duration { return &c.UpstreamTimeout }, time.Millisecond, 24*time.Hour)},
@@ -518,17 +542,17 @@ func settings() []setting {
 			set: boolField(func(c *Config) *bool { return &c.StripAuthorization })},
 		{env: "SHUTDOWN_DRAIN_DELAY", flag: "shutdown-drain-delay", def: "0s", usage: "on SIGTERM, how long to keep serving (/readyz 503, Connection: close) before refusing connections: the load balancer's endpoint-removal time",
 			set: durationIn(func(c *Config) *time.Duration { return &c.ShutdownDrainDelay }, 0, 10*time.Minute)},
-		{env: "TLS_CERT_FILE", flag: "tls-cert-file", defDoc: "(plain HTTP)", usage: "PEM certificate chain of the listener: serve HTTPS (with TLS_KEY_FILE; re-read on SIGHUP)",
+		{env: "TLS_CERT_FILE", verbatim: true, flag: "tls-cert-file", defDoc: "(plain HTTP)", usage: "PEM certificate chain of the listener: serve HTTPS (with TLS_KEY_FILE; re-read on SIGHUP)",
 			set: func(c *Config, v string) error { c.TLSCertFile = v; return nil }},
-		{env: "TLS_KEY_FILE", flag: "tls-key-file", defDoc: "(plain HTTP)", usage: "PEM private key of the listener's certificate (with TLS_CERT_FILE)",
+		{env: "TLS_KEY_FILE", verbatim: true, flag: "tls-key-file", defDoc: "(plain HTTP)", usage: "PEM private key of the listener's certificate (with TLS_CERT_FILE)",
 			set: func(c *Config, v string) error { c.TLSKeyFile = v; return nil }},
 		{flag: "dev", def: "false", isBool: true, usage: "run the development authorization server in-process (no Okta account needed); loopback only",
 			set: boolField(func(c *Config) *bool { return &c.Dev })},
-		{flag: "dev-client-id", def: "dev-client", usage: "--dev: the development issuer's client id",
+		{flag: "dev-client-id", verbatim: true, def: "dev-client", usage: "--dev: the development issuer's client id",
 			set: func(c *Config, v string) error { c.DevClientID = v; return nonEmpty(v) }},
-		{flag: "dev-client-secret", def: "dev-secret", usage: "--dev: the development issuer's client secret",
+		{flag: "dev-client-secret", verbatim: true, secret: true, def: "dev-secret", usage: "--dev: the development issuer's client secret",
 			set: func(c *Config, v string) error { c.DevClientSecret = v; return nonEmpty(v) }},
-		{flag: "dev-issuer-addr", def: "127.0.0.1:0", usage: "--dev: loopback host:port of the development issuer (port 0: any free port)",
+		{flag: "dev-issuer-addr", verbatim: true, def: "127.0.0.1:0", usage: "--dev: loopback host:port of the development issuer (port 0: any free port)",
 			set: func(c *Config, v string) error {
 				c.DevIssuerAddr = v
 				if err := checkHostPort(v); err != nil {
@@ -615,7 +639,11 @@ func Load(args []string, getenv func(string) string, dotenvPath string) (Config,
 		if v == "" && src == "default" {
 			continue // no default: the field stays zero (checked below)
 		}
-		if err := s.set(&c, v); err != nil {
+		err := errSurroundingSpace
+		if !s.verbatim || v == strings.TrimSpace(v) {
+			err = s.set(&c, v)
+		}
+		if err != nil {
 			msg := err.Error()
 			if errors.Is(err, errEmpty) {
 				msg = "must not be empty"
@@ -711,6 +739,14 @@ func (c *Config) finish(sources map[string]string) error {
 	return nil
 }
 
+// maxCacheMaxCost bounds CACHE_MAX_COST. The cache allocates its
+// admission counters at start, in proportion to the bound (about 5 % of
+// it, rounded up to a power of two), so a bound of petabytes made
+// tokengate die at start, out of memory or with a makeslice panic, instead
+// of refusing the setting; 64GiB (some 50 million tokens) keeps that
+// allocation to a few GiB.
+const maxCacheMaxCost = 64 << 30
+
 // minRedisSigningKeyLen is sharedcache.MinSigningKeyLen, which config may
 // not import.
 const minRedisSigningKeyLen = 32
@@ -746,6 +782,9 @@ func checkRedisURL(v string) error {
 	case "redis", "rediss":
 		if u.Host == "" {
 			return fmt.Errorf("needs a host: redis://host:6379/0")
+		}
+		if err := checkURLPort(u); err != nil {
+			return err
 		}
 		if p := strings.TrimPrefix(u.Path, "/"); p != "" {
 			if n, err := strconv.Atoi(p); err != nil || n < 0 {
@@ -795,11 +834,113 @@ func readDotenv(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, &Error{Var: ".env", Msg: fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err)), Err: err}
 	}
+	// A byte-order mark, as some Windows editors write, is not part of the
+	// first name.
+	src = bytes.TrimPrefix(src, []byte("\uFEFF"))
 	m, err := godotenv.UnmarshalBytes(src)
 	if err != nil {
 		return nil, &Error{Var: ".env", Msg: fmt.Sprintf("%s: %s; lines must read NAME=value", path, describeDotenvError(src, err)), Err: errDotenvSyntax}
 	}
+	if err := checkDotenv(path, src); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// dotenvReference is how godotenv finds a variable reference ($NAME,
+// ${NAME}) in an unquoted or double-quoted value, which it replaces by the
+// value an earlier line of the file gave NAME, or by nothing; a reference
+// preceded by a backslash is kept, without the backslash.
+var dotenvReference = regexp.MustCompile(`(\\)?(\$)(\()?\{?([A-Z0-9_]+)?\}?`)
+
+// checkDotenv refuses what godotenv accepts but silently resolves one way
+// or another: a name set on two lines (the last would win), and a value
+// whose '$' godotenv would replace by nothing because no earlier line sets
+// the name after it (a secret holding "$1" or "$X" would lose part of
+// itself). It walks the statements as godotenv's parser does, on a file
+// that parser has accepted. Errors name the variable and its line, never
+// the value.
+func checkDotenv(path string, src []byte) error {
+	src = bytes.ReplaceAll(src, []byte("\r\n"), []byte("\n"))
+	seen := make(map[string]int) // name -> line
+	rest := src
+	for {
+		i := bytes.IndexFunc(rest, func(r rune) bool { return !unicode.IsSpace(r) })
+		if i < 0 {
+			return nil
+		}
+		rest = rest[i:]
+		if rest[0] == '#' {
+			j := bytes.IndexByte(rest, '\n')
+			if j < 0 {
+				return nil
+			}
+			rest = rest[j:]
+			continue
+		}
+		line := lineAt(src, len(src)-len(rest))
+		if t, ok := bytes.CutPrefix(rest, []byte("export")); ok && bytes.IndexFunc(t, isDotenvSpace) == 0 {
+			rest = bytes.TrimLeftFunc(t, isDotenvSpace)
+		}
+		eq := bytes.IndexAny(rest, "=:")
+		if eq < 0 {
+			return nil // godotenv accepted the file: nothing else can follow
+		}
+		name := strings.TrimRightFunc(string(rest[:eq]), unicode.IsSpace)
+		v := bytes.TrimLeftFunc(rest[eq+1:], isDotenvSpace)
+		var value []byte
+		expands := true
+		if len(v) > 0 && (v[0] == '"' || v[0] == '\'') {
+			end := -1
+			for k := 1; k < len(v); k++ {
+				if v[k] == v[0] && v[k-1] != '\\' {
+					end = k
+					break
+				}
+			}
+			if end < 0 {
+				return nil // godotenv would have refused it
+			}
+			value, rest, expands = v[1:end], v[end+1:], v[0] == '"'
+		} else {
+			end := bytes.IndexAny(v, "\n\r")
+			if end < 0 {
+				end = len(v)
+			}
+			lineRunes := []rune(string(v[:end]))
+			cut := len(lineRunes)
+			for k := cut - 1; k > 0; k-- { // a comment: " #" (the last one, as godotenv reads it)
+				if lineRunes[k] == '#' && isDotenvSpace(lineRunes[k-1]) {
+					cut = k
+					break
+				}
+			}
+			value, rest = []byte(string(lineRunes[:cut])), v[end:]
+		}
+		if first, ok := seen[name]; ok {
+			return &Error{Var: name, Source: ".env file", Msg: fmt.Sprintf("set twice in %s, on lines %d and %d, and only the last would count; keep one", path, first, line)}
+		}
+		if expands {
+			for _, m := range dotenvReference.FindAllSubmatch(value, -1) {
+				if len(m[1]) > 0 || len(m[4]) == 0 {
+					continue // escaped, or a '$' without a name: kept as written
+				}
+				if _, ok := seen[string(m[4])]; !ok {
+					return &Error{Var: name, Source: ".env file", Msg: fmt.Sprintf("line %d of %s: the value holds a '$' followed by a name that no earlier line of the file sets, and .env reading would replace both by nothing; put the value in single quotes to keep it as written, or write \\$ for a '$'", line, path)}
+				}
+			}
+		}
+		seen[name] = line
+	}
+}
+
+// isDotenvSpace is godotenv's white space within a line.
+func isDotenvSpace(r rune) bool {
+	switch r {
+	case '\t', '\v', '\f', '\r', ' ', 0x85, 0xA0:
+		return true
+	}
+	return false
 }
 
 var errDotenvSyntax = errors.New("config: .env syntax error")
@@ -874,6 +1015,58 @@ func Variables() []string {
 	for _, s := range settings() {
 		if s.env != "" {
 			out = append(out, s.env)
+		}
+	}
+	return out
+}
+
+// Redacted replaces a secret's value where RedactArgs shows one.
+const Redacted = "REDACTED"
+
+// RedactArgs returns a copy of command-line arguments (without the program
+// name) as Load reads them, with the value of every secret flag
+// (--okta-client-secret, --redis-signing-key, --dev-client-secret) replaced
+// by Redacted, in either form (--name=value, or --name value), and the
+// password of --redis-url as errors show it, so that they can be shown:
+// the admin listener's /debug/pprof/cmdline serves them. Arguments after
+// a "--" are not flags and are kept.
+func RedactArgs(args []string) []string {
+	secret := make(map[string]func(string) string)
+	for _, s := range settings() {
+		var redact func(string) string
+		switch {
+		case s.secret:
+			redact = func(string) string { return Redacted }
+		case s.env == "REDIS_URL":
+			redact = redactUserinfo
+		default:
+			continue
+		}
+		secret[s.flag] = redact
+		if s.alias != "" {
+			secret[s.alias] = redact
+		}
+	}
+	out := slices.Clone(args)
+	for i := 0; i < len(out); i++ {
+		a := out[i]
+		if a == "--" {
+			break
+		}
+		name, ok := strings.CutPrefix(a, "-")
+		if !ok {
+			continue
+		}
+		name = strings.TrimPrefix(name, "-")
+		if n, v, hasValue := strings.Cut(name, "="); hasValue {
+			if redact := secret[n]; redact != nil {
+				out[i] = a[:len(a)-len(name)] + n + "=" + redact(v)
+			}
+			continue
+		}
+		if redact := secret[name]; redact != nil && i+1 < len(out) {
+			i++
+			out[i] = redact(out[i])
 		}
 	}
 	return out
@@ -1127,6 +1320,20 @@ func checkHostPort(v string) error {
 	return nil
 }
 
+// checkURLPort refuses a URL's port outside 1 to 65535, which url.Parse
+// lets through (it checks only that the port is digits) and which no
+// connection could reach. No port is fine: the scheme's applies.
+func checkURLPort(u *url.URL) error {
+	p := u.Port()
+	if p == "" {
+		return nil
+	}
+	if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port must be a number from 1 to 65535")
+	}
+	return nil
+}
+
 func isLoopbackHostPort(v string) bool {
 	host, _, err := net.SplitHostPort(v)
 	if err != nil {
@@ -1187,11 +1394,23 @@ func checkUpstreamURL(v string) error {
 	if u.User != nil {
 		return errors.New("must not contain credentials")
 	}
+	if err := checkURLPort(u); err != nil {
+		return err
+	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(v, "?#") {
 		return errors.New(form + ", without path or query: the request target is forwarded as received")
 	}
 	return nil
 }
+
+// CheckURL applies the rule of OKTA_ISSUER (issuer true) or of JWKS_URI,
+// TOKEN_ENDPOINT and INTROSPECTION_ENDPOINT (issuer false) to a URL that
+// comes from elsewhere, such as an issuer of the policy file: absolute,
+// https, or http on a loopback host (keys and client secrets never travel
+// in clear over a network); no credentials or fragment; a port, if any,
+// from 1 to 65535; for an issuer, no query. The error does not quote the
+// URL.
+func CheckURL(v string, issuer bool) error { return checkURL(v, issuer) }
 
 // checkURL enforces the rule for the issuer and endpoint URLs: absolute,
 // https, or http on a loopback host; no fragment (and, for the issuer, no
@@ -1215,6 +1434,9 @@ func checkURL(v string, issuer bool) error {
 	}
 	if u.User != nil {
 		return fmt.Errorf("must not contain credentials")
+	}
+	if err := checkURLPort(u); err != nil {
+		return err
 	}
 	if u.Fragment != "" || strings.Contains(v, "#") {
 		return fmt.Errorf("must not contain a fragment")

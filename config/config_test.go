@@ -407,6 +407,12 @@ func TestValidationErrors(t *testing.T) {
 		{name: "issuer from dotenv", env: noIssuer, dotenv: "OKTA_ISSUER=nonsense\n", varName: "OKTA_ISSUER", source: ".env file", want: []string{"(from .env file)"}},
 		{name: "empty audience flag", args: []string{"--okta-audience="}, varName: "OKTA_AUDIENCE", want: []string{"must not be empty"}},
 		{name: "listen without port", env: map[string]string{"LISTEN_ADDR": "8000"}, varName: "LISTEN_ADDR", want: []string{"host:port"}},
+		{name: "issuer port out of range", env: map[string]string{"OKTA_ISSUER": "https://example.okta.com:99999/oauth2/default"}, varName: "OKTA_ISSUER", want: []string{"1 to 65535"}},
+		{name: "issuer port zero", env: map[string]string{"OKTA_ISSUER": "http://127.0.0.1:0/oauth2/default"}, varName: "OKTA_ISSUER", want: []string{"1 to 65535"}},
+		{name: "jwks uri port out of range", env: map[string]string{"JWKS_URI": "https://example.okta.com:65536/keys"}, varName: "JWKS_URI", want: []string{"1 to 65535"}},
+		{name: "upstream port zero", env: map[string]string{"UPSTREAM_URL": "http://orders:0"}, varName: "UPSTREAM_URL", want: []string{"1 to 65535"}},
+		{name: "upstream port out of range", env: map[string]string{"UPSTREAM_URL": "https://orders:99999"}, varName: "UPSTREAM_URL", want: []string{"1 to 65535"}},
+		{name: "redis port out of range", env: map[string]string{"VALIDATION_MODE": "remote", "OKTA_CLIENT_ID": "id", "OKTA_CLIENT_SECRET": "s", "REDIS_URL": "redis://default:topsecret@redis:99999/0", "REDIS_SIGNING_KEY": strings.Repeat("k", 32)}, varName: "REDIS_URL", want: []string{"1 to 65535", "REDACTED"}},
 		{name: "listen port out of range", args: []string{"--listen", "127.0.0.1:70000"}, varName: "LISTEN_ADDR", want: []string{"0 to 65535"}, source: "flag --listen-addr"},
 		{name: "dev refuses non-loopback listen", args: []string{"--dev", "--listen", "0.0.0.0:8000"}, varName: "LISTEN_ADDR", want: []string{"loopback"}},
 		{name: "dev refuses all interfaces", args: []string{"--dev"}, env: map[string]string{"LISTEN_ADDR": ":8000"}, varName: "LISTEN_ADDR", want: []string{"loopback"}},
@@ -427,12 +433,16 @@ func TestValidationErrors(t *testing.T) {
 		{name: "HS256 refused", env: map[string]string{"ALLOWED_ALGORITHMS": "RS256,HS256"}, varName: "ALLOWED_ALGORITHMS", want: []string{"HS256 is never allowed"}},
 		{name: "none refused", env: map[string]string{"ALLOWED_ALGORITHMS": "none"}, varName: "ALLOWED_ALGORITHMS", want: []string{"never allowed"}},
 		{name: "unknown algorithm", env: map[string]string{"ALLOWED_ALGORITHMS": "RS1"}, varName: "ALLOWED_ALGORITHMS", want: []string{"unknown algorithm RS1"}},
+		{name: "empty client id list", env: map[string]string{"ALLOWED_CLIENT_IDS": " , "}, varName: "ALLOWED_CLIENT_IDS", want: []string{"must not be empty"}},
+		{name: "empty client id list flag", args: []string{"--allowed-client-ids=, ,"}, varName: "ALLOWED_CLIENT_IDS", want: []string{"must not be empty"}},
 		{name: "empty algorithm list", env: map[string]string{"ALLOWED_ALGORITHMS": " , "}, varName: "ALLOWED_ALGORITHMS", want: []string{"must not be empty"}},
 		{name: "bad bool", env: map[string]string{"REQUIRE_AT_JWT": "maybe"}, varName: "REQUIRE_AT_JWT", want: []string{"true or false"}},
 		{name: "bad introspection require audience", env: map[string]string{"INTROSPECTION_REQUIRE_AUDIENCE": "yes"}, varName: "INTROSPECTION_REQUIRE_AUDIENCE", want: []string{"true or false"}},
 		{name: "bad byte size", env: map[string]string{"CACHE_MAX_COST": "lots"}, varName: "CACHE_MAX_COST", want: []string{"64MiB"}},
 		{name: "bad byte unit", env: map[string]string{"CACHE_MAX_COST": "64XB"}, varName: "CACHE_MAX_COST", want: []string{"byte count"}},
 		{name: "tiny cache", env: map[string]string{"CACHE_MAX_COST": "12"}, varName: "CACHE_MAX_COST", want: []string{"at least 1KiB"}},
+		{name: "cache beyond 64GiB", env: map[string]string{"CACHE_MAX_COST": "65GiB"}, varName: "CACHE_MAX_COST", want: []string{"at most 64GiB"}},
+		{name: "cache of exabytes", env: map[string]string{"CACHE_MAX_COST": "4294967296GiB"}, varName: "CACHE_MAX_COST", want: []string{"at most 64GiB"}},
 		{name: "overflowing cache", env: map[string]string{"CACHE_MAX_COST": "99999999999GiB"}, varName: "CACHE_MAX_COST", want: []string{"too large"}},
 		{name: "zero cache ttl", env: map[string]string{"CACHE_MAX_TTL": "0s"}, varName: "CACHE_MAX_TTL", want: []string{"between 1s and 24h"}},
 		{name: "negative negative ttl", env: map[string]string{"NEGATIVE_CACHE_TTL": "-1s"}, varName: "NEGATIVE_CACHE_TTL", want: []string{"between"}},
@@ -483,6 +493,97 @@ func TestValidationErrors(t *testing.T) {
 		{name: "dotenv line without value", dotenv: "LOG_LEVEL=info\njustaword\n", varName: ".env", want: []string{"NAME=value"}},
 	}
 	for _, tc := range cases {
+		t.Run(tc.name, tc.run)
+	}
+}
+
+// TestSurroundingWhiteSpaceRefused: a setting used as given (a URL, an
+// address, a path, an identifier, a secret) with white space around it,
+// such as the newline that a Kubernetes Secret made with echo brings
+// along, would match no token, endpoint or file; Load refuses it naming
+// the variable, and never echoes a secret while doing so.
+func TestSurroundingWhiteSpaceRefused(t *testing.T) {
+	remote := func(m map[string]string) map[string]string {
+		out := map[string]string{"VALIDATION_MODE": "remote", "OKTA_CLIENT_ID": "id", "OKTA_CLIENT_SECRET": "topsecret"}
+		for k, v := range m {
+			out[k] = v
+		}
+		return out
+	}
+	const ws = "white space"
+	cases := []errCase{
+		{name: "issuer trailing space", env: map[string]string{"OKTA_ISSUER": testIssuer + " "}, varName: "OKTA_ISSUER", want: []string{ws}},
+		{name: "issuer trailing newline", env: map[string]string{"OKTA_ISSUER": testIssuer + "\n"}, varName: "OKTA_ISSUER", want: []string{ws}},
+		{name: "audience leading space", env: map[string]string{"OKTA_AUDIENCE": " api://default"}, varName: "OKTA_AUDIENCE", want: []string{ws}},
+		{name: "audience flag tab", args: []string{"--okta-audience=api://default\t"}, varName: "OKTA_AUDIENCE", want: []string{ws}, source: "flag --okta-audience"},
+		{name: "client id newline", env: remote(map[string]string{"OKTA_CLIENT_ID": "id\n"}), varName: "OKTA_CLIENT_ID", want: []string{ws}},
+		{name: "client secret newline", env: remote(map[string]string{"OKTA_CLIENT_SECRET": "topsecret\n"}), varName: "OKTA_CLIENT_SECRET", want: []string{ws}},
+		{name: "client secret blank", env: remote(map[string]string{"OKTA_CLIENT_SECRET": "   "}), varName: "OKTA_CLIENT_SECRET", want: []string{ws}},
+		{name: "listen leading space", env: map[string]string{"LISTEN_ADDR": " 127.0.0.1:8000"}, varName: "LISTEN_ADDR", want: []string{ws}},
+		{name: "admin trailing space", env: map[string]string{"ADMIN_ADDR": "127.0.0.1:6060 "}, varName: "ADMIN_ADDR", want: []string{ws}},
+		{name: "jwks uri newline", env: map[string]string{"JWKS_URI": "https://example.okta.com/keys\r\n"}, varName: "JWKS_URI", want: []string{ws}},
+		{name: "token endpoint space", env: map[string]string{"TOKEN_ENDPOINT": " https://example.okta.com/v1/token"}, varName: "TOKEN_ENDPOINT", want: []string{ws}},
+		{name: "introspection endpoint space", env: map[string]string{"INTROSPECTION_ENDPOINT": "https://example.okta.com/v1/introspect "}, varName: "INTROSPECTION_ENDPOINT", want: []string{ws}},
+		{name: "redis url newline", env: remote(map[string]string{"REDIS_URL": "redis://default:topsecret@redis:6379/0\n", "REDIS_SIGNING_KEY": strings.Repeat("k", 32)}), varName: "REDIS_URL", want: []string{ws}},
+		{name: "redis signing key newline", env: remote(map[string]string{"REDIS_URL": "redis://redis:6379/0", "REDIS_SIGNING_KEY": "topsecret" + strings.Repeat("k", 32) + "\n"}), varName: "REDIS_SIGNING_KEY", want: []string{ws}},
+		{name: "policy file space", env: map[string]string{"POLICY_FILE": "/etc/tokengate/policy.yaml "}, varName: "POLICY_FILE", want: []string{ws}},
+		{name: "upstream space", env: map[string]string{"UPSTREAM_URL": "http://orders:8080 "}, varName: "UPSTREAM_URL", want: []string{ws}},
+		{name: "tls cert space", env: map[string]string{"TLS_CERT_FILE": "/tls/tls.crt ", "TLS_KEY_FILE": "/tls/tls.key"}, varName: "TLS_CERT_FILE", want: []string{ws}},
+		{name: "tls key space", env: map[string]string{"TLS_CERT_FILE": "/tls/tls.crt", "TLS_KEY_FILE": "/tls/tls.key\n"}, varName: "TLS_KEY_FILE", want: []string{ws}},
+		{name: "dev client secret space", args: []string{"--dev", "--dev-client-secret", "topsecret "}, varName: "--dev-client-secret", want: []string{ws}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, tc.run)
+	}
+	// A secret's white-space error says what is wrong without the value.
+	_, err := Load(nil, getenv(remote(map[string]string{"OKTA_ISSUER": testIssuer, "OKTA_CLIENT_SECRET": "topsecret\n"})), "")
+	if err == nil || strings.Contains(err.Error(), "topsecret") {
+		t.Errorf("error %v, want one that does not quote the secret", err)
+	}
+	// Settings parsed as numbers, durations and lists still read past it.
+	c, err := Load(nil, getenv(map[string]string{"OKTA_ISSUER": testIssuer, "CLOCK_LEEWAY": " 5s ", "MAX_TOKEN_SIZE": "4096\n"}), "")
+	if err != nil || c.ClockLeeway != 5*time.Second || c.MaxTokenSize != 4096 {
+		t.Errorf("lenient settings: %+v, %v", c, err)
+	}
+}
+
+// TestDotenvAmbiguities: what godotenv accepts but resolves silently is
+// refused with one line naming the variable and its line, never its
+// value: a name set twice (the last would win), and a '$' before a name no
+// earlier line sets (godotenv would drop both, so a secret holding "$X"
+// would lose part of itself). A byte-order mark is read past, and what
+// godotenv resolves unambiguously still loads.
+func TestDotenvAmbiguities(t *testing.T) {
+	remote := map[string]string{"VALIDATION_MODE": "remote", "OKTA_CLIENT_ID": "id"}
+	for _, tc := range []errCase{
+		{name: "name set twice", dotenv: "LOG_LEVEL=info\nOKTA_CLIENT_SECRET=topsecret\nLOG_LEVEL=debug\n", varName: "LOG_LEVEL", source: ".env file", want: []string{"set twice", "lines 1 and 3"}},
+		{name: "name set twice, once exported", dotenv: "# x\r\nexport OKTA_CLIENT_SECRET='topsecret'\r\n\r\nOKTA_CLIENT_SECRET : topsecret\r\n", varName: "OKTA_CLIENT_SECRET", want: []string{"lines 2 and 4"}},
+		{name: "name set twice after a multi-line value", dotenv: "A=\"x\nLOG_LEVEL=info\"\nLOG_LEVEL=debug\nB=1\nLOG_LEVEL=warn\n", varName: "LOG_LEVEL", want: []string{"lines 3 and 5"}},
+		{name: "unset reference in a secret", env: remote, dotenv: "OKTA_CLIENT_SECRET=topsecret$X9\n", varName: "OKTA_CLIENT_SECRET", want: []string{"line 1", "single quotes"}},
+		{name: "unset braced reference in double quotes", env: remote, dotenv: "LOG_LEVEL=info\nOKTA_CLIENT_SECRET=\"top${SECRET}secret\"\n", varName: "OKTA_CLIENT_SECRET", want: []string{"line 2"}},
+		{name: "reference to a later line", dotenv: "OKTA_AUDIENCE=api://$AUD\nAUD=x\n", varName: "OKTA_AUDIENCE", want: []string{"line 1"}},
+	} {
+		t.Run(tc.name, tc.run)
+	}
+
+	const iss = "https://dotenv.example.com/oauth2/default"
+	for _, tc := range []loadCase{
+		{name: "byte-order mark", dotenv: "\uFEFFOKTA_ISSUER=" + iss + "\n", check: func(tb testing.TB, c Config) {
+			if c.Issuer != iss {
+				tb.Errorf("Issuer = %q", c.Issuer)
+			}
+		}},
+		{name: "literal dollars", env: remote, dotenv: "OKTA_ISSUER=" + iss + "\nOKTA_CLIENT_SECRET='pa$SW0RD'\nOKTA_AUDIENCE=a\\$B$c$ # comment $X\n", check: func(tb testing.TB, c Config) {
+			if c.ClientSecret != "pa$SW0RD" || c.Audience != "a$B$c$" {
+				tb.Errorf("ClientSecret %q, Audience %q", c.ClientSecret, c.Audience)
+			}
+		}},
+		{name: "reference to an earlier line", dotenv: "BASE=https://dotenv.example.com\nOKTA_ISSUER=${BASE}/oauth2/default\n", check: func(tb testing.TB, c Config) {
+			if c.Issuer != iss {
+				tb.Errorf("Issuer = %q", c.Issuer)
+			}
+		}},
+	} {
 		t.Run(tc.name, tc.run)
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -74,5 +75,52 @@ func TestStrayArgumentNotEchoed(t *testing.T) {
 	}
 	if strings.Contains(msg, secret) {
 		t.Errorf("message echoes the stray argument: %q", msg)
+	}
+}
+
+// TestRedactArgs: every secret flag's value is hidden in both forms and
+// with one or two dashes, and --redis-url's password; other flags, and
+// anything after "--", are kept.
+func TestRedactArgs(t *testing.T) {
+	const secret = "s3cr3t-pw"
+	args := []string{
+		"--okta-issuer", testIssuer,
+		"--okta-client-secret", secret,
+		"-okta-client-secret=" + secret,
+		"--redis-signing-key=" + secret + secret,
+		"-redis-signing-key", secret,
+		"--dev-client-secret", secret,
+		"--okta-client-id=id",
+		"--redis-url", "redis://default:" + secret + "@redis:6379/0",
+		"--redis-url=rediss://" + secret + "@redis:6379",
+		"--", "--okta-client-secret", "kept",
+	}
+	want := []string{
+		"--okta-issuer", testIssuer,
+		"--okta-client-secret", Redacted,
+		"-okta-client-secret=" + Redacted,
+		"--redis-signing-key=" + Redacted,
+		"-redis-signing-key", Redacted,
+		"--dev-client-secret", Redacted,
+		"--okta-client-id=id",
+		"--redis-url", "redis://REDACTED@redis:6379/0",
+		"--redis-url=rediss://REDACTED@redis:6379",
+		"--", "--okta-client-secret", "kept",
+	}
+	orig := slices.Clone(args)
+	got := RedactArgs(args)
+	if !slices.Equal(got, want) {
+		t.Errorf("RedactArgs:\n got %q\nwant %q", got, want)
+	}
+	if !slices.Equal(args, orig) {
+		t.Errorf("RedactArgs changed its argument: %q", args)
+	}
+	// Every setting marked secret is one RedactArgs hides.
+	for _, s := range settings() {
+		if s.secret {
+			if got := RedactArgs([]string{"--" + s.flag, secret}); got[1] != Redacted {
+				t.Errorf("--%s: %q", s.flag, got)
+			}
+		}
 	}
 }

@@ -303,6 +303,9 @@ func TestConfigErrorsExit2(t *testing.T) {
 		{name: "no issuer suggests dev", code: 2, want: []string{"OKTA_ISSUER", "--dev"}},
 		{name: "insecure issuer", env: map[string]string{"OKTA_ISSUER": "http://example.okta.com/oauth2/default"}, code: 2, want: []string{"OKTA_ISSUER", "https"}},
 		{name: "bad duration", args: []string{"--dev"}, env: map[string]string{"CLOCK_LEEWAY": "sixty"}, code: 2, want: []string{"CLOCK_LEEWAY", `"sixty"`, "duration"}},
+		// The cache sizes its counters from the bound at start: a bound of
+		// exabytes must be a configuration error, not a makeslice panic.
+		{name: "cache of exabytes", args: []string{"--dev", "--listen", "127.0.0.1:0"}, env: map[string]string{"CACHE_MAX_COST": "4294967296GiB"}, code: 2, want: []string{"CACHE_MAX_COST", "at most 64GiB"}},
 		{name: "bad mode", args: []string{"--dev", "--validation-mode", "psychic"}, code: 2, want: []string{"VALIDATION_MODE", "local, remote or hybrid"}},
 		{name: "remote without credentials", env: map[string]string{"OKTA_ISSUER": "https://example.okta.com/oauth2/default", "VALIDATION_MODE": "remote"}, code: 2, want: []string{"OKTA_CLIENT_ID"}},
 		{name: "dev on all interfaces", args: []string{"--dev", "--listen", "0.0.0.0:8000"}, code: 2, want: []string{"LISTEN_ADDR", "loopback"}},

@@ -2,8 +2,12 @@ package main
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -54,5 +58,52 @@ func TestMalformedRequestLogKeepsCredentials(t *testing.T) {
 		if strings.Contains(log, secret) {
 			t.Errorf("log contains credential bytes %q:\n%s", secret, log)
 		}
+	}
+}
+
+// TestAdminCmdlineHidesSecretFlags: the real process, started with a
+// client secret on its command line and the admin listener on, serves
+// /debug/pprof/cmdline without the secret (net/http/pprof would serve
+// os.Args as given, to anyone who reaches a listener that has no
+// authentication).
+func TestAdminCmdlineHidesSecretFlags(t *testing.T) {
+	const secret = "s3cr3t-client-pw"
+	addr := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
+	admin := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
+	cmd := exec.Command(os.Args[0], "--dev", "--listen-addr="+addr, "--admin-addr="+admin, "--okta-client-secret", secret)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	cmd.Dir = t.TempDir() // no .env
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+
+	client := &http.Client{Timeout: 5 * time.Second}
+	var body string
+	testutil.WaitFor(t, "the admin listener to serve", func() bool {
+		resp, err := client.Get("http://" + admin + "/debug/pprof/cmdline")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		body = string(b)
+		return err == nil && resp.StatusCode == http.StatusOK
+	})
+	if strings.Contains(body, secret) {
+		t.Errorf("/debug/pprof/cmdline shows the secret: %q", body)
+	}
+	if !strings.Contains(body, "--okta-client-secret\x00REDACTED") || !strings.Contains(body, "--admin-addr="+admin) {
+		t.Errorf("/debug/pprof/cmdline = %q, want the command line with the secret redacted", body)
+	}
+	if strings.Contains(stderr.String(), secret) {
+		t.Errorf("the log shows the secret:\n%s", stderr.String())
 	}
 }

@@ -4,12 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/tokengate/tokengate/config"
 )
 
 // Admin listener limits. The write timeout bounds a slow reader, and must
@@ -36,11 +42,12 @@ type adminServer struct {
 
 // adminMux routes /debug/pprof/ to net/http/pprof: the index (which also
 // serves the named runtime profiles, heap, goroutine, allocs, block,
-// mutex, threadcreate), and the handlers it does not cover.
-func adminMux() *http.ServeMux {
+// mutex, threadcreate), and the handlers it does not cover; cmdline shows
+// args (the program name first) with secret flags' values redacted.
+func adminMux(args []string) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/cmdline", cmdline(args))
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -72,7 +79,7 @@ func (a *App) startAdmin(ctx context.Context) error {
 		cancel: cancel,
 		served: make(chan struct{}),
 		srv: &http.Server{
-			Handler:           adminMux(),
+			Handler:           adminMux(os.Args),
 			ReadHeaderTimeout: adminReadHeaderTimeout,
 			WriteTimeout:      adminWriteTimeout,
 			IdleTimeout:       adminIdleTimeout,
@@ -104,6 +111,24 @@ func (a *App) stopAdmin(ctx context.Context) {
 		_ = s.srv.Close()
 	}
 	<-s.served
+}
+
+// cmdline is pprof.Cmdline over args with the values of secret flags
+// (--okta-client-secret, --redis-signing-key, --dev-client-secret)
+// redacted: net/http/pprof serves os.Args as given, and the admin listener
+// has no authentication (and may face the network with
+// ADMIN_ALLOW_NON_LOOPBACK).
+func cmdline(args []string) http.HandlerFunc {
+	shown := slices.Clone(args)
+	if len(shown) > 1 {
+		shown = append(shown[:1], config.RedactArgs(shown[1:])...)
+	}
+	body := strings.Join(shown, "\x00")
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, body)
+	}
 }
 
 // AdminAddr is the admin listener's address (host:port), or "" when

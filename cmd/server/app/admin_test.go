@@ -5,9 +5,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/config"
 )
 
 // adminGet fetches path from the admin listener at addr.
@@ -89,5 +92,25 @@ func TestAdminListenerRefusesNonLoopback(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "loopback") || !strings.Contains(err.Error(), "ADMIN_ALLOW_NON_LOOPBACK") {
 		t.Errorf("error %q does not explain the refusal", err)
+	}
+}
+
+// TestAdminCmdlineRedactsSecrets: /debug/pprof/cmdline shows the command
+// line, which net/http/pprof serves as given; a secret passed as a flag
+// must not reach a client of the admin listener, which has no
+// authentication.
+func TestAdminCmdlineRedactsSecrets(t *testing.T) {
+	const secret = "s3cr3t-pw"
+	args := []string{"/usr/local/bin/tokengate", "--okta-issuer", "https://example.okta.com/oauth2/default",
+		"--okta-client-secret", secret, "--redis-signing-key=" + secret + secret, "--validation-mode=remote"}
+	srv := httptest.NewServer(adminMux(args))
+	defer srv.Close()
+	code, body := adminGet(t, strings.TrimPrefix(srv.URL, "http://"), "/debug/pprof/cmdline")
+	if code != http.StatusOK || strings.Contains(body, secret) {
+		t.Fatalf("GET /debug/pprof/cmdline = %d %q, want 200 without the secret", code, body)
+	}
+	want := strings.Join([]string{args[0], args[1], args[2], "--okta-client-secret", config.Redacted, "--redis-signing-key=" + config.Redacted, args[6]}, "\x00")
+	if body != want {
+		t.Errorf("cmdline %q, want %q", body, want)
 	}
 }

@@ -197,10 +197,12 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 	}
 	a.issuer = trusted.Issuer
 	switch {
-	case len(pol.Issuers()) > 0 && trusted.Issuer != "":
-		log.Warn("tokengate: the policy file lists issuers; OKTA_ISSUER and OKTA_AUDIENCE (the one-issuer shorthand) are ignored",
-			zap.String("policy_file", cfg.PolicyFile), zap.Int("issuers", len(pol.Issuers())))
-	case len(pol.Issuers()) == 0 && trusted.Issuer == "":
+	case len(pol.Issuers()) > 0:
+		if ignored := oneIssuerSettings(trusted); len(ignored) > 0 {
+			log.Warn("tokengate: the policy file lists issuers; the one-issuer settings are ignored (each issuer's come from its entry)",
+				zap.String("policy_file", cfg.PolicyFile), zap.Int("issuers", len(pol.Issuers())), zap.Strings("ignored", ignored))
+		}
+	case trusted.Issuer == "":
 		// config.Load let OKTA_ISSUER go unset for the policy file.
 		return nil, &config.Error{Var: "OKTA_ISSUER", Msg: "not set, and the policy file lists no issuers; set OKTA_ISSUER or list issuers in the policy file"}
 	}
@@ -236,6 +238,28 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (_ *App, err er
 		zap.String("version", a.build.Version),
 		zap.String("commit", a.build.Commit))
 	return a, nil
+}
+
+// oneIssuerSettings names the one-issuer settings that cfg sets and that a
+// policy file's issuers: list replaces: each entry has its own issuer,
+// endpoints and credential variables. (OKTA_AUDIENCE always has a value,
+// its default, so it is named only with OKTA_ISSUER.)
+func oneIssuerSettings(cfg config.Config) []string {
+	var names []string
+	for _, s := range []struct {
+		name, value string
+	}{
+		{"OKTA_ISSUER", cfg.Issuer}, {"OKTA_CLIENT_ID", cfg.ClientID}, {"OKTA_CLIENT_SECRET", cfg.ClientSecret},
+		{"JWKS_URI", cfg.JWKSURI}, {"TOKEN_ENDPOINT", cfg.TokenEndpoint}, {"INTROSPECTION_ENDPOINT", cfg.IntrospectionEndpoint},
+	} {
+		if s.value != "" {
+			names = append(names, s.name)
+			if s.name == "OKTA_ISSUER" {
+				names = append(names, "OKTA_AUDIENCE")
+			}
+		}
+	}
+	return names
 }
 
 // startDev adopts iss, or starts the development issuer when iss is nil,
@@ -288,7 +312,7 @@ type issuerParts struct {
 	discovery   *auth.Discovery // the issuer's metadata; /token asks it for the token endpoint
 	keys        *auth.KeySet    // nil in remote mode
 	remote      *auth.Remote    // nil in local mode
-	local       *auth.Local     // the JWT validator; nil in remote mode
+	local       *auth.Local     // the JWT validator (local and hybrid mode); nil in remote mode
 	validator   auth.Validator  // the mode's validator
 	revalidator auth.Validator  // what re-checks a cached token: the introspection client (hybrid), else validator
 	ready       func() error    // /readyz: nil once tokens can be checked
@@ -381,10 +405,10 @@ func buildIssuer(cfg config.Config, now func() time.Time, log *zap.Logger) (p is
 	}
 	switch cfg.Mode {
 	case config.ModeLocal:
-		if p.validator, err = p.newLocal(cfg, now, log); err != nil {
+		if p.local, err = p.newLocal(cfg, now, log); err != nil {
 			return p, err
 		}
-		p.revalidator, p.ready = p.validator, p.keys.Ready
+		p.validator, p.revalidator, p.ready = p.local, p.local, p.keys.Ready
 	case config.ModeRemote:
 		if p.remote, err = p.newRemote(cfg, now, log); err != nil {
 			return p, err

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -34,7 +35,7 @@ func (v *validation) buildIssuers(cfg config.Config, list []policy.Issuer, geten
 		getenv = os.Getenv
 	}
 	getenv = cfg.Getenv(getenv) // then the .env file config.Load read
-	var entries, revalidators []auth.MultiIssuer
+	var entries, revalidators, verifiers []auth.MultiIssuer
 	var remote, hybrid bool
 	for _, iss := range list {
 		ic, err := issuerConfig(cfg, iss, getenv)
@@ -52,6 +53,9 @@ func (v *validation) buildIssuers(cfg config.Config, list []policy.Issuer, geten
 		hybrid = hybrid || ic.Mode == config.ModeHybrid
 		entries = append(entries, auth.MultiIssuer{Name: iss.Name, Issuer: iss.Issuer, Validator: p.validator, Opaque: opaque, Ready: p.ready, Keys: p.keys, Remote: p.remote})
 		revalidators = append(revalidators, auth.MultiIssuer{Name: iss.Name, Issuer: iss.Issuer, Validator: p.revalidator, Opaque: opaque, Keys: p.keys})
+		if p.local != nil {
+			verifiers = append(verifiers, auth.MultiIssuer{Name: iss.Name, Issuer: iss.Issuer, Validator: p.local, Keys: p.keys})
+		}
 	}
 	var err error
 	if v.multi, err = auth.NewMulti(auth.MultiConfig{Issuers: entries, MaxTokenSize: cfg.MaxTokenSize}); err != nil {
@@ -63,6 +67,19 @@ func (v *validation) buildIssuers(cfg config.Config, list []policy.Issuer, geten
 	if remote {
 		cacheCfg.MaxTTL = min(cacheCfg.MaxTTL, cfg.IntrospectionCacheTTL)
 		cacheCfg.NoPositiveCaching = cfg.IntrospectionCacheTTL == 0
+	}
+	if !remote {
+		// Every issuer verifies JWTs itself: as with one hybrid issuer, a
+		// valid verdict from the second level is served only for a token
+		// its issuer's JWT validator accepts here too. (With a remote
+		// issuer there is none: its opaque tokens have no signature to
+		// check, and the second level's verdict stands, as in remote
+		// mode.) addSecondLevel drops it without REDIS_URL.
+		vf, err := auth.NewMulti(auth.MultiConfig{Issuers: verifiers, MaxTokenSize: cfg.MaxTokenSize})
+		if err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
+		cacheCfg.SecondLevelVerifier = vf
 	}
 	if hybrid {
 		re, err := auth.NewMulti(auth.MultiConfig{Issuers: revalidators, MaxTokenSize: cfg.MaxTokenSize})
@@ -78,6 +95,20 @@ func (v *validation) buildIssuers(cfg config.Config, list []policy.Issuer, geten
 
 // issuerConfig is cfg as one issuer of the list sees it.
 func issuerConfig(cfg config.Config, iss policy.Issuer, getenv func(string) string) (config.Config, error) {
+	// The policy file takes any http(s) URL; tokengate holds an issuer's
+	// URLs to OKTA_ISSUER's rule, so that keys and client secrets never
+	// travel in clear over a network.
+	for _, u := range []struct {
+		key, value string
+		issuer     bool
+	}{{"issuer", iss.Issuer, true}, {"jwks_uri", iss.JWKSURI, false}, {"introspection_endpoint", iss.IntrospectionEndpoint, false}} {
+		if u.value == "" {
+			continue
+		}
+		if err := config.CheckURL(u.value, u.issuer); err != nil {
+			return cfg, &config.Error{Var: "POLICY_FILE", Msg: fmt.Sprintf("%s: issuer %s (line %d): %s %q: %s", cfg.PolicyFile, iss.Name, iss.Line, u.key, u.value, err)}
+		}
+	}
 	ic := cfg
 	ic.Issuer = iss.Issuer
 	if iss.Audience != "" {
@@ -92,6 +123,11 @@ func issuerConfig(cfg config.Config, iss policy.Issuer, getenv func(string) stri
 	}
 	if iss.ClientSecretEnv != "" {
 		ic.ClientSecret = getenv(iss.ClientSecretEnv)
+	}
+	for _, name := range []string{iss.ClientIDEnv, iss.ClientSecretEnv} {
+		if v := getenv(name); v != strings.TrimSpace(v) {
+			return ic, &config.Error{Var: name, Msg: fmt.Sprintf("has white space (a space, tab or line break) before or after it, which would be part of issuer %s's credential (policy line %d); remove it", iss.Name, iss.Line)}
+		}
 	}
 	if ic.Mode != config.ModeLocal {
 		switch {

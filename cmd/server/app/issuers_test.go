@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/devissuer"
@@ -181,6 +183,109 @@ issuers:
 	_, err = Start(t.Context(), cfg, Options{Getenv: func(k string) string { return env[k] }})
 	if err == nil || !strings.Contains(err.Error(), "PARTNER_SECRET") {
 		t.Fatalf("Start: %v", err)
+	}
+	// A credential with white space around it (the newline of a Secret
+	// made with echo) is refused as config.Load refuses OKTA_CLIENT_SECRET
+	// with one, naming the variable and not quoting the value.
+	for name, val := range map[string]string{"PARTNER_ID": "id\n", "PARTNER_SECRET": " s3cr3t"} {
+		env := map[string]string{"PARTNER_ID": "id", "PARTNER_SECRET": "s3cr3t", name: val}
+		a, err := Start(t.Context(), cfg, Options{Getenv: func(k string) string { return env[k] }})
+		if err == nil {
+			a.Close()
+		}
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Var != name || !strings.Contains(err.Error(), "white space") || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("%s=%q: Start: %v, want a *config.Error naming %s", name, val, err, name)
+		}
+	}
+}
+
+// TestIssuerURLsFollowOktaIssuersRule: an issuer of the policy file is
+// held to OKTA_ISSUER's rule, https or http on a loopback host: over plain
+// http to another host, anyone on the path could hand tokengate keys of
+// their own (jwks_uri, or discovery from the issuer URL) or read its client
+// secret (introspection_endpoint). Start refuses such an entry with a
+// *config.Error naming POLICY_FILE, the issuer and its line, which
+// cmd/server turns into exit 2; loopback http still starts.
+func TestIssuerURLsFollowOktaIssuersRule(t *testing.T) {
+	writePolicy := func(t *testing.T, body string) string {
+		t.Helper()
+		p := filepath.Join(t.TempDir(), "policy.yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	env := map[string]string{"P_ID": "id", "P_SECRET": "s3cr3t"}
+	for _, tc := range []struct {
+		name, entry, key string
+	}{
+		{"issuer over http", "    issuer: http://as.example.com/oauth2/x\n    mode: local\n", "issuer"},
+		{"jwks uri over http", "    issuer: https://as.example.com/oauth2/x\n    jwks_uri: http://as.example.com/keys\n    mode: local\n", "jwks_uri"},
+		{"introspection over http", "    issuer: https://as.example.com/oauth2/x\n    mode: remote\n    introspection_endpoint: http://10.0.0.7/introspect\n    client_id_env: P_ID\n    client_secret_env: P_SECRET\n", "introspection_endpoint"},
+		{"issuer port out of range", "    issuer: https://as.example.com:99999/oauth2/x\n    mode: local\n", "issuer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writePolicy(t, "issuers:\n  - name: partner\n"+tc.entry)
+			cfg, err := config.Load([]string{"--listen=127.0.0.1:0", "--policy-file=" + path}, nil, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := Start(t.Context(), cfg, Options{Getenv: func(k string) string { return env[k] }})
+			if err == nil {
+				a.Close()
+				t.Fatal("Start succeeded")
+			}
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Var != "POLICY_FILE" || !strings.Contains(err.Error(), "partner (line 2)") || !strings.Contains(err.Error(), tc.key) || !strings.Contains(err.Error(), "https") {
+				t.Errorf("Start: %v, want a *config.Error naming POLICY_FILE, the issuer, its line, %s and the rule", err, tc.key)
+			}
+		})
+	}
+	// Plain http on loopback, as the development issuer and the interop
+	// tests serve, starts.
+	path := writePolicy(t, "issuers:\n  - name: local\n    issuer: http://127.0.0.1:1/oauth2/x\n    jwks_uri: http://localhost:1/keys\n    mode: local\n")
+	cfg, err := config.Load([]string{"--listen=127.0.0.1:0", "--policy-file=" + path}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, cfg, Options{})
+}
+
+// TestIssuersListIgnoresOneIssuerSettings: with the policy file's
+// issuers: list, OKTA_ISSUER, OKTA_CLIENT_ID and _SECRET and the endpoint
+// overrides mean nothing (each entry has its own); the start-up log says
+// which of them were set, also without OKTA_ISSUER, and never their
+// values.
+func TestIssuersListIgnoresOneIssuerSettings(t *testing.T) {
+	iss := startDevIssuer(t, "api://a")
+	policyPath := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(policyPath, []byte("issuers:\n  - name: a\n    issuer: "+iss.Issuer()+"\n    audience: api://a\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "s3cr3t-ignored"
+	cfg, err := config.Load([]string{"--listen=127.0.0.1:0", "--policy-file=" + policyPath,
+		"--okta-client-id=id", "--okta-client-secret=" + secret, "--jwks-uri=https://as.example.com/keys"}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.WarnLevel)
+	start(t, cfg, Options{Logger: zap.New(core)})
+	var ignored []string
+	for _, e := range logs.FilterMessageSnippet("one-issuer settings are ignored").All() {
+		for _, f := range e.Context {
+			if f.Key == "ignored" {
+				ignored = append(ignored, fmt.Sprint(f.Interface))
+			}
+		}
+	}
+	if len(ignored) != 1 || ignored[0] != "[OKTA_CLIENT_ID OKTA_CLIENT_SECRET JWKS_URI]" {
+		t.Errorf("warnings name %q, want one naming [OKTA_CLIENT_ID OKTA_CLIENT_SECRET JWKS_URI]", ignored)
+	}
+	for _, e := range logs.All() {
+		if strings.Contains(fmt.Sprint(e), secret) {
+			t.Errorf("log entry shows the secret: %v", e)
+		}
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/tokengate/tokengate/auth"
 	"github.com/tokengate/tokengate/authcache"
+	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/devissuer"
 	"github.com/tokengate/tokengate/internal/redistest"
 	"github.com/tokengate/tokengate/sharedcache"
@@ -552,4 +555,63 @@ func fakeRedis(tb testing.TB, serve func(net.Conn)) string {
 		wg.Wait()
 	})
 	return addr
+}
+
+// TestSecondLevelVerifiesSharedVerdictsUnderIssuersList: in hybrid mode a
+// valid verdict from Redis is served only for a token this replica's JWT
+// validator accepts too (a good signature, its claim checks, a key it
+// holds), so that an entry that passes its MAC check but is about a
+// badly signed token, written by a replica whose key leaked or by one
+// running older rules, cannot make this replica answer 200. The same holds
+// with the policy file's issuers: list when every issuer verifies locally
+// (hybrid or local): the verifier is then each issuer's own JWT
+// validator, picked by iss.
+func TestSecondLevelVerifiesSharedVerdictsUnderIssuersList(t *testing.T) {
+	srv := redistest.New(t)
+	key := newSigningKey(t)
+	iss := startDevIssuer(t, "api://a")
+	other := startDevIssuer(t, "api://b")
+	policyPath := filepath.Join(t.TempDir(), "policy.yaml")
+	pol := fmt.Sprintf("issuers:\n  - name: a\n    issuer: %s\n    audience: api://a\n    mode: hybrid\n    client_id_env: A_ID\n    client_secret_env: A_SECRET\n  - name: b\n    issuer: %s\n    audience: api://b\n    mode: local\n",
+		iss.Issuer(), other.Issuer())
+	if err := os.WriteFile(policyPath, []byte(pol), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load([]string{"--listen=127.0.0.1:0", "--policy-file=" + policyPath, "--redis-url=" + srv.URL(), "--redis-signing-key=" + key}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"A_ID": "client-api://a", "A_SECRET": "s"}
+	r := &replica{App: start(t, cfg, Options{Getenv: func(k string) string { return env[k] }})}
+	waitReady(t, r.App)
+	r.hc = &fasthttp.HostClient{Addr: r.Addr(), ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+
+	// One who holds the fleet's signing key writes a valid verdict for a
+	// token whose signature is not the issuer's.
+	forger, err := sharedcache.New(sharedcache.Config{URL: srv.URL(), SigningKey: []byte(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { forger.Close() })
+	for _, by := range []*devissuer.Issuer{iss, other} {
+		good, err := by.Mint(devissuer.MintOptions{Scopes: []string{"items"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dot := strings.LastIndexByte(good, '.')
+		forged := good[:dot+1] + strings.Repeat("A", len(good)-dot-1)
+		if err := forger.Set(context.Background(), sha256.Sum256([]byte(forged)), authcache.L2Entry{
+			Principal: &auth.Principal{Subject: "mallory", Issuer: by.Issuer(), Audience: []string{by.Audience()},
+				Scopes: []string{"items"}, ExpiresAt: time.Now().Add(time.Hour)},
+			ValidatedAt: time.Now(),
+		}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if code := r.status(t, forged); code != 401 {
+			t.Errorf("issuer %s: a badly signed token with a valid verdict in Redis: %d, want 401", by.Issuer(), code)
+		}
+		if code := r.status(t, good); code != 200 {
+			t.Errorf("issuer %s: the good token: %d, want 200", by.Issuer(), code)
+		}
+	}
 }
