@@ -5,8 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,20 +68,8 @@ func TestAdminCmdlineHidesSecretFlags(t *testing.T) {
 	const secret = "s3cr3t-client-pw"
 	addr := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
 	admin := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
-	cmd := exec.Command(os.Args[0], "--dev", "--listen-addr="+addr, "--admin-addr="+admin, "--okta-client-secret", secret)
-	cmd.Env = append(os.Environ(), runMainEnv+"=1")
-	cmd.Dir = t.TempDir() // no .env
 	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
+	startMain(t, &stderr, "--dev", "--listen-addr="+addr, "--admin-addr="+admin, "--okta-client-secret", secret)
 
 	client := &http.Client{Timeout: 5 * time.Second}
 	var body string

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +19,31 @@ import (
 // TestMain): TestSecondSignal starts the real process that way.
 const runMainEnv = "TOKENGATE_TEST_RUN_MAIN"
 
+// startMain runs this test binary as tokengate (main, with args) in an
+// empty directory (no .env), its stderr to stderr when not nil, and kills
+// it when the test ends; exited receives cmd.Wait's result.
+func startMain(t *testing.T, stderr io.Writer, args ...string) (cmd *exec.Cmd, exited <-chan error) {
+	t.Helper()
+	cmd = exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	cmd.Dir = t.TempDir()
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	result := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		result <- cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+	})
+	return cmd, result
+}
+
 func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) == "1" {
 		main() // exits
@@ -31,18 +57,7 @@ func TestMain(m *testing.M) {
 func TestSecondSignal(t *testing.T) {
 	port := testutil.FreePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(os.Args[0], "--dev", "--listen-addr="+addr, "--shutdown-drain-delay=10m")
-	cmd.Env = append(os.Environ(), runMainEnv+"=1")
-	cmd.Dir = t.TempDir() // no .env
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
+	cmd, exited := startMain(t, nil, "--dev", "--listen-addr="+addr, "--shutdown-drain-delay=10m")
 
 	client := &http.Client{Timeout: 5 * time.Second}
 	readyz := func() int {
@@ -63,7 +78,6 @@ func TestSecondSignal(t *testing.T) {
 	}
 	select {
 	case err := <-exited:
-		exited <- err // for the cleanup
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) {
 			t.Fatalf("process ended with %v, want killed by SIGTERM", err)

@@ -208,14 +208,6 @@ issuers:
 // *config.Error naming POLICY_FILE, the issuer and its line, which
 // cmd/server turns into exit 2; loopback http still starts.
 func TestIssuerURLsFollowOktaIssuersRule(t *testing.T) {
-	writePolicy := func(t *testing.T, body string) string {
-		t.Helper()
-		p := filepath.Join(t.TempDir(), "policy.yaml")
-		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
 	env := map[string]string{"P_ID": "id", "P_SECRET": "s3cr3t"}
 	for _, tc := range []struct {
 		name, entry, key string
@@ -301,14 +293,6 @@ func TestSecondLevelFollowsTheIssuersModes(t *testing.T) {
 	iss := startDevIssuer(t, "api://a")
 	redisURL := "redis://" + testutil.ClosedAddr(t) + "/0"
 	key := strings.Repeat("k", 32)
-	writePolicy := func(t *testing.T, body string) string {
-		t.Helper()
-		p := filepath.Join(t.TempDir(), "policy.yaml")
-		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
 	issuers := func(mode string) string {
 		return fmt.Sprintf(`
 issuers:
@@ -360,4 +344,14 @@ issuers:
 			}
 		})
 	}
+}
+
+// writePolicy writes body to a policy.yaml of its own and returns its path.
+func writePolicy(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
