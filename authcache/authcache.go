@@ -128,7 +128,10 @@ type Config struct {
 	// token it refuses never costs a Redis round trip). Its refusals are
 	// cached in this process only; recomputing them costs less than
 	// asking the second level. nil: the second level's verdict replaces
-	// the validator's (remote mode).
+	// the validator's (remote mode). A verifier that cannot check a token
+	// (an opaque token, or one of an issuer checked by introspection only,
+	// when several issuers share one cache) answers ErrUnverifiable, and
+	// that token is treated as with no verifier.
 	SecondLevelVerifier auth.Validator
 
 	// Now is the clock for entry deadlines and revalidation ages; nil means
@@ -611,7 +614,10 @@ func (c *Cache) fill(cl *call, token []byte) (*auth.Principal, error) {
 		var lp *auth.Principal
 		if v := c.cfg.SecondLevelVerifier; v != nil {
 			var err error
-			if lp, err = c.callValidator(ctx, v, token, digest); err != nil || lp == nil {
+			switch lp, err = c.callValidator(ctx, v, token, digest); {
+			case errors.Is(err, ErrUnverifiable):
+				lp = nil // the second level's verdict stands, as with no verifier
+			case err != nil || lp == nil:
 				if err == nil {
 					err = errNeither
 				}
@@ -683,6 +689,11 @@ func (c *Cache) keepValid(cl *call, token []byte, p *auth.Principal, validatedAt
 		c.rc.Del(cl.digest[:])
 	}
 }
+
+// ErrUnverifiable is what a Config.SecondLevelVerifier answers for a token
+// it has no means to check (see there): the second level's verdict on it
+// is taken as it is. It is never cached and never reaches a caller.
+var ErrUnverifiable = errors.New("authcache: the second-level verifier cannot check this token")
 
 // errNeither is what a token gets whose validator returned neither a
 // principal nor an error.

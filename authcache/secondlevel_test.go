@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -360,6 +361,9 @@ func TestSecondLevelHybrid(t *testing.T) {
 		{name: "verifier refuses: no Redis round trip", verifier: invalid(auth.ReasonSignature), wantErr: auth.ErrSignature},
 		{name: "fresh shared verdict, verifier's principal", sharedAge: 10 * time.Second, wantGets: 1, wantSubject: "local-tok"},
 		{name: "shared verdict past MaxStaleness", sharedAge: 61 * time.Second, wantGets: 1, wantNext: 1, wantSubject: "sub-tok"},
+		{name: "verifier cannot check the token: the shared verdict as it is",
+			verifier: func([]byte) (*auth.Principal, error) { return nil, fmt.Errorf("issuer b: %w", ErrUnverifiable) },
+			sharedAge: 10 * time.Second, wantGets: 1, wantSubject: "redis-tok"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -36,7 +37,7 @@ func (v *validation) buildIssuers(cfg config.Config, list []policy.Issuer, geten
 	}
 	getenv = cfg.Getenv(getenv) // then the .env file config.Load read
 	var entries, revalidators, verifiers []auth.MultiIssuer
-	var remote, hybrid bool
+	var remote, hybrid, local bool // local: some issuer verifies JWTs here
 	for _, iss := range list {
 		ic, err := issuerConfig(cfg, iss, getenv)
 		if err != nil {
@@ -55,6 +56,9 @@ func (v *validation) buildIssuers(cfg config.Config, list []policy.Issuer, geten
 		revalidators = append(revalidators, auth.MultiIssuer{Name: iss.Name, Issuer: iss.Issuer, Validator: p.revalidator, Opaque: opaque, Keys: p.keys})
 		if p.local != nil {
 			verifiers = append(verifiers, auth.MultiIssuer{Name: iss.Name, Issuer: iss.Issuer, Validator: p.local, Keys: p.keys})
+			local = true
+		} else {
+			verifiers = append(verifiers, auth.MultiIssuer{Name: iss.Name, Issuer: iss.Issuer, Validator: unverifiable{}, Opaque: opaque})
 		}
 	}
 	var err error
@@ -68,13 +72,14 @@ func (v *validation) buildIssuers(cfg config.Config, list []policy.Issuer, geten
 		cacheCfg.MaxTTL = min(cacheCfg.MaxTTL, cfg.IntrospectionCacheTTL)
 		cacheCfg.NoPositiveCaching = cfg.IntrospectionCacheTTL == 0
 	}
-	if !remote {
-		// Every issuer verifies JWTs itself: as with one hybrid issuer, a
-		// valid verdict from the second level is served only for a token
-		// its issuer's JWT validator accepts here too. (With a remote
-		// issuer there is none: its opaque tokens have no signature to
-		// check, and the second level's verdict stands, as in remote
-		// mode.) addSecondLevel drops it without REDIS_URL.
+	if local {
+		// As with one hybrid issuer, a valid verdict from the second
+		// level is served only for a token its issuer's JWT validator
+		// accepts here too. A remote issuer's tokens (opaque, or JWTs it
+		// leaves to introspection) have nothing to check here: its
+		// stand-in answers authcache.ErrUnverifiable, and the second
+		// level's verdict on them stands, as in remote mode.
+		// addSecondLevel drops the verifier without REDIS_URL.
 		vf, err := auth.NewMulti(auth.MultiConfig{Issuers: verifiers, MaxTokenSize: cfg.MaxTokenSize})
 		if err != nil {
 			return nil, fmt.Errorf("app: %w", err)
@@ -145,4 +150,12 @@ func issuerConfig(cfg config.Config, iss policy.Issuer, getenv func(string) stri
 // setting of its own.
 func missingCredential(iss policy.Issuer, env string) error {
 	return &config.Error{Var: env, Msg: fmt.Sprintf("not set: issuer %s (policy line %d) is in mode %s and introspects with it; set it in the environment or in .env", iss.Name, iss.Line, iss.Mode)}
+}
+
+// unverifiable stands in the second-level verifier for an issuer whose
+// tokens are checked by introspection only.
+type unverifiable struct{}
+
+func (unverifiable) Validate(context.Context, []byte) (*auth.Principal, error) {
+	return nil, authcache.ErrUnverifiable
 }

@@ -567,13 +567,27 @@ func fakeRedis(tb testing.TB, serve func(net.Conn)) string {
 // (hybrid or local): the verifier is then each issuer's own JWT
 // validator, picked by iss.
 func TestSecondLevelVerifiesSharedVerdictsUnderIssuersList(t *testing.T) {
+	t.Run("hybrid and local", func(t *testing.T) {
+		testSecondLevelVerifiesUnderIssuers(t, "hybrid", "local", true)
+	})
+	// A remote issuer beside a local one: the local issuer's tokens are
+	// still checked here; the remote one's are left to the verdict.
+	t.Run("local and remote", func(t *testing.T) {
+		testSecondLevelVerifiesUnderIssuers(t, "local", "remote", false)
+	})
+}
+
+// testSecondLevelVerifiesUnderIssuers runs TestSecondLevelVerifiesShared…
+// with issuer a in modeA (with credentials) and b in modeB (with
+// credentials when remote); checkB: b's forged token is refused too.
+func testSecondLevelVerifiesUnderIssuers(t *testing.T, modeA, modeB string, checkB bool) {
 	srv := redistest.New(t)
 	key := newSigningKey(t)
 	iss := startDevIssuer(t, "api://a")
 	other := startDevIssuer(t, "api://b")
 	policyPath := filepath.Join(t.TempDir(), "policy.yaml")
-	pol := fmt.Sprintf("issuers:\n  - name: a\n    issuer: %s\n    audience: api://a\n    mode: hybrid\n    client_id_env: A_ID\n    client_secret_env: A_SECRET\n  - name: b\n    issuer: %s\n    audience: api://b\n    mode: local\n",
-		iss.Issuer(), other.Issuer())
+	pol := fmt.Sprintf("issuers:\n  - name: a\n    issuer: %s\n    audience: api://a\n    mode: %s\n    client_id_env: A_ID\n    client_secret_env: A_SECRET\n  - name: b\n    issuer: %s\n    audience: api://b\n    mode: %s\n    client_id_env: B_ID\n    client_secret_env: B_SECRET\n",
+		iss.Issuer(), modeA, other.Issuer(), modeB)
 	if err := os.WriteFile(policyPath, []byte(pol), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -581,7 +595,7 @@ func TestSecondLevelVerifiesSharedVerdictsUnderIssuersList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"A_ID": "client-api://a", "A_SECRET": "s"}
+	env := map[string]string{"A_ID": "client-api://a", "A_SECRET": "s", "B_ID": "client-api://b", "B_SECRET": "s"}
 	r := &replica{App: start(t, cfg, Options{Getenv: func(k string) string { return env[k] }})}
 	waitReady(t, r.App)
 	r.hc = &fasthttp.HostClient{Addr: r.Addr(), ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
@@ -607,7 +621,7 @@ func TestSecondLevelVerifiesSharedVerdictsUnderIssuersList(t *testing.T) {
 		}, time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		if code := r.status(t, forged); code != 401 {
+		if code := r.status(t, forged); (by == iss || checkB) && code != 401 {
 			t.Errorf("issuer %s: a badly signed token with a valid verdict in Redis: %d, want 401", by.Issuer(), code)
 		}
 		if code := r.status(t, good); code != 200 {
