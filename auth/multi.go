@@ -202,6 +202,11 @@ func unverifiedIssuer(token []byte) (iss string, jwt bool, err error) {
 	if second < 0 || bytes.IndexByte(rest[second+1:], '.') >= 0 {
 		return "", false, nil
 	}
+	if !jsonObjectSegment(token[:first]) {
+		// Three segments, but no JWS header: another format with two
+		// dots (PASETO's "v4.local.…"), for the opaque issuers.
+		return "", false, nil
+	}
 	payload := rest[:second]
 	buf := make([]byte, base64.RawURLEncoding.DecodedLen(len(payload)))
 	n, derr := base64.RawURLEncoding.Decode(buf, payload)
@@ -210,6 +215,28 @@ func unverifiedIssuer(token []byte) (iss string, jwt bool, err error) {
 	}
 	iss, err = issuerOf(buf[:n])
 	return iss, true, err
+}
+
+// jsonObjectSegment reports whether seg, a JWS header segment, is
+// base64url text whose first byte other than JSON white space is '{', as
+// every JOSE header's is. It decodes at most the first 64 characters.
+func jsonObjectSegment(seg []byte) bool {
+	var buf [48]byte
+	seg = seg[:min(len(seg), 64)]
+	n, err := base64.RawURLEncoding.Decode(buf[:], seg[:len(seg)/4*4])
+	if err != nil {
+		return false
+	}
+	for _, c := range buf[:n] {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '{':
+			return true
+		}
+		return false
+	}
+	return false
 }
 
 // issuerOf returns the string iss of a JSON claim set. The common shape
