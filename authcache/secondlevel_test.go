@@ -362,7 +362,7 @@ func TestSecondLevelHybrid(t *testing.T) {
 		{name: "fresh shared verdict, verifier's principal", sharedAge: 10 * time.Second, wantGets: 1, wantSubject: "local-tok"},
 		{name: "shared verdict past MaxStaleness", sharedAge: 61 * time.Second, wantGets: 1, wantNext: 1, wantSubject: "sub-tok"},
 		{name: "verifier cannot check the token: the shared verdict as it is",
-			verifier: func([]byte) (*auth.Principal, error) { return nil, fmt.Errorf("issuer b: %w", ErrUnverifiable) },
+			verifier:  func([]byte) (*auth.Principal, error) { return nil, fmt.Errorf("issuer b: %w", ErrUnverifiable) },
 			sharedAge: 10 * time.Second, wantGets: 1, wantSubject: "redis-tok"},
 	}
 	for _, tc := range cases {
