@@ -658,7 +658,8 @@ func TestMissWithEndedContextStartsNothing(t *testing.T) {
 }
 
 // TestUnknownKeyIsNotNegativeCached: "unknown signing key" may turn good
-// once the key set refreshes, so it is answered but never cached; other
+// once the key set refreshes, and "not yet valid" or "issued in the future"
+// once the clock moves on, so they are answered but never cached; other
 // rejections are.
 func TestUnknownKeyIsNotNegativeCached(t *testing.T) {
 	for _, tc := range []struct {
@@ -666,7 +667,10 @@ func TestUnknownKeyIsNotNegativeCached(t *testing.T) {
 		wantCalls int64
 	}{
 		{auth.ReasonUnknownKey, 2},
+		{auth.ReasonNotYetValid, 2},
+		{auth.ReasonIssuedInFuture, 2},
 		{auth.ReasonSignature, 1},
+		{auth.ReasonExpired, 1},
 	} {
 		t.Run(tc.reason.String(), func(t *testing.T) {
 			f := newFake(time.Now)
