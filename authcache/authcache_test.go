@@ -658,8 +658,7 @@ func TestMissWithEndedContextStartsNothing(t *testing.T) {
 }
 
 // TestUnknownKeyIsNotNegativeCached: "unknown signing key" may turn good
-// once the key set refreshes, and "not yet valid" or "issued in the future"
-// once the clock moves on, so they are answered but never cached; other
+// once the key set refreshes, so it is answered but never cached; other
 // rejections are.
 func TestUnknownKeyIsNotNegativeCached(t *testing.T) {
 	for _, tc := range []struct {
@@ -667,10 +666,7 @@ func TestUnknownKeyIsNotNegativeCached(t *testing.T) {
 		wantCalls int64
 	}{
 		{auth.ReasonUnknownKey, 2},
-		{auth.ReasonNotYetValid, 2},
-		{auth.ReasonIssuedInFuture, 2},
 		{auth.ReasonSignature, 1},
-		{auth.ReasonExpired, 1},
 	} {
 		t.Run(tc.reason.String(), func(t *testing.T) {
 			f := newFake(time.Now)
@@ -684,6 +680,45 @@ func TestUnknownKeyIsNotNegativeCached(t *testing.T) {
 			}
 			if got := f.calls.Load(); got != tc.wantCalls {
 				t.Errorf("validator called %d times, want %d", got, tc.wantCalls)
+			}
+		})
+	}
+}
+
+// TestClockRejectionsCachedBriefly: "not yet valid" and "issued in the
+// future" turn good as the clock moves on, so they are cached for at most
+// a second whatever NegativeTTL says; "expired" for NegativeTTL.
+func TestClockRejectionsCachedBriefly(t *testing.T) {
+	for _, tc := range []struct {
+		reason       auth.Reason
+		callsAfter1s int64 // validator calls after a repeat 1.5 s later
+		callsAtOnce  int64 // validator calls after a repeat at once
+	}{
+		{auth.ReasonNotYetValid, 2, 1},
+		{auth.ReasonIssuedInFuture, 2, 1},
+		{auth.ReasonExpired, 1, 1},
+	} {
+		t.Run(tc.reason.String(), func(t *testing.T) {
+			clk := testutil.NewClock(time.Unix(1_700_000_000, 0))
+			f := newFake(clk.Now)
+			f.set(invalid(tc.reason))
+			c := newTestCache(t, f, Config{Now: clk.Now, NegativeTTL: time.Hour})
+			validate := func() {
+				t.Helper()
+				if _, err := c.Validate(context.Background(), []byte("tok")); !errors.Is(err, auth.ErrInvalidToken) {
+					t.Fatalf("Validate: %v, want ErrInvalidToken", err)
+				}
+				c.Wait()
+			}
+			validate()
+			validate()
+			if got := f.calls.Load(); got != tc.callsAtOnce {
+				t.Errorf("at once: validator called %d times, want %d", got, tc.callsAtOnce)
+			}
+			clk.Advance(1500 * time.Millisecond)
+			validate()
+			if got := f.calls.Load(); got != tc.callsAfter1s {
+				t.Errorf("1.5 s later: validator called %d times, want %d", got, tc.callsAfter1s)
 			}
 		})
 	}

@@ -135,6 +135,9 @@ func ttlFor(now time.Time, p *auth.Principal, err error, notAfter time.Time, cfg
 	case err != nil:
 		if cacheableRejection(err) && cfg.NegativeTTL > 0 {
 			ttl = cfg.NegativeTTL
+			if clockRejection(err) {
+				ttl = min(ttl, clockRejectionTTL)
+			}
 		}
 	case p == nil, cfg.NoPositiveCaching:
 	case p.ExpiresAt.IsZero():
@@ -149,19 +152,27 @@ func ttlFor(now time.Time, p *auth.Principal, err error, notAfter time.Time, cfg
 }
 
 // cacheableRejection reports whether err says the token is bad for good:
-// an ErrInvalidToken (and not ErrUnavailable) other than those that may
-// turn into a valid answer at any moment: "unknown signing key", which a
-// key-set refresh (a rotation the set has not seen yet) may resolve, and
-// "not yet valid" or "issued in the future", which the clock resolves (a
-// token from an authorization server whose clock runs ahead by more than
-// the leeway, tried a moment early, would otherwise stay refused for
-// NegativeTTL after it became valid, and on every replica). All three come
-// after the signature check, so only a genuine token avoids the cache.
+// an ErrInvalidToken (and not ErrUnavailable) other than "unknown signing
+// key", which a key-set refresh (a rotation the set has not seen yet) may
+// turn into a valid answer at any moment.
 func cacheableRejection(err error) bool {
 	if !errors.Is(err, auth.ErrInvalidToken) || errors.Is(err, auth.ErrUnavailable) {
 		return false
 	}
-	return !errors.Is(err, auth.ErrUnknownKey) && !errors.Is(err, auth.ErrNotYetValid) && !errors.Is(err, auth.ErrIssuedInFuture)
+	return !errors.Is(err, auth.ErrUnknownKey)
+}
+
+// clockRejectionTTL bounds how long a refusal that the clock will undo
+// ("not yet valid", "issued in the future") is cached: a genuine token
+// from an authorization server whose clock runs ahead by more than the
+// leeway, tried a moment early, is refused for at most this long after it
+// becomes valid (not NegativeTTL), while repeating it still costs at most
+// one validation per token in each such period.
+const clockRejectionTTL = time.Second
+
+// clockRejection reports whether err is a refusal the clock will undo.
+func clockRejection(err error) bool {
+	return errors.Is(err, auth.ErrNotYetValid) || errors.Is(err, auth.ErrIssuedInFuture)
 }
 
 // digestHash is ristretto's KeyToHash: the key is a SHA-256 digest, so its
