@@ -168,14 +168,14 @@ func (c *Cache) fromSecondLevel(cl *call, token []byte, lp *auth.Principal, gen 
 	// A valid verdict is served no longer than MaxTTL after the
 	// validation behind it (remote mode: the introspection TTL), whatever
 	// deadline its writer gave it (a replica configured otherwise).
-	notAfter := le.ValidatedAt.Add(c.cfg.MaxTTL)
-	if le.Deadline.Before(notAfter) {
-		notAfter = le.Deadline
+	servedUntil := le.ValidatedAt.Add(c.cfg.MaxTTL)
+	if le.Deadline.Before(servedUntil) {
+		servedUntil = le.Deadline
 	}
 	switch {
 	case c.cfg.NoPositiveCaching:
 		return nil, nil, false
-	case !now.Before(notAfter):
+	case !now.Before(servedUntil):
 		return nil, nil, false // too old to serve: validate afresh
 	case c.cfg.Revalidator != nil && now.Sub(le.ValidatedAt) >= c.cfg.MaxStaleness:
 		return nil, nil, false // too old to serve: validate afresh
@@ -185,7 +185,7 @@ func (c *Cache) fromSecondLevel(cl *call, token []byte, lp *auth.Principal, gen 
 		return nil, nil, false // the issuer retired the token's key: the validator refuses it
 	}
 	c.secondLevelHits.Add(1)
-	c.keepValid(cl, token, p, le.ValidatedAt, now, ttlFor(now, p, nil, notAfter, &c.cfg), gen)
+	c.keepValid(cl, token, p, le.ValidatedAt, now, ttlFor(now, p, nil, servedUntil, &c.cfg), gen)
 	return p, nil, true
 }
 
